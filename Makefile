@@ -1,0 +1,66 @@
+# bulwark — the two commands people run: `make demo` and `make test`.
+# Each installs the Debian packages it needs (via `make deps`) and then builds.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+# Debian packages the build and the tests need.
+DEB_PACKAGES := cmake ninja-build g++ ccache clang-format libabsl-dev libgtest-dev libgmock-dev \
+                libbenchmark-dev libcli11-dev librapidcheck-dev
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps build build-asan test test-asan demo sim-sweep bench format format-check clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+$(ASAN_BUILD)/build.ninja:
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBW_SANITIZE=ON $(CMAKE_FLAGS)
+
+build-asan: deps $(ASAN_BUILD)/build.ninja
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+# Every test: unit, scenario, property and simulator tests, then the same
+# suite's fast half under AddressSanitizer + UndefinedBehaviorSanitizer.
+test: build build-asan format-check
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(ASAN_BUILD) && BW_SIM_SEEDS_SCALE=0.1 ctest --output-on-failure -j $(JOBS)
+
+# The main job. Until the server exists this is a narrated simulated cluster
+# (three nodes, client load, a leader crash and a partition).
+demo: build
+	$(BUILD)/bin/bulwark demo
+
+# Long sweeps stay out of `make test`.
+sim-sweep: build
+	$(BUILD)/bin/bulwark sim --seeds 20000
+
+bench: build
+	$(BUILD)/bin/raft_bench
+
+format:
+	clang-format -i $$(git ls-files '*.cc' '*.h')
+
+format-check:
+	@out=$$(clang-format --dry-run $$(git ls-files '*.cc' '*.h') 2>&1); \
+	if [ -n "$$out" ]; then echo "$$out" | head -40; echo "clang-format: run 'make format'"; exit 1; fi
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,99 @@
+// The world, as the rest of bulwark sees it. Code outside env/real/ never
+// reads the wall clock, sleeps, spawns threads or opens files and sockets:
+// it asks an Env. RealEnv (env/real) is the production world; SimEnv
+// (env/sim) is a deterministic world driven from one seed.
+//
+// Thread-safety: an Env and everything it hands out are used by the single
+// event-loop thread that owns the node, unless an implementation says more.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "core/types.h"
+
+namespace bw::env {
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  // Monotonic time since an arbitrary origin, in microseconds.
+  virtual int64_t NowMicros() = 0;
+};
+
+using TimerId = uint64_t;
+
+class Timers {
+ public:
+  virtual ~Timers() = default;
+  // Runs `fn` once, on the owning thread, no earlier than `delay_us` from now.
+  virtual TimerId Schedule(int64_t delay_us, std::function<void()> fn) = 0;
+  // Cancelling a timer that already ran or was cancelled is a no-op.
+  virtual void Cancel(TimerId id) = 0;
+};
+
+class Random {
+ public:
+  virtual ~Random() = default;
+  virtual uint64_t Next() = 0;
+  // Uniform in [0, n); n > 0.
+  uint64_t Below(uint64_t n) { return Next() % n; }
+  // Uniform in [0, 1).
+  double Uniform() { return static_cast<double>(Next() >> 11) * (1.0 / 9007199254740992.0); }
+  bool Chance(double p) { return Uniform() < p; }
+};
+
+// Unreliable, unordered datagrams between nodes of one cluster. Delivery is
+// not guaranteed; a message either arrives whole or not at all.
+class Network {
+ public:
+  using Receiver = std::function<void(NodeId from, std::string_view bytes)>;
+  virtual ~Network() = default;
+  virtual void Send(NodeId to, std::string bytes) = 0;
+  virtual void SetReceiver(Receiver receiver) = 0;
+};
+
+// A file opened for appending. Appended bytes are durable only once Sync()
+// has returned OK; a crash may drop any unsynced suffix.
+class AppendFile {
+ public:
+  virtual ~AppendFile() = default;
+  [[nodiscard]] virtual absl::Status Append(std::string_view data) = 0;
+  // fdatasync. A failed sync is fatal to the caller: the page cache may have
+  // dropped the data, so retrying cannot make it durable.
+  [[nodiscard]] virtual absl::Status Sync() = 0;
+  virtual uint64_t Size() const = 0;
+};
+
+class Disk {
+ public:
+  virtual ~Disk() = default;
+  [[nodiscard]] virtual absl::StatusOr<std::unique_ptr<AppendFile>> OpenAppend(
+      const std::string& path) = 0;
+  [[nodiscard]] virtual absl::StatusOr<std::string> ReadFile(const std::string& path) = 0;
+  // Writes a whole file durably and atomically (write temp, sync, rename, sync dir).
+  [[nodiscard]] virtual absl::Status WriteFileAtomic(const std::string& path,
+                                                     std::string_view data) = 0;
+  [[nodiscard]] virtual absl::Status Truncate(const std::string& path, uint64_t size) = 0;
+  [[nodiscard]] virtual absl::Status Remove(const std::string& path) = 0;
+  [[nodiscard]] virtual absl::StatusOr<std::vector<std::string>> List(const std::string& dir) = 0;
+  [[nodiscard]] virtual absl::Status CreateDir(const std::string& dir) = 0;
+  virtual bool Exists(const std::string& path) = 0;
+};
+
+class Env {
+ public:
+  virtual ~Env() = default;
+  virtual Clock& clock() = 0;
+  virtual Timers& timers() = 0;
+  virtual Random& random() = 0;
+  virtual Network& network() = 0;
+  virtual Disk& disk() = 0;
+};
+
+}  // namespace bw::env

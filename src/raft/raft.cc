@@ -1,0 +1,1115 @@
+#include "raft/raft.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "core/assert.h"
+#include "raft/codec.h"
+#include "raft/conf_change.h"
+#include "raft/quorum.h"
+
+namespace bw::raft {
+
+namespace {
+
+// Marks a vote request made for a leadership transfer: it may disturb a
+// leader lease, because the current leader asked for it.
+constexpr uint64_t kTransferContext = 1;
+
+MessageType VoteResponseType(MessageType t) {
+  return t == MessageType::kPreVote ? MessageType::kPreVoteResponse
+                                    : MessageType::kVoteResponse;
+}
+
+}  // namespace
+
+const char* MessageTypeName(MessageType t) {
+  switch (t) {
+    case MessageType::kAppend:
+      return "Append";
+    case MessageType::kAppendResponse:
+      return "AppendResponse";
+    case MessageType::kVote:
+      return "Vote";
+    case MessageType::kVoteResponse:
+      return "VoteResponse";
+    case MessageType::kPreVote:
+      return "PreVote";
+    case MessageType::kPreVoteResponse:
+      return "PreVoteResponse";
+    case MessageType::kHeartbeat:
+      return "Heartbeat";
+    case MessageType::kHeartbeatResponse:
+      return "HeartbeatResponse";
+    case MessageType::kSnapshot:
+      return "Snapshot";
+    case MessageType::kSnapshotResponse:
+      return "SnapshotResponse";
+    case MessageType::kTimeoutNow:
+      return "TimeoutNow";
+    case MessageType::kReadIndex:
+      return "ReadIndex";
+    case MessageType::kReadIndexResponse:
+      return "ReadIndexResponse";
+    case MessageType::kPropose:
+      return "Propose";
+  }
+  return "?";
+}
+
+const char* RoleName(Role r) {
+  switch (r) {
+    case Role::kFollower:
+      return "follower";
+    case Role::kPreCandidate:
+      return "pre-candidate";
+    case Role::kCandidate:
+      return "candidate";
+    case Role::kLeader:
+      return "leader";
+  }
+  return "?";
+}
+
+Restored BootstrapState(const std::vector<NodeId>& voters) {
+  ConfChange cc;
+  cc.transition = ConfTransition::kAuto;
+  for (NodeId id : voters) cc.changes.push_back({ConfChangeType::kAddVoter, id});
+  Restored r;
+  r.entries.push_back(Entry{Term(1), LogIndex(1), EntryType::kConfChange, EncodeConfChange(cc)});
+  r.hard_state = HardState{Term(1), kNoNode, LogIndex(1)};
+  return r;
+}
+
+absl::StatusOr<std::unique_ptr<Raft>> Raft::Create(const Config& config, Restored restored) {
+  BW_RETURN_IF_ERROR(config.Validate());
+  LogIndex expect = restored.snapshot.meta.index + 1;
+  for (const Entry& e : restored.entries) {
+    if (e.index != expect) {
+      return absl::InvalidArgumentError(absl::StrCat("raft restore: entry index ", e.index.value(),
+                                                     " where ", expect.value(), " was expected"));
+    }
+    expect = expect + 1;
+  }
+  LogIndex last = expect - 1;
+  if (restored.hard_state.commit > last) {
+    return absl::InvalidArgumentError(absl::StrCat("raft restore: commit index ",
+                                                   restored.hard_state.commit.value(),
+                                                   " is past the last entry ", last.value()));
+  }
+  if (restored.applied > restored.hard_state.commit &&
+      restored.applied > restored.snapshot.meta.index) {
+    return absl::InvalidArgumentError("raft restore: applied index is past the commit index");
+  }
+  return std::unique_ptr<Raft>(new Raft(config, std::move(restored)));
+}
+
+Raft::Raft(const Config& config, Restored restored)
+    : config_(config),
+      log_(restored.snapshot.meta.index, restored.snapshot.meta.term),
+      rng_state_(config.random_seed ^ (config.id.value() * 0x9E3779B97F4A7C15ULL)) {
+  for (Entry& e : restored.entries) log_.Append(std::move(e));
+  log_.StableTo(log_.last_index(), log_.last_term());
+  log_.CommitTo(std::max(restored.hard_state.commit, restored.snapshot.meta.index));
+  log_.AppliedTo(std::max(restored.applied, restored.snapshot.meta.index));
+  term_ = restored.hard_state.term;
+  vote_ = restored.hard_state.vote;
+  conf_ = restored.applied > restored.snapshot.meta.index ? restored.conf
+                                                          : restored.snapshot.meta.conf;
+  snapshot_ = std::move(restored.snapshot);
+  prev_hard_state_ = HardState{term_, vote_, log_.committed()};
+  BecomeFollower(term_, kNoNode);
+  prev_soft_state_ = SoftState{lead_, role_};
+}
+
+uint64_t Raft::NextRandom() {
+  // splitmix64: small, fast, and fully determined by the seed.
+  uint64_t z = (rng_state_ += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+bool Raft::Promotable() const { return IsVoter(conf_, config_.id); }
+
+const Progress* Raft::progress(NodeId id) const {
+  for (const auto& [pid, pr] : progress_) {
+    if (pid == id) return &pr;
+  }
+  return nullptr;
+}
+
+Progress* Raft::MutableProgress(NodeId id) {
+  for (auto& [pid, pr] : progress_) {
+    if (pid == id) return &pr;
+  }
+  return nullptr;
+}
+
+void Raft::SyncProgress() {
+  std::vector<NodeId> members = AllMembers(conf_);
+  std::vector<std::pair<NodeId, Progress>> next;
+  next.reserve(members.size());
+  for (NodeId id : members) {
+    bool learner = IsLearner(conf_, id) && !IsVoter(conf_, id);
+    Progress* old = MutableProgress(id);
+    if (old != nullptr) {
+      old->is_learner = learner;
+      next.emplace_back(id, std::move(*old));
+    } else {
+      Progress pr(log_.last_index() + 1, config_.max_inflight_messages,
+                  config_.max_inflight_bytes, learner);
+      pr.recent_active = true;
+      if (id == config_.id) pr.match = log_.last_index();
+      next.emplace_back(id, std::move(pr));
+    }
+  }
+  progress_ = std::move(next);
+}
+
+// ---------------------------------------------------------------------------
+// Role changes
+
+void Raft::ResetRandomizedTimeout() {
+  randomized_election_ticks_ =
+      config_.election_ticks + static_cast<uint32_t>(NextRandom() % config_.election_ticks);
+}
+
+void Raft::ResetTerm(Term term) {
+  if (term_ != term) {
+    term_ = term;
+    vote_ = kNoNode;
+  }
+  lead_ = kNoNode;
+  election_elapsed_ = 0;
+  heartbeat_elapsed_ = 0;
+  ResetRandomizedTimeout();
+  AbortTransfer();
+  votes_.clear();
+  pending_reads_.clear();
+  reads_before_commit_.clear();
+  pending_read_heartbeat_ = false;
+  pending_broadcast_ = false;
+  uncommitted_bytes_ = 0;
+}
+
+void Raft::BecomeFollower(Term term, NodeId lead) {
+  ResetTerm(term);
+  lead_ = lead;
+  role_ = Role::kFollower;
+  progress_.clear();
+}
+
+void Raft::BecomePreCandidate() {
+  BW_ASSERT(role_ != Role::kLeader);
+  // A pre-candidate changes neither term nor vote.
+  votes_.clear();
+  lead_ = kNoNode;
+  role_ = Role::kPreCandidate;
+  progress_.clear();
+}
+
+void Raft::BecomeCandidate() {
+  BW_ASSERT(role_ != Role::kLeader);
+  ResetTerm(term_ + 1);
+  vote_ = config_.id;
+  role_ = Role::kCandidate;
+  progress_.clear();
+}
+
+void Raft::BecomeLeader() {
+  BW_ASSERT(role_ == Role::kCandidate);
+  ResetTerm(term_);
+  lead_ = config_.id;
+  role_ = Role::kLeader;
+  progress_.clear();
+  SyncProgress();
+  for (auto& [id, pr] : progress_) {
+    pr.next = log_.last_index() + 1;
+    pr.match = id == config_.id ? log_.last_index() : LogIndex(0);
+    pr.BecomeProbe();
+    pr.next = log_.last_index() + 1;
+    pr.recent_active = true;
+    pr.read_ack = 0;
+  }
+  // An empty entry of the new term: committing it commits everything before
+  // it, and until it is applied no configuration change may be proposed (the
+  // fix for the 2015 single-server membership bug).
+  std::vector<Entry> noop(1);
+  noop[0].type = EntryType::kNormal;
+  absl::Status s = AppendAsLeader(noop);
+  BW_ASSERT(s.ok());
+  pending_conf_index_ = log_.last_index();
+}
+
+bool Raft::HasUnappliedConfChange() const {
+  if (log_.committed() <= log_.applied()) return false;
+  for (LogIndex i = log_.applied() + 1; i <= log_.committed(); ++i) {
+    if (i <= log_.offset()) continue;
+    if (log_.At(i).type == EntryType::kConfChange) return true;
+  }
+  return false;
+}
+
+void Raft::Campaign() {
+  if (role_ == Role::kLeader) return;
+  StartCampaign(config_.pre_vote ? CampaignKind::kPreElection : CampaignKind::kElection);
+}
+
+void Raft::StartCampaign(CampaignKind kind) {
+  if (!Promotable()) return;
+  // A committed configuration change that is not applied yet may change who
+  // votes; campaigning under the old configuration could elect two leaders.
+  if (HasUnappliedConfChange()) return;
+  Term vote_term;
+  MessageType type;
+  if (kind == CampaignKind::kPreElection) {
+    BecomePreCandidate();
+    vote_term = term_ + 1;
+    type = MessageType::kPreVote;
+  } else {
+    BecomeCandidate();
+    vote_term = term_;
+    type = MessageType::kVote;
+  }
+  if (Poll(config_.id, true) == VoteResult::kWon) {
+    if (kind == CampaignKind::kPreElection) {
+      StartCampaign(CampaignKind::kElection);
+    } else {
+      BecomeLeader();
+    }
+    return;
+  }
+  std::vector<NodeId> voters = conf_.voters;
+  for (NodeId id : conf_.voters_outgoing) {
+    if (std::find(voters.begin(), voters.end(), id) == voters.end()) voters.push_back(id);
+  }
+  for (NodeId id : voters) {
+    if (id == config_.id) continue;
+    Message m;
+    m.type = type;
+    m.to = id;
+    m.term = vote_term;
+    m.index = log_.last_index();
+    m.log_term = log_.last_term();
+    m.context = kind == CampaignKind::kTransfer ? kTransferContext : 0;
+    Send(std::move(m));
+  }
+}
+
+VoteResult Raft::Poll(NodeId from, bool granted) {
+  bool seen = false;
+  for (auto& [id, g] : votes_) {
+    if (id == from) seen = true;
+  }
+  if (!seen) votes_.emplace_back(from, granted);
+  return JointVoteResult(conf_, [this](NodeId id) {
+    for (const auto& [vid, g] : votes_) {
+      if (vid == id) return g ? 1 : 0;
+    }
+    return -1;
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Time
+
+void Raft::Tick() {
+  if (role_ == Role::kLeader) {
+    TickHeartbeat();
+  } else {
+    TickElection();
+  }
+}
+
+void Raft::TickElection() {
+  ++election_elapsed_;
+  if (Promotable() && election_elapsed_ >= randomized_election_ticks_) {
+    election_elapsed_ = 0;
+    StartCampaign(config_.pre_vote ? CampaignKind::kPreElection : CampaignKind::kElection);
+  }
+}
+
+void Raft::TickHeartbeat() {
+  ++heartbeat_elapsed_;
+  ++election_elapsed_;
+  if (lead_transferee_ != kNoNode && ++transfer_elapsed_ >= config_.election_ticks) {
+    AbortTransfer();
+  }
+  if (election_elapsed_ >= config_.election_ticks) {
+    election_elapsed_ = 0;
+    if (config_.check_quorum) {
+      VoteResult active = JointVoteResult(conf_, [this](NodeId id) {
+        if (id == config_.id) return 1;
+        const Progress* pr = progress(id);
+        return pr != nullptr && pr->recent_active ? 1 : 0;
+      });
+      for (auto& [id, pr] : progress_) {
+        if (id != config_.id) pr.recent_active = false;
+      }
+      if (active != VoteResult::kWon) {
+        BecomeFollower(term_, kNoNode);
+        return;
+      }
+    }
+  }
+  if (heartbeat_elapsed_ >= config_.heartbeat_ticks) {
+    heartbeat_elapsed_ = 0;
+    BcastHeartbeat(pending_reads_.empty() ? 0 : pending_reads_.back().ctx);
+    // Resend a snapshot chunk that has gone unanswered for a heartbeat.
+    for (auto& [id, pr] : progress_) {
+      if (id == config_.id || pr.state != ProgressState::kSnapshot) continue;
+      if (!pr.snapshot_acked) SendSnapshotChunk(id, pr);
+      pr.snapshot_acked = false;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Messages
+
+void Raft::Send(Message m) {
+  m.from = config_.id;
+  // Requests routed to the leader carry no term: they are valid whatever the
+  // term, and the leader re-checks its own role.
+  if (m.type != MessageType::kPropose && m.type != MessageType::kReadIndex &&
+      m.type != MessageType::kReadIndexResponse && m.type != MessageType::kPreVote &&
+      m.type != MessageType::kPreVoteResponse && m.type != MessageType::kVote &&
+      m.type != MessageType::kVoteResponse) {
+    m.term = term_;
+  }
+  msgs_.push_back(std::move(m));
+}
+
+absl::Status Raft::Step(Message m) {
+  if (m.to != config_.id) return absl::OkStatus();
+  if (m.from == kNoNode || m.from == config_.id) {
+    return absl::InvalidArgumentError("raft: message with an invalid sender");
+  }
+  if (m.term == Term(0)) {
+    // Term-less requests: proposals and read-index traffic.
+  } else if (m.term > term_) {
+    if (m.type == MessageType::kVote || m.type == MessageType::kPreVote) {
+      bool forced = m.context == kTransferContext;
+      bool in_lease = config_.check_quorum && lead_ != kNoNode &&
+                      election_elapsed_ < config_.election_ticks;
+      // A node that heard from a leader recently ignores elections: the
+      // candidate was cut off, not the leader.
+      if (!forced && in_lease) return absl::OkStatus();
+    }
+    if (m.type == MessageType::kPreVote) {
+      // A pre-vote never changes our term.
+    } else if (m.type == MessageType::kPreVoteResponse && !m.reject) {
+      // Granted for a term we will campaign in; nothing to change yet.
+    } else if (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
+               m.type == MessageType::kSnapshot) {
+      BecomeFollower(m.term, m.from);
+    } else {
+      BecomeFollower(m.term, kNoNode);
+    }
+  } else if (m.term < term_) {
+    if ((config_.check_quorum || config_.pre_vote) &&
+        (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat)) {
+      // A stale leader: tell it our term so it steps down. Without this, a
+      // leader cut off and then healed could stay stuck (PreVote keeps our
+      // term from reaching it otherwise).
+      Message resp;
+      resp.type = MessageType::kAppendResponse;
+      resp.to = m.from;
+      Send(std::move(resp));
+    } else if (m.type == MessageType::kPreVote) {
+      Message resp;
+      resp.type = MessageType::kPreVoteResponse;
+      resp.to = m.from;
+      resp.term = term_;
+      resp.reject = true;
+      Send(std::move(resp));
+    }
+    return absl::OkStatus();
+  }
+
+  if (m.type == MessageType::kVote || m.type == MessageType::kPreVote) {
+    HandleVoteRequest(m);
+    return absl::OkStatus();
+  }
+  switch (role_) {
+    case Role::kLeader:
+      StepLeader(m);
+      break;
+    case Role::kCandidate:
+    case Role::kPreCandidate:
+      StepCandidate(m);
+      break;
+    case Role::kFollower:
+      StepFollower(m);
+      break;
+  }
+  return absl::OkStatus();
+}
+
+void Raft::HandleVoteRequest(const Message& m) {
+  bool can_vote = vote_ == m.from || (vote_ == kNoNode && lead_ == kNoNode) ||
+                  (m.type == MessageType::kPreVote && m.term > term_);
+  bool up_to_date = log_.IsUpToDate(m.index, m.log_term);
+#ifdef BW_PLANTED_BUGS
+  if (config_.bugs.skip_vote_log_check) up_to_date = true;
+#endif
+  Message resp;
+  resp.type = VoteResponseType(m.type);
+  resp.to = m.from;
+  if (can_vote && up_to_date) {
+    // The response carries the candidate's term so it counts there.
+    resp.term = m.term;
+    resp.reject = false;
+    if (m.type == MessageType::kVote) {
+      election_elapsed_ = 0;
+      vote_ = m.from;
+    }
+  } else {
+    resp.term = term_;
+    resp.reject = true;
+  }
+  Send(std::move(resp));
+}
+
+void Raft::StepFollower(Message& m) {
+  switch (m.type) {
+    case MessageType::kAppend:
+      election_elapsed_ = 0;
+      lead_ = m.from;
+      HandleAppend(m);
+      break;
+    case MessageType::kHeartbeat:
+      election_elapsed_ = 0;
+      lead_ = m.from;
+      HandleHeartbeat(m);
+      break;
+    case MessageType::kSnapshot:
+      election_elapsed_ = 0;
+      lead_ = m.from;
+      HandleSnapshotChunk(m);
+      break;
+    case MessageType::kTimeoutNow:
+      // The leader hands over: campaign at once, past any lease.
+      StartCampaign(CampaignKind::kTransfer);
+      break;
+    case MessageType::kReadIndexResponse:
+      read_states_.push_back(ReadState{m.index, m.context});
+      break;
+    default:
+      break;
+  }
+}
+
+void Raft::StepCandidate(Message& m) {
+  switch (m.type) {
+    case MessageType::kAppend:
+      BecomeFollower(m.term, m.from);
+      HandleAppend(m);
+      break;
+    case MessageType::kHeartbeat:
+      BecomeFollower(m.term, m.from);
+      HandleHeartbeat(m);
+      break;
+    case MessageType::kSnapshot:
+      BecomeFollower(m.term, m.from);
+      HandleSnapshotChunk(m);
+      break;
+    case MessageType::kVoteResponse:
+    case MessageType::kPreVoteResponse: {
+      bool mine = (role_ == Role::kCandidate && m.type == MessageType::kVoteResponse) ||
+                  (role_ == Role::kPreCandidate && m.type == MessageType::kPreVoteResponse);
+      if (!mine) break;
+      switch (Poll(m.from, !m.reject)) {
+        case VoteResult::kWon:
+          if (role_ == Role::kPreCandidate) {
+            StartCampaign(CampaignKind::kElection);
+          } else {
+            BecomeLeader();
+          }
+          break;
+        case VoteResult::kLost:
+          BecomeFollower(term_, kNoNode);
+          break;
+        case VoteResult::kPending:
+          break;
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void Raft::HandleAppend(Message& m) {
+  Message resp;
+  resp.type = MessageType::kAppendResponse;
+  resp.to = m.from;
+  if (m.index < log_.committed()) {
+    resp.index = log_.committed();
+    Send(std::move(resp));
+    return;
+  }
+  if (log_.MatchTerm(m.index, m.log_term)) {
+    LogIndex last_new = log_.MaybeAppend(m.index, m.entries);
+    log_.CommitTo(std::min(m.commit, last_new));
+    resp.index = last_new;
+    Send(std::move(resp));
+    return;
+  }
+  // Reject with a hint: the last index at or before the leader's probe whose
+  // term is no greater than the leader's term there. The leader can skip a
+  // whole term of mismatching entries per round trip.
+  LogIndex hint = log_.FindConflictByTerm(std::min(m.index, log_.last_index()), m.log_term);
+  resp.reject = true;
+  resp.index = m.index;
+  resp.reject_hint = hint;
+  resp.log_term = log_.TermAt(hint).value_or(Term(0));
+  Send(std::move(resp));
+}
+
+void Raft::HandleHeartbeat(const Message& m) {
+  log_.CommitTo(std::min(m.commit, log_.last_index()));
+  Message resp;
+  resp.type = MessageType::kHeartbeatResponse;
+  resp.to = m.from;
+  resp.context = m.context;
+  Send(std::move(resp));
+}
+
+void Raft::HandleSnapshotChunk(Message& m) {
+  const SnapshotMeta& meta = m.snapshot_meta;
+  if (meta.index <= log_.committed()) {
+    // Already have everything it covers.
+    incoming_snapshot_.reset();
+    Message resp;
+    resp.type = MessageType::kAppendResponse;
+    resp.to = m.from;
+    resp.index = log_.committed();
+    Send(std::move(resp));
+    return;
+  }
+  if (m.snapshot_offset == 0) {
+    incoming_snapshot_ = Snapshot{meta, std::string()};
+    incoming_snapshot_->data.reserve(m.snapshot_size);
+  } else if (!incoming_snapshot_.has_value() || !(incoming_snapshot_->meta == meta) ||
+             incoming_snapshot_->data.size() != m.snapshot_offset) {
+    // Out of step (a lost chunk, or we restarted): say where to resume.
+    Message resp;
+    resp.type = MessageType::kSnapshotResponse;
+    resp.to = m.from;
+    resp.index = meta.index;
+    resp.reject = true;
+    resp.snapshot_offset = incoming_snapshot_.has_value() && incoming_snapshot_->meta == meta
+                               ? incoming_snapshot_->data.size()
+                               : 0;
+    if (resp.snapshot_offset == 0) incoming_snapshot_.reset();
+    Send(std::move(resp));
+    return;
+  }
+  incoming_snapshot_->data.append(m.data);
+  if (incoming_snapshot_->data.size() < m.snapshot_size) {
+    Message resp;
+    resp.type = MessageType::kSnapshotResponse;
+    resp.to = m.from;
+    resp.index = meta.index;
+    resp.snapshot_offset = incoming_snapshot_->data.size();
+    Send(std::move(resp));
+    return;
+  }
+  // Complete: install it.
+  Snapshot snap = std::move(*incoming_snapshot_);
+  incoming_snapshot_.reset();
+  Message resp;
+  resp.type = MessageType::kAppendResponse;
+  resp.to = m.from;
+  if (log_.MatchTerm(meta.index, meta.term)) {
+    // Our log already holds the snapshot's last entry: just commit up to it.
+    log_.CommitTo(meta.index);
+    resp.index = log_.last_index();
+  } else {
+    log_.Restore(meta);
+    conf_ = meta.conf;
+    snapshot_ = snap;
+    pending_snapshot_ = std::move(snap);
+    resp.index = meta.index;
+  }
+  Send(std::move(resp));
+}
+
+void Raft::StepLeader(Message& m) {
+  Progress* pr = MutableProgress(m.from);
+  switch (m.type) {
+    case MessageType::kAppendResponse:
+      if (pr != nullptr) {
+        pr->recent_active = true;
+        HandleAppendResponse(m);
+      }
+      break;
+    case MessageType::kHeartbeatResponse:
+      if (pr == nullptr) break;
+      pr->recent_active = true;
+      pr->probe_sent = false;
+      // An append lost in flight leaves the window full or the follower
+      // behind with nothing more to send: free a slot and send an append
+      // (empty if need be) whose rejection restarts the probe.
+      if (pr->state == ProgressState::kReplicate && pr->inflights.Full()) {
+        pr->inflights.FreeFirst();
+      }
+      if (pr->match < log_.last_index()) SendAppend(m.from, true);
+      if (m.context > pr->read_ack) {
+        pr->read_ack = m.context;
+        ReleaseAckedReads();
+      }
+      break;
+    case MessageType::kSnapshotResponse:
+      if (pr == nullptr) break;
+      pr->recent_active = true;
+      if (pr->state != ProgressState::kSnapshot || m.index != pr->pending_snapshot) break;
+      pr->snapshot_offset = m.snapshot_offset;
+      pr->snapshot_acked = true;
+      SendSnapshotChunk(m.from, *pr);
+      break;
+    case MessageType::kReadIndex:
+      LeaderRead(m.from, m.context);
+      break;
+    case MessageType::kPropose: {
+      // Forwarded proposals: placed if we can, dropped otherwise (the
+      // follower's client times out and retries).
+      std::vector<Entry> normal;
+      for (Entry& e : m.entries) {
+        if (e.type == EntryType::kConfChange) {
+          (void)LeaderConfChange(std::move(e));
+        } else {
+          normal.push_back(std::move(e));
+        }
+      }
+      if (!normal.empty()) (void)AppendAsLeader(normal);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void Raft::HandleAppendResponse(const Message& m) {
+  Progress* pr = MutableProgress(m.from);
+  if (m.reject) {
+    LogIndex hint = m.reject_hint;
+    if (m.log_term > Term(0)) hint = log_.FindConflictByTerm(m.reject_hint, m.log_term);
+    if (pr->MaybeDecrTo(m.index, hint)) SendAppend(m.from, true);
+    return;
+  }
+  bool was_paused = pr->Paused();
+  if (!pr->MaybeUpdate(m.index)) {
+    if (was_paused && !pr->Paused()) SendAppend(m.from, false);
+    return;
+  }
+  switch (pr->state) {
+    case ProgressState::kProbe:
+      pr->BecomeReplicate();
+      break;
+    case ProgressState::kSnapshot:
+      if (pr->match >= pr->pending_snapshot) {
+        pr->BecomeProbe();
+        pr->BecomeReplicate();
+      }
+      break;
+    case ProgressState::kReplicate:
+      pr->inflights.FreeLE(m.index);
+      break;
+  }
+  if (MaybeCommit()) {
+    pending_broadcast_ = true;
+  }
+  // Fill the pipeline.
+  while (SendAppend(m.from, false)) {
+  }
+  if (m.from == lead_transferee_ && pr->match == log_.last_index()) {
+    Message t;
+    t.type = MessageType::kTimeoutNow;
+    t.to = m.from;
+    Send(std::move(t));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Replication
+
+bool Raft::SendAppend(NodeId to, bool send_if_empty) {
+  Progress* pr = MutableProgress(to);
+  if (pr == nullptr || to == config_.id || pr->Paused()) return false;
+  LogIndex prev = pr->next - 1;
+  std::optional<Term> prev_term = log_.TermAt(prev);
+  if (!prev_term.has_value()) {
+    // The follower needs entries we compacted: send the snapshot instead.
+    BW_ASSERT(!snapshot_.Empty());
+    pr->BecomeSnapshot(snapshot_.meta.index);
+    SendSnapshotChunk(to, *pr);
+    return false;
+  }
+  Message m;
+  m.type = MessageType::kAppend;
+  m.to = to;
+  m.index = prev;
+  m.log_term = *prev_term;
+  if (pr->state == ProgressState::kReplicate || pr->state == ProgressState::kProbe) {
+    log_.Slice(pr->next, log_.last_index(), config_.max_append_bytes, &m.entries);
+  }
+  if (m.entries.empty() && !send_if_empty) return false;
+  m.commit = log_.committed();
+  uint64_t bytes = 0;
+  for (const Entry& e : m.entries) bytes += e.Bytes();
+  if (!m.entries.empty()) pr->SentEntries(m.entries.back().index, bytes);
+  if (pr->state == ProgressState::kProbe) pr->probe_sent = true;
+  Send(std::move(m));
+  return true;
+}
+
+void Raft::SendSnapshotChunk(NodeId to, Progress& pr) {
+  if (snapshot_.meta.index != pr.pending_snapshot) {
+    // A newer snapshot replaced the one in transfer: start over with it.
+    pr.BecomeSnapshot(snapshot_.meta.index);
+  }
+  if (pr.snapshot_offset > snapshot_.data.size()) pr.snapshot_offset = 0;
+  Message m;
+  m.type = MessageType::kSnapshot;
+  m.to = to;
+  m.snapshot_meta = snapshot_.meta;
+  m.snapshot_offset = pr.snapshot_offset;
+  m.snapshot_size = snapshot_.data.size();
+  uint64_t n = std::min<uint64_t>(config_.snapshot_chunk_bytes,
+                                  snapshot_.data.size() - pr.snapshot_offset);
+  m.data = snapshot_.data.substr(pr.snapshot_offset, n);
+  Send(std::move(m));
+}
+
+void Raft::BcastAppend() {
+  for (const auto& [id, pr] : progress_) {
+    if (id != config_.id) SendAppend(id, true);
+  }
+}
+
+void Raft::BcastHeartbeat(uint64_t context) {
+  for (const auto& [id, pr] : progress_) {
+    if (id == config_.id) continue;
+    Message m;
+    m.type = MessageType::kHeartbeat;
+    m.to = id;
+    // Only what the follower is known to hold may be committed there.
+    m.commit = std::min(pr.match, log_.committed());
+    m.context = context;
+    Send(std::move(m));
+  }
+}
+
+bool Raft::CommittedInCurrentTerm() const {
+  return log_.TermAt(log_.committed()) == std::optional<Term>(term_);
+}
+
+bool Raft::MaybeCommit() {
+  LogIndex mci = JointCommitted(conf_, [this](NodeId id) {
+    const Progress* pr = progress(id);
+    return pr == nullptr ? LogIndex(0) : pr->match;
+  });
+  if (mci <= log_.committed()) return false;
+  bool current_term = log_.TermAt(mci) == std::optional<Term>(term_);
+#ifdef BW_PLANTED_BUGS
+  if (config_.bugs.commit_previous_term_by_counting) current_term = true;
+#endif
+  // Only entries of the leader's own term are committed by counting
+  // replicas; earlier ones commit with them (dissertation, Figure 3.7).
+  if (!current_term) return false;
+  LogIndex old = log_.committed();
+  log_.CommitTo(mci);
+  OnCommitAdvanced(old);
+  return true;
+}
+
+void Raft::OnCommitAdvanced(LogIndex old_commit) {
+  for (LogIndex i = std::max(old_commit, log_.offset()) + 1; i <= log_.committed(); ++i) {
+    const Entry& e = log_.At(i);
+    if (e.term == term_) uncommitted_bytes_ -= std::min<uint64_t>(uncommitted_bytes_, e.Bytes());
+  }
+  if (!reads_before_commit_.empty() && CommittedInCurrentTerm()) {
+    std::vector<PendingRead> waiting = std::move(reads_before_commit_);
+    reads_before_commit_.clear();
+    for (const PendingRead& r : waiting) LeaderRead(r.from, r.client_ctx);
+  }
+}
+
+absl::Status Raft::AppendAsLeader(std::vector<Entry>& entries) {
+  if (lead_transferee_ != kNoNode) {
+    return absl::UnavailableError("raft: leadership transfer in progress");
+  }
+  uint64_t bytes = 0;
+  for (const Entry& e : entries) bytes += e.data.empty() ? 0 : e.Bytes();
+  if (uncommitted_bytes_ > 0 && bytes > 0 &&
+      uncommitted_bytes_ + bytes > config_.max_uncommitted_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("raft: too many uncommitted bytes (", uncommitted_bytes_, " + ", bytes,
+                     " > ", config_.max_uncommitted_bytes, ")"));
+  }
+  uncommitted_bytes_ += bytes;
+  for (Entry& e : entries) {
+    e.term = term_;
+    e.index = log_.last_index() + 1;
+    log_.Append(std::move(e));
+  }
+  Progress* self = MutableProgress(config_.id);
+  if (self != nullptr) self->MaybeUpdate(log_.last_index());
+  MaybeCommit();
+  pending_broadcast_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status Raft::LeaderConfChange(Entry e) {
+  if (pending_conf_index_ > log_.applied()) {
+    return absl::FailedPreconditionError(
+        "raft: a configuration change is pending; propose after it is applied");
+  }
+  absl::StatusOr<ConfChange> cc = DecodeConfChange(e.data);
+  if (!cc.ok()) return cc.status();
+  // conf_ is the applied configuration, and nothing is pending, so it is the
+  // latest: the change can be validated exactly.
+  absl::StatusOr<ConfState> next = ApplyConfChangeTo(conf_, *cc);
+  if (!next.ok()) return next.status();
+  std::vector<Entry> one(1);
+  one[0].type = EntryType::kConfChange;
+  one[0].data = std::move(e.data);
+  BW_RETURN_IF_ERROR(AppendAsLeader(one));
+  pending_conf_index_ = log_.last_index();
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// Proposals
+
+absl::Status Raft::Propose(std::string data) {
+  std::vector<std::string> one;
+  one.push_back(std::move(data));
+  return ProposeBatch(std::move(one));
+}
+
+absl::Status Raft::ProposeBatch(std::vector<std::string> batch) {
+  std::vector<Entry> entries(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) entries[i].data = std::move(batch[i]);
+  if (role_ == Role::kLeader) return AppendAsLeader(entries);
+  if (lead_ == kNoNode) return absl::UnavailableError("raft: no leader");
+  if (!config_.forward_proposals) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("raft: not the leader; the leader is ", lead_.value()));
+  }
+  Message m;
+  m.type = MessageType::kPropose;
+  m.to = lead_;
+  m.entries = std::move(entries);
+  Send(std::move(m));
+  return absl::OkStatus();
+}
+
+absl::Status Raft::ProposeConfChange(const ConfChange& cc) {
+  Entry e;
+  e.type = EntryType::kConfChange;
+  e.data = EncodeConfChange(cc);
+  if (role_ == Role::kLeader) return LeaderConfChange(std::move(e));
+  if (lead_ == kNoNode) return absl::UnavailableError("raft: no leader");
+  if (!config_.forward_proposals) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("raft: not the leader; the leader is ", lead_.value()));
+  }
+  Message m;
+  m.type = MessageType::kPropose;
+  m.to = lead_;
+  m.entries.push_back(std::move(e));
+  Send(std::move(m));
+  return absl::OkStatus();
+}
+
+absl::Status Raft::TransferLeadership(NodeId target) {
+  if (role_ != Role::kLeader) {
+    return absl::FailedPreconditionError("raft: only the leader can transfer leadership");
+  }
+  if (target == config_.id) return absl::OkStatus();
+  if (!IsVoter(conf_, target)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("raft: transfer target ", target.value(), " is not a voter"));
+  }
+  if (lead_transferee_ == target) return absl::OkStatus();
+  lead_transferee_ = target;
+  transfer_elapsed_ = 0;
+  Progress* pr = MutableProgress(target);
+  if (pr->match == log_.last_index()) {
+    Message t;
+    t.type = MessageType::kTimeoutNow;
+    t.to = target;
+    Send(std::move(t));
+  } else {
+    // Catch it up first; the TimeoutNow follows its acknowledgement.
+    SendAppend(target, true);
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// Reads
+
+absl::Status Raft::ReadIndex(uint64_t context) {
+  if (role_ == Role::kLeader) {
+    if (pending_reads_.size() + reads_before_commit_.size() >= config_.max_pending_reads) {
+      return absl::ResourceExhaustedError("raft: too many pending reads");
+    }
+    LeaderRead(config_.id, context);
+    return absl::OkStatus();
+  }
+  if (lead_ == kNoNode) return absl::UnavailableError("raft: no leader");
+  Message m;
+  m.type = MessageType::kReadIndex;
+  m.to = lead_;
+  m.context = context;
+  Send(std::move(m));
+  return absl::OkStatus();
+}
+
+void Raft::LeaderRead(NodeId from, uint64_t context) {
+  if (pending_reads_.size() + reads_before_commit_.size() >= config_.max_pending_reads) return;
+  if (!CommittedInCurrentTerm()) {
+    // A new leader does not know the commit index until an entry of its own
+    // term commits; answering earlier could miss a write acknowledged by the
+    // previous leader.
+    reads_before_commit_.push_back(PendingRead{0, LogIndex(0), from, context});
+    return;
+  }
+  bool single = conf_.voters.size() == 1 && conf_.voters[0] == config_.id &&
+                conf_.voters_outgoing.empty();
+  if (single || config_.lease_reads) {
+    ReleaseRead(from, log_.committed(), context);
+    return;
+  }
+  pending_reads_.push_back(PendingRead{next_read_ctx_++, log_.committed(), from, context});
+  pending_read_heartbeat_ = true;
+}
+
+void Raft::ReleaseRead(NodeId from, LogIndex index, uint64_t context) {
+  if (from == config_.id) {
+    read_states_.push_back(ReadState{index, context});
+    return;
+  }
+  Message m;
+  m.type = MessageType::kReadIndexResponse;
+  m.to = from;
+  m.index = index;
+  m.context = context;
+  Send(std::move(m));
+}
+
+void Raft::ReleaseAckedReads() {
+  while (!pending_reads_.empty()) {
+    uint64_t ctx = pending_reads_.front().ctx;
+    VoteResult r = JointVoteResult(conf_, [this, ctx](NodeId id) {
+      if (id == config_.id) return 1;
+      const Progress* pr = progress(id);
+      return pr != nullptr && pr->read_ack >= ctx ? 1 : -1;
+    });
+    if (r != VoteResult::kWon) return;
+    PendingRead read = pending_reads_.front();
+    pending_reads_.pop_front();
+    ReleaseRead(read.from, read.index, read.client_ctx);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Configuration and compaction
+
+ConfState Raft::ApplyConfChange(const ConfChange& cc) {
+  absl::StatusOr<ConfState> next = ApplyConfChangeTo(conf_, cc);
+  if (!next.ok()) return conf_;
+  conf_ = std::move(*next);
+  if (role_ == Role::kLeader) {
+    SyncProgress();
+    if (!IsVoter(conf_, config_.id)) {
+      // Removed or demoted: step down and let the others elect a leader.
+      BecomeFollower(term_, kNoNode);
+      return conf_;
+    }
+    if (lead_transferee_ != kNoNode && !IsVoter(conf_, lead_transferee_)) AbortTransfer();
+    if (MaybeCommit()) pending_broadcast_ = true;
+    pending_broadcast_ = true;
+    ReleaseAckedReads();
+  }
+  return conf_;
+}
+
+void Raft::Compact(std::string snapshot_data, uint64_t keep_entries) {
+  LogIndex applied = log_.applied();
+  if (applied == LogIndex(0) || (!snapshot_.Empty() && snapshot_.meta.index >= applied)) return;
+  std::optional<Term> t = log_.TermAt(applied);
+  BW_ASSERT(t.has_value());
+  snapshot_.meta = SnapshotMeta{applied, *t, conf_};
+  snapshot_.data = std::move(snapshot_data);
+  if (applied.value() > keep_entries) log_.CompactTo(applied - keep_entries);
+}
+
+// ---------------------------------------------------------------------------
+// Ready
+
+bool Raft::HasReady() const {
+  if (ready_outstanding_) return false;
+  if (pending_broadcast_ || pending_read_heartbeat_) return true;
+  if (!(SoftState{lead_, role_} == prev_soft_state_)) return true;
+  if (!(HardState{term_, vote_, log_.committed()} == prev_hard_state_)) return true;
+  return pending_snapshot_.has_value() || log_.HasUnstable() || !msgs_.empty() ||
+         log_.HasNextCommitted() || !read_states_.empty();
+}
+
+Ready Raft::GetReady() {
+  BW_ASSERT(!ready_outstanding_);
+  if (role_ == Role::kLeader && pending_broadcast_) BcastAppend();
+  pending_broadcast_ = false;
+  if (role_ == Role::kLeader && pending_read_heartbeat_ && !pending_reads_.empty()) {
+    BcastHeartbeat(pending_reads_.back().ctx);
+  }
+  pending_read_heartbeat_ = false;
+
+  Ready rd;
+  SoftState ss{lead_, role_};
+  if (!(ss == prev_soft_state_)) {
+    rd.soft_state = ss;
+    prev_soft_state_ = ss;
+  }
+  HardState hs{term_, vote_, log_.committed()};
+  if (!(hs == prev_hard_state_)) {
+    rd.hard_state = hs;
+    prev_hard_state_ = hs;
+  }
+  if (pending_snapshot_.has_value()) {
+    rd.snapshot = std::move(*pending_snapshot_);
+    pending_snapshot_.reset();
+  }
+  log_.Unstable(&rd.entries);
+  rd.messages = std::move(msgs_);
+  msgs_.clear();
+  log_.NextCommitted(config_.max_apply_bytes, &rd.committed);
+  rd.read_states = std::move(read_states_);
+  read_states_.clear();
+  ready_outstanding_ = true;
+  return rd;
+}
+
+void Raft::Advance(const Ready& rd) {
+  BW_ASSERT(ready_outstanding_);
+  ready_outstanding_ = false;
+  if (!rd.entries.empty()) log_.StableTo(rd.entries.back().index, rd.entries.back().term);
+  if (!rd.committed.empty()) {
+    LogIndex last = rd.committed.back().index;
+    // A snapshot installed meanwhile may already cover these.
+    if (last > log_.applied()) log_.AppliedTo(last);
+  }
+  if (role_ == Role::kLeader && conf_.Joint() && conf_.auto_leave &&
+      pending_conf_index_ <= log_.applied()) {
+    // Leave the joint configuration as soon as entering it is applied.
+    (void)ProposeConfChange(ConfChange{});
+  }
+}
+
+}  // namespace bw::raft
