@@ -3,11 +3,15 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "cli/sim_command.h"
+
 int main(int argc, char** argv) {
   CLI::App app{"bulwark: a fault-tolerant, replicated key-value store"};
   app.set_version_flag("--version", "bulwark 0.1.0");
-  app.require_subcommand(0, 1);
+  app.require_subcommand(1);
+  int exit_code = 0;
+  bw::cli::AddSimCommand(app, &exit_code);
+  bw::cli::AddDemoCommand(app, &exit_code);
   CLI11_PARSE(app, argc, argv);
-  if (app.get_subcommands().empty()) std::puts(app.help().c_str());
-  return 0;
+  return exit_code;
 }

@@ -8,7 +8,8 @@
 
 namespace bw::core {
 
-[[noreturn]] void AssertFail(const char* file, int line, const char* expr, const std::string& detail);
+[[noreturn]] void AssertFail(const char* file, int line, const char* expr,
+                             const std::string& detail);
 
 // The simulator and tests may route assertion failures to a handler that
 // throws instead of aborting, so that one failing seed can be reported with
@@ -21,7 +22,7 @@ AssertHandler SetAssertHandler(AssertHandler handler);
 template <typename T>
 std::string AssertOperand(const T& v) {
   std::ostringstream os;
-  if constexpr (requires(std::ostream& o) { o << v; }) {
+  if constexpr (requires(std::ostream & o) { o << v; }) {
     os << v;
   } else if constexpr (requires { v.value(); }) {
     os << v.value();
@@ -33,18 +34,18 @@ std::string AssertOperand(const T& v) {
 
 }  // namespace bw::core
 
-#define BW_ASSERT(cond)                                                   \
-  do {                                                                    \
-    if (__builtin_expect(!(cond), 0)) {                                   \
-      ::bw::core::AssertFail(__FILE__, __LINE__, #cond, std::string());   \
-    }                                                                     \
+#define BW_ASSERT(cond)                                                 \
+  do {                                                                  \
+    if (__builtin_expect(!(cond), 0)) {                                 \
+      ::bw::core::AssertFail(__FILE__, __LINE__, #cond, std::string()); \
+    }                                                                   \
   } while (0)
 
-#define BW_ASSERT_MSG(cond, msg)                                          \
-  do {                                                                    \
-    if (__builtin_expect(!(cond), 0)) {                                   \
-      ::bw::core::AssertFail(__FILE__, __LINE__, #cond, (msg));           \
-    }                                                                     \
+#define BW_ASSERT_MSG(cond, msg)                                \
+  do {                                                          \
+    if (__builtin_expect(!(cond), 0)) {                         \
+      ::bw::core::AssertFail(__FILE__, __LINE__, #cond, (msg)); \
+    }                                                           \
   } while (0)
 
 #define BW_ASSERT_OP_(a, b, op)                                                          \
@@ -52,9 +53,9 @@ std::string AssertOperand(const T& v) {
     const auto& bw_a_ = (a);                                                             \
     const auto& bw_b_ = (b);                                                             \
     if (__builtin_expect(!(bw_a_ op bw_b_), 0)) {                                        \
-      ::bw::core::AssertFail(__FILE__, __LINE__, #a " " #op " " #b,                      \
-                             ::bw::core::AssertOperand(bw_a_) + " vs " +                 \
-                                 ::bw::core::AssertOperand(bw_b_));                      \
+      ::bw::core::AssertFail(                                                            \
+          __FILE__, __LINE__, #a " " #op " " #b,                                         \
+          ::bw::core::AssertOperand(bw_a_) + " vs " + ::bw::core::AssertOperand(bw_b_)); \
     }                                                                                    \
   } while (0)
 

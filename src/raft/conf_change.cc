@@ -11,7 +11,9 @@ namespace {
 bool Has(const std::vector<NodeId>& v, NodeId id) {
   return std::find(v.begin(), v.end(), id) != v.end();
 }
-void Erase(std::vector<NodeId>& v, NodeId id) { v.erase(std::remove(v.begin(), v.end(), id), v.end()); }
+void Erase(std::vector<NodeId>& v, NodeId id) {
+  v.erase(std::remove(v.begin(), v.end(), id), v.end());
+}
 void Add(std::vector<NodeId>& v, NodeId id) {
   if (!Has(v, id)) v.push_back(id);
 }
@@ -26,7 +28,8 @@ absl::StatusOr<ConfState> ApplyConfChangeTo(const ConfState& cur, const ConfChan
     ConfState out;
     out.voters = cur.voters;
     out.learners = cur.learners;
-    for (NodeId id : cur.learners_next) Add(out.learners, id);
+    for (NodeId id : cur.learners_next)
+      Add(out.learners, id);
     std::sort(out.learners.begin(), out.learners.end());
     return out;
   }
@@ -58,8 +61,10 @@ absl::StatusOr<ConfState> ApplyConfChangeTo(const ConfState& cur, const ConfChan
   std::sort(learners.begin(), learners.end());
 
   size_t changed = 0;
-  for (NodeId id : voters) changed += !Has(cur.voters, id);
-  for (NodeId id : cur.voters) changed += !Has(voters, id);
+  for (NodeId id : voters)
+    changed += !Has(cur.voters, id);
+  for (NodeId id : cur.voters)
+    changed += !Has(voters, id);
 
   ConfState out;
   out.voters = voters;
@@ -89,7 +94,8 @@ absl::StatusOr<ConfState> ApplyConfChangeTo(const ConfState& cur, const ConfChan
 std::string ConfStateString(const ConfState& cs) {
   auto list = [](const std::vector<NodeId>& v) {
     std::string out = "(";
-    for (size_t i = 0; i < v.size(); ++i) absl::StrAppend(&out, i ? " " : "", v[i].value());
+    for (size_t i = 0; i < v.size(); ++i)
+      absl::StrAppend(&out, i ? " " : "", v[i].value());
     return out + ")";
   };
   return absl::StrCat("voters=", list(cs.voters), " outgoing=", list(cs.voters_outgoing),

@@ -18,6 +18,8 @@ namespace bw::raft {
 
 // "voters=(1 2 3) outgoing=() learners=(4) learners_next=() auto_leave=0".
 std::string ConfStateString(const ConfState& cs);
-inline void PrintTo(const ConfState& cs, std::ostream* os) { *os << ConfStateString(cs); }
+inline void PrintTo(const ConfState& cs, std::ostream* os) {
+  *os << ConfStateString(cs);
+}
 
 }  // namespace bw::raft

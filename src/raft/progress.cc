@@ -13,7 +13,8 @@ void Inflights::Add(LogIndex last, uint64_t bytes) {
     if (count_ == ring_.size()) {
       std::vector<Slot> grown;
       grown.reserve(std::min<uint64_t>(max_count_, std::max<uint64_t>(8, ring_.size() * 2)));
-      for (uint64_t i = 0; i < count_; ++i) grown.push_back(ring_[(start_ + i) % ring_.size()]);
+      for (uint64_t i = 0; i < count_; ++i)
+        grown.push_back(ring_[(start_ + i) % ring_.size()]);
       grown.resize(grown.capacity());
       ring_ = std::move(grown);
       start_ = 0;

@@ -13,7 +13,8 @@ namespace bw::raft {
 // and bytes. Invariant: the recorded last indexes are strictly increasing.
 class Inflights {
  public:
-  Inflights(uint64_t max_count, uint64_t max_bytes) : max_count_(max_count), max_bytes_(max_bytes) {}
+  Inflights(uint64_t max_count, uint64_t max_bytes)
+      : max_count_(max_count), max_bytes_(max_bytes) {}
   bool Full() const { return count_ >= max_count_ || bytes_ >= max_bytes_; }
   void Add(LogIndex last, uint64_t bytes);
   // Releases every message whose last index is <= `index`.

@@ -22,7 +22,8 @@ LogIndex MajorityCommitted(const std::vector<NodeId>& voters,
     heap.resize(voters.size());
     idx = heap.data();
   }
-  for (size_t i = 0; i < voters.size(); ++i) idx[i] = acked(voters[i]);
+  for (size_t i = 0; i < voters.size(); ++i)
+    idx[i] = acked(voters[i]);
   std::sort(idx, idx + voters.size());
   // With n voters sorted ascending, the entry at n - (n/2 + 1) is held by a majority.
   size_t n = voters.size();

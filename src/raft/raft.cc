@@ -17,8 +17,7 @@ namespace {
 constexpr uint64_t kTransferContext = 1;
 
 MessageType VoteResponseType(MessageType t) {
-  return t == MessageType::kPreVote ? MessageType::kPreVoteResponse
-                                    : MessageType::kVoteResponse;
+  return t == MessageType::kPreVote ? MessageType::kPreVoteResponse : MessageType::kVoteResponse;
 }
 
 }  // namespace
@@ -74,7 +73,8 @@ const char* RoleName(Role r) {
 Restored BootstrapState(const std::vector<NodeId>& voters) {
   ConfChange cc;
   cc.transition = ConfTransition::kAuto;
-  for (NodeId id : voters) cc.changes.push_back({ConfChangeType::kAddVoter, id});
+  for (NodeId id : voters)
+    cc.changes.push_back({ConfChangeType::kAddVoter, id});
   Restored r;
   r.entries.push_back(Entry{Term(1), LogIndex(1), EntryType::kConfChange, EncodeConfChange(cc)});
   r.hard_state = HardState{Term(1), kNoNode, LogIndex(1)};
@@ -108,14 +108,15 @@ Raft::Raft(const Config& config, Restored restored)
     : config_(config),
       log_(restored.snapshot.meta.index, restored.snapshot.meta.term),
       rng_state_(config.random_seed ^ (config.id.value() * 0x9E3779B97F4A7C15ULL)) {
-  for (Entry& e : restored.entries) log_.Append(std::move(e));
+  for (Entry& e : restored.entries)
+    log_.Append(std::move(e));
   log_.StableTo(log_.last_index(), log_.last_term());
   log_.CommitTo(std::max(restored.hard_state.commit, restored.snapshot.meta.index));
   log_.AppliedTo(std::max(restored.applied, restored.snapshot.meta.index));
   term_ = restored.hard_state.term;
   vote_ = restored.hard_state.vote;
-  conf_ = restored.applied > restored.snapshot.meta.index ? restored.conf
-                                                          : restored.snapshot.meta.conf;
+  conf_ =
+      restored.applied > restored.snapshot.meta.index ? restored.conf : restored.snapshot.meta.conf;
   snapshot_ = std::move(restored.snapshot);
   prev_hard_state_ = HardState{term_, vote_, log_.committed()};
   BecomeFollower(term_, kNoNode);
@@ -130,7 +131,9 @@ uint64_t Raft::NextRandom() {
   return z ^ (z >> 31);
 }
 
-bool Raft::Promotable() const { return IsVoter(conf_, config_.id); }
+bool Raft::Promotable() const {
+  return IsVoter(conf_, config_.id);
+}
 
 const Progress* Raft::progress(NodeId id) const {
   for (const auto& [pid, pr] : progress_) {
@@ -157,8 +160,8 @@ void Raft::SyncProgress() {
       old->is_learner = learner;
       next.emplace_back(id, std::move(*old));
     } else {
-      Progress pr(log_.last_index() + 1, config_.max_inflight_messages,
-                  config_.max_inflight_bytes, learner);
+      Progress pr(log_.last_index() + 1, config_.max_inflight_messages, config_.max_inflight_bytes,
+                  learner);
       pr.recent_active = true;
       if (id == config_.id) pr.match = log_.last_index();
       next.emplace_back(id, std::move(pr));
@@ -391,8 +394,8 @@ absl::Status Raft::Step(Message m) {
   } else if (m.term > term_) {
     if (m.type == MessageType::kVote || m.type == MessageType::kPreVote) {
       bool forced = m.context == kTransferContext;
-      bool in_lease = config_.check_quorum && lead_ != kNoNode &&
-                      election_elapsed_ < config_.election_ticks;
+      bool in_lease =
+          config_.check_quorum && lead_ != kNoNode && election_elapsed_ < config_.election_ticks;
       // A node that heard from a leader recently ignores elections: the
       // candidate was cut off, not the leader.
       if (!forced && in_lease) return absl::OkStatus();
@@ -759,7 +762,8 @@ bool Raft::SendAppend(NodeId to, bool send_if_empty) {
   if (m.entries.empty() && !send_if_empty) return false;
   m.commit = log_.committed();
   uint64_t bytes = 0;
-  for (const Entry& e : m.entries) bytes += e.Bytes();
+  for (const Entry& e : m.entries)
+    bytes += e.Bytes();
   if (!m.entries.empty()) pr->SentEntries(m.entries.back().index, bytes);
   if (pr->state == ProgressState::kProbe) pr->probe_sent = true;
   Send(std::move(m));
@@ -778,8 +782,8 @@ void Raft::SendSnapshotChunk(NodeId to, Progress& pr) {
   m.snapshot_meta = snapshot_.meta;
   m.snapshot_offset = pr.snapshot_offset;
   m.snapshot_size = snapshot_.data.size();
-  uint64_t n = std::min<uint64_t>(config_.snapshot_chunk_bytes,
-                                  snapshot_.data.size() - pr.snapshot_offset);
+  uint64_t n =
+      std::min<uint64_t>(config_.snapshot_chunk_bytes, snapshot_.data.size() - pr.snapshot_offset);
   m.data = snapshot_.data.substr(pr.snapshot_offset, n);
   Send(std::move(m));
 }
@@ -834,7 +838,8 @@ void Raft::OnCommitAdvanced(LogIndex old_commit) {
   if (!reads_before_commit_.empty() && CommittedInCurrentTerm()) {
     std::vector<PendingRead> waiting = std::move(reads_before_commit_);
     reads_before_commit_.clear();
-    for (const PendingRead& r : waiting) LeaderRead(r.from, r.client_ctx);
+    for (const PendingRead& r : waiting)
+      LeaderRead(r.from, r.client_ctx);
   }
 }
 
@@ -843,12 +848,13 @@ absl::Status Raft::AppendAsLeader(std::vector<Entry>& entries) {
     return absl::UnavailableError("raft: leadership transfer in progress");
   }
   uint64_t bytes = 0;
-  for (const Entry& e : entries) bytes += e.data.empty() ? 0 : e.Bytes();
+  for (const Entry& e : entries)
+    bytes += e.data.empty() ? 0 : e.Bytes();
   if (uncommitted_bytes_ > 0 && bytes > 0 &&
       uncommitted_bytes_ + bytes > config_.max_uncommitted_bytes) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("raft: too many uncommitted bytes (", uncommitted_bytes_, " + ", bytes,
-                     " > ", config_.max_uncommitted_bytes, ")"));
+    return absl::ResourceExhaustedError(absl::StrCat("raft: too many uncommitted bytes (",
+                                                     uncommitted_bytes_, " + ", bytes, " > ",
+                                                     config_.max_uncommitted_bytes, ")"));
   }
   uncommitted_bytes_ += bytes;
   for (Entry& e : entries) {
@@ -893,7 +899,8 @@ absl::Status Raft::Propose(std::string data) {
 
 absl::Status Raft::ProposeBatch(std::vector<std::string> batch) {
   std::vector<Entry> entries(batch.size());
-  for (size_t i = 0; i < batch.size(); ++i) entries[i].data = std::move(batch[i]);
+  for (size_t i = 0; i < batch.size(); ++i)
+    entries[i].data = std::move(batch[i]);
   if (role_ == Role::kLeader) return AppendAsLeader(entries);
   if (lead_ == kNoNode) return absl::UnavailableError("raft: no leader");
   if (!config_.forward_proposals) {
@@ -980,8 +987,8 @@ void Raft::LeaderRead(NodeId from, uint64_t context) {
     reads_before_commit_.push_back(PendingRead{0, LogIndex(0), from, context});
     return;
   }
-  bool single = conf_.voters.size() == 1 && conf_.voters[0] == config_.id &&
-                conf_.voters_outgoing.empty();
+  bool single =
+      conf_.voters.size() == 1 && conf_.voters[0] == config_.id && conf_.voters_outgoing.empty();
   if (single || config_.lease_reads) {
     ReleaseRead(from, log_.committed(), context);
     return;

@@ -120,7 +120,8 @@ void RaftLog::Slice(LogIndex lo, LogIndex hi, uint64_t max_bytes, std::vector<En
 }
 
 void RaftLog::Unstable(std::vector<Entry>* out) const {
-  for (LogIndex i = stabled_ + 1; i <= last_index(); ++i) out->push_back(entries_[i - offset_ - 1]);
+  for (LogIndex i = stabled_ + 1; i <= last_index(); ++i)
+    out->push_back(entries_[i - offset_ - 1]);
 }
 
 void RaftLog::NextCommitted(uint64_t max_bytes, std::vector<Entry>* out) const {

@@ -10,7 +10,6 @@
 
 #include <gtest/gtest.h>
 
-
 #include "raft/codec.h"
 #include "raft/conf_change.h"
 #include "raft/testing/cluster.h"
@@ -44,10 +43,12 @@ TEST(RaftTest, ElectsOneLeaderAndReplicates) {
 
 TEST(RaftTest, TicksElectExactlyOneLeader) {
   Cluster c(5);
-  for (int i = 0; i < 50 && c.Leader() == 0; ++i) c.TickAll();
+  for (int i = 0; i < 50 && c.Leader() == 0; ++i)
+    c.TickAll();
   ASSERT_NE(c.Leader(), 0u);
   int leaders = 0;
-  for (int i = 1; i <= 5; ++i) leaders += c.node(i).role() == Role::kLeader;
+  for (int i = 1; i <= 5; ++i)
+    leaders += c.node(i).role() == Role::kLeader;
   EXPECT_EQ(leaders, 1);
 }
 
@@ -91,7 +92,8 @@ std::unique_ptr<Cluster> Figure37(bool bug) {
   c->Isolate(1);
   c->CutLink(5, 2);
   // S5's own entries (its no-op) reach nobody.
-  c->SetDrop([](const Message& m) { return m.from == NodeId(5) && m.type == MessageType::kAppend; });
+  c->SetDrop(
+      [](const Message& m) { return m.from == NodeId(5) && m.type == MessageType::kAppend; });
   c->Elect(5);
   c->SetDrop(nullptr);
   BW_ASSERT(c->node(5).role() == Role::kLeader);
@@ -234,7 +236,8 @@ TEST(RaftTest, CheckQuorumLeaderInMinorityStepsDown) {
   c.Tick(1, 2 * limits::kElectionTicksDefault + 1);
   EXPECT_NE(c.node(1).role(), Role::kLeader);
   // And the majority side elects a new leader.
-  for (int i = 0; i < 60 && c.Leader() == 0; ++i) c.TickAll();
+  for (int i = 0; i < 60 && c.Leader() == 0; ++i)
+    c.TickAll();
   EXPECT_TRUE(c.Leader() == 2 || c.Leader() == 3);
 }
 
@@ -339,8 +342,9 @@ TEST(RaftTest, LearnerPromotionAndJointConsensusReplacement) {
   EXPECT_EQ(c.node(1).conf().voters.size(), 4u);
   EXPECT_TRUE(c.node(1).conf().learners.empty());
   // Replace 2 by 5 in one joint step; the leader leaves the joint config by itself.
-  change(ConfChange{ConfTransition::kJointImplicit,
-                    {{ConfChangeType::kAddVoter, NodeId(5)}, {ConfChangeType::kRemoveNode, NodeId(2)}}});
+  change(ConfChange{
+      ConfTransition::kJointImplicit,
+      {{ConfChangeType::kAddVoter, NodeId(5)}, {ConfChangeType::kRemoveNode, NodeId(2)}}});
   c.TickAll(3);
   const ConfState& cs = c.node(1).conf();
   EXPECT_FALSE(cs.Joint());
@@ -366,8 +370,9 @@ TEST(RaftTest, JointConfigNeedsBothMajorities) {
   c.TickAll(3);
   ASSERT_TRUE(c.node(1).conf().Joint());
   // Another change inside a joint config is refused.
-  EXPECT_EQ(c.node(1).ProposeConfChange(ConfChange{ConfTransition::kAuto,
-                                                   {{ConfChangeType::kAddVoter, NodeId(2)}}})
+  EXPECT_EQ(c.node(1)
+                .ProposeConfChange(
+                    ConfChange{ConfTransition::kAuto, {{ConfChangeType::kAddVoter, NodeId(2)}}})
                 .code(),
             absl::StatusCode::kFailedPrecondition);
   // New half {1,4,5,6} has a majority without 2 and 3 (1,4,5), but the old
@@ -387,7 +392,8 @@ TEST(RaftTest, JointConfigNeedsBothMajorities) {
   c.Deliver();
   c.TickAll(3);
   EXPECT_FALSE(c.node(1).conf().Joint());
-  EXPECT_EQ(c.node(1).conf().voters, (std::vector<NodeId>{NodeId(1), NodeId(4), NodeId(5), NodeId(6)}));
+  EXPECT_EQ(c.node(1).conf().voters,
+            (std::vector<NodeId>{NodeId(1), NodeId(4), NodeId(5), NodeId(6)}));
 }
 
 TEST(RaftTest, SingleServerChangeBug2015NewLeaderMustCommitFirst) {
@@ -419,7 +425,8 @@ TEST(RaftTest, LeadershipTransferToALaggingFollower) {
   Cluster c(3);
   c.Elect(1);
   c.Isolate(3);
-  for (int i = 0; i < 20; ++i) c.Propose(1, "e" + std::to_string(i));
+  for (int i = 0; i < 20; ++i)
+    c.Propose(1, "e" + std::to_string(i));
   c.Heal();
   // Keep 3 behind until the transfer starts.
   ASSERT_LT(c.node(3).log().last_index(), c.node(1).log().last_index());
@@ -444,7 +451,8 @@ TEST(RaftTest, LaggingFollowerGetsAChunkedSnapshot) {
   Cluster c(3, [](Config& cfg) { cfg.snapshot_chunk_bytes = 16; });
   c.Elect(1);
   c.Isolate(3);
-  for (int i = 0; i < 30; ++i) c.Propose(1, "entry-" + std::to_string(i));
+  for (int i = 0; i < 30; ++i)
+    c.Propose(1, "entry-" + std::to_string(i));
   c.TickAll(1);
   c.Compact(1);
   ASSERT_GT(c.node(1).log().offset(), c.node(3).log().last_index());
@@ -468,11 +476,13 @@ TEST(RaftTest, LostSnapshotChunksAreResent) {
   Cluster c(3, [](Config& cfg) { cfg.snapshot_chunk_bytes = 16; });
   c.Elect(1);
   c.Isolate(3);
-  for (int i = 0; i < 10; ++i) c.Propose(1, "entry-" + std::to_string(i));
+  for (int i = 0; i < 10; ++i)
+    c.Propose(1, "entry-" + std::to_string(i));
   c.TickAll(1);
   c.Compact(1);
   int seen = 0;
-  c.SetDrop([&](const Message& m) { return m.type == MessageType::kSnapshot && (++seen % 3) == 0; });
+  c.SetDrop(
+      [&](const Message& m) { return m.type == MessageType::kSnapshot && (++seen % 3) == 0; });
   c.Heal();
   c.TickAll(80);
   EXPECT_EQ(c.node(3).log().committed(), c.node(1).log().committed());
@@ -484,7 +494,8 @@ TEST(RaftTest, FastBacktrackingSkipsWholeTerms) {
   c.Propose(1, "common");
   // Node 1 appends many entries nobody else sees, in its term.
   c.Isolate(1);
-  for (int i = 0; i < 100; ++i) c.node(1).Propose("lost-" + std::to_string(i)).IgnoreError();
+  for (int i = 0; i < 100; ++i)
+    c.node(1).Propose("lost-" + std::to_string(i)).IgnoreError();
   c.Deliver();
   c.Heal();
   c.Isolate(1);

@@ -103,7 +103,7 @@ enum class MessageType : uint8_t {
   kTimeoutNow = 10,       // leadership transfer: campaign now
   kReadIndex = 11,        // follower asks the leader for a read index
   kReadIndexResponse = 12,
-  kPropose = 13,          // follower forwards proposals to the leader
+  kPropose = 13,  // follower forwards proposals to the leader
 };
 inline constexpr int kMessageTypeCount = 14;
 

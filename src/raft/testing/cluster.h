@@ -32,7 +32,8 @@ class Cluster {
                    std::vector<uint64_t> spare = {})
       : tweak_(std::move(tweak)) {
     std::vector<NodeId> voters;
-    for (int i = 1; i <= n; ++i) voters.push_back(NodeId(i));
+    for (int i = 1; i <= n; ++i)
+      voters.push_back(NodeId(i));
     Restored boot = BootstrapState(voters);
     for (int i = 1; i <= n; ++i) {
       Durable& d = durable_[NodeId(i)];
@@ -77,7 +78,8 @@ class Cluster {
             applied_[id].push_back(e.data);
           }
         }
-        for (const ReadState& rs : rd.read_states) reads_[id].push_back(rs);
+        for (const ReadState& rs : rd.read_states)
+          reads_[id].push_back(rs);
         r->Advance(rd);
       }
     }
@@ -100,12 +102,14 @@ class Cluster {
   }
 
   void Tick(uint64_t id, int n = 1) {
-    for (int i = 0; i < n; ++i) node(id).Tick();
+    for (int i = 0; i < n; ++i)
+      node(id).Tick();
     Flush();
   }
   void TickAll(int n = 1) {
     for (int i = 0; i < n; ++i) {
-      for (auto& [id, r] : nodes_) r->Tick();
+      for (auto& [id, r] : nodes_)
+        r->Tick();
       Deliver();
     }
   }
@@ -160,7 +164,8 @@ class Cluster {
   // `keep` entries behind the snapshot.
   void Compact(uint64_t id, uint64_t keep = 0) {
     std::string data;
-    for (const std::string& s : applied_[NodeId(id)]) data += s + ";";
+    for (const std::string& s : applied_[NodeId(id)])
+      data += s + ";";
     node(id).Compact(data, keep);
     Durable& d = durable_[NodeId(id)];
     d.snapshot = node(id).snapshot();

@@ -1,0 +1,62 @@
+// The production world: the steady clock, a fast PRNG seeded once from the
+// OS, and POSIX files. Timers and the network arrive later with the event
+// loop and the TCP transport; until then RealEnv takes them as injected
+// implementations and asserts if asked for one it was not given.
+//
+// Thread-safety: RealClock may be called from any thread; RealRandom and
+// RealEnv belong to the single event-loop thread that owns the node.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "env/env.h"
+#include "env/real/real_disk.h"
+
+namespace bw::env {
+
+// std::chrono::steady_clock in microseconds.
+class RealClock final : public Clock {
+ public:
+  int64_t NowMicros() override;
+};
+
+// xoshiro256**, its state filled by splitmix64 from one seed. Not for
+// cryptography: it picks election timeouts, jitter and request ids.
+class RealRandom final : public Random {
+ public:
+  // Seeds from std::random_device, once.
+  RealRandom();
+  // A reproducible stream, for tests and tools.
+  explicit RealRandom(uint64_t seed);
+  uint64_t Next() override;
+
+ private:
+  // Invariant: not all zero.
+  uint64_t s_[4];
+};
+
+class RealEnv final : public Env {
+ public:
+  // `timers` and `network` may be null; calling timers() or network() on an
+  // env built without one is a programming error and aborts.
+  explicit RealEnv(std::unique_ptr<Timers> timers = nullptr,
+                   std::unique_ptr<Network> network = nullptr);
+  RealEnv(const RealEnv&) = delete;
+  RealEnv& operator=(const RealEnv&) = delete;
+
+  Clock& clock() override { return clock_; }
+  Timers& timers() override;
+  Random& random() override { return random_; }
+  Network& network() override;
+  Disk& disk() override { return disk_; }
+
+ private:
+  RealClock clock_;
+  RealRandom random_;
+  RealDisk disk_;
+  std::unique_ptr<Timers> timers_;
+  std::unique_ptr<Network> network_;
+};
+
+}  // namespace bw::env

@@ -1,0 +1,155 @@
+#include "env/sim/sim_world.h"
+
+#include <cmath>
+
+#include "core/assert.h"
+
+namespace bw::env {
+
+namespace {
+uint64_t SplitMix64(uint64_t& x) {
+  uint64_t z = (x += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+}  // namespace
+
+SeededRandom::SeededRandom(uint64_t seed) {
+  for (uint64_t& s : s_) s = SplitMix64(seed);
+}
+
+uint64_t SeededRandom::Next() {
+  uint64_t result = Rotl(s_[1] * 5, 7) * 9;
+  uint64_t t = s_[1] << 17;
+  s_[2] ^= s_[0];
+  s_[3] ^= s_[1];
+  s_[1] ^= s_[2];
+  s_[0] ^= s_[3];
+  s_[2] ^= t;
+  s_[3] = Rotl(s_[3], 45);
+  return result;
+}
+
+// --- SimEnv ---------------------------------------------------------------
+
+SimEnv::SimEnv(SimWorld* world, NodeId id, uint64_t seed)
+    : world_(world), id_(id), random_(seed), disk_(std::make_unique<SimDisk>(random_)) {
+  clock_.env = this;
+  timers_.env = this;
+  network_.env = this;
+}
+
+int64_t SimEnv::SimClock::NowMicros() {
+  return env->clock_offset_us_ +
+         static_cast<int64_t>(std::llround(static_cast<double>(env->world_->now_us()) * env->rate_));
+}
+
+TimerId SimEnv::SimTimers::Schedule(int64_t delay_us, std::function<void()> fn) {
+  BW_ASSERT_GE(delay_us, 0);
+  SimWorld* w = env->world_;
+  TimerId id = w->next_timer_++;
+  // A node whose clock runs fast fires its timers early in true time.
+  int64_t true_delay = static_cast<int64_t>(std::llround(static_cast<double>(delay_us) / env->rate_));
+  uint64_t incarnation = env->incarnation_;
+  SimEnv* e = env;
+  e->live_timers_.insert(id);
+  w->Push(w->now_us() + true_delay, [e, id, incarnation, fn = std::move(fn)]() {
+    if (e->incarnation_ != incarnation || !e->up_) return;
+    if (e->live_timers_.erase(id) == 0) return;  // cancelled
+    fn();
+  });
+  return id;
+}
+
+void SimEnv::SimTimers::Cancel(TimerId id) { env->live_timers_.erase(id); }
+
+void SimEnv::SimNetwork::Send(NodeId to, std::string bytes) {
+  env->world_->Deliver(env->id_, to, std::move(bytes));
+}
+
+// --- SimWorld -------------------------------------------------------------
+
+SimWorld::SimWorld(uint64_t seed) : random_(seed) {}
+
+SimEnv& SimWorld::AddNode(NodeId id) {
+  BW_ASSERT(!envs_.count(id));
+  auto env = std::unique_ptr<SimEnv>(new SimEnv(this, id, random_.Next()));
+  SimEnv& ref = *env;
+  envs_[id] = std::move(env);
+  return ref;
+}
+
+void SimWorld::Push(int64_t at_us, std::function<void()> fn) {
+  queue_.push(Event{at_us, seq_++, std::move(fn)});
+}
+
+void SimWorld::At(int64_t delay_us, std::function<void()> fn) {
+  Push(now_us_ + delay_us, std::move(fn));
+}
+
+void SimWorld::RunUntil(int64_t until_us) {
+  while (!queue_.empty() && queue_.top().at_us <= until_us) {
+    // priority_queue::top is const; move the callable out before popping.
+    Event ev = std::move(const_cast<Event&>(queue_.top()));
+    queue_.pop();
+    BW_ASSERT_GE(ev.at_us, now_us_);
+    now_us_ = ev.at_us;
+    ++events_run_;
+    ev.fn();
+  }
+  if (now_us_ < until_us) now_us_ = until_us;
+}
+
+void SimWorld::Deliver(NodeId from, NodeId to, std::string bytes) {
+  ++messages_sent_;
+  auto it = envs_.find(to);
+  if (it == envs_.end() || Blocked(from, to) || random_.Chance(faults_.drop)) {
+    ++messages_dropped_;
+    return;
+  }
+  int copies = random_.Chance(faults_.duplicate) ? 2 : 1;
+  for (int i = 0; i < copies; ++i) {
+    int64_t span = std::max<int64_t>(0, faults_.delay_max_us - faults_.delay_min_us);
+    int64_t delay = faults_.delay_min_us + static_cast<int64_t>(random_.Below(span + 1));
+    if (faults_.spike > 0 && random_.Chance(faults_.spike)) delay += faults_.spike_us;
+    SimEnv* dst = it->second.get();
+    uint64_t incarnation = dst->incarnation_;
+    std::string payload = i + 1 < copies ? bytes : std::move(bytes);
+    Push(now_us_ + delay, [this, dst, from, incarnation, payload = std::move(payload)]() {
+      // A message in flight when the receiver crashed dies with it; a
+      // partition that started meanwhile also catches it.
+      if (!dst->up_ || dst->incarnation_ != incarnation || Blocked(from, dst->id_)) {
+        ++messages_dropped_;
+        return;
+      }
+      if (dst->network_.receiver) dst->network_.receiver(from, payload);
+    });
+  }
+}
+
+void SimWorld::Crash(NodeId id) {
+  SimEnv& e = *envs_.at(id);
+  if (!e.up_) return;
+  e.up_ = false;
+  ++e.incarnation_;
+  e.live_timers_.clear();
+  e.network_.receiver = nullptr;
+  e.disk_->Crash();
+}
+
+void SimWorld::Restart(NodeId id) {
+  SimEnv& e = *envs_.at(id);
+  e.up_ = true;
+}
+
+void SimWorld::SetClockRate(NodeId id, double rate) {
+  SimEnv& e = *envs_.at(id);
+  // Keep the node's clock continuous across the change.
+  int64_t before = e.clock_.NowMicros();
+  e.rate_ = rate;
+  e.clock_offset_us_ += before - e.clock_.NowMicros();
+}
+
+}  // namespace bw::env

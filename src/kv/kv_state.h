@@ -1,0 +1,80 @@
+// The replicated key-value state machine used by the simulator and the node
+// until the MVCC store arrives: registers with put and compare-and-set, an
+// incremental digest of the whole state, and snapshots. Deterministic: the
+// same commands in the same order give the same state and digest on every
+// replica.
+//
+// Thread-safety: none; owned by a node's event loop.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace bw::kv {
+
+enum class KvOp : uint8_t { kPut = 1, kCas = 2 };
+
+// A request id is (client << kRequestSeqBits) | seq, where each client
+// numbers its requests 1, 2, 3, ... and has one outstanding at a time. The
+// state machine applies a client's request only if its seq is past the last
+// one applied, so a proposal duplicated or delayed by the network (or a
+// forwarded copy that arrives after a retry) is applied at most once.
+// Id 0 opts out.
+inline constexpr int kRequestSeqBits = 40;
+inline constexpr uint64_t MakeRequestId(uint64_t client, uint64_t seq) {
+  return (client << kRequestSeqBits) | seq;
+}
+
+struct KvCommand {
+  KvOp op = KvOp::kPut;
+  // See MakeRequestId; also lets the proposer match the applied entry to
+  // the waiting caller.
+  uint64_t request_id = 0;
+  std::string key;
+  std::string value;
+  std::string expected;  // kCas: applies only if the key holds exactly this
+};
+
+struct KvResult {
+  uint64_t request_id = 0;
+  bool applied = true;     // false for a CAS whose comparison failed
+  bool duplicate = false;  // an earlier copy of this request was applied
+};
+
+std::string EncodeKvCommand(const KvCommand& cmd);
+[[nodiscard]] absl::StatusOr<KvCommand> DecodeKvCommand(std::string_view data);
+
+class KvStateMachine {
+ public:
+  // `track_requests` keeps the id of every applied request (the simulator's
+  // "no acknowledged write lost" check); off in production.
+  explicit KvStateMachine(bool track_requests = false) : track_requests_(track_requests) {}
+
+  KvResult Apply(const KvCommand& cmd);
+  std::optional<std::string> Get(const std::string& key) const;
+  // Order-independent hash of the whole state (keys, values, tracked ids).
+  uint64_t digest() const { return digest_; }
+  size_t size() const { return data_.size(); }
+  bool WasApplied(uint64_t request_id) const { return requests_.count(request_id) > 0; }
+
+  std::string Serialize() const;
+  [[nodiscard]] absl::Status Restore(std::string_view snapshot);
+
+ private:
+  void Set(const std::string& key, std::string value);
+
+  bool track_requests_;
+  std::map<std::string, std::string> data_;
+  // Per client, the seq of its last applied request.
+  std::map<uint64_t, uint64_t> last_seq_;
+  std::set<uint64_t> requests_;
+  uint64_t digest_ = 0;
+};
+
+}  // namespace bw::kv

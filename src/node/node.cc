@@ -1,0 +1,328 @@
+#include "node/node.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "core/assert.h"
+#include "raft/codec.h"
+
+namespace bw::node {
+
+absl::Status NodeOptions::Validate() const {
+  if (id == kNoNode) return absl::InvalidArgumentError("node: id must be non-zero");
+  if (tick_us <= 0) return absl::InvalidArgumentError("node: tick must be positive");
+  if (sync_latency_us < 0) return absl::InvalidArgumentError("node: negative sync latency");
+  if (request_timeout_us <= 0 || max_pending == 0) {
+    return absl::InvalidArgumentError("node: request timeout and max pending must be positive");
+  }
+#ifndef BW_PLANTED_BUGS
+  if (bugs.ack_before_persist || bugs.reads_without_read_index) {
+    return absl::InvalidArgumentError("node: planted bugs are not compiled in this build");
+  }
+#endif
+  raft::Config c = raft;
+  c.id = id;
+  return c.Validate();
+}
+
+absl::StatusOr<std::unique_ptr<Node>> Node::Start(env::Env& env, NodeOptions options,
+                                                  NodeObserver* observer) {
+  BW_RETURN_IF_ERROR(options.Validate());
+  std::unique_ptr<Node> node(new Node(env, std::move(options), observer));
+  BW_RETURN_IF_ERROR(node->Init());
+  return node;
+}
+
+Node::Node(env::Env& env, NodeOptions options, NodeObserver* observer)
+    : env_(env),
+      options_(std::move(options)),
+      observer_(observer),
+      state_(options_.track_requests) {}
+
+Node::~Node() {
+  env_.timers().Cancel(tick_timer_);
+  env_.timers().Cancel(sync_timer_);
+  env_.network().SetReceiver(nullptr);
+  FailAll();
+}
+
+absl::Status Node::Init() {
+  BW_ASSIGN_OR_RETURN(store_, storage::RaftStore::Open(env_.disk(), options_.data_dir));
+  raft::Restored restored;
+  if (store_->fresh()) {
+    if (!options_.initial_voters.empty()) {
+      restored = raft::BootstrapState(options_.initial_voters);
+      BW_RETURN_IF_ERROR(store_->Append(restored.hard_state, restored.entries));
+      BW_RETURN_IF_ERROR(store_->Sync());
+    }
+  } else {
+    restored = store_->TakeLoaded();
+  }
+  if (!restored.snapshot.Empty()) {
+    BW_RETURN_IF_ERROR(state_.Restore(restored.snapshot.data));
+    last_snapshot_index_ = restored.snapshot.meta.index;
+    applied_index_ = restored.snapshot.meta.index;
+  }
+  // Read contexts must never repeat across restarts: an answer to a read
+  // made before a crash could otherwise complete a newer read with a stale
+  // index. Start each incarnation at a random point.
+  next_read_ctx_ = (env_.random().Next() | 1) & ~(uint64_t{1} << 63);
+  raft::Config cfg = options_.raft;
+  cfg.id = options_.id;
+  BW_ASSIGN_OR_RETURN(raft_, raft::Raft::Create(cfg, std::move(restored)));
+  env_.network().SetReceiver(
+      [this](NodeId from, std::string_view bytes) { OnMessage(from, bytes); });
+  tick_timer_ = env_.timers().Schedule(options_.tick_us, [this] { OnTick(); });
+  Pump();
+  return absl::OkStatus();
+}
+
+void Node::OnTick() {
+  tick_timer_ = env_.timers().Schedule(options_.tick_us, [this] { OnTick(); });
+  raft_->Tick();
+  ExpireRequests();
+  Pump();
+}
+
+void Node::OnMessage(NodeId from, std::string_view bytes) {
+  absl::StatusOr<raft::Message> m = raft::DecodeMessage(bytes);
+  // A malformed message is dropped; the sender is a peer, not a client.
+  if (!m.ok() || m->from != from) return;
+  (void)raft_->Step(std::move(*m));
+  Pump();
+}
+
+void Node::Write(kv::KvCommand cmd, WriteCallback done) {
+  if (pending_writes_.size() + pending_reads_.size() >= options_.max_pending) {
+    done(absl::ResourceExhaustedError("node: too many requests waiting"));
+    return;
+  }
+  if (pending_writes_.count(cmd.request_id)) {
+    done(absl::AlreadyExistsError("node: request id already in flight"));
+    return;
+  }
+  uint64_t id = cmd.request_id;
+  absl::Status s = raft_->Propose(kv::EncodeKvCommand(cmd));
+  if (!s.ok()) {
+    done(s);
+    return;
+  }
+  pending_writes_[id] = PendingWrite{std::move(done),
+                                     env_.clock().NowMicros() + options_.request_timeout_us};
+  Pump();
+}
+
+void Node::Read(std::string key, bool linearizable, ReadCallback done) {
+  bool local = !linearizable;
+#ifdef BW_PLANTED_BUGS
+  if (options_.bugs.reads_without_read_index) local = true;
+#endif
+  if (local) {
+    done(state_.Get(key));
+    return;
+  }
+  if (pending_writes_.size() + pending_reads_.size() >= options_.max_pending) {
+    done(absl::ResourceExhaustedError("node: too many requests waiting"));
+    return;
+  }
+  uint64_t ctx = next_read_ctx_++;
+  absl::Status s = raft_->ReadIndex(ctx);
+  if (!s.ok()) {
+    done(s);
+    return;
+  }
+  pending_reads_[ctx] = PendingRead{std::move(key), std::move(done),
+                                    env_.clock().NowMicros() + options_.request_timeout_us,
+                                    LogIndex(0)};
+  Pump();
+}
+
+absl::Status Node::ProposeConfChange(const raft::ConfChange& cc) {
+  absl::Status s = raft_->ProposeConfChange(cc);
+  Pump();
+  return s;
+}
+
+absl::Status Node::TransferLeadership(NodeId target) {
+  absl::Status s = raft_->TransferLeadership(target);
+  Pump();
+  return s;
+}
+
+void Node::Pump() {
+  while (!persisting_ && raft_->HasReady()) {
+    raft::Ready rd = raft_->GetReady();
+    if (!rd.snapshot.Empty()) {
+      absl::Status s = store_->SaveSnapshot(rd.snapshot, rd.hard_state.value_or(raft::HardState{
+                                                             raft_->term(), raft_->vote(),
+                                                             raft_->log().committed()}),
+                                            {});
+      BW_ASSERT_MSG(s.ok(), s.ToString());
+    }
+    absl::Status s = store_->Append(rd.hard_state, rd.entries);
+    // A failed write or sync is fatal: the data may be lost, and continuing
+    // could acknowledge what is not durable.
+    BW_ASSERT_MSG(s.ok(), s.ToString());
+    bool early_send = false;
+#ifdef BW_PLANTED_BUGS
+    early_send = options_.bugs.ack_before_persist;
+#endif
+    if (early_send) SendMessages(rd.messages);
+    if (options_.sync_latency_us > 0 && rd.MustSync()) {
+      persisting_ = true;
+      sync_timer_ = env_.timers().Schedule(
+          options_.sync_latency_us, [this, rd = std::move(rd)]() mutable {
+            persisting_ = false;
+            FinishReady(std::move(rd));
+            Pump();
+          });
+      return;
+    }
+    FinishReady(std::move(rd));
+  }
+}
+
+void Node::FinishReady(raft::Ready rd) {
+  if (rd.MustSync()) {
+    absl::Status s = store_->Sync();
+    BW_ASSERT_MSG(s.ok(), s.ToString());
+  }
+  if (observer_ != nullptr) observer_->OnPersisted(options_.id, rd);
+  SendMessages(rd.messages);
+  Apply(rd);
+  for (const raft::ReadState& rs : rd.read_states) {
+    auto it = pending_reads_.find(rs.context);
+    if (it == pending_reads_.end()) continue;
+    it->second.index = rs.index;
+    confirmed_reads_.push_back(rs.context);
+  }
+  if (rd.soft_state.has_value()) {
+    if (observer_ != nullptr) observer_->OnRoleChange(options_.id, *rd.soft_state, raft_->term());
+    // Read requests sent to a leader that is gone will never be answered.
+    for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
+      if (it->second.index == LogIndex(0)) {
+        ReadCallback done = std::move(it->second.done);
+        it = pending_reads_.erase(it);
+        done(absl::UnavailableError("leader changed before the read was confirmed"));
+      } else {
+        ++it;
+      }
+    }
+  }
+  raft_->Advance(rd);
+  ServeReads();
+  MaybeSnapshot();
+}
+
+void Node::SendMessages(std::vector<raft::Message>& msgs) {
+  for (raft::Message& m : msgs) {
+    NodeId to = m.to;
+    env_.network().Send(to, raft::EncodeMessage(m));
+  }
+  msgs.clear();
+}
+
+void Node::Apply(const raft::Ready& rd) {
+  if (!rd.snapshot.Empty()) {
+    absl::Status s = state_.Restore(rd.snapshot.data);
+    BW_ASSERT_MSG(s.ok(), s.ToString());
+    last_snapshot_index_ = rd.snapshot.meta.index;
+    applied_index_ = rd.snapshot.meta.index;
+    if (observer_ != nullptr) {
+      observer_->OnSnapshotInstalled(options_.id, rd.snapshot.meta, state_.digest());
+    }
+  }
+  for (const raft::Entry& e : rd.committed) {
+    if (e.type == raft::EntryType::kConfChange) {
+      absl::StatusOr<raft::ConfChange> cc = raft::DecodeConfChange(e.data);
+      BW_ASSERT_MSG(cc.ok(), cc.status().ToString());
+      raft_->ApplyConfChange(*cc);
+    } else if (!e.data.empty()) {
+      absl::StatusOr<kv::KvCommand> cmd = kv::DecodeKvCommand(e.data);
+      // Committed data that does not decode is corruption, not bad input:
+      // every proposal was encoded by a node.
+      BW_ASSERT_MSG(cmd.ok(), cmd.status().ToString());
+      kv::KvResult res = state_.Apply(*cmd);
+      auto it = pending_writes_.find(res.request_id);
+      if (it != pending_writes_.end()) {
+        WriteCallback done = std::move(it->second.done);
+        pending_writes_.erase(it);
+        done(res);
+      }
+    }
+    applied_index_ = e.index;
+    if (observer_ != nullptr) observer_->OnApplied(options_.id, e, state_.digest());
+  }
+}
+
+void Node::ServeReads() {
+  LogIndex applied = applied_index_;
+  for (auto it = confirmed_reads_.begin(); it != confirmed_reads_.end();) {
+    auto p = pending_reads_.find(*it);
+    if (p == pending_reads_.end()) {
+      it = confirmed_reads_.erase(it);
+      continue;
+    }
+    if (p->second.index > applied) {
+      ++it;
+      continue;
+    }
+    ReadCallback done = std::move(p->second.done);
+    std::optional<std::string> value = state_.Get(p->second.key);
+    pending_reads_.erase(p);
+    it = confirmed_reads_.erase(it);
+    done(std::move(value));
+  }
+}
+
+void Node::MaybeSnapshot() {
+  if (options_.snapshot_every == 0) return;
+  LogIndex applied = raft_->log().applied();
+  if (applied - last_snapshot_index_ < options_.snapshot_every) return;
+  raft_->Compact(state_.Serialize(), options_.snapshot_keep_entries);
+  // The rewritten log keeps the durable entries after the snapshot.
+  std::vector<raft::Entry> after;
+  const raft::RaftLog& log = raft_->log();
+  raft_->log().Slice(std::max(log.first_index(), applied + 1), log.stabled(), UINT64_MAX, &after);
+  raft::HardState hs{raft_->term(), raft_->vote(), std::min(log.committed(), log.stabled())};
+  absl::Status s = store_->SaveSnapshot(raft_->snapshot(), hs, after);
+  BW_ASSERT_MSG(s.ok(), s.ToString());
+  last_snapshot_index_ = applied;
+}
+
+void Node::ExpireRequests() {
+  int64_t now = env_.clock().NowMicros();
+  for (auto it = pending_writes_.begin(); it != pending_writes_.end();) {
+    if (it->second.deadline_us > now) {
+      ++it;
+      continue;
+    }
+    WriteCallback done = std::move(it->second.done);
+    it = pending_writes_.erase(it);
+    done(absl::DeadlineExceededError("write outcome unknown: not applied before the deadline"));
+  }
+  for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
+    if (it->second.deadline_us > now) {
+      ++it;
+      continue;
+    }
+    ReadCallback done = std::move(it->second.done);
+    it = pending_reads_.erase(it);
+    done(absl::DeadlineExceededError("read not confirmed before the deadline"));
+  }
+}
+
+void Node::FailAll() {
+  std::map<uint64_t, PendingWrite> writes = std::move(pending_writes_);
+  std::map<uint64_t, PendingRead> reads = std::move(pending_reads_);
+  pending_writes_.clear();
+  pending_reads_.clear();
+  confirmed_reads_.clear();
+  // A proposed write may still commit after this node is gone.
+  for (auto& [id, w] : writes) {
+    w.done(absl::DeadlineExceededError("node stopped; write outcome unknown"));
+  }
+  for (auto& [id, r] : reads) r.done(absl::UnavailableError("node stopped"));
+}
+
+}  // namespace bw::node

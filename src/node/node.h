@@ -1,0 +1,152 @@
+// One replica: the Raft core, the key-value state machine and durable
+// storage, wired together on an env::Env. The same code runs in the
+// simulator (SimEnv) and in the server (RealEnv).
+//
+// The Ready loop follows the core's contract: persist (and sync), then send,
+// then apply, then Advance. Sync may take time (the simulator models fsync
+// latency); while it is under way the node keeps stepping messages and
+// ticking, and the next Ready waits.
+//
+// Thread-safety: none. Everything runs on the env's event-loop thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "env/env.h"
+#include "kv/kv_state.h"
+#include "raft/raft.h"
+#include "storage/raft_store.h"
+
+namespace bw::node {
+
+// Bugs planted on purpose in the driver, to prove the checkers catch them.
+// Compiled only with BW_PLANTED_BUGS.
+struct NodeBugs {
+  // Send messages (votes, append acknowledgements) before the sync completes.
+  bool ack_before_persist = false;
+  // Serve "linearizable" reads from local state without ReadIndex.
+  bool reads_without_read_index = false;
+};
+
+struct NodeOptions {
+  NodeId id = kNoNode;
+  // Voters of a brand-new cluster; empty for a node that joins an existing
+  // cluster (it learns the configuration from the leader).
+  std::vector<NodeId> initial_voters;
+  raft::Config raft;
+  std::string data_dir = "data";
+  int64_t tick_us = 100'000;
+  // Time a sync takes before it completes (simulation); 0 = synchronous.
+  int64_t sync_latency_us = 0;
+  // Take a snapshot every this many applied entries (0 = never), keeping
+  // this many entries behind it for slow followers.
+  uint64_t snapshot_every = 0;
+  uint64_t snapshot_keep_entries = 0;
+  bool track_requests = false;
+  // A waiting caller is answered DEADLINE_EXCEEDED (outcome unknown) after
+  // this long; bounds the memory of requests whose entries never apply.
+  int64_t request_timeout_us = 5'000'000;
+  // Waiting callers at most; more are refused with RESOURCE_EXHAUSTED.
+  size_t max_pending = 10'000;
+  NodeBugs bugs;
+
+  [[nodiscard]] absl::Status Validate() const;
+};
+
+// Hooks for checkers and traces. Called on the event-loop thread.
+class NodeObserver {
+ public:
+  virtual ~NodeObserver() = default;
+  // A Ready was persisted (entries and hard state are durable from here).
+  virtual void OnPersisted(NodeId id, const raft::Ready& rd) {}
+  // An entry was applied; `digest` is the state machine's after it.
+  virtual void OnApplied(NodeId id, const raft::Entry& e, uint64_t digest) {}
+  virtual void OnSnapshotInstalled(NodeId id, const raft::SnapshotMeta& meta, uint64_t digest) {}
+  virtual void OnRoleChange(NodeId id, const raft::SoftState& ss, Term term) {}
+};
+
+using WriteCallback = std::function<void(absl::StatusOr<kv::KvResult>)>;
+using ReadCallback = std::function<void(absl::StatusOr<std::optional<std::string>>)>;
+
+class Node {
+ public:
+  // Loads (or bootstraps) durable state and starts ticking and listening.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Node>> Start(env::Env& env,
+                                                                   NodeOptions options,
+                                                                   NodeObserver* observer);
+  // Stops timers and the receiver; waiting callers get UNAVAILABLE.
+  ~Node();
+
+  // Proposes a write. `done` runs once: with the result when the command is
+  // applied here; DEADLINE_EXCEEDED when the outcome is unknown (it was
+  // proposed but not seen applied in time, or the node stopped); any other
+  // error means it was certainly not applied.
+  void Write(kv::KvCommand cmd, WriteCallback done);
+  // Linearizable reads use ReadIndex; others read local state at once.
+  void Read(std::string key, bool linearizable, ReadCallback done);
+
+  absl::Status ProposeConfChange(const raft::ConfChange& cc);
+  absl::Status TransferLeadership(NodeId target);
+
+  NodeId id() const { return options_.id; }
+  const raft::Raft& raft() const { return *raft_; }
+  const kv::KvStateMachine& state() const { return state_; }
+  LogIndex applied_index() const { return applied_index_; }
+  // Pending client callbacks (bounded by the clients' own concurrency).
+  size_t pending() const { return pending_writes_.size() + pending_reads_.size(); }
+
+ private:
+  Node(env::Env& env, NodeOptions options, NodeObserver* observer);
+  absl::Status Init();
+  void OnTick();
+  void OnMessage(NodeId from, std::string_view bytes);
+  // Runs the Ready loop as far as it can go now.
+  void Pump();
+  void FinishReady(raft::Ready rd);
+  void SendMessages(std::vector<raft::Message>& msgs);
+  void Apply(const raft::Ready& rd);
+  void ServeReads();
+  void MaybeSnapshot();
+  // Answers every waiting caller: writes DEADLINE_EXCEEDED (outcome
+  // unknown), reads UNAVAILABLE.
+  void FailAll();
+  void ExpireRequests();
+
+  env::Env& env_;
+  NodeOptions options_;
+  NodeObserver* observer_;
+  std::unique_ptr<storage::RaftStore> store_;
+  std::unique_ptr<raft::Raft> raft_;
+  kv::KvStateMachine state_;
+  env::TimerId tick_timer_ = 0;
+  env::TimerId sync_timer_ = 0;
+  bool persisting_ = false;
+  LogIndex last_snapshot_index_;
+  // What the state machine holds. The core's own applied mark runs ahead
+  // of it while a Ready (or an installed snapshot) is still being applied.
+  LogIndex applied_index_;
+
+  struct PendingWrite {
+    WriteCallback done;
+    int64_t deadline_us;
+  };
+  std::map<uint64_t, PendingWrite> pending_writes_;
+  struct PendingRead {
+    std::string key;
+    ReadCallback done;
+    int64_t deadline_us;
+    LogIndex index;  // known once the read index is confirmed
+  };
+  uint64_t next_read_ctx_ = 1;
+  std::map<uint64_t, PendingRead> pending_reads_;
+  std::vector<uint64_t> confirmed_reads_;
+};
+
+}  // namespace bw::node

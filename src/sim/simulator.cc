@@ -1,0 +1,740 @@
+#include "sim/simulator.h"
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "check/history.h"
+#include "check/linearizability.h"
+#include "check/raft_invariants.h"
+#include "core/assert.h"
+#include "env/sim/sim_world.h"
+#include "raft/quorum.h"
+
+namespace bw::sim {
+
+namespace {
+
+constexpr std::pair<Fault, const char*> kFaultNames[] = {
+    {kFaultDrop, "drop"},         {kFaultDuplicate, "duplicate"}, {kFaultReorder, "reorder"},
+    {kFaultPartition, "partition"}, {kFaultCrash, "crash"},       {kFaultDrift, "drift"},
+    {kFaultMembership, "membership"}, {kFaultSnapshot, "snapshot"}, {kFaultBuggify, "buggify"},
+    {kFaultTransfer, "transfer"},
+};
+
+uint64_t HashData(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001B3ULL;
+  return h;
+}
+
+check::EntryObservation Observe(const raft::Entry& e) {
+  return check::EntryObservation{e.index.value(), e.term.value(), HashData(e.data)};
+}
+
+}  // namespace
+
+absl::StatusOr<uint32_t> ParseFaults(const std::string& list) {
+  if (list == "all") return static_cast<uint32_t>(kFaultAll);
+  if (list == "none" || list.empty()) return 0u;
+  uint32_t out = 0;
+  for (absl::string_view part : absl::StrSplit(list, ',')) {
+    bool found = false;
+    for (const auto& [bit, name] : kFaultNames) {
+      if (part == name) {
+        out |= bit;
+        found = true;
+      }
+    }
+    if (!found) {
+      std::string known;
+      for (const auto& [bit, name] : kFaultNames) absl::StrAppend(&known, known.empty() ? "" : ",", name);
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown fault '", std::string(part), "'; known: ", known, ", all, none"));
+    }
+  }
+  return out;
+}
+
+std::string FaultNames(uint32_t faults) {
+  if (faults == kFaultAll) return "all";
+  std::string out;
+  for (const auto& [bit, name] : kFaultNames) {
+    if (faults & bit) absl::StrAppend(&out, out.empty() ? "" : ",", name);
+  }
+  return out.empty() ? "none" : out;
+}
+
+absl::Status SimOptions::Validate() const {
+  if (nodes < 1 || nodes > static_cast<int>(limits::kMaxSimNodes) - 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--nodes must be between 1 and ", limits::kMaxSimNodes - 2, " (got ", nodes, ")"));
+  }
+  if (clients < 0 || clients > static_cast<int>(limits::kMaxSimClients)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--clients must be between 0 and ", limits::kMaxSimClients));
+  }
+  if (keys < 1) return absl::InvalidArgumentError("--keys must be at least 1");
+  if (tick_us <= 0 || safety_us < 0 || liveness_us <= 0) {
+    return absl::InvalidArgumentError("durations must be positive");
+  }
+  raft::Config c;
+  c.id = NodeId(1);
+  c.election_ticks = election_ticks;
+  return c.Validate();
+}
+
+namespace {
+
+// An assertion that fired inside a simulated node: the run stops and the
+// seed is reported like any other violation.
+struct AssertionFired {
+  std::string what;
+};
+
+[[noreturn]] void ThrowAssertion(const char* file, int line, const char* expr,
+                                 const std::string& detail) {
+  throw AssertionFired{absl::StrCat("assertion failed at ", file, ":", line, ": ", expr,
+                                    detail.empty() ? "" : " — ", detail)};
+}
+
+class Simulation : public node::NodeObserver {
+ public:
+  explicit Simulation(const SimOptions& o) : o_(o), world_(o.seed) {}
+  // Nodes answer their waiting clients as they go; they must go first.
+  ~Simulation() override { nodes_.clear(); }
+
+  SimResult Run();
+  // The result of a run stopped by an assertion.
+  SimResult Aborted(const std::string& what);
+
+  // --- NodeObserver ---
+  void OnPersisted(NodeId id, const raft::Ready& rd) override;
+  void OnApplied(NodeId id, const raft::Entry& e, uint64_t digest) override;
+  void OnSnapshotInstalled(NodeId id, const raft::SnapshotMeta& meta, uint64_t digest) override;
+  void OnRoleChange(NodeId id, const raft::SoftState& ss, Term term) override;
+
+ private:
+  struct Client {
+    uint64_t id;
+    uint64_t seq = 0;
+    NodeId target;
+    bool busy = false;
+    uint64_t op_serial = 0;  // guards against late callbacks
+  };
+
+  void Trace(std::string line);
+  void Fail(std::string what);
+  bool failed() const { return !result_.violation.empty(); }
+  env::Random& rng() { return world_.random(); }
+
+  void SetUpNode(NodeId id, bool initial);
+  void StartNode(NodeId id);
+  void CrashNode(NodeId id);
+  node::Node* Live(NodeId id);
+  std::vector<NodeId> Members();  // voters and learners of the latest config
+  NodeId LeaderNode();
+
+  void ClientStep(Client& c);
+  void ScheduleClient(Client& c, int64_t delay_us);
+  void Nemesis();
+  void ScheduleNemesis();
+  void Partition();
+  void ChangeMembership(node::Node& leader);
+  void Heal();
+
+  bool CheckLiveness();
+  void CheckFinal();
+
+  const SimOptions& o_;
+  env::SimWorld world_;
+  std::vector<NodeId> universe_;
+  std::map<NodeId, std::unique_ptr<node::Node>> nodes_;
+  std::map<NodeId, node::NodeOptions> node_options_;
+  std::vector<Client> clients_;
+  check::History history_;
+  check::RaftInvariants invariants_;
+  std::set<uint64_t> acked_writes_;
+  std::deque<std::string> trace_;
+  SimResult result_;
+  bool safety_phase_ = true;
+  bool clients_running_ = true;
+  bool buggify_ = false;
+};
+
+void Simulation::Trace(std::string line) {
+  std::string stamped = absl::StrFormat("%9.3fs %s", world_.now_us() / 1e6, line);
+  if (o_.narrate) o_.narrate(stamped);
+  trace_.push_back(std::move(stamped));
+  while (trace_.size() > o_.trace_lines) trace_.pop_front();
+}
+
+void Simulation::Fail(std::string what) {
+  if (!failed()) {
+    result_.ok = false;
+    result_.violation = std::move(what);
+    Trace("VIOLATION: " + result_.violation);
+  }
+}
+
+node::Node* Simulation::Live(NodeId id) {
+  auto it = nodes_.find(id);
+  return it == nodes_.end() ? nullptr : it->second.get();
+}
+
+NodeId Simulation::LeaderNode() {
+  NodeId best = kNoNode;
+  Term best_term;
+  for (auto& [id, n] : nodes_) {
+    if (n->raft().role() == raft::Role::kLeader && n->raft().term() >= best_term) {
+      best = id;
+      best_term = n->raft().term();
+    }
+  }
+  return best;
+}
+
+std::vector<NodeId> Simulation::Members() {
+  // The configuration of the most advanced live node.
+  const raft::ConfState* conf = nullptr;
+  LogIndex best;
+  for (auto& [id, n] : nodes_) {
+    if (conf == nullptr || n->raft().log().applied() > best) {
+      conf = &n->raft().conf();
+      best = n->raft().log().applied();
+    }
+  }
+  if (conf == nullptr) return {};
+  return raft::AllMembers(*conf);
+}
+
+void Simulation::SetUpNode(NodeId id, bool initial) {
+  env::SimEnv& env = world_.AddNode(id);
+  (void)env;
+  node::NodeOptions opt;
+  opt.id = id;
+  if (initial) {
+    for (int i = 1; i <= o_.nodes; ++i) opt.initial_voters.push_back(NodeId(i));
+  }
+  opt.raft.election_ticks = o_.election_ticks;
+  opt.raft.heartbeat_ticks = 1;
+  opt.raft.lease_reads = o_.lease_reads;
+  opt.raft.random_seed = rng().Next();
+  opt.raft.bugs = o_.raft_bugs;
+  opt.tick_us = o_.tick_us;
+  opt.sync_latency_us = 50 + static_cast<int64_t>(rng().Below(400));
+  opt.track_requests = true;
+  opt.request_timeout_us = o_.client_timeout_us;
+  opt.bugs = o_.node_bugs;
+  if (o_.faults & kFaultSnapshot) {
+    opt.snapshot_every = 20 + rng().Below(200);
+    opt.snapshot_keep_entries = rng().Below(3) == 0 ? 0 : rng().Below(50);
+  }
+  if (buggify_) {
+    // Rare paths made common: tiny messages and windows, many-chunk snapshots.
+    if (rng().Chance(0.3)) opt.raft.max_append_bytes = 64 + rng().Below(512);
+    if (rng().Chance(0.3)) opt.raft.max_inflight_messages = 1 + rng().Below(4);
+    if (rng().Chance(0.5)) opt.raft.snapshot_chunk_bytes = 16 + rng().Below(256);
+    if (rng().Chance(0.2)) opt.raft.max_uncommitted_bytes = 256 + rng().Below(4096);
+    if (rng().Chance(0.3)) opt.sync_latency_us = 2000 + rng().Below(20000);
+    if (rng().Chance(0.2)) opt.raft.forward_proposals = false;
+    if (rng().Chance(0.2)) opt.raft.pre_vote = false;
+  }
+  opt.raft.max_inflight_bytes = std::max(opt.raft.max_inflight_bytes, opt.raft.max_append_bytes);
+  node_options_[id] = opt;
+}
+
+void Simulation::StartNode(NodeId id) {
+  world_.Restart(id);
+  auto n = node::Node::Start(world_.env(id), node_options_[id], this);
+  if (!n.ok()) {
+    Fail(absl::StrCat("node ", id.value(), " failed to start: ", n.status().ToString()));
+    return;
+  }
+  nodes_[id] = std::move(*n);
+  // A restarted node's log starts from what survived on its disk.
+  const raft::RaftLog& log = nodes_[id]->raft().log();
+  invariants_.OnLogReset(id.value(), log.offset().value(), log.offset_term().value());
+  std::vector<check::EntryObservation> entries;
+  for (LogIndex i = log.first_index(); i <= log.last_index(); ++i) entries.push_back(Observe(log.At(i)));
+  invariants_.OnLogAppend(id.value(), entries);
+}
+
+void Simulation::CrashNode(NodeId id) {
+  // The node object dies with the process; its disk keeps what was synced.
+  nodes_.erase(id);
+  world_.Crash(id);
+  ++result_.stats.crashes;
+  Trace(absl::StrCat("crash node ", id.value()));
+}
+
+// --- Observer ---
+
+void Simulation::OnPersisted(NodeId id, const raft::Ready& rd) {
+  if (!rd.snapshot.Empty()) {
+    invariants_.OnLogReset(id.value(), rd.snapshot.meta.index.value(),
+                           rd.snapshot.meta.term.value());
+  }
+  if (!rd.entries.empty()) {
+    std::vector<check::EntryObservation> obs;
+    obs.reserve(rd.entries.size());
+    for (const raft::Entry& e : rd.entries) obs.push_back(Observe(e));
+    invariants_.OnLogAppend(id.value(), obs);
+  }
+  if (rd.hard_state) invariants_.OnDurableCommit(id.value(), rd.hard_state->commit.value());
+  if (!invariants_.ok()) Fail(invariants_.violation());
+}
+
+void Simulation::OnApplied(NodeId id, const raft::Entry& e, uint64_t digest) {
+  invariants_.OnApplied(id.value(), Observe(e), digest);
+  if (!invariants_.ok()) Fail(invariants_.violation());
+}
+
+void Simulation::OnSnapshotInstalled(NodeId id, const raft::SnapshotMeta& meta, uint64_t digest) {
+  ++result_.stats.snapshots_installed;
+  Trace(absl::StrCat("node ", id.value(), " installed a snapshot at index ", meta.index.value()));
+  invariants_.OnSnapshotApplied(id.value(), meta.index.value(), digest);
+  if (!invariants_.ok()) Fail(invariants_.violation());
+}
+
+void Simulation::OnRoleChange(NodeId id, const raft::SoftState& ss, Term term) {
+  if (ss.role != raft::Role::kLeader) return;
+  ++result_.stats.elections;
+  Trace(absl::StrCat("node ", id.value(), " is leader of term ", term.value()));
+  node::Node* n = Live(id);
+  if (n == nullptr) return;
+  const raft::RaftLog& log = n->raft().log();
+  invariants_.OnBecameLeader(
+      id.value(), term.value(),
+      [&log](uint64_t i) -> std::optional<uint64_t> {
+        auto t = log.TermAt(LogIndex(i));
+        if (!t.has_value()) return std::nullopt;
+        return t->value();
+      },
+      log.offset().value());
+  if (!invariants_.ok()) Fail(invariants_.violation());
+}
+
+// --- Clients ---
+
+void Simulation::ScheduleClient(Client& c, int64_t delay_us) {
+  Client* cp = &c;
+  world_.At(delay_us, [this, cp] { ClientStep(*cp); });
+}
+
+void Simulation::ClientStep(Client& c) {
+  if (!clients_running_ || failed() || c.busy) return;
+  // Pick a node: stay with the last one that answered, sometimes wander.
+  std::vector<NodeId> members = Members();
+  if (members.empty()) {
+    ScheduleClient(c, o_.client_think_us);
+    return;
+  }
+  if (c.target == kNoNode || rng().Chance(0.1) ||
+      std::find(members.begin(), members.end(), c.target) == members.end()) {
+    c.target = members[rng().Below(members.size())];
+  }
+  node::Node* n = Live(c.target);
+  std::string key = absl::StrCat("k", rng().Below(o_.keys));
+  uint64_t serial = ++c.op_serial;
+  int64_t now = world_.now_us();
+  Client* cp = &c;
+  c.busy = true;
+  double dice = rng().Uniform();
+  auto finish = [this, cp, serial](size_t op, check::Outcome outcome, std::string result,
+                                   bool found, bool cas_ok) {
+    if (cp->op_serial != serial || !cp->busy) return;  // already timed out
+    cp->busy = false;
+    history_.Complete(op, world_.now_us(), outcome, std::move(result), found, cas_ok);
+    if (outcome == check::Outcome::kOk) {
+      ++result_.stats.ops_ok;
+    } else if (outcome == check::Outcome::kFailed) {
+      ++result_.stats.ops_failed;
+      cp->target = kNoNode;
+    } else {
+      ++result_.stats.ops_unknown;
+      cp->target = kNoNode;
+    }
+    ScheduleClient(*cp, static_cast<int64_t>(rng().Below(2 * o_.client_think_us + 1)));
+  };
+  if (dice < 0.45) {
+    ++result_.stats.reads;
+    size_t op = history_.Invoke(c.id, check::OpKind::kRead, key, "", "", now);
+    world_.At(o_.client_timeout_us, [finish, op] { finish(op, check::Outcome::kUnknown, "", false, false); });
+    if (n == nullptr) {
+      finish(op, check::Outcome::kFailed, "", false, false);
+      return;
+    }
+    n->Read(key, true, [finish, op](absl::StatusOr<std::optional<std::string>> r) {
+      if (!r.ok()) {
+        finish(op, check::Outcome::kUnknown, "", false, false);
+      } else {
+        finish(op, check::Outcome::kOk, r->value_or(""), r->has_value(), false);
+      }
+    });
+    return;
+  }
+  ++result_.stats.writes;
+  kv::KvCommand cmd;
+  cmd.request_id = kv::MakeRequestId(c.id, ++c.seq);
+  cmd.key = key;
+  cmd.value = absl::StrCat("c", c.id, ".", c.seq);
+  check::OpKind kind = check::OpKind::kWrite;
+  if (dice > 0.85) {
+    cmd.op = kv::KvOp::kCas;
+    kind = check::OpKind::kCas;
+    // Guess a value this client may have written recently, or another's.
+    uint64_t back = 1 + rng().Below(3);
+    cmd.expected = c.seq > back ? absl::StrCat("c", rng().Below(clients_.size()) + 1, ".",
+                                               c.seq - back)
+                                : "";
+  }
+  size_t op = history_.Invoke(c.id, kind, key, cmd.value, cmd.expected, now);
+  world_.At(o_.client_timeout_us, [finish, op] { finish(op, check::Outcome::kUnknown, "", false, false); });
+  if (n == nullptr) {
+    finish(op, check::Outcome::kFailed, "", false, false);
+    return;
+  }
+  uint64_t rid = cmd.request_id;
+  n->Write(std::move(cmd), [this, finish, op, rid](absl::StatusOr<kv::KvResult> r) {
+    if (r.ok()) {
+      acked_writes_.insert(rid);
+      finish(op, check::Outcome::kOk, "", false, r->applied);
+    } else if (absl::IsDeadlineExceeded(r.status())) {
+      finish(op, check::Outcome::kUnknown, "", false, false);
+    } else {
+      // Refused before it was proposed: certainly not applied.
+      finish(op, check::Outcome::kFailed, "", false, false);
+    }
+  });
+}
+
+// --- Nemesis ---
+
+void Simulation::ScheduleNemesis() {
+  world_.At(100'000 + static_cast<int64_t>(rng().Below(1'400'000)), [this] {
+    if (!safety_phase_ || failed()) return;
+    Nemesis();
+    ScheduleNemesis();
+  });
+}
+
+void Simulation::Partition() {
+  world_.HealPartitions();
+  std::vector<NodeId> ids = universe_;
+  // Shuffle deterministically.
+  for (size_t i = ids.size(); i > 1; --i) std::swap(ids[i - 1], ids[rng().Below(i)]);
+  size_t n = ids.size();
+  auto cut = [this](NodeId a, NodeId b) {
+    world_.Block(a, b);
+    world_.Block(b, a);
+  };
+  switch (rng().Below(6)) {
+    case 0: {  // symmetric split at a random point
+      size_t k = 1 + rng().Below(n - 1);
+      for (size_t i = 0; i < k; ++i)
+        for (size_t j = k; j < n; ++j) cut(ids[i], ids[j]);
+      Trace(absl::StrCat("partition: split ", k, "/", n - k));
+      break;
+    }
+    case 1: {  // the leader alone in a minority
+      NodeId l = LeaderNode();
+      if (l == kNoNode) l = ids[0];
+      for (NodeId other : ids)
+        if (other != l) cut(l, other);
+      Trace(absl::StrCat("partition: isolate leader ", l.value()));
+      break;
+    }
+    case 2: {  // one-way loss on random links
+      int links = 1 + static_cast<int>(rng().Below(n));
+      for (int i = 0; i < links; ++i) {
+        NodeId a = ids[rng().Below(n)];
+        NodeId b = ids[rng().Below(n)];
+        if (a != b) world_.Block(a, b);
+      }
+      Trace(absl::StrCat("partition: ", links, " one-way links cut"));
+      break;
+    }
+    case 3: {  // bridge: two halves that only the middle node joins
+      size_t mid = n / 2;
+      for (size_t i = 0; i < mid; ++i)
+        for (size_t j = mid + 1; j < n; ++j) cut(ids[i], ids[j]);
+      Trace(absl::StrCat("partition: bridge through node ", ids[mid].value()));
+      break;
+    }
+    case 4: {  // ring: each node hears only its neighbours
+      for (size_t i = 0; i < n; ++i)
+        for (size_t j = i + 1; j < n; ++j) {
+          size_t d = std::min(j - i, n - (j - i));
+          if (d > 1) cut(ids[i], ids[j]);
+        }
+      Trace("partition: ring");
+      break;
+    }
+    default: {  // majority / minority with a random minority
+      size_t k = (n - 1) / 2;
+      for (size_t i = 0; i < k; ++i)
+        for (size_t j = k; j < n; ++j) cut(ids[i], ids[j]);
+      Trace(absl::StrCat("partition: minority of ", k));
+      break;
+    }
+  }
+  ++result_.stats.partitions;
+}
+
+void Simulation::ChangeMembership(node::Node& leader) {
+  const raft::ConfState& conf = leader.raft().conf();
+  if (conf.Joint()) return;
+  std::vector<NodeId> outside;
+  for (NodeId id : universe_) {
+    if (!raft::IsVoter(conf, id) && !raft::IsLearner(conf, id)) outside.push_back(id);
+  }
+  raft::ConfChange cc;
+  std::string what;
+  uint64_t pick = rng().Below(4);
+  if (pick == 0 && !outside.empty()) {
+    NodeId id = outside[rng().Below(outside.size())];
+    cc.changes.push_back({raft::ConfChangeType::kAddLearner, id});
+    what = absl::StrCat("add learner ", id.value());
+  } else if (pick == 1 && !conf.learners.empty()) {
+    NodeId id = conf.learners[rng().Below(conf.learners.size())];
+    cc.changes.push_back({raft::ConfChangeType::kAddVoter, id});
+    what = absl::StrCat("promote learner ", id.value());
+  } else if (pick == 2 && conf.voters.size() > static_cast<size_t>(std::max(3, o_.nodes))) {
+    NodeId id = conf.voters[rng().Below(conf.voters.size())];
+    cc.changes.push_back({raft::ConfChangeType::kRemoveNode, id});
+    what = absl::StrCat("remove voter ", id.value());
+  } else if (pick == 3 && !outside.empty() && conf.voters.size() >= 3) {
+    // Replace a voter with a new one in one joint-consensus step.
+    NodeId in = outside[rng().Below(outside.size())];
+    NodeId out = conf.voters[rng().Below(conf.voters.size())];
+    cc.transition = raft::ConfTransition::kJointImplicit;
+    cc.changes.push_back({raft::ConfChangeType::kAddVoter, in});
+    cc.changes.push_back({raft::ConfChangeType::kRemoveNode, out});
+    what = absl::StrCat("joint: replace voter ", out.value(), " with ", in.value());
+  } else {
+    return;
+  }
+  absl::Status s = leader.ProposeConfChange(cc);
+  Trace(absl::StrCat("membership: ", what, s.ok() ? "" : " (refused: " + s.ToString() + ")"));
+  if (s.ok()) ++result_.stats.conf_changes;
+}
+
+void Simulation::Nemesis() {
+  std::vector<Fault> choices;
+  for (const auto& [bit, name] : kFaultNames) {
+    if ((o_.faults & bit) && bit != kFaultSnapshot && bit != kFaultBuggify) choices.push_back(bit);
+  }
+  if (choices.empty()) return;
+  // Heal now and then so that progress happens between faults.
+  if (rng().Chance(0.3)) {
+    world_.HealPartitions();
+    env::NetworkFaults calm;
+    world_.faults() = calm;
+    Trace("heal network");
+    return;
+  }
+  Fault f = choices[rng().Below(choices.size())];
+  env::NetworkFaults& nf = world_.faults();
+  switch (f) {
+    case kFaultDrop:
+      nf.drop = rng().Uniform() * 0.2;
+      Trace(absl::StrFormat("network: drop %.0f%%", nf.drop * 100));
+      break;
+    case kFaultDuplicate:
+      nf.duplicate = rng().Uniform() * 0.1;
+      Trace(absl::StrFormat("network: duplicate %.0f%%", nf.duplicate * 100));
+      break;
+    case kFaultReorder:
+      nf.delay_max_us = 2000 + static_cast<int64_t>(rng().Below(50'000));
+      nf.spike = rng().Uniform() * 0.02;
+      nf.spike_us = static_cast<int64_t>(rng().Below(500'000));
+      Trace(absl::StrFormat("network: delay up to %.1fms, spikes %.1f%%", nf.delay_max_us / 1e3,
+                            nf.spike * 100));
+      break;
+    case kFaultPartition:
+      Partition();
+      break;
+    case kFaultCrash: {
+      std::vector<NodeId> up;
+      for (auto& [id, n] : nodes_) up.push_back(id);
+      if (up.empty()) break;
+      NodeId victim = rng().Chance(0.4) && LeaderNode() != kNoNode ? LeaderNode() : up[rng().Below(up.size())];
+      CrashNode(victim);
+      int64_t down_us = 100'000 + static_cast<int64_t>(rng().Below(3'000'000));
+      world_.At(down_us, [this, victim] {
+        if (!Live(victim) && safety_phase_) {
+          Trace(absl::StrCat("restart node ", victim.value()));
+          StartNode(victim);
+        }
+      });
+      break;
+    }
+    case kFaultDrift: {
+      NodeId id = universe_[rng().Below(universe_.size())];
+      double rate = 0.8 + rng().Uniform() * 0.4;
+      world_.SetClockRate(id, rate);
+      Trace(absl::StrFormat("clock: node %d runs at %.2fx", static_cast<int>(id.value()), rate));
+      break;
+    }
+    case kFaultMembership: {
+      node::Node* l = Live(LeaderNode());
+      if (l != nullptr) ChangeMembership(*l);
+      break;
+    }
+    case kFaultTransfer: {
+      node::Node* l = Live(LeaderNode());
+      if (l == nullptr) break;
+      const auto& voters = l->raft().conf().voters;
+      NodeId to = voters[rng().Below(voters.size())];
+      absl::Status s = l->TransferLeadership(to);
+      ++result_.stats.transfers;
+      Trace(absl::StrCat("transfer leadership ", l->id().value(), " -> ", to.value(),
+                         s.ok() ? "" : " refused"));
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void Simulation::Heal() {
+  safety_phase_ = false;
+  world_.HealPartitions();
+  world_.faults() = env::NetworkFaults{};
+  for (NodeId id : universe_) {
+    if (!Live(id)) StartNode(id);
+  }
+  Trace("liveness phase: faults healed, every node up");
+}
+
+bool Simulation::CheckLiveness() {
+  // A stable leader: one leader that every live voter of its configuration follows.
+  NodeId l = LeaderNode();
+  if (l == kNoNode) return false;
+  const raft::ConfState& conf = Live(l)->raft().conf();
+  for (NodeId id : raft::AllMembers(conf)) {
+    node::Node* n = Live(id);
+    if (n == nullptr || n->raft().leader() != l) return false;
+  }
+  return true;
+}
+
+void Simulation::CheckFinal() {
+  NodeId l = LeaderNode();
+  if (l == kNoNode) {
+    Fail("liveness: no leader at the end of the liveness phase");
+    return;
+  }
+  node::Node* leader = Live(l);
+  std::vector<NodeId> members = raft::AllMembers(leader->raft().conf());
+  for (NodeId id : members) {
+    node::Node* n = Live(id);
+    if (n->applied_index() != leader->applied_index()) {
+      Fail(absl::StrCat("liveness: node ", id.value(), " applied ", n->applied_index().value(),
+                        " but the leader applied ", leader->applied_index().value()));
+      return;
+    }
+    if (n->state().digest() != leader->state().digest()) {
+      Fail(absl::StrCat("state divergence: node ", id.value(), " and leader ", l.value(),
+                        " hold different state at applied index ",
+                        n->applied_index().value()));
+      return;
+    }
+    for (uint64_t rid : acked_writes_) {
+      if (!n->state().WasApplied(rid)) {
+        Fail(absl::StrCat("lost write: request ", rid, " was acknowledged but node ", id.value(),
+                          " never applied it"));
+        return;
+      }
+    }
+  }
+  result_.final_digest = leader->state().digest();
+  check::LinearizabilityResult lin = check::CheckLinearizable(history_, check::CheckOptions{});
+  if (lin.verdict == check::Verdict::kNotLinearizable) {
+    Fail("linearizability: key " + lin.key + ": " + lin.explanation);
+  }
+}
+
+SimResult Simulation::Run() {
+  buggify_ = (o_.faults & kFaultBuggify) && rng().Chance(0.5);
+  int total = o_.nodes + ((o_.faults & kFaultMembership) ? 2 : 0);
+  for (int i = 1; i <= total; ++i) universe_.push_back(NodeId(i));
+  for (NodeId id : universe_) SetUpNode(id, id.value() <= static_cast<uint64_t>(o_.nodes));
+  for (NodeId id : universe_) StartNode(id);
+  Trace(absl::StrCat("seed ", o_.seed, ": ", o_.nodes, " nodes, ", o_.clients, " clients, faults ",
+                     FaultNames(o_.faults), buggify_ ? ", buggify on" : ""));
+  for (int i = 1; i <= o_.clients; ++i) {
+    Client c;
+    c.id = static_cast<uint64_t>(i);
+    clients_.push_back(c);
+  }
+  for (Client& c : clients_) ScheduleClient(c, static_cast<int64_t>(rng().Below(200'000)));
+  if (o_.faults != 0) ScheduleNemesis();
+
+  world_.RunUntil(o_.safety_us);
+  if (!failed()) {
+    Heal();
+    int64_t heal_at = world_.now_us();
+    // The election timer fires after at most 2x election_ticks; allow three.
+    int64_t bound = 3 * 2 * static_cast<int64_t>(o_.election_ticks) * o_.tick_us;
+    while (!failed() && world_.now_us() - heal_at <= bound && !CheckLiveness()) {
+      world_.RunUntil(world_.now_us() + o_.tick_us / 2);
+    }
+    if (!failed()) {
+      if (!CheckLiveness()) {
+        Fail(absl::StrCat("liveness: no stable leader ", bound / 1000,
+                          " ms after healing (3 election timeouts)"));
+      } else {
+        result_.stats.leader_after_heal_us = world_.now_us() - heal_at;
+      }
+    }
+    world_.RunUntil(heal_at + o_.liveness_us);
+    clients_running_ = false;
+    // Let in-flight operations finish or time out, and replicas catch up.
+    world_.RunUntil(world_.now_us() + o_.client_timeout_us + 2'000'000);
+    if (!failed()) CheckFinal();
+  }
+  result_.stats.virtual_us = world_.now_us();
+  result_.stats.events = world_.events_run();
+  result_.stats.messages = world_.messages_sent();
+  result_.stats.messages_dropped = world_.messages_dropped();
+  result_.stats.applied_entries = invariants_.applied_entries();
+  result_.trace_tail.assign(trace_.begin(), trace_.end());
+  // Nodes must go before the world they live in.
+  nodes_.clear();
+  return result_;
+}
+
+SimResult Simulation::Aborted(const std::string& what) {
+  Fail(what);
+  result_.stats.virtual_us = world_.now_us();
+  result_.stats.events = world_.events_run();
+  result_.trace_tail.assign(trace_.begin(), trace_.end());
+  return result_;
+}
+
+}  // namespace
+
+SimResult RunSimulation(const SimOptions& options) {
+  core::AssertHandler old = core::SetAssertHandler(&ThrowAssertion);
+  SimResult result;
+  {
+    Simulation sim(options);
+    try {
+      result = sim.Run();
+    } catch (const AssertionFired& a) {
+      // Leave the handler in place while the half-run simulation unwinds.
+      result = sim.Aborted(a.what);
+    }
+  }
+  core::SetAssertHandler(old);
+  return result;
+}
+
+}  // namespace bw::sim
