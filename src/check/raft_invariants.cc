@@ -5,7 +5,9 @@
 namespace bw::check {
 
 namespace {
-std::string S(uint64_t v) { return std::to_string(v); }
+std::string S(uint64_t v) {
+  return std::to_string(v);
+}
 }  // namespace
 
 void RaftInvariants::Fail(std::string what) {
@@ -48,8 +50,8 @@ void RaftInvariants::OnLogAppend(uint64_t node, const std::vector<EntryObservati
     if (it == chains_.end()) {
       if (mine.has_value()) chains_.emplace(key, *mine);
     } else if (mine.has_value() && *mine != it->second) {
-      Fail("log matching: node " + S(node) + " holds an entry at index " + S(e.index) +
-           " term " + S(e.term) + " whose log prefix differs from another node's");
+      Fail("log matching: node " + S(node) + " holds an entry at index " + S(e.index) + " term " +
+           S(e.term) + " whose log prefix differs from another node's");
     } else if (!mine.has_value()) {
       mine = it->second;  // adopt the known chain after a snapshot
     }
@@ -72,8 +74,7 @@ void RaftInvariants::OnLogReset(uint64_t node, uint64_t index, uint64_t term) {
 void RaftInvariants::OnDurableCommit(uint64_t node, uint64_t commit) {
   uint64_t& last = durable_commit_[node];
   if (commit < last) {
-    Fail("commit index: node " + S(node) + " persisted commit " + S(commit) + " after " +
-         S(last));
+    Fail("commit index: node " + S(node) + " persisted commit " + S(commit) + " after " + S(last));
     return;
   }
   last = commit;

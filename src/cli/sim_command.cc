@@ -32,7 +32,8 @@ std::string ReproduceCommand(const SimFlags& f, uint64_t seed) {
   if (f.safety_s != 30) absl::StrAppend(&cmd, " --safety-seconds ", f.safety_s);
   if (f.liveness_s != 10) absl::StrAppend(&cmd, " --liveness-seconds ", f.liveness_s);
   if (f.lease_reads) absl::StrAppend(&cmd, " --lease-reads");
-  for (const std::string& b : f.bugs) absl::StrAppend(&cmd, " --plant-bug ", b);
+  for (const std::string& b : f.bugs)
+    absl::StrAppend(&cmd, " --plant-bug ", b);
   return cmd;
 }
 
@@ -61,10 +62,10 @@ absl::StatusOr<sim::SimOptions> MakeOptions(const SimFlags& f) {
     } else if (b == "reads-without-read-index") {
       o.node_bugs.reads_without_read_index = true;
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown planted bug '", b,
-          "'; known: commit-previous-term, skip-vote-log-check, ack-before-persist, "
-          "reads-without-read-index"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown planted bug '", b,
+                       "'; known: commit-previous-term, skip-vote-log-check, ack-before-persist, "
+                       "reads-without-read-index"));
     }
 #else
     return absl::InvalidArgumentError("planted bugs are not compiled into this build");
@@ -82,10 +83,10 @@ void PrintSummary(const sim::SimResult& r, uint64_t seed) {
       "changes, %llu snapshots installed | leader %.0f ms after heal | digest %016llx\n",
       static_cast<unsigned long long>(seed), r.ok ? "ok" : "FAILED", s.virtual_us / 1e6,
       static_cast<unsigned long long>(s.events), static_cast<unsigned long long>(s.messages),
-      static_cast<unsigned long long>(s.messages_dropped), static_cast<unsigned long long>(s.ops_ok),
-      static_cast<unsigned long long>(s.ops_failed), static_cast<unsigned long long>(s.ops_unknown),
-      static_cast<unsigned long long>(s.elections), static_cast<unsigned long long>(s.crashes),
-      static_cast<unsigned long long>(s.partitions),
+      static_cast<unsigned long long>(s.messages_dropped),
+      static_cast<unsigned long long>(s.ops_ok), static_cast<unsigned long long>(s.ops_failed),
+      static_cast<unsigned long long>(s.ops_unknown), static_cast<unsigned long long>(s.elections),
+      static_cast<unsigned long long>(s.crashes), static_cast<unsigned long long>(s.partitions),
       static_cast<unsigned long long>(s.conf_changes),
       static_cast<unsigned long long>(s.snapshots_installed), s.leader_after_heal_us / 1e3,
       static_cast<unsigned long long>(r.final_digest));
@@ -94,7 +95,8 @@ void PrintSummary(const sim::SimResult& r, uint64_t seed) {
 void PrintFailure(const sim::SimResult& r, const SimFlags& f, uint64_t seed) {
   std::printf("\nviolation: %s\n\ntrace (last %zu events):\n", r.violation.c_str(),
               r.trace_tail.size());
-  for (const std::string& line : r.trace_tail) std::printf("  %s\n", line.c_str());
+  for (const std::string& line : r.trace_tail)
+    std::printf("  %s\n", line.c_str());
   std::printf("\nreproduce with:\n  %s\n", ReproduceCommand(f, seed).c_str());
 }
 
@@ -141,9 +143,11 @@ int RunSim(const SimFlags& f) {
   }
   double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::fprintf(stderr, "\n");
-  std::printf("%llu seeds passed (%d nodes, faults %s) in %.1f s; %.0f simulated seconds, %.0fx real time\n",
-              static_cast<unsigned long long>(f.seeds), f.nodes, f.faults.c_str(), wall,
-              simulated_s, simulated_s / std::max(wall, 1e-9));
+  std::printf(
+      "%llu seeds passed (%d nodes, faults %s) in %.1f s; %.0f simulated seconds, %.0fx real "
+      "time\n",
+      static_cast<unsigned long long>(f.seeds), f.nodes, f.faults.c_str(), wall, simulated_s,
+      simulated_s / std::max(wall, 1e-9));
   return 0;
 }
 

@@ -25,7 +25,8 @@ class ByteWriter {
     out_->append(s);
   }
   void Fixed32(uint32_t v) {
-    for (int i = 0; i < 4; ++i) out_->push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+    for (int i = 0; i < 4; ++i)
+      out_->push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
   }
 
  private:
@@ -66,7 +67,8 @@ class ByteReader {
   uint32_t Fixed32() {
     if (!ok_ || in_.size() < 4) return Fail<uint32_t>();
     uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<uint8_t>(in_[i])) << (8 * i);
+    for (int i = 0; i < 4; ++i)
+      v |= static_cast<uint32_t>(static_cast<uint8_t>(in_[i])) << (8 * i);
     in_.remove_prefix(4);
     return v;
   }

@@ -18,7 +18,8 @@ uint64_t Mix(uint64_t h) {
 
 uint64_t HashBytes(std::string_view s, uint64_t seed) {
   uint64_t h = seed ^ (s.size() * 0x9E3779B97F4A7C15ULL);
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001B3ULL;
+  for (unsigned char c : s)
+    h = (h ^ c) * 0x100000001B3ULL;
   return Mix(h);
 }
 
@@ -119,7 +120,8 @@ std::string KvStateMachine::Serialize() const {
     w.Varint(seq);
   }
   w.Varint(requests_.size());
-  for (uint64_t id : requests_) w.Varint(id);
+  for (uint64_t id : requests_)
+    w.Varint(id);
   return out;
 }
 
@@ -148,7 +150,8 @@ absl::Status KvStateMachine::Restore(std::string_view snapshot) {
     uint64_t id = r.Varint();
     if (next.requests_.insert(id).second) next.digest_ ^= Mix(id ^ 0xA5A5A5A5ULL);
   }
-  if (!r.ok() || !r.done()) return absl::InvalidArgumentError("kv snapshot: truncated or trailing bytes");
+  if (!r.ok() || !r.done())
+    return absl::InvalidArgumentError("kv snapshot: truncated or trailing bytes");
   *this = std::move(next);
   return absl::OkStatus();
 }

@@ -107,8 +107,8 @@ void Node::Write(kv::KvCommand cmd, WriteCallback done) {
     done(s);
     return;
   }
-  pending_writes_[id] = PendingWrite{std::move(done),
-                                     env_.clock().NowMicros() + options_.request_timeout_us};
+  pending_writes_[id] =
+      PendingWrite{std::move(done), env_.clock().NowMicros() + options_.request_timeout_us};
   Pump();
 }
 
@@ -131,9 +131,9 @@ void Node::Read(std::string key, bool linearizable, ReadCallback done) {
     done(s);
     return;
   }
-  pending_reads_[ctx] = PendingRead{std::move(key), std::move(done),
-                                    env_.clock().NowMicros() + options_.request_timeout_us,
-                                    LogIndex(0)};
+  pending_reads_[ctx] =
+      PendingRead{std::move(key), std::move(done),
+                  env_.clock().NowMicros() + options_.request_timeout_us, LogIndex(0)};
   Pump();
 }
 
@@ -152,11 +152,15 @@ absl::Status Node::TransferLeadership(NodeId target) {
 void Node::Pump() {
   while (!persisting_ && raft_->HasReady()) {
     raft::Ready rd = raft_->GetReady();
+    if (rd.soft_state.has_value() && observer_ != nullptr) {
+      observer_->OnRoleChange(options_.id, *rd.soft_state);
+    }
     if (!rd.snapshot.Empty()) {
-      absl::Status s = store_->SaveSnapshot(rd.snapshot, rd.hard_state.value_or(raft::HardState{
-                                                             raft_->term(), raft_->vote(),
-                                                             raft_->log().committed()}),
-                                            {});
+      absl::Status s =
+          store_->SaveSnapshot(rd.snapshot,
+                               rd.hard_state.value_or(raft::HardState{raft_->term(), raft_->vote(),
+                                                                      raft_->log().committed()}),
+                               {});
       BW_ASSERT_MSG(s.ok(), s.ToString());
     }
     absl::Status s = store_->Append(rd.hard_state, rd.entries);
@@ -170,8 +174,8 @@ void Node::Pump() {
     if (early_send) SendMessages(rd.messages);
     if (options_.sync_latency_us > 0 && rd.MustSync()) {
       persisting_ = true;
-      sync_timer_ = env_.timers().Schedule(
-          options_.sync_latency_us, [this, rd = std::move(rd)]() mutable {
+      sync_timer_ =
+          env_.timers().Schedule(options_.sync_latency_us, [this, rd = std::move(rd)]() mutable {
             persisting_ = false;
             FinishReady(std::move(rd));
             Pump();
@@ -197,7 +201,6 @@ void Node::FinishReady(raft::Ready rd) {
     confirmed_reads_.push_back(rs.context);
   }
   if (rd.soft_state.has_value()) {
-    if (observer_ != nullptr) observer_->OnRoleChange(options_.id, *rd.soft_state, raft_->term());
     // Read requests sent to a leader that is gone will never be answered.
     for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
       if (it->second.index == LogIndex(0)) {
@@ -322,7 +325,8 @@ void Node::FailAll() {
   for (auto& [id, w] : writes) {
     w.done(absl::DeadlineExceededError("node stopped; write outcome unknown"));
   }
-  for (auto& [id, r] : reads) r.done(absl::UnavailableError("node stopped"));
+  for (auto& [id, r] : reads)
+    r.done(absl::UnavailableError("node stopped"));
 }
 
 }  // namespace bw::node

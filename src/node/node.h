@@ -69,7 +69,9 @@ class NodeObserver {
   // An entry was applied; `digest` is the state machine's after it.
   virtual void OnApplied(NodeId id, const raft::Entry& e, uint64_t digest) {}
   virtual void OnSnapshotInstalled(NodeId id, const raft::SnapshotMeta& meta, uint64_t digest) {}
-  virtual void OnRoleChange(NodeId id, const raft::SoftState& ss, Term term) {}
+  // The role changed; called as the Ready is taken, so raft() shows the
+  // state in which the role was held.
+  virtual void OnRoleChange(NodeId id, const raft::SoftState& ss) {}
 };
 
 using WriteCallback = std::function<void(absl::StatusOr<kv::KvResult>)>;

@@ -114,8 +114,10 @@ bool Progress::MaybeDecrTo(LogIndex rejected, LogIndex hint) {
   }
   // Probe (or snapshot): only the answer to the last probe counts.
   if (next - 1 != rejected) return false;
+  // Not clamped to match + 1: a follower that lost entries it acknowledged
+  // (a broken disk) must be probed below its old match, or the leader would
+  // resend the same rejected append for ever.
   next = std::max(std::min(rejected, hint + 1), LogIndex(1));
-  next = std::max(next, match + 1);
   probe_sent = false;
   return true;
 }

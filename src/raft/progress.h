@@ -52,7 +52,8 @@ struct Progress {
   Progress(LogIndex next_index, uint64_t max_inflight, uint64_t max_inflight_bytes, bool learner)
       : next(next_index), inflights(max_inflight, max_inflight_bytes), is_learner(learner) {}
 
-  // Invariant: match < next.
+  // Invariant: match < next, unless a follower lost acknowledged entries
+  // (then it is probed below its old match).
   LogIndex match;
   LogIndex next;
   ProgressState state = ProgressState::kProbe;

@@ -120,7 +120,7 @@ Raft::Raft(const Config& config, Restored restored)
   snapshot_ = std::move(restored.snapshot);
   prev_hard_state_ = HardState{term_, vote_, log_.committed()};
   BecomeFollower(term_, kNoNode);
-  prev_soft_state_ = SoftState{lead_, role_};
+  prev_soft_state_ = SoftState{lead_, role_, term_};
 }
 
 uint64_t Raft::NextRandom() {
@@ -407,6 +407,14 @@ absl::Status Raft::Step(Message m) {
     } else if (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
                m.type == MessageType::kSnapshot) {
       BecomeFollower(m.term, m.from);
+    } else if (m.type == MessageType::kVote) {
+      // Follow the higher term, but keep our election timer running: only
+      // granting the vote (below) restarts it. Otherwise a candidate with a
+      // stale log, campaigning again and again, would keep everyone else
+      // from ever timing out and electing a leader that can win.
+      uint32_t elapsed = election_elapsed_;
+      BecomeFollower(m.term, kNoNode);
+      election_elapsed_ = elapsed;
     } else {
       BecomeFollower(m.term, kNoNode);
     }
@@ -1063,7 +1071,7 @@ void Raft::Compact(std::string snapshot_data, uint64_t keep_entries) {
 bool Raft::HasReady() const {
   if (ready_outstanding_) return false;
   if (pending_broadcast_ || pending_read_heartbeat_) return true;
-  if (!(SoftState{lead_, role_} == prev_soft_state_)) return true;
+  if (!(SoftState{lead_, role_, term_} == prev_soft_state_)) return true;
   if (!(HardState{term_, vote_, log_.committed()} == prev_hard_state_)) return true;
   return pending_snapshot_.has_value() || log_.HasUnstable() || !msgs_.empty() ||
          log_.HasNextCommitted() || !read_states_.empty();
@@ -1079,7 +1087,7 @@ Ready Raft::GetReady() {
   pending_read_heartbeat_ = false;
 
   Ready rd;
-  SoftState ss{lead_, role_};
+  SoftState ss{lead_, role_, term_};
   if (!(ss == prev_soft_state_)) {
     rd.soft_state = ss;
     prev_soft_state_ = ss;

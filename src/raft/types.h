@@ -145,9 +145,12 @@ struct ReadState {
 enum class Role : uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
 const char* RoleName(Role r);
 
+// Volatile state the driver may want to observe (and that checkers must see
+// as of the moment the Ready was taken: the term is the one this role held).
 struct SoftState {
   NodeId leader = kNoNode;
   Role role = Role::kFollower;
+  Term term;
   bool operator==(const SoftState&) const = default;
 };
 

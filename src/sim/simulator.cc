@@ -21,15 +21,22 @@ namespace bw::sim {
 namespace {
 
 constexpr std::pair<Fault, const char*> kFaultNames[] = {
-    {kFaultDrop, "drop"},         {kFaultDuplicate, "duplicate"}, {kFaultReorder, "reorder"},
-    {kFaultPartition, "partition"}, {kFaultCrash, "crash"},       {kFaultDrift, "drift"},
-    {kFaultMembership, "membership"}, {kFaultSnapshot, "snapshot"}, {kFaultBuggify, "buggify"},
+    {kFaultDrop, "drop"},
+    {kFaultDuplicate, "duplicate"},
+    {kFaultReorder, "reorder"},
+    {kFaultPartition, "partition"},
+    {kFaultCrash, "crash"},
+    {kFaultDrift, "drift"},
+    {kFaultMembership, "membership"},
+    {kFaultSnapshot, "snapshot"},
+    {kFaultBuggify, "buggify"},
     {kFaultTransfer, "transfer"},
 };
 
 uint64_t HashData(const std::string& s) {
   uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001B3ULL;
+  for (unsigned char c : s)
+    h = (h ^ c) * 0x100000001B3ULL;
   return h;
 }
 
@@ -53,7 +60,8 @@ absl::StatusOr<uint32_t> ParseFaults(const std::string& list) {
     }
     if (!found) {
       std::string known;
-      for (const auto& [bit, name] : kFaultNames) absl::StrAppend(&known, known.empty() ? "" : ",", name);
+      for (const auto& [bit, name] : kFaultNames)
+        absl::StrAppend(&known, known.empty() ? "" : ",", name);
       return absl::InvalidArgumentError(
           absl::StrCat("unknown fault '", std::string(part), "'; known: ", known, ", all, none"));
     }
@@ -72,8 +80,8 @@ std::string FaultNames(uint32_t faults) {
 
 absl::Status SimOptions::Validate() const {
   if (nodes < 1 || nodes > static_cast<int>(limits::kMaxSimNodes) - 2) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--nodes must be between 1 and ", limits::kMaxSimNodes - 2, " (got ", nodes, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("--nodes must be between 1 and ",
+                                                   limits::kMaxSimNodes - 2, " (got ", nodes, ")"));
   }
   if (clients < 0 || clients > static_cast<int>(limits::kMaxSimClients)) {
     return absl::InvalidArgumentError(
@@ -117,7 +125,7 @@ class Simulation : public node::NodeObserver {
   void OnPersisted(NodeId id, const raft::Ready& rd) override;
   void OnApplied(NodeId id, const raft::Entry& e, uint64_t digest) override;
   void OnSnapshotInstalled(NodeId id, const raft::SnapshotMeta& meta, uint64_t digest) override;
-  void OnRoleChange(NodeId id, const raft::SoftState& ss, Term term) override;
+  void OnRoleChange(NodeId id, const raft::SoftState& ss) override;
 
  private:
   struct Client {
@@ -136,6 +144,8 @@ class Simulation : public node::NodeObserver {
   void SetUpNode(NodeId id, bool initial);
   void StartNode(NodeId id);
   void CrashNode(NodeId id);
+  void ScheduleRestart(NodeId id);
+  void ChurnStep(int64_t until_us);
   node::Node* Live(NodeId id);
   std::vector<NodeId> Members();  // voters and learners of the latest config
   NodeId LeaderNode();
@@ -171,7 +181,8 @@ void Simulation::Trace(std::string line) {
   std::string stamped = absl::StrFormat("%9.3fs %s", world_.now_us() / 1e6, line);
   if (o_.narrate) o_.narrate(stamped);
   trace_.push_back(std::move(stamped));
-  while (trace_.size() > o_.trace_lines) trace_.pop_front();
+  while (trace_.size() > o_.trace_lines)
+    trace_.pop_front();
 }
 
 void Simulation::Fail(std::string what) {
@@ -219,7 +230,8 @@ void Simulation::SetUpNode(NodeId id, bool initial) {
   node::NodeOptions opt;
   opt.id = id;
   if (initial) {
-    for (int i = 1; i <= o_.nodes; ++i) opt.initial_voters.push_back(NodeId(i));
+    for (int i = 1; i <= o_.nodes; ++i)
+      opt.initial_voters.push_back(NodeId(i));
   }
   opt.raft.election_ticks = o_.election_ticks;
   opt.raft.heartbeat_ticks = 1;
@@ -227,7 +239,8 @@ void Simulation::SetUpNode(NodeId id, bool initial) {
   opt.raft.random_seed = rng().Next();
   opt.raft.bugs = o_.raft_bugs;
   opt.tick_us = o_.tick_us;
-  opt.sync_latency_us = 50 + static_cast<int64_t>(rng().Below(400));
+  // fsync on real disks takes from a fraction of a millisecond to several.
+  opt.sync_latency_us = 100 + static_cast<int64_t>(rng().Below(5000));
   opt.track_requests = true;
   opt.request_timeout_us = o_.client_timeout_us;
   opt.bugs = o_.node_bugs;
@@ -237,7 +250,7 @@ void Simulation::SetUpNode(NodeId id, bool initial) {
   }
   if (buggify_) {
     // Rare paths made common: tiny messages and windows, many-chunk snapshots.
-    if (rng().Chance(0.3)) opt.raft.max_append_bytes = 64 + rng().Below(512);
+    if (rng().Chance(0.4)) opt.raft.max_append_bytes = 1 + rng().Below(256);
     if (rng().Chance(0.3)) opt.raft.max_inflight_messages = 1 + rng().Below(4);
     if (rng().Chance(0.5)) opt.raft.snapshot_chunk_bytes = 16 + rng().Below(256);
     if (rng().Chance(0.2)) opt.raft.max_uncommitted_bytes = 256 + rng().Below(4096);
@@ -261,7 +274,8 @@ void Simulation::StartNode(NodeId id) {
   const raft::RaftLog& log = nodes_[id]->raft().log();
   invariants_.OnLogReset(id.value(), log.offset().value(), log.offset_term().value());
   std::vector<check::EntryObservation> entries;
-  for (LogIndex i = log.first_index(); i <= log.last_index(); ++i) entries.push_back(Observe(log.At(i)));
+  for (LogIndex i = log.first_index(); i <= log.last_index(); ++i)
+    entries.push_back(Observe(log.At(i)));
   invariants_.OnLogAppend(id.value(), entries);
 }
 
@@ -283,7 +297,8 @@ void Simulation::OnPersisted(NodeId id, const raft::Ready& rd) {
   if (!rd.entries.empty()) {
     std::vector<check::EntryObservation> obs;
     obs.reserve(rd.entries.size());
-    for (const raft::Entry& e : rd.entries) obs.push_back(Observe(e));
+    for (const raft::Entry& e : rd.entries)
+      obs.push_back(Observe(e));
     invariants_.OnLogAppend(id.value(), obs);
   }
   if (rd.hard_state) invariants_.OnDurableCommit(id.value(), rd.hard_state->commit.value());
@@ -302,12 +317,23 @@ void Simulation::OnSnapshotInstalled(NodeId id, const raft::SnapshotMeta& meta, 
   if (!invariants_.ok()) Fail(invariants_.violation());
 }
 
-void Simulation::OnRoleChange(NodeId id, const raft::SoftState& ss, Term term) {
+void Simulation::OnRoleChange(NodeId id, const raft::SoftState& ss) {
+  Term term = ss.term;
   if (ss.role != raft::Role::kLeader) return;
   ++result_.stats.elections;
   Trace(absl::StrCat("node ", id.value(), " is leader of term ", term.value()));
   node::Node* n = Live(id);
   if (n == nullptr) return;
+  if ((o_.faults & kFaultCrash) && safety_phase_ && rng().Chance(0.15)) {
+    // Kill some leaders young, before their first entries spread: old
+    // leaders with uncommitted tails are where commitment rules matter.
+    int64_t delay = static_cast<int64_t>(rng().Below(30'000));
+    world_.At(delay, [this, id] {
+      if (Live(id) == nullptr || !safety_phase_) return;
+      CrashNode(id);
+      ScheduleRestart(id);
+    });
+  }
   const raft::RaftLog& log = n->raft().log();
   invariants_.OnBecameLeader(
       id.value(), term.value(),
@@ -365,7 +391,8 @@ void Simulation::ClientStep(Client& c) {
   if (dice < 0.45) {
     ++result_.stats.reads;
     size_t op = history_.Invoke(c.id, check::OpKind::kRead, key, "", "", now);
-    world_.At(o_.client_timeout_us, [finish, op] { finish(op, check::Outcome::kUnknown, "", false, false); });
+    world_.At(o_.client_timeout_us,
+              [finish, op] { finish(op, check::Outcome::kUnknown, "", false, false); });
     if (n == nullptr) {
       finish(op, check::Outcome::kFailed, "", false, false);
       return;
@@ -390,12 +417,12 @@ void Simulation::ClientStep(Client& c) {
     kind = check::OpKind::kCas;
     // Guess a value this client may have written recently, or another's.
     uint64_t back = 1 + rng().Below(3);
-    cmd.expected = c.seq > back ? absl::StrCat("c", rng().Below(clients_.size()) + 1, ".",
-                                               c.seq - back)
-                                : "";
+    cmd.expected =
+        c.seq > back ? absl::StrCat("c", rng().Below(clients_.size()) + 1, ".", c.seq - back) : "";
   }
   size_t op = history_.Invoke(c.id, kind, key, cmd.value, cmd.expected, now);
-  world_.At(o_.client_timeout_us, [finish, op] { finish(op, check::Outcome::kUnknown, "", false, false); });
+  world_.At(o_.client_timeout_us,
+            [finish, op] { finish(op, check::Outcome::kUnknown, "", false, false); });
   if (n == nullptr) {
     finish(op, check::Outcome::kFailed, "", false, false);
     return;
@@ -428,7 +455,8 @@ void Simulation::Partition() {
   world_.HealPartitions();
   std::vector<NodeId> ids = universe_;
   // Shuffle deterministically.
-  for (size_t i = ids.size(); i > 1; --i) std::swap(ids[i - 1], ids[rng().Below(i)]);
+  for (size_t i = ids.size(); i > 1; --i)
+    std::swap(ids[i - 1], ids[rng().Below(i)]);
   size_t n = ids.size();
   auto cut = [this](NodeId a, NodeId b) {
     world_.Block(a, b);
@@ -438,7 +466,8 @@ void Simulation::Partition() {
     case 0: {  // symmetric split at a random point
       size_t k = 1 + rng().Below(n - 1);
       for (size_t i = 0; i < k; ++i)
-        for (size_t j = k; j < n; ++j) cut(ids[i], ids[j]);
+        for (size_t j = k; j < n; ++j)
+          cut(ids[i], ids[j]);
       Trace(absl::StrCat("partition: split ", k, "/", n - k));
       break;
     }
@@ -463,7 +492,8 @@ void Simulation::Partition() {
     case 3: {  // bridge: two halves that only the middle node joins
       size_t mid = n / 2;
       for (size_t i = 0; i < mid; ++i)
-        for (size_t j = mid + 1; j < n; ++j) cut(ids[i], ids[j]);
+        for (size_t j = mid + 1; j < n; ++j)
+          cut(ids[i], ids[j]);
       Trace(absl::StrCat("partition: bridge through node ", ids[mid].value()));
       break;
     }
@@ -479,7 +509,8 @@ void Simulation::Partition() {
     default: {  // majority / minority with a random minority
       size_t k = (n - 1) / 2;
       for (size_t i = 0; i < k; ++i)
-        for (size_t j = k; j < n; ++j) cut(ids[i], ids[j]);
+        for (size_t j = k; j < n; ++j)
+          cut(ids[i], ids[j]);
       Trace(absl::StrCat("partition: minority of ", k));
       break;
     }
@@ -561,18 +592,31 @@ void Simulation::Nemesis() {
       Partition();
       break;
     case kFaultCrash: {
+      if (rng().Chance(0.25)) {
+        // Leader churn, after the Figure 8 test of MIT 6.824: for a while,
+        // kill every leader after a very short reign, keeping a majority up.
+        int64_t until = world_.now_us() + 2'000'000 + static_cast<int64_t>(rng().Below(4'000'000));
+        Trace("leader churn begins");
+        ChurnStep(until);
+        break;
+      }
       std::vector<NodeId> up;
-      for (auto& [id, n] : nodes_) up.push_back(id);
+      for (auto& [id, n] : nodes_)
+        up.push_back(id);
       if (up.empty()) break;
-      NodeId victim = rng().Chance(0.4) && LeaderNode() != kNoNode ? LeaderNode() : up[rng().Below(up.size())];
+      NodeId victim =
+          rng().Chance(0.4) && LeaderNode() != kNoNode ? LeaderNode() : up[rng().Below(up.size())];
       CrashNode(victim);
-      int64_t down_us = 100'000 + static_cast<int64_t>(rng().Below(3'000'000));
-      world_.At(down_us, [this, victim] {
-        if (!Live(victim) && safety_phase_) {
-          Trace(absl::StrCat("restart node ", victim.value()));
-          StartNode(victim);
+      ScheduleRestart(victim);
+      if (rng().Chance(0.2)) {
+        // A correlated failure (a rack loses power): a majority at once.
+        for (NodeId id : up) {
+          if (Live(id) != nullptr && rng().Chance(0.6)) {
+            CrashNode(id);
+            ScheduleRestart(id);
+          }
         }
-      });
+      }
       break;
     }
     case kFaultDrift: {
@@ -601,6 +645,45 @@ void Simulation::Nemesis() {
     default:
       break;
   }
+}
+
+void Simulation::ChurnStep(int64_t until_us) {
+  if (!safety_phase_ || failed() || world_.now_us() >= until_us) return;
+  NodeId l = LeaderNode();
+  if (l != kNoNode) {
+    CrashNode(l);
+  }
+  // Keep a majority of the configuration up.
+  std::vector<NodeId> members = Members();
+  size_t up = 0;
+  std::vector<NodeId> down;
+  for (NodeId id : members) {
+    if (Live(id) != nullptr) {
+      ++up;
+    } else {
+      down.push_back(id);
+    }
+  }
+  while (up <= members.size() / 2 && !down.empty()) {
+    size_t k = rng().Below(down.size());
+    Trace(absl::StrCat("restart node ", down[k].value()));
+    StartNode(down[k]);
+    down.erase(down.begin() + static_cast<long>(k));
+    ++up;
+  }
+  int64_t pause = rng().Chance(0.1) ? static_cast<int64_t>(rng().Below(500'000))
+                                    : static_cast<int64_t>(rng().Below(15'000));
+  world_.At(pause, [this, until_us] { ChurnStep(until_us); });
+}
+
+void Simulation::ScheduleRestart(NodeId id) {
+  int64_t down_us = 100'000 + static_cast<int64_t>(rng().Below(3'000'000));
+  world_.At(down_us, [this, id] {
+    if (!Live(id) && safety_phase_) {
+      Trace(absl::StrCat("restart node ", id.value()));
+      StartNode(id);
+    }
+  });
 }
 
 void Simulation::Heal() {
@@ -642,8 +725,7 @@ void Simulation::CheckFinal() {
     }
     if (n->state().digest() != leader->state().digest()) {
       Fail(absl::StrCat("state divergence: node ", id.value(), " and leader ", l.value(),
-                        " hold different state at applied index ",
-                        n->applied_index().value()));
+                        " hold different state at applied index ", n->applied_index().value()));
       return;
     }
     for (uint64_t rid : acked_writes_) {
@@ -662,11 +744,14 @@ void Simulation::CheckFinal() {
 }
 
 SimResult Simulation::Run() {
-  buggify_ = (o_.faults & kFaultBuggify) && rng().Chance(0.5);
+  buggify_ = (o_.faults & kFaultBuggify) != 0;
   int total = o_.nodes + ((o_.faults & kFaultMembership) ? 2 : 0);
-  for (int i = 1; i <= total; ++i) universe_.push_back(NodeId(i));
-  for (NodeId id : universe_) SetUpNode(id, id.value() <= static_cast<uint64_t>(o_.nodes));
-  for (NodeId id : universe_) StartNode(id);
+  for (int i = 1; i <= total; ++i)
+    universe_.push_back(NodeId(i));
+  for (NodeId id : universe_)
+    SetUpNode(id, id.value() <= static_cast<uint64_t>(o_.nodes));
+  for (NodeId id : universe_)
+    StartNode(id);
   Trace(absl::StrCat("seed ", o_.seed, ": ", o_.nodes, " nodes, ", o_.clients, " clients, faults ",
                      FaultNames(o_.faults), buggify_ ? ", buggify on" : ""));
   for (int i = 1; i <= o_.clients; ++i) {
@@ -674,10 +759,19 @@ SimResult Simulation::Run() {
     c.id = static_cast<uint64_t>(i);
     clients_.push_back(c);
   }
-  for (Client& c : clients_) ScheduleClient(c, static_cast<int64_t>(rng().Below(200'000)));
+  for (Client& c : clients_)
+    ScheduleClient(c, static_cast<int64_t>(rng().Below(200'000)));
   if (o_.faults != 0) ScheduleNemesis();
 
-  world_.RunUntil(o_.safety_us);
+  // Run in slices so that a message storm (events multiplying without
+  // bound) is reported instead of exhausting memory.
+  for (int64_t t = 0; t < o_.safety_us && !failed(); t += 100'000) {
+    world_.RunUntil(std::min(t + 100'000, o_.safety_us));
+    if (world_.events_pending() > limits::kMaxSimPendingEvents) {
+      Fail(absl::StrCat("event storm: ", world_.events_pending(),
+                        " events pending (messages multiplying without bound)"));
+    }
+  }
   if (!failed()) {
     Heal();
     int64_t heal_at = world_.now_us();
@@ -685,6 +779,16 @@ SimResult Simulation::Run() {
     int64_t bound = 3 * 2 * static_cast<int64_t>(o_.election_ticks) * o_.tick_us;
     while (!failed() && world_.now_us() - heal_at <= bound && !CheckLiveness()) {
       world_.RunUntil(world_.now_us() + o_.tick_us / 2);
+      if (getenv("BWDBG")) {
+        for (auto& [id, n] : nodes_) {
+          const auto& r = n->raft();
+          fprintf(stderr, "%.2f n%d %s term=%d lead=%d last=%d/%d commit=%d applied=%d voters=%s\n",
+                  world_.now_us() / 1e6, (int)id.value(), raft::RoleName(r.role()),
+                  (int)r.term().value(), (int)r.leader().value(), (int)r.log().last_index().value(),
+                  (int)r.log().last_term().value(), (int)r.log().committed().value(),
+                  (int)r.log().applied().value(), std::to_string(r.conf().voters.size()).c_str());
+        }
+      }
     }
     if (!failed()) {
       if (!CheckLiveness()) {

@@ -47,7 +47,9 @@ absl::StatusOr<std::unique_ptr<RaftStore>> RaftStore::Open(env::Disk& disk, std:
   return store;
 }
 
-raft::Restored RaftStore::TakeLoaded() { return std::move(loaded_); }
+raft::Restored RaftStore::TakeLoaded() {
+  return std::move(loaded_);
+}
 
 absl::Status RaftStore::ReopenLog() {
   log_.reset();
@@ -158,7 +160,8 @@ absl::Status RaftStore::Load() {
 absl::Status RaftStore::Append(const std::optional<raft::HardState>& hs,
                                const std::vector<raft::Entry>& entries) {
   std::string buf;
-  for (const raft::Entry& e : entries) AppendEntryRecord(&buf, e);
+  for (const raft::Entry& e : entries)
+    AppendEntryRecord(&buf, e);
   // The hard state goes after the entries, so a torn tail never leaves a
   // commit index pointing past the log.
   if (hs) AppendHardState(&buf, *hs);
@@ -167,7 +170,9 @@ absl::Status RaftStore::Append(const std::optional<raft::HardState>& hs,
   return log_->Append(buf);
 }
 
-absl::Status RaftStore::Sync() { return log_->Sync(); }
+absl::Status RaftStore::Sync() {
+  return log_->Sync();
+}
 
 absl::Status RaftStore::SaveSnapshot(const raft::Snapshot& snap, const raft::HardState& hs,
                                      const std::vector<raft::Entry>& after) {

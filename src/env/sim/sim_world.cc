@@ -13,11 +13,14 @@ uint64_t SplitMix64(uint64_t& x) {
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
 }
-uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+uint64_t Rotl(uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 }  // namespace
 
 SeededRandom::SeededRandom(uint64_t seed) {
-  for (uint64_t& s : s_) s = SplitMix64(seed);
+  for (uint64_t& s : s_)
+    s = SplitMix64(seed);
 }
 
 uint64_t SeededRandom::Next() {
@@ -42,8 +45,8 @@ SimEnv::SimEnv(SimWorld* world, NodeId id, uint64_t seed)
 }
 
 int64_t SimEnv::SimClock::NowMicros() {
-  return env->clock_offset_us_ +
-         static_cast<int64_t>(std::llround(static_cast<double>(env->world_->now_us()) * env->rate_));
+  return env->clock_offset_us_ + static_cast<int64_t>(std::llround(
+                                     static_cast<double>(env->world_->now_us()) * env->rate_));
 }
 
 TimerId SimEnv::SimTimers::Schedule(int64_t delay_us, std::function<void()> fn) {
@@ -51,7 +54,8 @@ TimerId SimEnv::SimTimers::Schedule(int64_t delay_us, std::function<void()> fn) 
   SimWorld* w = env->world_;
   TimerId id = w->next_timer_++;
   // A node whose clock runs fast fires its timers early in true time.
-  int64_t true_delay = static_cast<int64_t>(std::llround(static_cast<double>(delay_us) / env->rate_));
+  int64_t true_delay =
+      static_cast<int64_t>(std::llround(static_cast<double>(delay_us) / env->rate_));
   uint64_t incarnation = env->incarnation_;
   SimEnv* e = env;
   e->live_timers_.insert(id);
@@ -63,7 +67,9 @@ TimerId SimEnv::SimTimers::Schedule(int64_t delay_us, std::function<void()> fn) 
   return id;
 }
 
-void SimEnv::SimTimers::Cancel(TimerId id) { env->live_timers_.erase(id); }
+void SimEnv::SimTimers::Cancel(TimerId id) {
+  env->live_timers_.erase(id);
+}
 
 void SimEnv::SimNetwork::Send(NodeId to, std::string bytes) {
   env->world_->Deliver(env->id_, to, std::move(bytes));

@@ -110,6 +110,7 @@ class SimWorld {
   // Runs events until the queue is empty or virtual time passes `until_us`.
   void RunUntil(int64_t until_us);
   uint64_t events_run() const { return events_run_; }
+  size_t events_pending() const { return queue_.size(); }
 
   // --- Faults ---
   NetworkFaults& faults() { return faults_; }
