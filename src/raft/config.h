@@ -15,7 +15,9 @@ namespace bw::raft {
 // all off by default.
 struct PlantedBugs {
   // Commit an entry of an earlier term once it is on a majority (the
-  // dissertation's Figure 3.7 mistake).
+  // dissertation's Figure 3.7 mistake). A new leader then also skips its
+  // no-op, as implementations that make this mistake do: with the no-op the
+  // window is a few milliseconds wide.
   bool commit_previous_term_by_counting = false;
   // Grant votes without checking that the candidate's log is up to date.
   bool skip_vote_log_check = false;

@@ -238,10 +238,19 @@ void Raft::BecomeLeader() {
   // An empty entry of the new term: committing it commits everything before
   // it, and until it is applied no configuration change may be proposed (the
   // fix for the 2015 single-server membership bug).
-  std::vector<Entry> noop(1);
-  noop[0].type = EntryType::kNormal;
-  absl::Status s = AppendAsLeader(noop);
-  BW_ASSERT(s.ok());
+  bool skip_noop = false;
+#ifdef BW_PLANTED_BUGS
+  // Implementations that commit earlier-term entries by counting usually
+  // have no no-op either (it would close most of the window); the planted
+  // bug models them whole.
+  skip_noop = config_.bugs.commit_previous_term_by_counting;
+#endif
+  if (!skip_noop) {
+    std::vector<Entry> noop(1);
+    noop[0].type = EntryType::kNormal;
+    absl::Status s = AppendAsLeader(noop);
+    BW_ASSERT(s.ok());
+  }
   pending_conf_index_ = log_.last_index();
 }
 

@@ -177,7 +177,14 @@ TEST(RaftTest, PlantedBugCommitByCountingIsCaught) {
 #else
   for (bool bug : {false, true}) {
     auto c = Figure37(bug);
-    EXPECT_EQ(c->node(1).log().committed(), bug ? LogIndex(3) : LogIndex(2)) << "bug=" << bug;
+    // (With the bug there are no no-ops, so the indexes differ.)
+    const RaftLog& log1 = c->node(1).log();
+    LogIndex old_entry;
+    for (LogIndex i = log1.first_index(); i <= log1.last_index(); ++i) {
+      if (log1.At(i).data == "old-term-entry") old_entry = i;
+    }
+    ASSERT_NE(old_entry, LogIndex(0));
+    EXPECT_EQ(log1.committed() >= old_entry, bug) << "bug=" << bug;
     c->Crash(1);
     c->Heal();
     c->SetDrop(nullptr);

@@ -31,6 +31,7 @@ constexpr std::pair<Fault, const char*> kFaultNames[] = {
     {kFaultSnapshot, "snapshot"},
     {kFaultBuggify, "buggify"},
     {kFaultTransfer, "transfer"},
+    {kFaultFigure8, "figure8"},
 };
 
 uint64_t HashData(const std::string& s) {
@@ -145,6 +146,9 @@ class Simulation : public node::NodeObserver {
   void StartNode(NodeId id);
   void CrashNode(NodeId id);
   void ScheduleRestart(NodeId id);
+  void Figure8();
+  void Figure8OtherLeader(NodeId o, NodeId f, Term old_term, int tries);
+  void Figure8KillNext(NodeId m, int tries);
   void ChurnStep(int64_t until_us);
   node::Node* Live(NodeId id);
   std::vector<NodeId> Members();  // voters and learners of the latest config
@@ -159,6 +163,8 @@ class Simulation : public node::NodeObserver {
   void Heal();
 
   bool CheckLiveness();
+  // Every member has applied everything the leader holds.
+  bool Converged();
   void CheckFinal();
 
   const SimOptions& o_;
@@ -631,6 +637,9 @@ void Simulation::Nemesis() {
       if (l != nullptr) ChangeMembership(*l);
       break;
     }
+    case kFaultFigure8:
+      Figure8();
+      break;
     case kFaultTransfer: {
       node::Node* l = Live(LeaderNode());
       if (l == nullptr) break;
@@ -676,6 +685,94 @@ void Simulation::ChurnStep(int64_t until_us) {
   world_.At(pause, [this, until_us] { ChurnStep(until_us); });
 }
 
+void Simulation::Figure8() {
+  NodeId o = LeaderNode();
+  if (o == kNoNode) return;
+  std::vector<NodeId> members = Members();
+  std::vector<NodeId> others;
+  for (NodeId id : members) {
+    if (id != o) others.push_back(id);
+  }
+  if (others.size() < 2) return;
+  NodeId f = others[rng().Below(others.size())];
+  world_.HealPartitions();
+  for (NodeId id : universe_) {
+    if (id == o || id == f) continue;
+    for (NodeId side : {o, f}) {
+      world_.Block(id, side);
+      world_.Block(side, id);
+    }
+  }
+  Trace(absl::StrCat("figure 8: leader ", o.value(), " and node ", f.value(),
+                     " cut off from the rest"));
+  Term old_term = Live(o)->raft().term();
+  world_.At(200'000 + static_cast<int64_t>(rng().Below(800'000)),
+            [this, o, f, old_term] { Figure8OtherLeader(o, f, old_term, 0); });
+}
+
+void Simulation::Figure8OtherLeader(NodeId o, NodeId f, Term old_term, int tries) {
+  if (!safety_phase_ || failed()) return;
+  NodeId m = kNoNode;
+  for (auto& [id, n] : nodes_) {
+    if (id != o && id != f && n->raft().role() == raft::Role::kLeader &&
+        n->raft().term() > old_term) {
+      m = id;
+    }
+  }
+  if (m == kNoNode) {
+    if (tries < 40) {
+      world_.At(100'000,
+                [this, o, f, old_term, tries] { Figure8OtherLeader(o, f, old_term, tries + 1); });
+    } else {
+      world_.HealPartitions();
+    }
+    return;
+  }
+  // Let the new leader take a few writes, then cut it off and crash it.
+  world_.At(static_cast<int64_t>(rng().Below(20'000)), [this, m] {
+    if (Live(m) == nullptr || !safety_phase_) return;
+    world_.HealPartitions();
+    for (NodeId id : universe_) {
+      if (id != m) {
+        world_.Block(id, m);
+        world_.Block(m, id);
+      }
+    }
+    world_.At(static_cast<int64_t>(rng().Below(30'000)), [this, m] {
+      if (!safety_phase_) return;
+      if (Live(m) != nullptr) CrashNode(m);
+      world_.HealPartitions();
+      Trace(absl::StrCat("figure 8: leader ", m.value(), " cut off and crashed; the rest healed"));
+      Figure8KillNext(m, 0);
+    });
+  });
+}
+
+void Simulation::Figure8KillNext(NodeId m, int tries) {
+  if (!safety_phase_ || failed()) return;
+  NodeId l = LeaderNode();
+  if (l == kNoNode || l == m) {
+    if (tries < 60) {
+      world_.At(50'000, [this, m, tries] { Figure8KillNext(m, tries + 1); });
+    } else if (Live(m) == nullptr) {
+      StartNode(m);
+    }
+    return;
+  }
+  // The next leader reigns only briefly; then the crashed one returns.
+  world_.At(static_cast<int64_t>(rng().Below(40'000)), [this, l, m] {
+    if (!safety_phase_) return;
+    if (Live(l) != nullptr) {
+      CrashNode(l);
+      ScheduleRestart(l);
+    }
+    if (Live(m) == nullptr) {
+      Trace(absl::StrCat("figure 8: restart node ", m.value()));
+      StartNode(m);
+    }
+  });
+}
+
 void Simulation::ScheduleRestart(NodeId id) {
   int64_t down_us = 100'000 + static_cast<int64_t>(rng().Below(3'000'000));
   world_.At(down_us, [this, id] {
@@ -704,6 +801,18 @@ bool Simulation::CheckLiveness() {
   for (NodeId id : raft::AllMembers(conf)) {
     node::Node* n = Live(id);
     if (n == nullptr || n->raft().leader() != l) return false;
+  }
+  return true;
+}
+
+bool Simulation::Converged() {
+  NodeId l = LeaderNode();
+  if (l == kNoNode) return false;
+  node::Node* leader = Live(l);
+  if (leader->applied_index() != leader->raft().log().last_index()) return false;
+  for (NodeId id : raft::AllMembers(leader->raft().conf())) {
+    node::Node* n = Live(id);
+    if (n == nullptr || n->applied_index() != leader->applied_index()) return false;
   }
   return true;
 }
@@ -800,8 +909,14 @@ SimResult Simulation::Run() {
     }
     world_.RunUntil(heal_at + o_.liveness_us);
     clients_running_ = false;
-    // Let in-flight operations finish or time out, and replicas catch up.
-    world_.RunUntil(world_.now_us() + o_.client_timeout_us + 2'000'000);
+    // Let in-flight operations finish or time out, then give replicas a
+    // bounded time to catch up (slow disks and one-entry appends make that
+    // take a while; a replica that never catches up is a liveness bug).
+    world_.RunUntil(world_.now_us() + o_.client_timeout_us);
+    int64_t deadline = world_.now_us() + limits::kSimConvergeUs;
+    while (!failed() && world_.now_us() < deadline && !Converged()) {
+      world_.RunUntil(world_.now_us() + 100'000);
+    }
     if (!failed()) CheckFinal();
   }
   result_.stats.virtual_us = world_.now_us();
