@@ -53,7 +53,7 @@ sim-sweep: build
 	$(BUILD)/bin/bulwark sim --seeds 20000
 
 bench: build
-	$(BUILD)/bin/raft_bench
+	$(BUILD)/bin/raft_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

@@ -23,6 +23,7 @@ struct SimFlags {
   double liveness_s = 10;
   bool lease_reads = false;
   bool verbose = false;
+  double progress_s = 5;
   std::vector<std::string> bugs;
 };
 
@@ -51,6 +52,7 @@ absl::StatusOr<sim::SimOptions> MakeOptions(const SimFlags& f) {
   o.safety_us = static_cast<int64_t>(f.safety_s * 1e6);
   o.liveness_us = static_cast<int64_t>(f.liveness_s * 1e6);
   o.lease_reads = f.lease_reads;
+  o.progress_every_us = static_cast<int64_t>(f.progress_s * 1e6);
   for (const std::string& b : f.bugs) {
 #ifdef BW_PLANTED_BUGS
     if (b == "commit-previous-term") {
@@ -190,6 +192,7 @@ void AddDemoCommand(CLI::App& app, int* exit_code) {
     f.safety_s = 15;
     f.liveness_s = 5;
     f.verbose = true;
+    f.progress_s = 2;
     int rc = RunSim(f);
     if (rc == 0) {
       std::printf(

@@ -79,7 +79,8 @@ absl::Status Node::Init() {
 
 void Node::OnTick() {
   tick_timer_ = env_.timers().Schedule(options_.tick_us, [this] { OnTick(); });
-  raft_->Tick();
+  // An event loop that stalls (a long GC-like pause) loses a tick.
+  if (!Buggify("node.stall_tick")) raft_->Tick();
   ExpireRequests();
   Pump();
 }
@@ -172,14 +173,16 @@ void Node::Pump() {
     early_send = options_.bugs.ack_before_persist;
 #endif
     if (early_send) SendMessages(rd.messages);
-    if (options_.sync_latency_us > 0 && rd.MustSync()) {
+    int64_t sync_us = options_.sync_latency_us;
+    // A disk that is sometimes much slower than usual.
+    if (rd.MustSync() && Buggify("node.slow_sync")) sync_us += 20'000;
+    if (sync_us > 0 && rd.MustSync()) {
       persisting_ = true;
-      sync_timer_ =
-          env_.timers().Schedule(options_.sync_latency_us, [this, rd = std::move(rd)]() mutable {
-            persisting_ = false;
-            FinishReady(std::move(rd));
-            Pump();
-          });
+      sync_timer_ = env_.timers().Schedule(sync_us, [this, rd = std::move(rd)]() mutable {
+        persisting_ = false;
+        FinishReady(std::move(rd));
+        Pump();
+      });
       return;
     }
     FinishReady(std::move(rd));
@@ -213,7 +216,8 @@ void Node::FinishReady(raft::Ready rd) {
     }
   }
   raft_->Advance(rd);
-  ServeReads();
+  // Reads confirmed now may also be served at the next Ready.
+  if (!Buggify("node.defer_reads")) ServeReads();
   MaybeSnapshot();
 }
 
@@ -279,9 +283,12 @@ void Node::ServeReads() {
 }
 
 void Node::MaybeSnapshot() {
-  if (options_.snapshot_every == 0) return;
   LogIndex applied = raft_->log().applied();
-  if (applied - last_snapshot_index_ < options_.snapshot_every) return;
+  bool early = applied > last_snapshot_index_ && Buggify("node.early_snapshot");
+  if (!early) {
+    if (options_.snapshot_every == 0) return;
+    if (applied - last_snapshot_index_ < options_.snapshot_every) return;
+  }
   raft_->Compact(state_.Serialize(), options_.snapshot_keep_entries);
   // The rewritten log keeps the durable entries after the snapshot.
   std::vector<raft::Entry> after;

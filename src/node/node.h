@@ -56,6 +56,9 @@ struct NodeOptions {
   // Waiting callers at most; more are refused with RESOURCE_EXHAUSTED.
   size_t max_pending = 10'000;
   NodeBugs bugs;
+  // Fault sites in rarely taken paths (after FoundationDB's BUGGIFY): the
+  // simulator answers whether the named site fires now. Null in production.
+  std::function<bool(const char* site)> buggify;
 
   [[nodiscard]] absl::Status Validate() const;
 };
@@ -120,6 +123,7 @@ class Node {
   // unknown), reads UNAVAILABLE.
   void FailAll();
   void ExpireRequests();
+  bool Buggify(const char* site) const { return options_.buggify && options_.buggify(site); }
 
   env::Env& env_;
   NodeOptions options_;

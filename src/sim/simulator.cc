@@ -146,6 +146,7 @@ class Simulation : public node::NodeObserver {
   void StartNode(NodeId id);
   void CrashNode(NodeId id);
   void ScheduleRestart(NodeId id);
+  void ScheduleProgress();
   void Figure8();
   void Figure8OtherLeader(NodeId o, NodeId f, Term old_term, int tries);
   void Figure8KillNext(NodeId m, int tries);
@@ -265,6 +266,21 @@ void Simulation::SetUpNode(NodeId id, bool initial) {
     if (rng().Chance(0.2)) opt.raft.pre_vote = false;
   }
   opt.raft.max_inflight_bytes = std::max(opt.raft.max_inflight_bytes, opt.raft.max_append_bytes);
+  if (buggify_) {
+    // Each fault site is enabled for the whole run with probability 1/2 and
+    // then fires at its rate when reached (snapshots are costly: rarely).
+    auto enabled = std::make_shared<std::map<std::string, double>>();
+    for (auto [site, rate] : {std::pair<const char*, double>{"node.stall_tick", 0.05},
+                              {"node.slow_sync", 0.05},
+                              {"node.early_snapshot", 0.003},
+                              {"node.defer_reads", 0.05}}) {
+      if (rng().Chance(0.5)) (*enabled)[site] = rate;
+    }
+    opt.buggify = [this, enabled](const char* site) {
+      auto it = enabled->find(site);
+      return it != enabled->end() && rng().Chance(it->second);
+    };
+  }
   node_options_[id] = opt;
 }
 
@@ -570,10 +586,13 @@ void Simulation::Nemesis() {
   if (choices.empty()) return;
   // Heal now and then so that progress happens between faults.
   if (rng().Chance(0.3)) {
-    world_.HealPartitions();
     env::NetworkFaults calm;
+    bool disturbed = world_.Partitioned() || world_.faults().drop > 0 ||
+                     world_.faults().duplicate > 0 || world_.faults().spike > 0 ||
+                     world_.faults().delay_max_us != calm.delay_max_us;
+    world_.HealPartitions();
     world_.faults() = calm;
-    Trace("heal network");
+    if (disturbed) Trace("heal network");
     return;
   }
   Fault f = choices[rng().Below(choices.size())];
@@ -645,6 +664,7 @@ void Simulation::Nemesis() {
       if (l == nullptr) break;
       const auto& voters = l->raft().conf().voters;
       NodeId to = voters[rng().Below(voters.size())];
+      if (to == l->id()) break;
       absl::Status s = l->TransferLeadership(to);
       ++result_.stats.transfers;
       Trace(absl::StrCat("transfer leadership ", l->id().value(), " -> ", to.value(),
@@ -773,6 +793,20 @@ void Simulation::Figure8KillNext(NodeId m, int tries) {
   });
 }
 
+void Simulation::ScheduleProgress() {
+  world_.At(o_.progress_every_us, [this] {
+    if (failed() || !clients_running_) return;
+    NodeId l = LeaderNode();
+    const SimStats& st = result_.stats;
+    Trace(absl::StrCat("clients so far: ", st.ops_ok, " ok, ", st.ops_failed, " refused, ",
+                       st.ops_unknown, " unknown; ",
+                       l == kNoNode ? std::string("no leader")
+                                    : absl::StrCat("leader ", l.value(), " at index ",
+                                                   Live(l)->applied_index().value())));
+    ScheduleProgress();
+  });
+}
+
 void Simulation::ScheduleRestart(NodeId id) {
   int64_t down_us = 100'000 + static_cast<int64_t>(rng().Below(3'000'000));
   world_.At(down_us, [this, id] {
@@ -871,6 +905,7 @@ SimResult Simulation::Run() {
   for (Client& c : clients_)
     ScheduleClient(c, static_cast<int64_t>(rng().Below(200'000)));
   if (o_.faults != 0) ScheduleNemesis();
+  ScheduleProgress();
 
   // Run in slices so that a message storm (events multiplying without
   // bound) is reported instead of exhausting memory.

@@ -62,6 +62,8 @@ struct SimOptions {
   bool lease_reads = false;
   raft::PlantedBugs raft_bugs;
   node::NodeBugs node_bugs;
+  // How often the trace notes the clients' progress.
+  int64_t progress_every_us = 5'000'000;
   // Lines of trace kept for a failure report.
   size_t trace_lines = 60;
   // Called with each trace line as it happens (the narrated demo).

@@ -59,7 +59,7 @@ TEST_P(SimSweepTest, NoViolations) {
   }
 }
 
-// 1,050 seeds in all: 3/5/7 nodes under every fault, then each fault alone.
+// 1,015 seeds in all: 3/5/7 nodes under every fault, then each fault alone.
 std::vector<Sweep> AllSweeps() {
   std::vector<Sweep> out;
   for (uint64_t shard = 0; shard < 8; ++shard)

@@ -58,17 +58,18 @@ TimerId SimEnv::SimTimers::Schedule(int64_t delay_us, std::function<void()> fn) 
       static_cast<int64_t>(std::llround(static_cast<double>(delay_us) / env->rate_));
   uint64_t incarnation = env->incarnation_;
   SimEnv* e = env;
-  e->live_timers_.insert(id);
   w->Push(w->now_us() + true_delay, [e, id, incarnation, fn = std::move(fn)]() {
     if (e->incarnation_ != incarnation || !e->up_) return;
-    if (e->live_timers_.erase(id) == 0) return;  // cancelled
+    if (!e->cancelled_timers_.empty() && e->cancelled_timers_.erase(id) > 0) return;
     fn();
   });
   return id;
 }
 
 void SimEnv::SimTimers::Cancel(TimerId id) {
-  env->live_timers_.erase(id);
+  // Ids are never reused; cancelling one that already ran leaves a stale
+  // entry, which is cleared at the next crash.
+  if (id != 0) env->cancelled_timers_.insert(id);
 }
 
 void SimEnv::SimNetwork::Send(NodeId to, std::string bytes) {
@@ -88,7 +89,16 @@ SimEnv& SimWorld::AddNode(NodeId id) {
 }
 
 void SimWorld::Push(int64_t at_us, std::function<void()> fn) {
-  queue_.push(Event{at_us, seq_++, std::move(fn)});
+  uint32_t slot;
+  if (free_slots_.empty()) {
+    slot = static_cast<uint32_t>(slots_.size());
+    slots_.push_back(std::move(fn));
+  } else {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+    slots_[slot] = std::move(fn);
+  }
+  queue_.push(Event{at_us, seq_++, slot});
 }
 
 void SimWorld::At(int64_t delay_us, std::function<void()> fn) {
@@ -97,13 +107,14 @@ void SimWorld::At(int64_t delay_us, std::function<void()> fn) {
 
 void SimWorld::RunUntil(int64_t until_us) {
   while (!queue_.empty() && queue_.top().at_us <= until_us) {
-    // priority_queue::top is const; move the callable out before popping.
-    Event ev = std::move(const_cast<Event&>(queue_.top()));
+    Event ev = queue_.top();
     queue_.pop();
     BW_ASSERT_GE(ev.at_us, now_us_);
     now_us_ = ev.at_us;
     ++events_run_;
-    ev.fn();
+    std::function<void()> fn = std::move(slots_[ev.slot]);
+    free_slots_.push_back(ev.slot);
+    fn();
   }
   if (now_us_ < until_us) now_us_ = until_us;
 }
@@ -140,7 +151,7 @@ void SimWorld::Crash(NodeId id) {
   if (!e.up_) return;
   e.up_ = false;
   ++e.incarnation_;
-  e.live_timers_.clear();
+  e.cancelled_timers_.clear();
   e.network_.receiver = nullptr;
   e.disk_->Crash();
 }
