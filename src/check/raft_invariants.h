@@ -20,7 +20,10 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+
 #include <vector>
+#include "absl/container/btree_map.h"
+#include "absl/container/flat_hash_map.h"
 
 namespace bw::check {
 
@@ -66,13 +69,13 @@ class RaftInvariants {
   };
   std::map<uint64_t, NodeLog> logs_;
   // (index, term) -> chain value, across all nodes.
-  std::map<std::pair<uint64_t, uint64_t>, uint64_t> chains_;
+  absl::flat_hash_map<std::pair<uint64_t, uint64_t>, uint64_t> chains_;
   struct Applied {
     uint64_t term;
     uint64_t data_hash;
     uint64_t digest;
   };
-  std::map<uint64_t, Applied> applied_;
+  absl::btree_map<uint64_t, Applied> applied_;
   std::map<uint64_t, uint64_t> durable_commit_;
 };
 

@@ -10,10 +10,10 @@
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 
+#include "absl/container/btree_set.h"
 #include "core/status.h"
 
 namespace bw::kv {
@@ -73,7 +73,7 @@ class KvStateMachine {
   std::map<std::string, std::string> data_;
   // Per client, the seq of its last applied request.
   std::map<uint64_t, uint64_t> last_seq_;
-  std::set<uint64_t> requests_;
+  absl::btree_set<uint64_t> requests_;
   uint64_t digest_ = 0;
 };
 
