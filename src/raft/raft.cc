@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/assert.h"
+#include "core/splitmix.h"
 #include "raft/codec.h"
 #include "raft/conf_change.h"
 #include "raft/quorum.h"
@@ -124,11 +125,7 @@ Raft::Raft(const Config& config, Restored restored)
 }
 
 uint64_t Raft::NextRandom() {
-  // splitmix64: small, fast, and fully determined by the seed.
-  uint64_t z = (rng_state_ += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
+  return core::SplitMix64(rng_state_);
 }
 
 bool Raft::Promotable() const {
@@ -919,6 +916,10 @@ absl::Status Raft::ProposeBatch(std::vector<std::string> batch) {
   for (size_t i = 0; i < batch.size(); ++i)
     entries[i].data = std::move(batch[i]);
   if (role_ == Role::kLeader) return AppendAsLeader(entries);
+  return ForwardToLeader(std::move(entries));
+}
+
+absl::Status Raft::ForwardToLeader(std::vector<Entry> entries) {
   if (lead_ == kNoNode) return absl::UnavailableError("raft: no leader");
   if (!config_.forward_proposals) {
     return absl::FailedPreconditionError(
@@ -937,17 +938,9 @@ absl::Status Raft::ProposeConfChange(const ConfChange& cc) {
   e.type = EntryType::kConfChange;
   e.data = EncodeConfChange(cc);
   if (role_ == Role::kLeader) return LeaderConfChange(std::move(e));
-  if (lead_ == kNoNode) return absl::UnavailableError("raft: no leader");
-  if (!config_.forward_proposals) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("raft: not the leader; the leader is ", lead_.value()));
-  }
-  Message m;
-  m.type = MessageType::kPropose;
-  m.to = lead_;
-  m.entries.push_back(std::move(e));
-  Send(std::move(m));
-  return absl::OkStatus();
+  std::vector<Entry> one;
+  one.push_back(std::move(e));
+  return ForwardToLeader(std::move(one));
 }
 
 absl::Status Raft::TransferLeadership(NodeId target) {

@@ -142,6 +142,8 @@ class Raft {
 
   absl::Status AppendAsLeader(std::vector<Entry>& entries);
   absl::Status LeaderConfChange(Entry e);
+  // A follower's proposals: to the leader, or refused naming it.
+  absl::Status ForwardToLeader(std::vector<Entry> entries);
   bool MaybeCommit();
   void OnCommitAdvanced(LogIndex old_commit);
   bool CommittedInCurrentTerm() const;

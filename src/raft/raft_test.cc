@@ -291,6 +291,28 @@ TEST(RaftTest, ReadIndexNeedsAQuorumOfHeartbeats) {
   EXPECT_TRUE(c.reads(1).empty()) << "a cut-off leader must not confirm a read";
 }
 
+TEST(RaftTest, LeaseReadsSkipTheHeartbeatRound) {
+  // With lease reads the leader answers at once from its commit index —
+  // even when cut off, until CheckQuorum makes it step down. That is the
+  // price of the option: it is only as safe as the bound on clock drift.
+  Cluster c(3, [](Config& cfg) { cfg.lease_reads = true; });
+  c.Elect(1);
+  c.Propose(1, "a");
+  c.Isolate(1);
+  ASSERT_TRUE(c.node(1).ReadIndex(3).ok());
+  c.Flush();
+  ASSERT_EQ(c.reads(1).size(), 1u) << "a lease read needs no heartbeat round";
+  EXPECT_EQ(c.reads(1)[0].index, c.node(1).log().committed());
+  // Without the option the same read waits for a quorum that never answers.
+  Cluster d(3);
+  d.Elect(1);
+  d.Propose(1, "a");
+  d.Isolate(1);
+  ASSERT_TRUE(d.node(1).ReadIndex(3).ok());
+  d.TickAll(3);
+  EXPECT_TRUE(d.reads(1).empty());
+}
+
 TEST(RaftTest, NoCampaignWithACommittedButUnappliedConfChange) {
   ConfChange cc;
   cc.changes.push_back({ConfChangeType::kAddVoter, NodeId(4)});

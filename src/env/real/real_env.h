@@ -12,6 +12,7 @@
 
 #include "env/env.h"
 #include "env/real/real_disk.h"
+#include "env/seeded_random.h"
 
 namespace bw::env {
 
@@ -23,17 +24,12 @@ class RealClock final : public Clock {
 
 // xoshiro256**, its state filled by splitmix64 from one seed. Not for
 // cryptography: it picks election timeouts, jitter and request ids.
-class RealRandom final : public Random {
+class RealRandom final : public SeededRandom {
  public:
   // Seeds from std::random_device, once.
   RealRandom();
   // A reproducible stream, for tests and tools.
-  explicit RealRandom(uint64_t seed);
-  uint64_t Next() override;
-
- private:
-  // Invariant: not all zero.
-  uint64_t s_[4];
+  explicit RealRandom(uint64_t seed) : SeededRandom(seed) {}
 };
 
 class RealEnv final : public Env {

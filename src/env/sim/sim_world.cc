@@ -6,35 +6,6 @@
 
 namespace bw::env {
 
-namespace {
-uint64_t SplitMix64(uint64_t& x) {
-  uint64_t z = (x += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-uint64_t Rotl(uint64_t x, int k) {
-  return (x << k) | (x >> (64 - k));
-}
-}  // namespace
-
-SeededRandom::SeededRandom(uint64_t seed) {
-  for (uint64_t& s : s_)
-    s = SplitMix64(seed);
-}
-
-uint64_t SeededRandom::Next() {
-  uint64_t result = Rotl(s_[1] * 5, 7) * 9;
-  uint64_t t = s_[1] << 17;
-  s_[2] ^= s_[0];
-  s_[3] ^= s_[1];
-  s_[1] ^= s_[2];
-  s_[0] ^= s_[3];
-  s_[2] ^= t;
-  s_[3] = Rotl(s_[3], 45);
-  return result;
-}
-
 // --- SimEnv ---------------------------------------------------------------
 
 SimEnv::SimEnv(SimWorld* world, NodeId id, uint64_t seed)

@@ -18,19 +18,10 @@
 #include <vector>
 
 #include "env/env.h"
+#include "env/seeded_random.h"
 #include "env/sim/sim_disk.h"
 
 namespace bw::env {
-
-// xoshiro256** seeded by splitmix64: small, fast, and the same everywhere.
-class SeededRandom final : public Random {
- public:
-  explicit SeededRandom(uint64_t seed);
-  uint64_t Next() override;
-
- private:
-  uint64_t s_[4];
-};
 
 struct NetworkFaults {
   double drop = 0;       // probability a message is lost

@@ -1,0 +1,538 @@
+// Proves RaftStore's durability contract on a SimDisk. What Append+Sync
+// wrote comes back from a reopen (hard state and entries, with a lower index
+// overwriting the suffix from there); unsynced appends vanish at a power loss,
+// and across hundreds of crash seeds with torn tails the store reopens to a
+// prefix of what was written. A log cut at every byte offset inside its last
+// record (the file written by hand with WriteFileAtomic) opens cleanly without
+// that record, is truncated on disk to the last good record, and opens the
+// same way again. A bit flipped in a record that has data after it is
+// corruption: Open fails with DATA_LOSS naming the log file and the record's
+// offset, and leaves the file alone. Snapshots: SaveSnapshot then reopen gives
+// the snapshot, applied = its index and only the entries after it; a snapshot
+// with any bit flipped, bad magic or a truncated body is DATA_LOSS; so are a
+// commit index past the log, an entry that leaves a gap and an unknown record
+// type. Record boundaries are taken from log_bytes() after each Append, so
+// the tests do not depend on the encoding's sizes.
+#include "storage/raft_store.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "env/sim/sim_disk.h"
+#include "env/sim/sim_world.h"
+#include "raft/types.h"
+
+namespace bw::storage {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+constexpr char kDir[] = "d";
+constexpr char kLogPath[] = "d/raft.log";
+constexpr char kSnapshotPath[] = "d/snapshot";
+
+raft::Entry E(uint64_t index, uint64_t term, std::string data = "") {
+  if (data.empty()) data = absl::StrCat("e", index, "t", term);
+  return raft::Entry{Term(term), LogIndex(index), raft::EntryType::kNormal, std::move(data)};
+}
+
+raft::HardState HS(uint64_t term, uint64_t vote, uint64_t commit) {
+  return raft::HardState{Term(term), NodeId(vote), LogIndex(commit)};
+}
+
+// "index@term:data" per entry, for readable comparisons.
+std::vector<std::string> Show(const std::vector<raft::Entry>& entries) {
+  std::vector<std::string> out;
+  for (const raft::Entry& e : entries)
+    out.push_back(absl::StrCat(e.index.value(), "@", e.term.value(), ":", e.data));
+  return out;
+}
+
+std::string FlipBit(std::string s, size_t bit) {
+  s[bit / 8] = static_cast<char>(static_cast<unsigned char>(s[bit / 8]) ^ (1u << (bit % 8)));
+  return s;
+}
+
+class RaftStoreTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<RaftStore> OpenStore() {
+    absl::StatusOr<std::unique_ptr<RaftStore>> store = RaftStore::Open(disk_, kDir);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+  // Opens, takes what was loaded and closes again.
+  raft::Restored Load() {
+    std::unique_ptr<RaftStore> store = OpenStore();
+    return store ? store->TakeLoaded() : raft::Restored{};
+  }
+  absl::Status OpenStatus() { return RaftStore::Open(disk_, kDir).status(); }
+  std::string ReadLog() {
+    absl::StatusOr<std::string> data = disk_.ReadFile(kLogPath);
+    EXPECT_TRUE(data.ok()) << data.status();
+    return data.ok() ? *data : "<error>";
+  }
+  void WriteLog(std::string_view data) { ASSERT_TRUE(disk_.WriteFileAtomic(kLogPath, data).ok()); }
+
+  // Appends each record in its own Append and syncs; returns the offset at
+  // which every record starts, plus the end of the file.
+  std::vector<uint64_t> WriteRecords(const std::vector<raft::Entry>& entries,
+                                     const std::optional<raft::HardState>& last_hs) {
+    std::unique_ptr<RaftStore> store = OpenStore();
+    std::vector<uint64_t> starts = {store->log_bytes()};
+    for (const raft::Entry& e : entries) {
+      EXPECT_TRUE(store->Append(std::nullopt, {e}).ok());
+      starts.push_back(store->log_bytes());
+    }
+    if (last_hs) {
+      EXPECT_TRUE(store->Append(last_hs, {}).ok());
+      starts.push_back(store->log_bytes());
+    }
+    EXPECT_TRUE(store->Sync().ok());
+    return starts;
+  }
+
+  env::SeededRandom random_{7};
+  env::SimDisk disk_{random_};
+};
+
+TEST_F(RaftStoreTest, FreshStoreIsFresh) {
+  {
+    std::unique_ptr<RaftStore> store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    EXPECT_TRUE(store->fresh());
+    EXPECT_EQ(store->log_bytes(), 0u);
+    raft::Restored r = store->TakeLoaded();
+    EXPECT_TRUE(r.entries.empty());
+    EXPECT_EQ(r.hard_state, raft::HardState{});
+    EXPECT_TRUE(r.snapshot.Empty());
+    EXPECT_EQ(r.applied, LogIndex(0));
+    // An empty Append persists nothing.
+    ASSERT_TRUE(store->Append(std::nullopt, {}).ok());
+    ASSERT_TRUE(store->Sync().ok());
+    EXPECT_TRUE(store->fresh());
+  }
+  // Opening created the (empty) log; that is still fresh.
+  EXPECT_TRUE(OpenStore()->fresh());
+  {
+    std::unique_ptr<RaftStore> store = OpenStore();
+    ASSERT_TRUE(store->Append(HS(1, 1, 0), {}).ok());
+    EXPECT_FALSE(store->fresh());
+    ASSERT_TRUE(store->Sync().ok());
+  }
+  EXPECT_FALSE(OpenStore()->fresh());
+}
+
+TEST_F(RaftStoreTest, AppendSyncReopenLoadsHardStateAndEntries) {
+  {
+    std::unique_ptr<RaftStore> store = OpenStore();
+    ASSERT_TRUE(store->Append(HS(1, 2, 0), {E(1, 1), E(2, 1)}).ok());
+    ASSERT_TRUE(store->Append(std::nullopt, {E(3, 1, std::string("\0bin\xFF", 5))}).ok());
+    ASSERT_TRUE(store->Append(HS(2, 3, 2), {}).ok());
+    ASSERT_TRUE(store->Sync().ok());
+  }
+  raft::Restored r = Load();
+  EXPECT_EQ(r.hard_state, HS(2, 3, 2));
+  EXPECT_THAT(Show(r.entries),
+              ElementsAre("1@1:e1t1", "2@1:e2t1", absl::StrCat("3@1:", std::string("\0bin\xFF", 5))));
+  EXPECT_EQ(r.entries[2], E(3, 1, std::string("\0bin\xFF", 5)));
+  EXPECT_TRUE(r.snapshot.Empty());
+  EXPECT_EQ(r.applied, LogIndex(0));
+
+  // Appends after a reopen go after what was there.
+  {
+    std::unique_ptr<RaftStore> store = OpenStore();
+    ASSERT_TRUE(store->Append(HS(2, 3, 4), {E(4, 2)}).ok());
+    ASSERT_TRUE(store->Sync().ok());
+  }
+  r = Load();
+  EXPECT_EQ(r.hard_state, HS(2, 3, 4));
+  EXPECT_THAT(Show(r.entries), ElementsAre("1@1:e1t1", "2@1:e2t1", HasSubstr("3@1:"), "4@2:e4t2"));
+}
+
+TEST_F(RaftStoreTest, UnsyncedAppendsAreLostAtACrash) {
+  std::unique_ptr<RaftStore> store = OpenStore();
+  ASSERT_TRUE(store->Append(HS(1, 1, 1), {E(1, 1), E(2, 1)}).ok());
+  ASSERT_TRUE(store->Sync().ok());
+  ASSERT_TRUE(store->Append(HS(2, 1, 3), {E(3, 2), E(4, 2)}).ok());
+  disk_.Crash();  // torn_tail is 0: every unsynced byte is dropped
+  store.reset();
+
+  raft::Restored r = Load();
+  EXPECT_EQ(r.hard_state, HS(1, 1, 1));
+  EXPECT_THAT(Show(r.entries), ElementsAre("1@1:e1t1", "2@1:e2t1"));
+
+  // The store is usable again after the crash.
+  store = OpenStore();
+  ASSERT_TRUE(store->Append(HS(3, 2, 3), {E(3, 3)}).ok());
+  ASSERT_TRUE(store->Sync().ok());
+  store.reset();
+  r = Load();
+  EXPECT_EQ(r.hard_state, HS(3, 2, 3));
+  EXPECT_THAT(Show(r.entries), ElementsAre("1@1:e1t1", "2@1:e2t1", "3@3:e3t3"));
+}
+
+// With every crash keeping a random byte prefix of the unsynced tail, the
+// store always reopens, to the synced records plus a prefix of the rest, and
+// its hard state never points past its log.
+TEST(RaftStoreCrashTest, TornCrashesReopenToAPrefix) {
+  const std::vector<std::string> all = {"1@1:e1t1", "2@1:e2t1", "3@2:e3t2",
+                                        "4@2:e4t2", "5@2:e5t2", "6@2:e6t2"};
+  uint64_t torn_mid_record = 0;
+  for (uint64_t seed = 0; seed < 300; ++seed) {
+    SCOPED_TRACE(absl::StrCat("seed ", seed));
+    env::SeededRandom random(seed);
+    env::SimDisk disk(random, env::SimDiskFaults{.torn_tail = 1});
+    {
+      auto store = RaftStore::Open(disk, kDir);
+      ASSERT_TRUE(store.ok()) << store.status();
+      ASSERT_TRUE((*store)->Append(HS(1, 1, 1), {E(1, 1), E(2, 1)}).ok());
+      ASSERT_TRUE((*store)->Sync().ok());
+      for (uint64_t i = 3; i <= 6; ++i) {
+        ASSERT_TRUE((*store)->Append(HS(2, 1, i - 1), {E(i, 2)}).ok());
+      }
+      disk.Crash(seed);
+    }
+    absl::StatusOr<std::string> before = disk.ReadFile(kLogPath);
+    ASSERT_TRUE(before.ok());
+    raft::Restored r;
+    {
+      auto store = RaftStore::Open(disk, kDir);
+      ASSERT_TRUE(store.ok()) << store.status();
+      r = (*store)->TakeLoaded();
+    }
+    ASSERT_GE(r.entries.size(), 2u);
+    ASSERT_LE(r.entries.size(), all.size());
+    EXPECT_EQ(Show(r.entries), std::vector<std::string>(all.begin(), all.begin() + r.entries.size()));
+    EXPECT_LE(r.hard_state.commit, LogIndex(r.entries.size()));
+    EXPECT_GE(r.hard_state.commit, LogIndex(1));
+    absl::StatusOr<std::string> after = disk.ReadFile(kLogPath);
+    ASSERT_TRUE(after.ok());
+    if (after->size() < before->size()) ++torn_mid_record;
+    // A second open finds the same, and changes nothing more.
+    auto again = RaftStore::Open(disk, kDir);
+    ASSERT_TRUE(again.ok()) << again.status();
+    raft::Restored r2 = (*again)->TakeLoaded();
+    EXPECT_EQ(Show(r2.entries), Show(r.entries));
+    EXPECT_EQ(r2.hard_state, r.hard_state);
+    EXPECT_EQ(disk.ReadFile(kLogPath).value(), *after);
+  }
+  // The seeds did exercise torn records, not only clean record boundaries.
+  EXPECT_GT(torn_mid_record, 100u);
+}
+
+TEST_F(RaftStoreTest, LowerIndexOverwritesTheSuffix) {
+  {
+    std::unique_ptr<RaftStore> store = OpenStore();
+    ASSERT_TRUE(store->Append(std::nullopt, {E(1, 1), E(2, 1), E(3, 1), E(4, 1)}).ok());
+    ASSERT_TRUE(store->Append(std::nullopt, {E(5, 2), E(6, 2), E(7, 2)}).ok());
+    ASSERT_TRUE(store->Append(HS(3, 1, 4), {E(6, 3)}).ok());
+    ASSERT_TRUE(store->Sync().ok());
+  }
+  raft::Restored r = Load();
+  EXPECT_THAT(Show(r.entries),
+              ElementsAre("1@1:e1t1", "2@1:e2t1", "3@1:e3t1", "4@1:e4t1", "5@2:e5t2", "6@3:e6t3"));
+  EXPECT_EQ(r.hard_state, HS(3, 1, 4));
+
+  // Appending after the overwrite extends it; an overwrite at the very first
+  // index replaces everything.
+  {
+    std::unique_ptr<RaftStore> store = OpenStore();
+    ASSERT_TRUE(store->Append(std::nullopt, {E(7, 3)}).ok());
+    ASSERT_TRUE(store->Sync().ok());
+  }
+  EXPECT_THAT(Show(Load().entries), ElementsAre("1@1:e1t1", "2@1:e2t1", "3@1:e3t1", "4@1:e4t1",
+                                                "5@2:e5t2", "6@3:e6t3", "7@3:e7t3"));
+  {
+    std::unique_ptr<RaftStore> store = OpenStore();
+    ASSERT_TRUE(store->Append(HS(4, 2, 0), {E(1, 4)}).ok());
+    ASSERT_TRUE(store->Sync().ok());
+  }
+  EXPECT_THAT(Show(Load().entries), ElementsAre("1@4:e1t4"));
+}
+
+// Cuts the log at every offset inside its last record. `last_is_hs` picks
+// whether that record is a hard state or an entry.
+void CheckTornTailAtEveryOffset(RaftStoreTest& t, env::SimDisk& disk, bool last_is_hs) {}
+
+TEST_F(RaftStoreTest, TornLastEntryIsDroppedAtEveryOffset) {
+  std::vector<uint64_t> starts = WriteRecords({E(1, 1), E(2, 1), E(3, 1, "the last one")}, {});
+  ASSERT_EQ(starts.size(), 4u);
+  const std::string full = ReadLog();
+  ASSERT_EQ(full.size(), starts[3]);
+  const uint64_t last = starts[2];
+  for (uint64_t cut = last; cut < full.size(); ++cut) {
+    SCOPED_TRACE(absl::StrCat("cut at ", cut, " of ", full.size()));
+    WriteLog(full.substr(0, cut));
+    raft::Restored r = Load();
+    EXPECT_THAT(Show(r.entries), ElementsAre("1@1:e1t1", "2@1:e2t1"));
+    EXPECT_EQ(ReadLog(), full.substr(0, last));
+    raft::Restored again = Load();
+    EXPECT_THAT(Show(again.entries), ElementsAre("1@1:e1t1", "2@1:e2t1"));
+    EXPECT_EQ(ReadLog(), full.substr(0, last));
+  }
+  // The whole file is not torn.
+  WriteLog(full);
+  EXPECT_EQ(Load().entries.size(), 3u);
+  EXPECT_EQ(ReadLog(), full);
+}
+
+TEST_F(RaftStoreTest, TornLastHardStateIsDroppedAtEveryOffset) {
+  std::vector<uint64_t> starts = WriteRecords({}, HS(1, 1, 0));
+  {
+    std::unique_ptr<RaftStore> store = OpenStore();
+    ASSERT_TRUE(store->Append(HS(2, 1, 1), {E(1, 2)}).ok());
+    ASSERT_TRUE(store->Append(HS(5, 3, 1), {}).ok());
+    ASSERT_TRUE(store->Sync().ok());
+    starts.push_back(store->log_bytes());
+  }
+  const std::string full = ReadLog();
+  // The last record is the final hard state; find where it starts by
+  // writing the same history without it.
+  std::string without_last;
+  {
+    env::SeededRandom random(1);
+    env::SimDisk other(random);
+    auto store = RaftStore::Open(other, kDir);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->Append(HS(1, 1, 0), {}).ok());
+    ASSERT_TRUE((*store)->Append(HS(2, 1, 1), {E(1, 2)}).ok());
+    ASSERT_TRUE((*store)->Sync().ok());
+    without_last = other.ReadFile(kLogPath).value();
+  }
+  ASSERT_LT(without_last.size(), full.size());
+  ASSERT_EQ(full.substr(0, without_last.size()), without_last);
+  for (uint64_t cut = without_last.size(); cut < full.size(); ++cut) {
+    SCOPED_TRACE(absl::StrCat("cut at ", cut, " of ", full.size()));
+    WriteLog(full.substr(0, cut));
+    for (int pass = 0; pass < 2; ++pass) {
+      raft::Restored r = Load();
+      EXPECT_EQ(r.hard_state, HS(2, 1, 1)) << "pass " << pass;
+      EXPECT_THAT(Show(r.entries), ElementsAre("1@2:e1t2")) << "pass " << pass;
+      EXPECT_EQ(ReadLog(), without_last) << "pass " << pass;
+    }
+  }
+  WriteLog(full);
+  EXPECT_EQ(Load().hard_state, HS(5, 3, 1));
+}
+
+TEST_F(RaftStoreTest, BitFlipInTheMiddleRecordIsDataLoss) {
+  std::vector<uint64_t> starts = WriteRecords({E(1, 1), E(2, 1, "middle record"), E(3, 1)}, {});
+  const std::string good = ReadLog();
+  const uint64_t mid = starts[1];
+  const uint64_t mid_end = starts[2];
+  const std::string bad = FlipBit(good, 8 * ((mid + mid_end) / 2) + 3);
+  WriteLog(bad);
+  absl::Status st = OpenStatus();
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_THAT(st.message(), HasSubstr(kLogPath));
+  EXPECT_THAT(st.message(), HasSubstr(absl::StrCat("offset ", mid, " ")));
+  // Corruption is reported, never repaired by truncation.
+  EXPECT_EQ(ReadLog(), bad);
+}
+
+// Every bit of the middle record covered by its checksum (the checksum
+// itself, the type and the payload) is caught, with the record's offset.
+TEST_F(RaftStoreTest, EveryChecksummedBitOfTheMiddleRecordIsCaught) {
+  std::vector<uint64_t> starts = WriteRecords({E(1, 1), E(2, 1, "middle"), E(3, 1)}, {});
+  const std::string good = ReadLog();
+  const uint64_t mid = starts[1];
+  const uint64_t mid_end = starts[2];
+  for (uint64_t bit = 8 * (mid + 4); bit < 8 * mid_end; ++bit) {
+    SCOPED_TRACE(absl::StrCat("bit ", bit, " (byte ", bit / 8, ")"));
+    const std::string bad = FlipBit(good, bit);
+    WriteLog(bad);
+    absl::Status st = OpenStatus();
+    ASSERT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+    EXPECT_THAT(st.message(), HasSubstr(kLogPath));
+    EXPECT_THAT(st.message(), HasSubstr(absl::StrCat("offset ", mid, " ")));
+    EXPECT_EQ(ReadLog(), bad);
+  }
+}
+
+// KNOWN BUG (storage/raft_store.cc, RaftStore::Load): the record length is
+// not covered by the checksum, and a length that runs past the end of the
+// file is taken for a torn tail. So a single bit flipped high in the length
+// of a record that has valid, synced records after it makes Open succeed and
+// silently truncate the log at that record, losing the records after it,
+// where the header promises DATA_LOSS ("a bad record with valid data after
+// it is corruption"). Kept failing on purpose until Load tells the two apart.
+TEST_F(RaftStoreTest, BitFlipInTheMiddleRecordLengthIsDataLoss) {
+  std::vector<uint64_t> starts = WriteRecords({E(1, 1), E(2, 1, "middle"), E(3, 1)}, {});
+  const std::string good = ReadLog();
+  const uint64_t mid = starts[1];
+  for (uint64_t bit = 8 * mid; bit < 8 * (mid + 4); ++bit) {
+    SCOPED_TRACE(absl::StrCat("length bit ", bit - 8 * mid));
+    WriteLog(FlipBit(good, bit));
+    absl::Status st = OpenStatus();
+    EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+    // Whatever Open says, it must not have thrown away record 3.
+    EXPECT_EQ(ReadLog().size(), good.size());
+  }
+}
+
+TEST_F(RaftStoreTest, CommitPastTheLastEntryIsDataLoss) {
+  {
+    std::unique_ptr<RaftStore> store = OpenStore();
+    ASSERT_TRUE(store->Append(HS(1, 1, 5), {E(1, 1), E(2, 1), E(3, 1)}).ok());
+    ASSERT_TRUE(store->Sync().ok());
+  }
+  absl::Status st = OpenStatus();
+  ASSERT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_THAT(st.message(), HasSubstr(kLogPath));
+  EXPECT_THAT(st.message(), HasSubstr("commit index 5"));
+  EXPECT_THAT(st.message(), HasSubstr("last entry 3"));
+}
+
+TEST_F(RaftStoreTest, CommitAtTheLastEntryIsFine) {
+  {
+    std::unique_ptr<RaftStore> store = OpenStore();
+    ASSERT_TRUE(store->Append(HS(1, 1, 3), {E(1, 1), E(2, 1), E(3, 1)}).ok());
+    ASSERT_TRUE(store->Sync().ok());
+  }
+  EXPECT_EQ(Load().hard_state.commit, LogIndex(3));
+}
+
+TEST_F(RaftStoreTest, EntryLeavingAGapIsDataLoss) {
+  WriteRecords({E(1, 1), E(2, 1), E(5, 1)}, {});
+  absl::Status st = OpenStatus();
+  ASSERT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_THAT(st.message(), HasSubstr("entry 5"));
+  EXPECT_THAT(st.message(), HasSubstr("gap after 2"));
+}
+
+TEST_F(RaftStoreTest, UnknownRecordTypeIsDataLoss) {
+  std::vector<uint64_t> starts = WriteRecords({E(1, 1)}, {});
+  std::string log = ReadLog();
+  AppendRecord(&log, 9, "what is this");
+  WriteLog(log);
+  absl::Status st = OpenStatus();
+  ASSERT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_THAT(st.message(), HasSubstr("unknown record type"));
+  EXPECT_THAT(st.message(), HasSubstr(absl::StrCat("offset ", starts[1])));
+}
+
+raft::Snapshot Snap(uint64_t index, uint64_t term, std::string data) {
+  raft::Snapshot s;
+  s.meta.index = LogIndex(index);
+  s.meta.term = Term(term);
+  s.meta.conf.voters = {NodeId(1), NodeId(2), NodeId(3)};
+  s.meta.conf.learners = {NodeId(4)};
+  s.data = std::move(data);
+  return s;
+}
+
+TEST_F(RaftStoreTest, SnapshotThenReopenLoadsItAndTheEntriesAfter) {
+  const raft::Snapshot snap = Snap(4, 2, std::string("state\0machine", 13));
+  {
+    std::unique_ptr<RaftStore> store = OpenStore();
+    ASSERT_TRUE(store
+                    ->Append(HS(2, 1, 5),
+                             {E(1, 1), E(2, 1), E(3, 2), E(4, 2), E(5, 2), E(6, 2)})
+                    .ok());
+    ASSERT_TRUE(store->Sync().ok());
+    ASSERT_TRUE(store->SaveSnapshot(snap, HS(2, 1, 5),
+                                    {E(3, 2), E(4, 2), E(5, 2), E(6, 2)})
+                    .ok());
+  }
+  raft::Restored r = Load();
+  EXPECT_EQ(r.snapshot.meta, snap.meta);
+  EXPECT_EQ(r.snapshot.data, snap.data);
+  EXPECT_EQ(r.applied, LogIndex(4));
+  EXPECT_EQ(r.conf, snap.meta.conf);
+  EXPECT_EQ(r.hard_state, HS(2, 1, 5));
+  EXPECT_THAT(Show(r.entries), ElementsAre("5@2:e5t2", "6@2:e6t2"));
+
+  // The rewritten log takes appends, and a second snapshot replaces the first.
+  {
+    std::unique_ptr<RaftStore> store = OpenStore();
+    EXPECT_FALSE(store->fresh());
+    ASSERT_TRUE(store->Append(HS(3, 1, 7), {E(7, 3)}).ok());
+    ASSERT_TRUE(store->Sync().ok());
+  }
+  r = Load();
+  EXPECT_THAT(Show(r.entries), ElementsAre("5@2:e5t2", "6@2:e6t2", "7@3:e7t3"));
+  EXPECT_EQ(r.hard_state, HS(3, 1, 7));
+  {
+    std::unique_ptr<RaftStore> store = OpenStore();
+    ASSERT_TRUE(store->SaveSnapshot(Snap(7, 3, "later"), HS(3, 1, 7), {}).ok());
+  }
+  r = Load();
+  EXPECT_EQ(r.snapshot.meta.index, LogIndex(7));
+  EXPECT_EQ(r.snapshot.data, "later");
+  EXPECT_EQ(r.applied, LogIndex(7));
+  EXPECT_TRUE(r.entries.empty());
+}
+
+TEST_F(RaftStoreTest, CommitBelowTheSnapshotIsRaisedToIt) {
+  {
+    std::unique_ptr<RaftStore> store = OpenStore();
+    ASSERT_TRUE(store->SaveSnapshot(Snap(10, 4, "s"), HS(4, 0, 2), {E(11, 4)}).ok());
+  }
+  raft::Restored r = Load();
+  EXPECT_EQ(r.hard_state.commit, LogIndex(10));
+  EXPECT_EQ(r.hard_state.term, Term(4));
+  EXPECT_THAT(Show(r.entries), ElementsAre("11@4:e11t4"));
+}
+
+TEST_F(RaftStoreTest, SnapshotBitFlipIsChecksumMismatch) {
+  {
+    std::unique_ptr<RaftStore> store = OpenStore();
+    ASSERT_TRUE(store->SaveSnapshot(Snap(4, 2, "snapshot data"), HS(2, 1, 4), {}).ok());
+  }
+  const std::string good = disk_.ReadFile(kSnapshotPath).value();
+  // The last bytes of the file are the data.
+  ASSERT_TRUE(disk_.WriteFileAtomic(kSnapshotPath, FlipBit(good, 8 * good.size() - 5)).ok());
+  absl::Status st = OpenStatus();
+  ASSERT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_THAT(st.message(), HasSubstr(kSnapshotPath));
+  EXPECT_THAT(st.message(), HasSubstr("checksum mismatch"));
+
+  // Any single flipped bit anywhere in the file is refused.
+  for (uint64_t bit = 0; bit < 8 * good.size(); ++bit) {
+    SCOPED_TRACE(absl::StrCat("bit ", bit));
+    ASSERT_TRUE(disk_.WriteFileAtomic(kSnapshotPath, FlipBit(good, bit)).ok());
+    EXPECT_EQ(OpenStatus().code(), absl::StatusCode::kDataLoss);
+  }
+  ASSERT_TRUE(disk_.WriteFileAtomic(kSnapshotPath, good).ok());
+  EXPECT_EQ(Load().snapshot.data, "snapshot data");
+}
+
+TEST_F(RaftStoreTest, SnapshotWithBadMagicIsDataLoss) {
+  {
+    std::unique_ptr<RaftStore> store = OpenStore();
+    ASSERT_TRUE(store->SaveSnapshot(Snap(4, 2, "snapshot data"), HS(2, 1, 4), {}).ok());
+  }
+  std::string bad = disk_.ReadFile(kSnapshotPath).value();
+  bad[0] = 'X';
+  ASSERT_TRUE(disk_.WriteFileAtomic(kSnapshotPath, bad).ok());
+  absl::Status st = OpenStatus();
+  ASSERT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_THAT(st.message(), HasSubstr(kSnapshotPath));
+  EXPECT_THAT(st.message(), HasSubstr("bad magic"));
+}
+
+TEST_F(RaftStoreTest, TruncatedOrEmptySnapshotIsDataLoss) {
+  {
+    std::unique_ptr<RaftStore> store = OpenStore();
+    ASSERT_TRUE(store->SaveSnapshot(Snap(4, 2, "snapshot data"), HS(2, 1, 4), {}).ok());
+  }
+  const std::string good = disk_.ReadFile(kSnapshotPath).value();
+  for (size_t n = 0; n < good.size(); ++n) {
+    SCOPED_TRACE(absl::StrCat("snapshot cut to ", n, " bytes"));
+    ASSERT_TRUE(disk_.WriteFileAtomic(kSnapshotPath, good.substr(0, n)).ok());
+    absl::Status st = OpenStatus();
+    ASSERT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+    EXPECT_THAT(st.message(), HasSubstr(kSnapshotPath));
+  }
+}
+
+}  // namespace
+}  // namespace bw::storage
