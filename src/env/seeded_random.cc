@@ -6,11 +6,14 @@
 namespace bw::env {
 
 namespace {
-uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+uint64_t Rotl(uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 }  // namespace
 
 SeededRandom::SeededRandom(uint64_t seed) {
-  for (uint64_t& word : s_) word = core::SplitMix64(seed);
+  for (uint64_t& word : s_)
+    word = core::SplitMix64(seed);
   // SplitMix64 is a bijection of its counter, so four consecutive outputs
   // are never all zero; keep the invariant checked anyway.
   BW_ASSERT((s_[0] | s_[1] | s_[2] | s_[3]) != 0);

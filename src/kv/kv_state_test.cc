@@ -259,9 +259,9 @@ TEST(KvStateMachineTest, RequestIdZeroIsNeverDeduped) {
 
 TEST(KvDigestTest, SameCommandsSameDigest) {
   std::vector<KvCommand> cmds = {
-      Put("a", "1", MakeRequestId(1, 1)), Put("b", "2", MakeRequestId(2, 1)),
+      Put("a", "1", MakeRequestId(1, 1)),      Put("b", "2", MakeRequestId(2, 1)),
       Cas("a", "1", "3", MakeRequestId(1, 2)), Cas("b", "x", "4", MakeRequestId(2, 2)),
-      Put("a", "dup", MakeRequestId(1, 2)), Put("c", "", 0)};
+      Put("a", "dup", MakeRequestId(1, 2)),    Put("c", "", 0)};
   KvStateMachine x(true), y(true);
   for (const KvCommand& c : cmds) {
     x.Apply(c);
@@ -349,8 +349,8 @@ TEST(KvSnapshotTest, RoundTripPreservesState) {
     EXPECT_EQ(dst.Serialize(), src.Serialize());
 
     // Dedupe state survived: every client's last seq and below is rejected.
-    for (uint64_t id : {MakeRequestId(1, 3), MakeRequestId(1, 1), MakeRequestId(2, 4),
-                        MakeRequestId(3, 9)}) {
+    for (uint64_t id :
+         {MakeRequestId(1, 3), MakeRequestId(1, 1), MakeRequestId(2, 4), MakeRequestId(3, 9)}) {
       KvResult r = dst.Apply(Put("a", "dup", id));
       EXPECT_TRUE(r.duplicate) << id;
       EXPECT_FALSE(r.applied) << id;

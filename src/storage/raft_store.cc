@@ -11,7 +11,10 @@ namespace {
 
 constexpr uint8_t kRecordHardState = 1;
 constexpr uint8_t kRecordEntry = 2;
-constexpr size_t kRecordHeaderBytes = 9;
+// length:u32 length_crc:u32 crc:u32 type:u8. The length has its own
+// checksum: a damaged length must not pass for a record that runs off the
+// end of the file (a torn write), or the records after it would be dropped.
+constexpr size_t kRecordHeaderBytes = 13;
 constexpr uint32_t kSnapshotMagic = 0x42575350;  // "BWSP"
 
 uint32_t RecordCrc(uint8_t type, std::string_view payload) {
@@ -33,7 +36,9 @@ void AppendEntryRecord(std::string* out, const raft::Entry& e) {
 
 void AppendRecord(std::string* out, uint8_t type, std::string_view payload) {
   core::ByteWriter w(out);
+  size_t len_at = out->size();
   w.Fixed32(static_cast<uint32_t>(payload.size()));
+  w.Fixed32(core::Crc32c(std::string_view(*out).substr(len_at, 4)));
   w.Fixed32(RecordCrc(type, payload));
   w.U8(type);
   out->append(payload);
@@ -87,66 +92,71 @@ absl::Status RaftStore::Load() {
   size_t off = 0;
   while (off < log.size()) {
     std::string_view rest = std::string_view(log).substr(off);
-    bool torn = false;
-    std::string why;
+    // Decide first whether the record at `off` is whole; a record that is
+    // not is a torn write only if it can be one: the file ends inside it, or
+    // everything from it on is zeros (a tail the file system zero-filled).
+    std::string bad;
+    uint32_t len = 0;
+    uint8_t type = 0;
+    std::string_view payload;
     if (rest.size() < kRecordHeaderBytes) {
-      torn = true;
-      why = "short header";
+      bad = "short header";
     } else {
       core::ByteReader r(rest);
-      uint32_t len = r.Fixed32();
+      len = r.Fixed32();
+      uint32_t len_crc = r.Fixed32();
       uint32_t crc = r.Fixed32();
-      uint8_t type = r.U8();
-      if (len > rest.size() - kRecordHeaderBytes) {
-        torn = true;
-        why = "record runs past the end";
+      type = r.U8();
+      if (core::Crc32c(rest.substr(0, 4)) != len_crc) {
+        bad = "damaged record header";
+      } else if (len > rest.size() - kRecordHeaderBytes) {
+        bad = "record runs past the end";
       } else {
-        std::string_view payload = rest.substr(kRecordHeaderBytes, len);
-        size_t end = off + kRecordHeaderBytes + len;
-        if (RecordCrc(type, payload) != crc) {
-          if (end == log.size()) {
-            torn = true;
-            why = "checksum mismatch in the last record";
-          } else {
-            return absl::DataLossError(absl::StrCat(
-                LogPath(), ": checksum mismatch at offset ", off, " (record of ", len,
-                " bytes, type ", type, ") with ", log.size() - end,
-                " bytes of log after it; refusing to start: rebuild this member from its peers"));
-          }
-        } else if (type == kRecordHardState) {
-          BW_ASSIGN_OR_RETURN(loaded_.hard_state, raft::DecodeHardState(payload));
-        } else if (type == kRecordEntry) {
-          std::string_view in = payload;
-          BW_ASSIGN_OR_RETURN(raft::Entry e, raft::DecodeEntry(&in));
-          if (e.index > snap_index) {
-            LogIndex first = snap_index + 1;
-            size_t pos = e.index - first;
-            if (pos > entries.size()) {
-              return absl::DataLossError(absl::StrCat(LogPath(), ": entry ", e.index.value(),
-                                                      " at offset ", off, " leaves a gap after ",
-                                                      (first + entries.size() - 1).value()));
-            }
-            entries.resize(pos);
-            entries.push_back(std::move(e));
-          }
-        } else {
-          return absl::DataLossError(
-              absl::StrCat(LogPath(), ": unknown record type ", type, " at offset ", off));
-        }
-        if (!torn) {
-          off = end;
-          continue;
-        }
+        payload = rest.substr(kRecordHeaderBytes, len);
+        if (RecordCrc(type, payload) != crc) bad = "checksum mismatch";
       }
     }
-    // A torn write at the tail: what follows `off` was never acknowledged.
-    (void)why;
-    BW_RETURN_IF_ERROR(disk_.Truncate(LogPath(), off));
-    break;
+    if (!bad.empty()) {
+      size_t end = off + kRecordHeaderBytes + len;
+      bool at_end = bad == "short header" || bad == "record runs past the end" ||
+                    (bad == "checksum mismatch" && end == log.size());
+      bool zeros = rest.find_first_not_of('\0') == std::string_view::npos;
+      if (!at_end && !zeros) {
+        return absl::DataLossError(absl::StrCat(
+            LogPath(), ": ", bad, " at offset ", off, " with ", log.size() - off,
+            " bytes of log from there; refusing to start: rebuild this member from its peers"));
+      }
+      // A torn write at the tail: nothing from `off` on was acknowledged.
+      torn_tail_ = absl::StrCat(LogPath(), ": cut ", log.size() - off, " bytes at offset ", off,
+                                " (", bad, ")");
+      BW_RETURN_IF_ERROR(disk_.Truncate(LogPath(), off));
+      break;
+    }
+    if (type == kRecordHardState) {
+      BW_ASSIGN_OR_RETURN(loaded_.hard_state, raft::DecodeHardState(payload));
+    } else if (type == kRecordEntry) {
+      std::string_view in = payload;
+      BW_ASSIGN_OR_RETURN(raft::Entry e, raft::DecodeEntry(&in));
+      if (e.index > snap_index) {
+        LogIndex first = snap_index + 1;
+        size_t pos = e.index - first;
+        if (pos > entries.size()) {
+          return absl::DataLossError(absl::StrCat(LogPath(), ": entry ", e.index.value(),
+                                                  " at offset ", off, " leaves a gap after ",
+                                                  (first + entries.size() - 1).value()));
+        }
+        entries.resize(pos);
+        entries.push_back(std::move(e));
+      }
+    } else {
+      return absl::DataLossError(
+          absl::StrCat(LogPath(), ": unknown record type ", type, " at offset ", off));
+    }
+    off += kRecordHeaderBytes + len;
   }
-  // The commit index may not pass what the log holds (a torn tail can take
-  // entries that a hard state written before them... never: hard states are
-  // written after the entries they cover). Keep it consistent regardless.
+  // Hard states are written after the entries they cover, so even a torn
+  // tail cannot leave the commit index past the log; if it is, the file was
+  // damaged some other way.
   LogIndex last = snap_index + entries.size();
   if (loaded_.hard_state.commit > last) {
     return absl::DataLossError(absl::StrCat(LogPath(), ": commit index ",

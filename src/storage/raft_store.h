@@ -3,10 +3,11 @@
 // snapshot file. Loading replays the log; an entry whose index is not past
 // the last one overwrites from there, exactly as the Raft core truncated.
 //
-// Record framing: length:u32 crc32c:u32 type:u8 payload, the checksum over
-// type and payload. A bad record at the end of the file is a torn write and
-// is cut off; a bad record with valid data after it is corruption and makes
-// Open fail with DATA_LOSS naming the file and offset.
+// Record framing: length:u32 length_crc:u32 crc:u32 type:u8 payload; the
+// length has a checksum of its own and `crc` covers type and payload. A bad
+// record that the file ends inside (or a zero-filled tail) is a torn write
+// and is cut off; any other bad record is corruption and makes Open fail
+// with DATA_LOSS naming the file and offset.
 //
 // Thread-safety: none; owned by the node's event loop (or its storage thread).
 #pragma once
@@ -44,6 +45,8 @@ class RaftStore {
                                           const std::vector<raft::Entry>& after);
 
   uint64_t log_bytes() const { return log_ ? log_->Size() : 0; }
+  // What Open cut off as a torn write ("" if nothing): file, bytes, offset, why.
+  const std::string& torn_tail() const { return torn_tail_; }
 
  private:
   RaftStore(env::Disk& disk, std::string dir) : disk_(disk), dir_(std::move(dir)) {}
@@ -57,6 +60,7 @@ class RaftStore {
   std::unique_ptr<env::AppendFile> log_;
   bool fresh_ = true;
   raft::Restored loaded_;
+  std::string torn_tail_;
 };
 
 // Encodes one framed record (exposed for tests and check-data).
