@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/assert.h"
+#include "env/path.h"
 
 namespace bw::env {
 
@@ -35,13 +36,6 @@ absl::Status ErrnoToStatus(std::string_view op, std::string_view path, int err) 
 namespace {
 
 // The directory holding `path`: "." for a bare name, "/" for "/name".
-std::string ParentDir(const std::string& path) {
-  size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
 // Closes `fd` on scope exit unless released.
 class FdCloser {
  public:
@@ -222,24 +216,16 @@ absl::StatusOr<std::vector<std::string>> RealDisk::List(const std::string& dir) 
 
 absl::Status RealDisk::CreateDir(const std::string& dir) {
   BW_ASSERT_MSG(!dir.empty(), "CreateDir of an empty path");
-  // Walk the prefixes "/a", "/a/b", ... (or "a", "a/b", ...), creating each.
-  size_t pos = dir[0] == '/' ? 1 : 0;
-  while (pos <= dir.size()) {
-    size_t slash = dir.find('/', pos);
-    if (slash == std::string::npos) slash = dir.size();
-    if (slash > pos) {  // Skips empty components ("a//b", a trailing '/').
-      std::string prefix = dir.substr(0, slash);
-      if (::mkdir(prefix.c_str(), 0755) == 0) {
-        BW_RETURN_IF_ERROR(SyncDir(ParentDir(prefix)));
-      } else if (errno == EEXIST) {
-        struct stat st;
-        if (::stat(prefix.c_str(), &st) != 0) return ErrnoToStatus("stat", prefix, errno);
-        if (!S_ISDIR(st.st_mode)) return ErrnoToStatus("mkdir", prefix, ENOTDIR);
-      } else {
-        return ErrnoToStatus("mkdir", prefix, errno);
-      }
+  for (const std::string& prefix : DirPrefixes(dir)) {
+    if (::mkdir(prefix.c_str(), 0755) == 0) {
+      BW_RETURN_IF_ERROR(SyncDir(ParentDir(prefix)));
+    } else if (errno == EEXIST) {
+      struct stat st;
+      if (::stat(prefix.c_str(), &st) != 0) return ErrnoToStatus("stat", prefix, errno);
+      if (!S_ISDIR(st.st_mode)) return ErrnoToStatus("mkdir", prefix, ENOTDIR);
+    } else {
+      return ErrnoToStatus("mkdir", prefix, errno);
     }
-    pos = slash + 1;
   }
   return absl::OkStatus();
 }

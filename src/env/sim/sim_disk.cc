@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/assert.h"
+#include "env/path.h"
 
 namespace bw::env {
 
@@ -20,18 +21,6 @@ std::string Message(std::string_view op, std::string_view path, std::string_view
 }
 
 // The directory holding `path`: "." for a bare name, "/" for "/name".
-std::string ParentDir(const std::string& path) {
-  size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-std::string BaseName(const std::string& path) {
-  size_t slash = path.find_last_of('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 // "a/b/" -> "a/b"; "/" stays "/".
 std::string StripTrailingSlashes(std::string dir) {
   while (dir.size() > 1 && dir.back() == '/')
@@ -230,16 +219,9 @@ absl::StatusOr<std::vector<std::string>> SimDisk::List(const std::string& dir_in
 
 absl::Status SimDisk::CreateDir(const std::string& dir) {
   BW_ASSERT_MSG(!dir.empty(), "CreateDir of an empty path");
-  size_t pos = dir[0] == '/' ? 1 : 0;
-  while (pos <= dir.size()) {
-    size_t slash = dir.find('/', pos);
-    if (slash == std::string::npos) slash = dir.size();
-    if (slash > pos) {  // Skips empty components ("a//b", a trailing '/').
-      std::string prefix = dir.substr(0, slash);
-      if (files_.count(prefix) > 0) return absl::InternalError(Message("mkdir", prefix, kNotDir));
-      dirs_.insert(std::move(prefix));
-    }
-    pos = slash + 1;
+  for (std::string& prefix : DirPrefixes(dir)) {
+    if (files_.count(prefix) > 0) return absl::InternalError(Message("mkdir", prefix, kNotDir));
+    dirs_.insert(std::move(prefix));
   }
   return absl::OkStatus();
 }
