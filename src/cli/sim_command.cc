@@ -24,6 +24,9 @@ struct SimFlags {
   bool lease_reads = false;
   bool verbose = false;
   double progress_s = 5;
+  uint32_t election_ticks = 10;
+  uint32_t heartbeat_ticks = 1;
+  double tick_ms = 100;
   std::vector<std::string> bugs;
 };
 
@@ -33,6 +36,9 @@ std::string ReproduceCommand(const SimFlags& f, uint64_t seed) {
   if (f.safety_s != 30) absl::StrAppend(&cmd, " --safety-seconds ", f.safety_s);
   if (f.liveness_s != 10) absl::StrAppend(&cmd, " --liveness-seconds ", f.liveness_s);
   if (f.lease_reads) absl::StrAppend(&cmd, " --lease-reads");
+  if (f.election_ticks != 10) absl::StrAppend(&cmd, " --election-ticks ", f.election_ticks);
+  if (f.heartbeat_ticks != 1) absl::StrAppend(&cmd, " --heartbeat-ticks ", f.heartbeat_ticks);
+  if (f.tick_ms != 100) absl::StrAppend(&cmd, " --tick-ms ", f.tick_ms);
   for (const std::string& b : f.bugs)
     absl::StrAppend(&cmd, " --plant-bug ", b);
   return cmd;
@@ -53,6 +59,10 @@ absl::StatusOr<sim::SimOptions> MakeOptions(const SimFlags& f) {
   o.liveness_us = static_cast<int64_t>(f.liveness_s * 1e6);
   o.lease_reads = f.lease_reads;
   o.progress_every_us = static_cast<int64_t>(f.progress_s * 1e6);
+  o.election_ticks = f.election_ticks;
+  o.heartbeat_ticks = f.heartbeat_ticks;
+  if (f.tick_ms <= 0) return absl::InvalidArgumentError("--tick-ms must be positive");
+  o.tick_us = static_cast<int64_t>(f.tick_ms * 1000);
   for (const std::string& b : f.bugs) {
 #ifdef BW_PLANTED_BUGS
     if (b == "commit-previous-term") {
@@ -169,6 +179,9 @@ void AddSimCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--safety-seconds", flags->safety_s, "Simulated seconds with faults on");
   cmd->add_option("--liveness-seconds", flags->liveness_s, "Simulated seconds after healing");
   cmd->add_flag("--lease-reads", flags->lease_reads, "Serve reads from the leader's lease");
+  cmd->add_option("--election-ticks", flags->election_ticks, "Election timeout, in ticks");
+  cmd->add_option("--heartbeat-ticks", flags->heartbeat_ticks, "Heartbeat interval, in ticks");
+  cmd->add_option("--tick-ms", flags->tick_ms, "Length of a tick, in simulated milliseconds");
   cmd->add_flag("-v,--verbose", flags->verbose, "Print the trace as it happens");
   cmd->add_option("--plant-bug", flags->bugs,
                   "Plant a bug to see the checkers catch it (test builds only)");

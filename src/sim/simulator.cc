@@ -95,6 +95,7 @@ absl::Status SimOptions::Validate() const {
   raft::Config c;
   c.id = NodeId(1);
   c.election_ticks = election_ticks;
+  c.heartbeat_ticks = heartbeat_ticks;
   return c.Validate();
 }
 
@@ -241,7 +242,7 @@ void Simulation::SetUpNode(NodeId id, bool initial) {
       opt.initial_voters.push_back(NodeId(i));
   }
   opt.raft.election_ticks = o_.election_ticks;
-  opt.raft.heartbeat_ticks = 1;
+  opt.raft.heartbeat_ticks = o_.heartbeat_ticks;
   opt.raft.lease_reads = o_.lease_reads;
   opt.raft.random_seed = rng().Next();
   opt.raft.bugs = o_.raft_bugs;

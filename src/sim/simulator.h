@@ -56,6 +56,7 @@ struct SimOptions {
   int64_t liveness_us = 10'000'000;
   int64_t tick_us = 100'000;
   uint32_t election_ticks = 10;
+  uint32_t heartbeat_ticks = 1;
   // Mean pause between a client's operations.
   int64_t client_think_us = 20'000;
   int64_t client_timeout_us = 1'500'000;
