@@ -63,6 +63,7 @@ void SimWorld::Push(int64_t at_us, std::function<void()> fn) {
   uint32_t slot;
   if (free_slots_.empty()) {
     slot = static_cast<uint32_t>(slots_.size());
+    BW_ASSERT_LT(slot, kDeliverySlot);
     slots_.push_back(std::move(fn));
   } else {
     slot = free_slots_.back();
@@ -83,6 +84,13 @@ void SimWorld::RunUntil(int64_t until_us) {
     BW_ASSERT_GE(ev.at_us, now_us_);
     now_us_ = ev.at_us;
     ++events_run_;
+    if (ev.slot & kDeliverySlot) {
+      uint32_t slot = ev.slot & ~kDeliverySlot;
+      Delivery d = std::move(deliveries_[slot]);
+      free_deliveries_.push_back(slot);
+      RunDelivery(d);
+      continue;
+    }
     std::function<void()> fn = std::move(slots_[ev.slot]);
     free_slots_.push_back(ev.slot);
     fn();
@@ -104,17 +112,29 @@ void SimWorld::Deliver(NodeId from, NodeId to, std::string bytes) {
     if (faults_.spike > 0 && random_.Chance(faults_.spike)) delay += faults_.spike_us;
     SimEnv* dst = it->second.get();
     uint64_t incarnation = dst->incarnation_;
-    std::string payload = i + 1 < copies ? bytes : std::move(bytes);
-    Push(now_us_ + delay, [this, dst, from, incarnation, payload = std::move(payload)]() {
-      // A message in flight when the receiver crashed dies with it; a
-      // partition that started meanwhile also catches it.
-      if (!dst->up_ || dst->incarnation_ != incarnation || Blocked(from, dst->id_)) {
-        ++messages_dropped_;
-        return;
-      }
-      if (dst->network_.receiver) dst->network_.receiver(from, payload);
-    });
+    Delivery d{dst, from, incarnation, i + 1 < copies ? bytes : std::move(bytes)};
+    uint32_t slot;
+    if (free_deliveries_.empty()) {
+      slot = static_cast<uint32_t>(deliveries_.size());
+      BW_ASSERT_LT(slot, kDeliverySlot);
+      deliveries_.push_back(std::move(d));
+    } else {
+      slot = free_deliveries_.back();
+      free_deliveries_.pop_back();
+      deliveries_[slot] = std::move(d);
+    }
+    queue_.push(Event{now_us_ + delay, seq_++, slot | kDeliverySlot});
   }
+}
+
+void SimWorld::RunDelivery(Delivery& d) {
+  // A message in flight when the receiver crashed dies with it; a partition
+  // that started meanwhile also catches it.
+  if (!d.dst->up_ || d.dst->incarnation_ != d.incarnation || Blocked(d.from, d.dst->id_)) {
+    ++messages_dropped_;
+    return;
+  }
+  if (d.dst->network_.receiver) d.dst->network_.receiver(d.from, d.payload);
 }
 
 void SimWorld::Crash(NodeId id) {

@@ -137,8 +137,17 @@ class SimWorld {
       return at_us != o.at_us ? at_us > o.at_us : seq > o.seq;
     }
   };
+  // A slot with this bit set names a message delivery, not a callback.
+  static constexpr uint32_t kDeliverySlot = 1u << 31;
+  struct Delivery {
+    SimEnv* dst;
+    NodeId from;
+    uint64_t incarnation;
+    std::string payload;
+  };
   void Push(int64_t at_us, std::function<void()> fn);
   void Deliver(NodeId from, NodeId to, std::string bytes);
+  void RunDelivery(Delivery& d);
 
   SeededRandom random_;
   int64_t now_us_ = 0;
@@ -147,6 +156,9 @@ class SimWorld {
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> queue_;
   std::vector<std::function<void()>> slots_;
   std::vector<uint32_t> free_slots_;
+  // Deliveries, the most common event, skip std::function's allocation.
+  std::vector<Delivery> deliveries_;
+  std::vector<uint32_t> free_deliveries_;
   std::map<NodeId, std::unique_ptr<SimEnv>> envs_;
   NetworkFaults faults_;
   std::set<std::pair<NodeId, NodeId>> blocked_;
