@@ -396,7 +396,13 @@ absl::Status Raft::Step(Message m) {
     return absl::InvalidArgumentError("raft: message with an invalid sender");
   }
   if (m.term == Term(0)) {
-    // Term-less requests: proposals and read-index traffic.
+    // Only proposals and read-index traffic travel without a term; anything
+    // else at term 0 would skip every term check.
+    if (m.type != MessageType::kPropose && m.type != MessageType::kReadIndex &&
+        m.type != MessageType::kReadIndexResponse) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("raft: ", MessageTypeName(m.type), " message without a term"));
+    }
   } else if (m.term > term_) {
     if (m.type == MessageType::kVote || m.type == MessageType::kPreVote) {
       bool forced = m.context == kTransferContext;
@@ -606,6 +612,9 @@ void Raft::HandleSnapshotChunk(Message& m) {
     Send(std::move(resp));
     return;
   }
+  if (deferred_snapshot_.has_value() && deferred_snapshot_->meta == meta) {
+    return;  // already whole, waiting for Advance
+  }
   if (m.snapshot_offset == 0) {
     incoming_snapshot_ = Snapshot{meta, std::string()};
     incoming_snapshot_->data.reserve(m.snapshot_size);
@@ -634,16 +643,34 @@ void Raft::HandleSnapshotChunk(Message& m) {
     Send(std::move(resp));
     return;
   }
-  // Complete: install it.
+  // Complete.
   Snapshot snap = std::move(*incoming_snapshot_);
   incoming_snapshot_.reset();
+  if (ready_outstanding_) {
+    // The outstanding Ready may hand the driver committed entries (among
+    // them configuration changes) that it will apply after this point;
+    // installing now would let them be applied on top of the snapshot's
+    // newer configuration. Install at Advance instead.
+    deferred_snapshot_ = std::move(snap);
+    deferred_snapshot_from_ = m.from;
+    return;
+  }
+  InstallSnapshot(std::move(snap), m.from);
+}
+
+void Raft::InstallSnapshot(Snapshot snap, NodeId from) {
+  const SnapshotMeta meta = snap.meta;
   Message resp;
   resp.type = MessageType::kAppendResponse;
-  resp.to = m.from;
-  if (log_.MatchTerm(meta.index, meta.term)) {
-    // Our log already holds the snapshot's last entry: just commit up to it.
+  resp.to = from;
+  if (meta.index <= log_.committed()) {
+    resp.index = log_.committed();
+  } else if (log_.MatchTerm(meta.index, meta.term)) {
+    // Our log already holds the snapshot's last entry: just commit up to
+    // it. Entries after it are not known to match the leader's, so the
+    // answer is the commit index, not our last index.
     log_.CommitTo(meta.index);
-    resp.index = log_.last_index();
+    resp.index = log_.committed();
   } else {
     log_.Restore(meta);
     conf_ = meta.conf;
@@ -847,7 +874,9 @@ bool Raft::MaybeCommit() {
 void Raft::OnCommitAdvanced(LogIndex old_commit) {
   for (LogIndex i = std::max(old_commit, log_.offset()) + 1; i <= log_.committed(); ++i) {
     const Entry& e = log_.At(i);
-    if (e.term == term_) uncommitted_bytes_ -= std::min<uint64_t>(uncommitted_bytes_, e.Bytes());
+    // The same rule as AppendAsLeader's: empty entries (no-ops) count 0.
+    uint64_t bytes = e.data.empty() ? 0 : e.Bytes();
+    if (e.term == term_) uncommitted_bytes_ -= std::min<uint64_t>(uncommitted_bytes_, bytes);
   }
   if (!reads_before_commit_.empty() && CommittedInCurrentTerm()) {
     std::vector<PendingRead> waiting = std::move(reads_before_commit_);
@@ -1121,6 +1150,15 @@ void Raft::Advance(const Ready& rd) {
     LogIndex last = rd.committed.back().index;
     // A snapshot installed meanwhile may already cover these.
     if (last > log_.applied()) log_.AppliedTo(last);
+  }
+  if (deferred_snapshot_.has_value()) {
+    Snapshot snap = std::move(*deferred_snapshot_);
+    deferred_snapshot_.reset();
+    // Only a follower installs; a node that became candidate or leader
+    // meanwhile lets the leader resend it.
+    if (role_ == Role::kFollower && lead_ == deferred_snapshot_from_) {
+      InstallSnapshot(std::move(snap), deferred_snapshot_from_);
+    }
   }
   if (role_ == Role::kLeader && conf_.Joint() && conf_.auto_leave &&
       pending_conf_index_ <= log_.applied()) {

@@ -138,6 +138,7 @@ class Raft {
   void HandleAppend(Message& m);
   void HandleHeartbeat(const Message& m);
   void HandleSnapshotChunk(Message& m);
+  void InstallSnapshot(Snapshot snap, NodeId from);
   void HandleAppendResponse(const Message& m);
 
   absl::Status AppendAsLeader(std::vector<Entry>& entries);
@@ -192,6 +193,10 @@ class Raft {
   std::optional<Snapshot> incoming_snapshot_;
   // A received snapshot not yet handed out in a Ready.
   std::optional<Snapshot> pending_snapshot_;
+  // A snapshot received whole while a Ready was outstanding: installed at
+  // Advance, once the entries that Ready handed out are applied.
+  std::optional<Snapshot> deferred_snapshot_;
+  NodeId deferred_snapshot_from_ = kNoNode;
 
   struct PendingRead {
     uint64_t ctx;  // leader-internal, increasing

@@ -313,6 +313,90 @@ TEST(RaftTest, LeaseReadsSkipTheHeartbeatRound) {
   EXPECT_TRUE(d.reads(1).empty());
 }
 
+// Found in review: a follower holds a Ready whose committed entries include
+// a configuration change X (leaving 4 and 5 out) while the leader's snapshot
+// arrives, taken after a later change Y (bringing 4 and 5 back). Installing
+// at once and then applying X on top of the snapshot's configuration left
+// node 3 with voters (1 2 3) while everyone else had (1 2 3 4 5): a split
+// brain waiting for a partition. The snapshot must wait for Advance.
+TEST(RaftTest, SnapshotArrivingDuringAnOutstandingReadyWaitsForAdvance) {
+  Cluster c(5);
+  c.Elect(1);
+  c.TickAll(1);
+  c.SetDrop([](const Message& m) { return m.to == NodeId(3) || m.from == NodeId(3); });
+  ConfChange x;
+  x.changes = {{ConfChangeType::kRemoveNode, NodeId(4)}, {ConfChangeType::kRemoveNode, NodeId(5)}};
+  ASSERT_TRUE(c.node(1).ProposeConfChange(x).ok());
+  for (int i = 0; i < 5; ++i)
+    c.TickAll(1);  // enter joint, leave automatically
+  LogIndex last = c.node(1).log().applied();
+  LogIndex n3_last = c.node(3).log().last_index();
+  std::vector<Entry> ents;
+  for (LogIndex i = n3_last + 1; i <= last; ++i)
+    ents.push_back(c.node(1).log().At(i));
+  Term prev_term = *c.node(1).log().TermAt(n3_last);
+  ConfChange y;
+  y.changes = {{ConfChangeType::kAddVoter, NodeId(4)}, {ConfChangeType::kAddVoter, NodeId(5)}};
+  ASSERT_TRUE(c.node(1).ProposeConfChange(y).ok());
+  for (int i = 0; i < 8; ++i)
+    c.TickAll(1);
+  ASSERT_EQ(c.node(1).conf().voters.size(), 5u);
+  c.Compact(1, 0);
+  // Node 3 gets X (and the leave) committed, and takes the Ready...
+  Message a;
+  a.type = MessageType::kAppend;
+  a.from = NodeId(1);
+  a.to = NodeId(3);
+  a.term = c.node(1).term();
+  a.index = n3_last;
+  a.log_term = prev_term;
+  a.entries = ents;
+  a.commit = last;
+  ASSERT_TRUE(c.node(3).Step(a).ok());
+  Ready rd = c.node(3).GetReady();
+  // ...and the whole snapshot arrives before it applies them.
+  Message snap;
+  snap.type = MessageType::kSnapshot;
+  snap.from = NodeId(1);
+  snap.to = NodeId(3);
+  snap.term = c.node(1).term();
+  snap.snapshot_meta = c.node(1).snapshot().meta;
+  snap.snapshot_size = c.node(1).snapshot().data.size();
+  snap.data = c.node(1).snapshot().data;
+  ASSERT_TRUE(c.node(3).Step(snap).ok());
+  for (const Entry& e : rd.committed) {
+    if (e.type == EntryType::kConfChange) c.node(3).ApplyConfChange(*DecodeConfChange(e.data));
+  }
+  c.node(3).Advance(rd);
+  c.SetDrop(nullptr);
+  c.TickAll(2);
+  EXPECT_EQ(ConfStateString(c.node(3).conf()), ConfStateString(c.node(1).conf()));
+}
+
+TEST(RaftTest, MessagesWithoutATermAreRejected) {
+  Cluster c(3);
+  c.Elect(1);
+  Term before = c.node(3).term();
+  Message t;
+  t.type = MessageType::kTimeoutNow;
+  t.from = NodeId(2);
+  t.to = NodeId(3);
+  EXPECT_EQ(c.node(3).Step(t).code(), absl::StatusCode::kInvalidArgument);
+  Message a;
+  a.type = MessageType::kAppend;
+  a.from = NodeId(2);
+  a.to = NodeId(3);
+  a.index = c.node(3).log().last_index();
+  a.log_term = c.node(3).log().last_term();
+  a.entries.push_back(Entry{Term(99), a.index + 1, EntryType::kNormal, "forged"});
+  EXPECT_EQ(c.node(3).Step(a).code(), absl::StatusCode::kInvalidArgument);
+  c.Flush();
+  EXPECT_EQ(c.node(3).term(), before);
+  EXPECT_EQ(c.node(3).role(), Role::kFollower);
+  EXPECT_EQ(c.node(3).leader(), NodeId(1));
+  EXPECT_NE(c.node(3).log().last_term(), Term(99));
+}
+
 TEST(RaftTest, NoCampaignWithACommittedButUnappliedConfChange) {
   ConfChange cc;
   cc.changes.push_back({ConfChangeType::kAddVoter, NodeId(4)});
