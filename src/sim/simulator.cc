@@ -253,7 +253,8 @@ void Simulation::SetUpNode(NodeId id, bool initial) {
   opt.request_timeout_us = o_.client_timeout_us;
   opt.bugs = o_.node_bugs;
   if (o_.faults & kFaultSnapshot) {
-    opt.snapshot_every = 20 + rng().Below(200);
+    // Sometimes very often: snapshots then race with everything else.
+    opt.snapshot_every = rng().Chance(0.3) ? 3 + rng().Below(10) : 20 + rng().Below(200);
     opt.snapshot_keep_entries = rng().Below(3) == 0 ? 0 : rng().Below(50);
   }
   if (buggify_) {
@@ -653,8 +654,15 @@ void Simulation::Nemesis() {
       break;
     }
     case kFaultMembership: {
-      node::Node* l = Live(LeaderNode());
-      if (l != nullptr) ChangeMembership(*l);
+      // A burst of changes, each proposed once the previous one can be.
+      int changes = 1 + static_cast<int>(rng().Below(4));
+      for (int i = 0; i < changes; ++i) {
+        world_.At(static_cast<int64_t>(i) * 150'000, [this] {
+          if (!safety_phase_ || failed()) return;
+          node::Node* l = Live(LeaderNode());
+          if (l != nullptr) ChangeMembership(*l);
+        });
+      }
       break;
     }
     case kFaultFigure8:
