@@ -236,6 +236,31 @@ TEST(RaftTest, WithoutPreVoteARejoiningNodeDisruptsTheLeader) {
   EXPECT_GT(c.node(1).term(), before);
 }
 
+// Found by the simulator (an early seed 168): a candidate whose log is stale
+// keeps campaigning, each time in a higher term. Following its term must not
+// restart our election timer unless we grant the vote; otherwise the node
+// that could win never times out and the cluster stays leaderless.
+TEST(RaftTest, AStaleCandidateDoesNotHoldOffTheElection) {
+  Cluster c(3, [](Config& cfg) {
+    NoPreVoteNoCheckQuorum(cfg);
+    // Node 3 times out about twice as often as node 2 can.
+    if (cfg.id == NodeId(3)) cfg.election_ticks = 4;
+  });
+  c.Elect(1);
+  c.Isolate(3);
+  c.Propose(1, "3 never sees this");
+  c.Heal();
+  c.Crash(1);
+  int ticks = 0;
+  for (; ticks < 100 && c.Leader() == 0; ++ticks) {
+    c.Tick(2);
+    c.Tick(3);
+    c.Deliver();
+  }
+  EXPECT_EQ(c.Leader(), 2u) << "after " << ticks << " ticks";
+  EXPECT_LE(ticks, 3 * 2 * limits::kElectionTicksDefault);
+}
+
 TEST(RaftTest, CheckQuorumLeaderInMinorityStepsDown) {
   Cluster c(3);
   c.Elect(1);
