@@ -54,9 +54,9 @@ std::string History::Describe(size_t id) const {
       if (ok) out += op.cas_ok ? " applied" : " not applied";
       break;
   }
-  out += " [" + std::to_string(op.invoke_us) + "us, ";
+  out += " [" + std::to_string(op.invoke_us) + time_unit_ + ", ";
   out += op.complete_us == kNeverCompletedUs ? std::string("never")
-                                             : std::to_string(op.complete_us) + "us";
+                                             : std::to_string(op.complete_us) + time_unit_;
   out += "] ";
   out += OutcomeName(op.outcome);
   return out;

@@ -47,6 +47,10 @@ struct Operation {
 // or a test driver that serializes its clients' callbacks).
 class History {
  public:
+  // The unit Describe prints after times ("us" unless the recorder says
+  // otherwise; the simulator records finer, strictly increasing stamps).
+  void set_time_unit(std::string unit) { time_unit_ = std::move(unit); }
+
   // Records the start of an operation and returns its id. `value` matters for
   // kWrite and kCas, `expected` for kCas only. Until Complete is called the
   // operation counts as kUnknown and never completed.
@@ -69,6 +73,7 @@ class History {
 
  private:
   std::vector<Operation> ops_;
+  std::string time_unit_ = "us";
 };
 
 std::string_view OpKindName(OpKind kind);

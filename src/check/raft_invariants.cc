@@ -1,5 +1,6 @@
 #include "check/raft_invariants.h"
 
+#include <algorithm>
 #include <string>
 
 namespace bw::check {
@@ -32,7 +33,10 @@ void RaftInvariants::OnLeader(uint64_t node, uint64_t term) {
 
 void RaftInvariants::OnLogAppend(uint64_t node, const std::vector<EntryObservation>& entries) {
   NodeLog& log = logs_[node];
-  if (log.chain.empty()) log.chain.push_back(0);  // empty log: index 0 chains to 0
+  if (log.chain.empty()) {
+    log.chain.push_back(0);  // empty log: index 0 chains to 0
+    log.terms.push_back(0);
+  }
   for (const EntryObservation& e : entries) {
     if (e.index <= log.base_index) continue;
     uint64_t pos = e.index - log.base_index;
@@ -41,7 +45,11 @@ void RaftInvariants::OnLogAppend(uint64_t node, const std::vector<EntryObservati
            S(log.base_index + log.chain.size() - 1));
       return;
     }
+    // (A node may hold a stale, uncommitted entry where another one was
+    // committed; it only matters if it commits or applies it, which
+    // OnDurableCommit and OnApplied check.)
     log.chain.resize(pos);
+    log.terms.resize(pos);
     std::optional<uint64_t> prev = log.chain[pos - 1];
     std::optional<uint64_t> mine;
     if (prev.has_value()) mine = Chain(*prev, e);
@@ -56,6 +64,7 @@ void RaftInvariants::OnLogAppend(uint64_t node, const std::vector<EntryObservati
       mine = it->second;  // adopt the known chain after a snapshot
     }
     log.chain.push_back(mine);
+    log.terms.push_back(e.term);
   }
 }
 
@@ -63,6 +72,7 @@ void RaftInvariants::OnLogReset(uint64_t node, uint64_t index, uint64_t term) {
   NodeLog& log = logs_[node];
   log.base_index = index;
   log.chain.clear();
+  log.terms.assign(1, term);
   if (index == 0) {
     log.chain.push_back(0);
     return;
@@ -76,6 +86,18 @@ void RaftInvariants::OnDurableCommit(uint64_t node, uint64_t commit) {
   if (commit < last) {
     Fail("commit index: node " + S(node) + " persisted commit " + S(commit) + " after " + S(last));
     return;
+  }
+  // Record what this node says is committed, from its own durable log.
+  const NodeLog& log = logs_[node];
+  for (uint64_t i = std::max(last, log.base_index) + 1; i <= commit; ++i) {
+    uint64_t pos = i - log.base_index;
+    if (pos >= log.terms.size()) break;
+    auto [it, inserted] = committed_.emplace(i, log.terms[pos]);
+    if (!inserted && it->second != log.terms[pos]) {
+      Fail("state machine safety: node " + S(node) + " committed term " + S(log.terms[pos]) +
+           " at index " + S(i) + " where term " + S(it->second) + " was committed");
+      return;
+    }
   }
   last = commit;
 }
@@ -105,6 +127,15 @@ void RaftInvariants::OnBecameLeader(uint64_t node, uint64_t term,
                                     const std::function<std::optional<uint64_t>(uint64_t)>& term_at,
                                     uint64_t log_offset) {
   OnLeader(node, term);
+  for (const auto& [index, t] : committed_) {
+    if (index <= log_offset) continue;
+    std::optional<uint64_t> mine = term_at(index);
+    if (!mine.has_value() || *mine != t) {
+      Fail("leader completeness: node " + S(node) + " became leader of term " + S(term) +
+           " without the entry committed at index " + S(index) + " (term " + S(t) + ")");
+      return;
+    }
+  }
   for (const auto& [index, a] : applied_) {
     if (index <= log_offset) continue;
     std::optional<uint64_t> t = term_at(index);

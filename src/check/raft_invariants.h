@@ -66,7 +66,10 @@ class RaftInvariants {
   struct NodeLog {
     uint64_t base_index = 0;  // chain_[0] is the chain value at base_index
     std::vector<std::optional<uint64_t>> chain;
+    std::vector<uint64_t> terms;  // parallel to chain; terms[0] unused
   };
+  // Index -> term of every entry some node durably recorded as committed.
+  absl::btree_map<uint64_t, uint64_t> committed_;
   std::map<uint64_t, NodeLog> logs_;
   // (index, term) -> chain value, across all nodes.
   absl::flat_hash_map<std::pair<uint64_t, uint64_t>, uint64_t> chains_;

@@ -319,3 +319,38 @@ TEST(RaftInvariantsTest, FirstViolationIsKept) {
 
 }  // namespace
 }  // namespace bw::check
+
+namespace bw::check {
+namespace {
+
+// Committed but never applied: a leader must still hold it. (A review found
+// that checking only applied entries let a committed entry vanish unseen
+// when every node that could apply it crashed first.)
+TEST(RaftInvariantsCommittedTest, LeaderLackingACommittedEntryIsCaught) {
+  RaftInvariants inv;
+  inv.OnLogAppend(1, {{1, 1, 11}, {2, 1, 12}, {3, 2, 13}});
+  inv.OnDurableCommit(1, 3);
+  ASSERT_TRUE(inv.ok()) << inv.violation();
+  std::map<uint64_t, uint64_t> lacks = {{1, 1}, {2, 1}};
+  inv.OnBecameLeader(
+      2, 3,
+      [&](uint64_t i) -> std::optional<uint64_t> {
+        auto it = lacks.find(i);
+        return it == lacks.end() ? std::nullopt : std::optional<uint64_t>(it->second);
+      },
+      0);
+  EXPECT_NE(inv.violation().find("committed at index 3"), std::string::npos) << inv.violation();
+}
+
+TEST(RaftInvariantsCommittedTest, TwoTermsCommittedAtOneIndexAreCaught) {
+  RaftInvariants inv;
+  inv.OnLogAppend(1, {{1, 1, 11}, {2, 2, 12}});
+  inv.OnDurableCommit(1, 2);
+  inv.OnLogAppend(2, {{1, 1, 11}, {2, 3, 22}});
+  ASSERT_TRUE(inv.ok()) << "holding a stale entry is allowed";
+  inv.OnDurableCommit(2, 2);
+  EXPECT_NE(inv.violation().find("state machine safety"), std::string::npos) << inv.violation();
+}
+
+}  // namespace
+}  // namespace bw::check

@@ -115,7 +115,7 @@ struct AssertionFired {
 
 class Simulation : public node::NodeObserver {
  public:
-  explicit Simulation(const SimOptions& o) : o_(o), world_(o.seed) {}
+  explicit Simulation(const SimOptions& o) : o_(o), world_(o.seed) { history_.set_time_unit("ns"); }
   // Nodes answer their waiting clients as they go; they must go first.
   ~Simulation() override { nodes_.clear(); }
 
@@ -138,6 +138,13 @@ class Simulation : public node::NodeObserver {
     uint64_t op_serial = 0;  // guards against late callbacks
   };
 
+  // History times: virtual nanoseconds, strictly increasing in event order,
+  // so that two events at the same simulated microsecond keep their real
+  // order (the checker treats equal times as concurrent).
+  int64_t Stamp() {
+    last_stamp_ = std::max(last_stamp_ + 1, world_.now_us() * 1000);
+    return last_stamp_;
+  }
   void Trace(std::string line);
   void Fail(std::string what);
   bool failed() const { return !result_.violation.empty(); }
@@ -183,6 +190,9 @@ class Simulation : public node::NodeObserver {
   bool safety_phase_ = true;
   bool clients_running_ = true;
   bool buggify_ = false;
+  int64_t last_stamp_ = 0;
+  // Acknowledged writes invoked after healing (the service must work again).
+  int64_t heal_stamp_ = -1;
 };
 
 void Simulation::Trace(std::string line) {
@@ -392,15 +402,15 @@ void Simulation::ClientStep(Client& c) {
   node::Node* n = Live(c.target);
   std::string key = absl::StrCat("k", rng().Below(o_.keys));
   uint64_t serial = ++c.op_serial;
-  int64_t now = world_.now_us();
   Client* cp = &c;
   c.busy = true;
   double dice = rng().Uniform();
+  // Returns whether the answer was taken (not already timed out).
   auto finish = [this, cp, serial](size_t op, check::Outcome outcome, std::string result,
                                    bool found, bool cas_ok) {
-    if (cp->op_serial != serial || !cp->busy) return;  // already timed out
+    if (cp->op_serial != serial || !cp->busy) return false;  // already timed out
     cp->busy = false;
-    history_.Complete(op, world_.now_us(), outcome, std::move(result), found, cas_ok);
+    history_.Complete(op, Stamp(), outcome, std::move(result), found, cas_ok);
     if (outcome == check::Outcome::kOk) {
       ++result_.stats.ops_ok;
     } else if (outcome == check::Outcome::kFailed) {
@@ -411,10 +421,11 @@ void Simulation::ClientStep(Client& c) {
       cp->target = kNoNode;
     }
     ScheduleClient(*cp, static_cast<int64_t>(rng().Below(2 * o_.client_think_us + 1)));
+    return true;
   };
   if (dice < 0.45) {
     ++result_.stats.reads;
-    size_t op = history_.Invoke(c.id, check::OpKind::kRead, key, "", "", now);
+    size_t op = history_.Invoke(c.id, check::OpKind::kRead, key, "", "", Stamp());
     world_.At(o_.client_timeout_us,
               [finish, op] { finish(op, check::Outcome::kUnknown, "", false, false); });
     if (n == nullptr) {
@@ -444,7 +455,7 @@ void Simulation::ClientStep(Client& c) {
     cmd.expected =
         c.seq > back ? absl::StrCat("c", rng().Below(clients_.size()) + 1, ".", c.seq - back) : "";
   }
-  size_t op = history_.Invoke(c.id, kind, key, cmd.value, cmd.expected, now);
+  size_t op = history_.Invoke(c.id, kind, key, cmd.value, cmd.expected, Stamp());
   world_.At(o_.client_timeout_us,
             [finish, op] { finish(op, check::Outcome::kUnknown, "", false, false); });
   if (n == nullptr) {
@@ -453,9 +464,12 @@ void Simulation::ClientStep(Client& c) {
   }
   uint64_t rid = cmd.request_id;
   n->Write(std::move(cmd), [this, finish, op, rid](absl::StatusOr<kv::KvResult> r) {
-    if (r.ok()) {
-      acked_writes_.insert(rid);
-      finish(op, check::Outcome::kOk, "", false, r->applied);
+    if (r.ok() && r->duplicate) {
+      // An earlier copy was applied (or a later request overtook it): what
+      // this one did is not known here.
+      finish(op, check::Outcome::kUnknown, "", false, false);
+    } else if (r.ok()) {
+      if (finish(op, check::Outcome::kOk, "", false, r->applied)) acked_writes_.insert(rid);
     } else if (absl::IsDeadlineExceeded(r.status())) {
       finish(op, check::Outcome::kUnknown, "", false, false);
     } else {
@@ -833,6 +847,7 @@ void Simulation::Heal() {
   for (NodeId id : universe_) {
     if (!Live(id)) StartNode(id);
   }
+  heal_stamp_ = Stamp();
   Trace("liveness phase: faults healed, every node up");
 }
 
@@ -889,9 +904,24 @@ void Simulation::CheckFinal() {
     }
   }
   result_.final_digest = leader->state().digest();
+  if (o_.clients > 0) {
+    bool served = false;
+    for (const check::Operation& op : history_.ops()) {
+      served |= op.kind != check::OpKind::kRead && op.outcome == check::Outcome::kOk &&
+                op.invoke_us >= heal_stamp_;
+    }
+    if (!served) {
+      Fail("liveness: no write invoked after healing was acknowledged");
+      return;
+    }
+  }
   check::LinearizabilityResult lin = check::CheckLinearizable(history_, check::CheckOptions{});
   if (lin.verdict == check::Verdict::kNotLinearizable) {
     Fail("linearizability: key " + lin.key + ": " + lin.explanation);
+  } else if (lin.verdict == check::Verdict::kGaveUp) {
+    // Never a silent pass: a history too hard to check is reported.
+    Fail("linearizability: the check gave up on key " + lin.key + " (" + lin.explanation +
+         "); use more keys or a shorter run");
   }
 }
 
@@ -960,6 +990,10 @@ SimResult Simulation::Run() {
     int64_t deadline = world_.now_us() + limits::kSimConvergeUs;
     while (!failed() && world_.now_us() < deadline && !Converged()) {
       world_.RunUntil(world_.now_us() + 100'000);
+    }
+    if (!failed() && !Converged()) {
+      Fail(absl::StrCat("liveness: replicas did not converge within ",
+                        limits::kSimConvergeUs / 1'000'000, " s after the clients stopped"));
     }
     if (!failed()) CheckFinal();
   }
