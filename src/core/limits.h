@@ -39,6 +39,8 @@ inline constexpr uint32_t kMaxSimNodes = 9;
 inline constexpr uint32_t kMaxSimClients = 64;
 // Once clients stop, replicas must converge within this much simulated time.
 inline constexpr int64_t kSimConvergeUs = 30'000'000;
+// Search steps the linearizability check may take per key in a simulated run.
+inline constexpr uint64_t kSimLinearizabilitySteps = 20'000'000;
 // More events than this waiting in the simulator is a message storm.
 inline constexpr size_t kMaxSimPendingEvents = 1'000'000;
 

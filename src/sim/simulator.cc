@@ -161,6 +161,8 @@ class Simulation : public node::NodeObserver {
   void ChurnStep(int64_t until_us);
   node::Node* Live(NodeId id);
   std::vector<NodeId> Members();  // voters and learners of the latest config
+  std::vector<NodeId> Voters();   // voters (both halves) of the latest config
+  const raft::ConfState* LatestConf();
   NodeId LeaderNode();
 
   void ClientStep(Client& c);
@@ -228,7 +230,7 @@ NodeId Simulation::LeaderNode() {
   return best;
 }
 
-std::vector<NodeId> Simulation::Members() {
+const raft::ConfState* Simulation::LatestConf() {
   // The configuration of the most advanced live node.
   const raft::ConfState* conf = nullptr;
   LogIndex best;
@@ -238,6 +240,21 @@ std::vector<NodeId> Simulation::Members() {
       best = n->raft().log().applied();
     }
   }
+  return conf;
+}
+
+std::vector<NodeId> Simulation::Voters() {
+  const raft::ConfState* conf = LatestConf();
+  if (conf == nullptr) return {};
+  std::vector<NodeId> out = conf->voters;
+  for (NodeId id : conf->voters_outgoing) {
+    if (std::find(out.begin(), out.end(), id) == out.end()) out.push_back(id);
+  }
+  return out;
+}
+
+std::vector<NodeId> Simulation::Members() {
+  const raft::ConfState* conf = LatestConf();
   if (conf == nullptr) return {};
   return raft::AllMembers(*conf);
 }
@@ -700,23 +717,30 @@ void Simulation::Nemesis() {
 }
 
 void Simulation::ChurnStep(int64_t until_us) {
-  if (!safety_phase_ || failed() || world_.now_us() >= until_us) return;
+  if (!safety_phase_ || failed()) return;
+  if (world_.now_us() >= until_us) {
+    // Churn over: what it left down comes back in a while, as after any crash.
+    for (NodeId id : universe_) {
+      if (Live(id) == nullptr) ScheduleRestart(id);
+    }
+    return;
+  }
   NodeId l = LeaderNode();
   if (l != kNoNode) {
     CrashNode(l);
   }
-  // Keep a majority of the configuration up.
-  std::vector<NodeId> members = Members();
+  // Keep a majority of the voters up (learners do not count).
+  std::vector<NodeId> voters = Voters();
   size_t up = 0;
   std::vector<NodeId> down;
-  for (NodeId id : members) {
+  for (NodeId id : voters) {
     if (Live(id) != nullptr) {
       ++up;
     } else {
       down.push_back(id);
     }
   }
-  while (up <= members.size() / 2 && !down.empty()) {
+  while (up <= voters.size() / 2 && !down.empty()) {
     size_t k = rng().Below(down.size());
     Trace(absl::StrCat("restart node ", down[k].value()));
     StartNode(down[k]);
@@ -915,7 +939,9 @@ void Simulation::CheckFinal() {
       return;
     }
   }
-  check::LinearizabilityResult lin = check::CheckLinearizable(history_, check::CheckOptions{});
+  check::CheckOptions lin_options;
+  lin_options.max_steps = limits::kSimLinearizabilitySteps;
+  check::LinearizabilityResult lin = check::CheckLinearizable(history_, lin_options);
   if (lin.verdict == check::Verdict::kNotLinearizable) {
     Fail("linearizability: key " + lin.key + ": " + lin.explanation);
   } else if (lin.verdict == check::Verdict::kGaveUp) {

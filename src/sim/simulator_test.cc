@@ -205,8 +205,7 @@ INSTANTIATE_TEST_SUITE_P(
                    [](SimOptions& o) { o.raft_bugs.skip_vote_log_check = true; }},
         PlantedBug{"reads_without_read_index", 3, kFaultAll, 20,
                    [](SimOptions& o) { o.node_bugs.reads_without_read_index = true; }},
-        PlantedBug{"ack_before_persist", 5,
-                   kFaultCrash | kFaultPartition | kFaultBuggify | kFaultReorder, 300,
+        PlantedBug{"ack_before_persist", 5, kFaultAll, 300,
                    [](SimOptions& o) { o.node_bugs.ack_before_persist = true; }}),
     [](const ::testing::TestParamInfo<PlantedBug>& info) { return std::string(info.param.name); });
 #endif
