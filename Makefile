@@ -3,6 +3,7 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+REL_BUILD  ?= build-release
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
@@ -12,7 +13,7 @@ DEB_PACKAGES := cmake ninja-build g++ ccache clang-format libabsl-dev libgtest-d
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build build-asan test test-asan demo sim-sweep bench format format-check clean
+.PHONY: all deps build build-asan build-release test demo sim-sweep bench format format-check clean
 
 all: build
 
@@ -37,13 +38,22 @@ $(ASAN_BUILD)/build.ninja:
 build-asan: deps $(ASAN_BUILD)/build.ninja
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
+# The release configuration: -O3, planted bugs compiled out.
+$(REL_BUILD)/build.ninja:
+	cmake -S . -B $(REL_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DBW_PLANTED_BUGS=OFF $(CMAKE_FLAGS)
+
+build-release: deps $(REL_BUILD)/build.ninja
+	cmake --build $(REL_BUILD) -j $(JOBS)
+
 # Every test: unit, scenario, property and simulator tests; then the suite
 # again under AddressSanitizer + UndefinedBehaviorSanitizer, with a tenth of
 # the simulator seeds and without the planted-bug hunts (they prove the
 # checkers' power, which the first run already shows, and are slow there).
-test: build build-asan format-check
+# The release build (no planted bugs) runs the suite with a tenth of the seeds.
+test: build build-asan build-release format-check
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	cd $(ASAN_BUILD) && BW_SIM_SEEDS_SCALE=0.1 ctest --output-on-failure -j $(JOBS) -E 'PlantedBugTest'
+	cd $(REL_BUILD) && BW_SIM_SEEDS_SCALE=0.1 ctest --output-on-failure -j $(JOBS)
 
 
 # The main job. Until the server exists this is a narrated simulated cluster
@@ -66,4 +76,4 @@ format-check:
 	if [ -n "$$out" ]; then echo "$$out" | head -40; echo "clang-format: run 'make format'"; exit 1; fi
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(REL_BUILD)

@@ -80,7 +80,8 @@ absl::StatusOr<sim::SimOptions> MakeOptions(const SimFlags& f) {
                        "reads-without-read-index"));
     }
 #else
-    return absl::InvalidArgumentError("planted bugs are not compiled into this build");
+    return absl::InvalidArgumentError(
+        absl::StrCat("--plant-bug ", b, ": planted bugs are not compiled into this build"));
 #endif
   }
   BW_RETURN_IF_ERROR(o.Validate());
