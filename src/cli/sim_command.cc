@@ -12,56 +12,54 @@ namespace bw::cli {
 
 namespace {
 
+// The flags of `bulwark sim`. Counts and switches bind straight into the
+// simulator's options (so their defaults are the simulator's); durations are
+// taken in seconds and milliseconds and converted by MakeOptions.
 struct SimFlags {
-  uint64_t seed = 1;
+  sim::SimOptions options;
   uint64_t seeds = 0;
-  int nodes = 3;
-  int clients = 4;
-  int keys = 4;
   std::string faults = "all";
-  double safety_s = 30;
-  double liveness_s = 10;
-  bool lease_reads = false;
+  double safety_s = static_cast<double>(sim::SimOptions{}.safety_us) / 1e6;
+  double liveness_s = static_cast<double>(sim::SimOptions{}.liveness_us) / 1e6;
+  double progress_s = static_cast<double>(sim::SimOptions{}.progress_every_us) / 1e6;
+  double tick_ms = static_cast<double>(sim::SimOptions{}.tick_us) / 1e3;
   bool verbose = false;
-  double progress_s = 5;
-  uint32_t election_ticks = 10;
-  uint32_t heartbeat_ticks = 1;
-  double tick_ms = 100;
   std::vector<std::string> bugs;
 };
 
 std::string ReproduceCommand(const SimFlags& f, uint64_t seed) {
-  std::string cmd = absl::StrCat("bulwark sim --seed ", seed, " --nodes ", f.nodes, " --clients ",
-                                 f.clients, " --keys ", f.keys, " --faults ", f.faults);
-  if (f.safety_s != 30) absl::StrAppend(&cmd, " --safety-seconds ", f.safety_s);
-  if (f.liveness_s != 10) absl::StrAppend(&cmd, " --liveness-seconds ", f.liveness_s);
-  if (f.lease_reads) absl::StrAppend(&cmd, " --lease-reads");
-  if (f.election_ticks != 10) absl::StrAppend(&cmd, " --election-ticks ", f.election_ticks);
-  if (f.heartbeat_ticks != 1) absl::StrAppend(&cmd, " --heartbeat-ticks ", f.heartbeat_ticks);
-  if (f.tick_ms != 100) absl::StrAppend(&cmd, " --tick-ms ", f.tick_ms);
+  const sim::SimOptions defaults;
+  const SimFlags default_flags;
+  const sim::SimOptions& o = f.options;
+  std::string cmd = absl::StrCat("bulwark sim --seed ", seed, " --nodes ", o.nodes, " --clients ",
+                                 o.clients, " --keys ", o.keys, " --faults ", f.faults);
+  if (f.safety_s != default_flags.safety_s) absl::StrAppend(&cmd, " --safety-seconds ", f.safety_s);
+  if (f.liveness_s != default_flags.liveness_s) {
+    absl::StrAppend(&cmd, " --liveness-seconds ", f.liveness_s);
+  }
+  if (f.tick_ms != default_flags.tick_ms) absl::StrAppend(&cmd, " --tick-ms ", f.tick_ms);
+  if (o.lease_reads) absl::StrAppend(&cmd, " --lease-reads");
+  if (o.election_ticks != defaults.election_ticks) {
+    absl::StrAppend(&cmd, " --election-ticks ", o.election_ticks);
+  }
+  if (o.heartbeat_ticks != defaults.heartbeat_ticks) {
+    absl::StrAppend(&cmd, " --heartbeat-ticks ", o.heartbeat_ticks);
+  }
   for (const std::string& b : f.bugs)
     absl::StrAppend(&cmd, " --plant-bug ", b);
   return cmd;
 }
 
 absl::StatusOr<sim::SimOptions> MakeOptions(const SimFlags& f) {
-  sim::SimOptions o;
-  o.nodes = f.nodes;
-  o.clients = f.clients;
-  o.keys = f.keys;
-  auto faults = sim::ParseFaults(f.faults);
-  if (!faults.ok()) return faults.status();
-  o.faults = *faults;
+  sim::SimOptions o = f.options;
+  BW_ASSIGN_OR_RETURN(o.faults, sim::ParseFaults(f.faults));
   if (f.safety_s < 0 || f.liveness_s <= 0) {
     return absl::InvalidArgumentError("--safety-seconds must be >= 0 and --liveness-seconds > 0");
   }
+  if (f.tick_ms <= 0) return absl::InvalidArgumentError("--tick-ms must be positive");
   o.safety_us = static_cast<int64_t>(f.safety_s * 1e6);
   o.liveness_us = static_cast<int64_t>(f.liveness_s * 1e6);
-  o.lease_reads = f.lease_reads;
   o.progress_every_us = static_cast<int64_t>(f.progress_s * 1e6);
-  o.election_ticks = f.election_ticks;
-  o.heartbeat_ticks = f.heartbeat_ticks;
-  if (f.tick_ms <= 0) return absl::InvalidArgumentError("--tick-ms must be positive");
   o.tick_us = static_cast<int64_t>(f.tick_ms * 1000);
   for (const std::string& b : f.bugs) {
 #ifdef BW_PLANTED_BUGS
@@ -124,11 +122,11 @@ int RunSim(const SimFlags& f) {
   }
   if (f.seeds == 0) {
     sim::SimOptions o = *base;
-    o.seed = f.seed;
+    o.seed = f.options.seed;
     sim::SimResult r = sim::RunSimulation(o);
-    PrintSummary(r, f.seed);
+    PrintSummary(r, f.options.seed);
     if (!r.ok) {
-      PrintFailure(r, f, f.seed);
+      PrintFailure(r, f, f.options.seed);
       return 1;
     }
     return 0;
@@ -136,7 +134,7 @@ int RunSim(const SimFlags& f) {
   auto start = std::chrono::steady_clock::now();
   double simulated_s = 0;
   for (uint64_t i = 0; i < f.seeds; ++i) {
-    uint64_t seed = f.seed + i;
+    uint64_t seed = f.options.seed + i;
     sim::SimOptions o = *base;
     o.seed = seed;
     sim::SimResult r = sim::RunSimulation(o);
@@ -159,8 +157,8 @@ int RunSim(const SimFlags& f) {
   std::printf(
       "%llu seeds passed (%d nodes, faults %s) in %.1f s; %.0f simulated seconds, %.0fx real "
       "time\n",
-      static_cast<unsigned long long>(f.seeds), f.nodes, f.faults.c_str(), wall, simulated_s,
-      simulated_s / std::max(wall, 1e-9));
+      static_cast<unsigned long long>(f.seeds), f.options.nodes, f.faults.c_str(), wall,
+      simulated_s, simulated_s / std::max(wall, 1e-9));
   return 0;
 }
 
@@ -169,19 +167,19 @@ int RunSim(const SimFlags& f) {
 void AddSimCommand(CLI::App& app, int* exit_code) {
   auto flags = std::make_shared<SimFlags>();
   CLI::App* cmd = app.add_subcommand("sim", "Run the deterministic cluster simulator");
-  cmd->add_option("--seed", flags->seed, "Seed (with --seeds: the first of the sweep)");
+  cmd->add_option("--seed", flags->options.seed, "Seed (with --seeds: the first of the sweep)");
   cmd->add_option("--seeds", flags->seeds, "Sweep this many consecutive seeds");
-  cmd->add_option("--nodes", flags->nodes, "Voters in the initial cluster (1-7)");
-  cmd->add_option("--clients", flags->clients, "Concurrent clients");
-  cmd->add_option("--keys", flags->keys, "Keys the clients use");
+  cmd->add_option("--nodes", flags->options.nodes, "Voters in the initial cluster (1-7)");
+  cmd->add_option("--clients", flags->options.clients, "Concurrent clients");
+  cmd->add_option("--keys", flags->options.keys, "Keys the clients use");
   cmd->add_option("--faults", flags->faults,
-                  "Comma-separated faults: drop,duplicate,reorder,partition,crash,drift,"
-                  "membership,snapshot,buggify,transfer, or all/none");
+                  "Comma-separated faults (" + sim::KnownFaults() + "), or all/none");
   cmd->add_option("--safety-seconds", flags->safety_s, "Simulated seconds with faults on");
   cmd->add_option("--liveness-seconds", flags->liveness_s, "Simulated seconds after healing");
-  cmd->add_flag("--lease-reads", flags->lease_reads, "Serve reads from the leader's lease");
-  cmd->add_option("--election-ticks", flags->election_ticks, "Election timeout, in ticks");
-  cmd->add_option("--heartbeat-ticks", flags->heartbeat_ticks, "Heartbeat interval, in ticks");
+  cmd->add_flag("--lease-reads", flags->options.lease_reads, "Serve reads from the leader's lease");
+  cmd->add_option("--election-ticks", flags->options.election_ticks, "Election timeout, in ticks");
+  cmd->add_option("--heartbeat-ticks", flags->options.heartbeat_ticks,
+                  "Heartbeat interval, in ticks");
   cmd->add_option("--tick-ms", flags->tick_ms, "Length of a tick, in simulated milliseconds");
   cmd->add_flag("-v,--verbose", flags->verbose, "Print the trace as it happens");
   cmd->add_option("--plant-bug", flags->bugs,
@@ -201,7 +199,7 @@ void AddDemoCommand(CLI::App& app, int* exit_code) {
         "nodes, cuts the network and drifts clocks; then everything heals and the checkers "
         "verify the run.\n\n");
     SimFlags f;
-    f.seed = *seed;
+    f.options.seed = *seed;
     f.faults = "drop,duplicate,reorder,partition,crash,drift,snapshot,transfer";
     f.safety_s = 15;
     f.liveness_s = 5;

@@ -60,14 +60,18 @@ absl::StatusOr<uint32_t> ParseFaults(const std::string& list) {
       }
     }
     if (!found) {
-      std::string known;
-      for (const auto& [bit, name] : kFaultNames)
-        absl::StrAppend(&known, known.empty() ? "" : ",", name);
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown fault '", std::string(part), "'; known: ", known, ", all, none"));
+      return absl::InvalidArgumentError(absl::StrCat("unknown fault '", std::string(part),
+                                                     "'; known: ", KnownFaults(), ", all, none"));
     }
   }
   return out;
+}
+
+std::string KnownFaults() {
+  std::string known;
+  for (const auto& [bit, name] : kFaultNames)
+    absl::StrAppend(&known, known.empty() ? "" : ",", name);
+  return known;
 }
 
 std::string FaultNames(uint32_t faults) {

@@ -44,7 +44,10 @@ enum Fault : uint32_t {
 
 // "drop,partition,crash" -> bits; "all" and "none" are accepted.
 absl::StatusOr<uint32_t> ParseFaults(const std::string& list);
+// "drop,crash" for those bits; "all" and "none" for the extremes.
 std::string FaultNames(uint32_t faults);
+// Every family's name, comma-separated (for help and error messages).
+std::string KnownFaults();
 
 struct SimOptions {
   uint64_t seed = 1;
