@@ -68,6 +68,11 @@ class AppendFile {
   // dropped the data, so retrying cannot make it durable.
   [[nodiscard]] virtual absl::Status Sync() = 0;
   virtual uint64_t Size() const = 0;
+  // Reserves room for the file to grow to `total_bytes` without changing its
+  // size (fallocate with FALLOC_FL_KEEP_SIZE): later appends cannot fail for
+  // want of space and the blocks lie together. RESOURCE_EXHAUSTED if the
+  // device has no room; a file system that cannot preallocate is not an error.
+  [[nodiscard]] virtual absl::Status Preallocate(uint64_t total_bytes) = 0;
 };
 
 class Disk {

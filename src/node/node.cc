@@ -47,7 +47,11 @@ Node::~Node() {
 }
 
 absl::Status Node::Init() {
-  BW_ASSIGN_OR_RETURN(store_, storage::RaftStore::Open(env_.disk(), options_.data_dir));
+  storage::WalOptions wal;
+  wal.cluster_id = options_.cluster_id;
+  wal.node_id = options_.id;
+  wal.segment_bytes = options_.wal_segment_bytes;
+  BW_ASSIGN_OR_RETURN(store_, storage::RaftStore::Open(env_.disk(), options_.data_dir, wal));
   raft::Restored restored;
   if (store_->fresh()) {
     if (!options_.initial_voters.empty()) {
@@ -94,6 +98,15 @@ void Node::OnMessage(NodeId from, std::string_view bytes) {
 }
 
 void Node::Write(kv::KvCommand cmd, WriteCallback done) {
+  if (!halted_.ok()) {
+    done(absl::UnavailableError(absl::StrCat("node: stopped: ", halted_.message())));
+    return;
+  }
+  if (no_space()) {
+    // etcd's NOSPACE alarm: the write is certainly not applied.
+    done(absl::ResourceExhaustedError("etcdserver: mvcc: database space exceeded"));
+    return;
+  }
   if (pending_writes_.size() + pending_reads_.size() >= options_.max_pending) {
     done(absl::ResourceExhaustedError("node: too many requests waiting"));
     return;
@@ -120,6 +133,10 @@ void Node::Read(std::string key, bool linearizable, ReadCallback done) {
 #endif
   if (local) {
     done(state_.Get(key));
+    return;
+  }
+  if (!halted_.ok()) {
+    done(absl::UnavailableError(absl::StrCat("node: stopped: ", halted_.message())));
     return;
   }
   if (pending_writes_.size() + pending_reads_.size() >= options_.max_pending) {
@@ -151,23 +168,19 @@ absl::Status Node::TransferLeadership(NodeId target) {
 }
 
 void Node::Pump() {
-  while (!persisting_ && raft_->HasReady()) {
-    raft::Ready rd = raft_->GetReady();
-    if (rd.soft_state.has_value() && observer_ != nullptr) {
-      observer_->OnRoleChange(options_.id, *rd.soft_state);
+  if (!halted_.ok()) return;
+  while (!persisting_ && (!blocked_.empty() || raft_->HasReady())) {
+    raft::Ready rd;
+    if (!blocked_.empty()) {
+      rd = std::move(blocked_.front());
+      blocked_.clear();
+    } else {
+      rd = raft_->GetReady();
+      if (rd.soft_state.has_value() && observer_ != nullptr) {
+        observer_->OnRoleChange(options_.id, *rd.soft_state);
+      }
     }
-    if (!rd.snapshot.Empty()) {
-      absl::Status s =
-          store_->SaveSnapshot(rd.snapshot,
-                               rd.hard_state.value_or(raft::HardState{raft_->term(), raft_->vote(),
-                                                                      raft_->log().committed()}),
-                               {});
-      BW_ASSERT_MSG(s.ok(), s.ToString());
-    }
-    absl::Status s = store_->Append(rd.hard_state, rd.entries);
-    // A failed write or sync is fatal: the data may be lost, and continuing
-    // could acknowledge what is not durable.
-    BW_ASSERT_MSG(s.ok(), s.ToString());
+    if (!Persist(rd)) return;
     bool early_send = false;
 #ifdef BW_PLANTED_BUGS
     early_send = options_.bugs.ack_before_persist;
@@ -186,13 +199,60 @@ void Node::Pump() {
       return;
     }
     FinishReady(std::move(rd));
+    if (!halted_.ok()) return;
   }
+}
+
+bool Node::Persist(raft::Ready& rd) {
+  if (!rd.snapshot.Empty() && !blocked_snapshot_saved_) {
+    absl::Status s =
+        store_->SaveSnapshot(rd.snapshot,
+                             rd.hard_state.value_or(raft::HardState{raft_->term(), raft_->vote(),
+                                                                    raft_->log().committed()}),
+                             {});
+    if (!s.ok()) {
+      Halt(s);
+      return false;
+    }
+  }
+  absl::Status s = store_->Append(rd.hard_state, rd.entries);
+  if (absl::IsResourceExhausted(s)) {
+    // Nothing was written (the log refuses before it writes): keep the
+    // Ready and try again at the next tick; writes are refused meanwhile.
+    // A snapshot in it is saved already and is not written twice.
+    blocked_snapshot_saved_ = !rd.snapshot.Empty();
+    blocked_.push_back(std::move(rd));
+    return false;
+  }
+  blocked_snapshot_saved_ = false;
+  if (!s.ok()) {
+    Halt(s);
+    return false;
+  }
+  return true;
+}
+
+void Node::Halt(const absl::Status& why) {
+  if (!halted_.ok()) return;
+  // A failed write or sync is fatal: the data may be lost, and continuing
+  // could acknowledge what is not durable. Restarting recovers from what
+  // reached the disk.
+  halted_ = why;
+  env_.timers().Cancel(tick_timer_);
+  env_.timers().Cancel(sync_timer_);
+  persisting_ = false;
+  env_.network().SetReceiver(nullptr);
+  FailAll();
+  if (observer_ != nullptr) observer_->OnHalted(options_.id, why);
 }
 
 void Node::FinishReady(raft::Ready rd) {
   if (rd.MustSync()) {
     absl::Status s = store_->Sync();
-    BW_ASSERT_MSG(s.ok(), s.ToString());
+    if (!s.ok()) {
+      Halt(s);
+      return;
+    }
   }
   if (observer_ != nullptr) observer_->OnPersisted(options_.id, rd);
   SendMessages(rd.messages);
@@ -296,7 +356,10 @@ void Node::MaybeSnapshot() {
   raft_->log().Slice(std::max(log.first_index(), applied + 1), log.stabled(), UINT64_MAX, &after);
   raft::HardState hs{raft_->term(), raft_->vote(), std::min(log.committed(), log.stabled())};
   absl::Status s = store_->SaveSnapshot(raft_->snapshot(), hs, after);
-  BW_ASSERT_MSG(s.ok(), s.ToString());
+  if (!s.ok()) {
+    Halt(s);
+    return;
+  }
   last_snapshot_index_ = applied;
 }
 

@@ -42,6 +42,11 @@ struct NodeOptions {
   std::vector<NodeId> initial_voters;
   raft::Config raft;
   std::string data_dir = "data";
+  // The cluster this member belongs to; recorded in every WAL segment, so a
+  // data directory of another cluster is refused.
+  uint64_t cluster_id = 0;
+  // WAL segment size (the simulator uses small ones to exercise rotation).
+  uint64_t wal_segment_bytes = 64 << 20;
   int64_t tick_us = 100'000;
   // Time a sync takes before it completes (simulation); 0 = synchronous.
   int64_t sync_latency_us = 0;
@@ -75,6 +80,10 @@ class NodeObserver {
   // The role changed; called as the Ready is taken, so raft() shows the
   // state in which the role was held.
   virtual void OnRoleChange(NodeId id, const raft::SoftState& ss) {}
+  // Storage failed in a way that cannot be retried (a failed write or sync,
+  // damage): the node has stopped and must be restarted, which recovers from
+  // what is durable. Called once; do not destroy the node inside the call.
+  virtual void OnHalted(NodeId id, const absl::Status& why) {}
 };
 
 using WriteCallback = std::function<void(absl::StatusOr<kv::KvResult>)>;
@@ -104,6 +113,11 @@ class Node {
   const raft::Raft& raft() const { return *raft_; }
   const kv::KvStateMachine& state() const { return state_; }
   LogIndex applied_index() const { return applied_index_; }
+  // Non-OK once storage failed: the node does nothing more (see OnHalted).
+  const absl::Status& halted() const { return halted_; }
+  // True while the disk is full (etcd's NOSPACE alarm): writes are refused
+  // with RESOURCE_EXHAUSTED and persisting is retried every tick.
+  bool no_space() const { return !blocked_.empty(); }
   // Pending client callbacks (bounded by the clients' own concurrency).
   size_t pending() const { return pending_writes_.size() + pending_reads_.size(); }
 
@@ -123,6 +137,11 @@ class Node {
   // unknown), reads UNAVAILABLE.
   void FailAll();
   void ExpireRequests();
+  // Persists a Ready's snapshot, hard state and entries; false (and the
+  // Ready kept in blocked_ for the next tick) when the disk is full, false
+  // after halting on any other failure.
+  bool Persist(raft::Ready& rd);
+  void Halt(const absl::Status& why);
   bool Buggify(const char* site) const { return options_.buggify && options_.buggify(site); }
 
   env::Env& env_;
@@ -134,6 +153,10 @@ class Node {
   env::TimerId tick_timer_ = 0;
   env::TimerId sync_timer_ = 0;
   bool persisting_ = false;
+  absl::Status halted_;
+  // A Ready that could not be written for want of space (at most one).
+  std::vector<raft::Ready> blocked_;
+  bool blocked_snapshot_saved_ = false;
   LogIndex last_snapshot_index_;
   // What the state machine holds. The core's own applied mark runs ahead
   // of it while a Ready (or an installed snapshot) is still being applied.

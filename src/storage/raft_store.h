@@ -1,13 +1,11 @@
-// A node's durable Raft state on an env::Disk: a log file of checksummed
-// records (hard states and entries, in the order they were persisted) and a
-// snapshot file. Loading replays the log; an entry whose index is not past
-// the last one overwrites from there, exactly as the Raft core truncated.
+// A node's durable Raft state on an env::Disk: the write-ahead log
+// (storage/wal.h: hard states and entries in segment files under dir/wal)
+// and the latest snapshot (dir/snapshot). Loading reads the snapshot, then
+// recovers the log after it.
 //
-// Record framing: length:u32 length_crc:u32 crc:u32 type:u8 payload; the
-// length has a checksum of its own and `crc` covers type and payload. A bad
-// record that the file ends inside (or a zero-filled tail) is a torn write
-// and is cut off; any other bad record is corruption and makes Open fail
-// with DATA_LOSS naming the file and offset.
+// Snapshot file: magic "BWSP":u32 crc:u32 meta:bytes data:bytes, where crc
+// is the CRC-32C of meta then data; written atomically (temp, sync, rename).
+// A snapshot that does not decode or whose checksum fails is DATA_LOSS.
 //
 // Thread-safety: none; owned by the node's event loop (or its storage thread).
 #pragma once
@@ -19,14 +17,17 @@
 #include "core/status.h"
 #include "env/env.h"
 #include "raft/raft.h"
+#include "storage/wal.h"
 
 namespace bw::storage {
 
 class RaftStore {
  public:
   // Opens (creating if need be) the store in `dir` and loads what it holds.
+  // `wal` names the member that owns the directory and sizes the segments.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<RaftStore>> Open(env::Disk& disk,
-                                                                       std::string dir);
+                                                                       std::string dir,
+                                                                       const WalOptions& wal);
 
   // True when nothing was ever persisted here.
   bool fresh() const { return fresh_; }
@@ -44,26 +45,27 @@ class RaftStore {
   [[nodiscard]] absl::Status SaveSnapshot(const raft::Snapshot& snap, const raft::HardState& hs,
                                           const std::vector<raft::Entry>& after);
 
-  uint64_t log_bytes() const { return log_ ? log_->Size() : 0; }
+  uint64_t log_bytes() const { return wal_ ? wal_->bytes() : 0; }
+  const Wal& wal() const { return *wal_; }
   // What Open cut off as a torn write ("" if nothing): file, bytes, offset, why.
   const std::string& torn_tail() const { return torn_tail_; }
 
+  static std::string SnapshotPath(const std::string& dir) { return dir + "/snapshot"; }
+  static std::string WalDir(const std::string& dir) { return dir + "/wal"; }
+  // Reads and verifies a snapshot file.
+  [[nodiscard]] static absl::StatusOr<raft::Snapshot> ReadSnapshot(env::Disk& disk,
+                                                                   const std::string& path);
+
  private:
   RaftStore(env::Disk& disk, std::string dir) : disk_(disk), dir_(std::move(dir)) {}
-  absl::Status Load();
-  absl::Status ReopenLog();
-  std::string LogPath() const { return dir_ + "/raft.log"; }
-  std::string SnapshotPath() const { return dir_ + "/snapshot"; }
+  absl::Status Load(const WalOptions& wal);
 
   env::Disk& disk_;
   std::string dir_;
-  std::unique_ptr<env::AppendFile> log_;
+  std::unique_ptr<Wal> wal_;
   bool fresh_ = true;
   raft::Restored loaded_;
   std::string torn_tail_;
 };
-
-// Encodes one framed record (exposed for tests and check-data).
-void AppendRecord(std::string* out, uint8_t type, std::string_view payload);
 
 }  // namespace bw::storage

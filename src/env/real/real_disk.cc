@@ -109,6 +109,15 @@ class RealAppendFile final : public AppendFile {
   absl::Status Append(std::string_view data) override { return WriteAll(fd_, path_, data, &size_); }
   absl::Status Sync() override { return SyncFd(fd_, path_, /*metadata=*/false); }
   uint64_t Size() const override { return size_; }
+  absl::Status Preallocate(uint64_t total_bytes) override {
+    if (total_bytes <= size_) return absl::OkStatus();
+    if (::fallocate(fd_, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(total_bytes)) == 0) {
+      return absl::OkStatus();
+    }
+    // tmpfs before 3.5, some network file systems: nothing to reserve with.
+    if (errno == EOPNOTSUPP || errno == ENOSYS) return absl::OkStatus();
+    return ErrnoToStatus("fallocate", path_, errno);
+  }
 
  private:
   const std::string path_;

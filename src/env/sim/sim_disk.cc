@@ -87,6 +87,14 @@ class SimDisk::Handle final : public AppendFile {
 
   uint64_t Size() const override { return file_->data.size(); }
 
+  // Reserves nothing (the model has no blocks) but fails as a full device
+  // would when the file could not grow to `total_bytes`.
+  absl::Status Preallocate(uint64_t total_bytes) override {
+    BW_RETURN_IF_ERROR(CheckEpoch("fallocate"));
+    if (total_bytes <= file_->data.size()) return absl::OkStatus();
+    return disk_->CheckSpace("fallocate", path_, total_bytes - file_->data.size());
+  }
+
  private:
   absl::Status CheckEpoch(std::string_view op) const {
     if (epoch_ == disk_->epoch_) return absl::OkStatus();

@@ -1,0 +1,167 @@
+// The write-ahead log of one replica's Raft state, in segment files on an
+// env::Disk.
+//
+// Layout. `dir` holds segments named wal-<seq as 16 hex digits>.seg, numbered
+// without gaps. Each segment is preallocated (fallocate, keeping the size) to
+// `segment_bytes` and holds framed records:
+//
+//   length:u32  length_crc:u32  crc:u32  type:u8  payload[length]
+//
+// `length_crc` is the CRC-32C of the four length bytes, so a damaged length
+// is caught before it is trusted; `crc` covers type and payload. The first
+// record of a segment is its header (magic "BWWL", format version, cluster
+// id, node id, sequence number, and the index of the last log entry written
+// before the segment began); the second is the hard state in force when it
+// began, so segments before it can be released without losing the vote.
+// Then come entry and hard-state records in the order they were written. An
+// entry whose index is not past the last one replaces the log from there,
+// as the Raft core truncated it.
+//
+// Recovery (Open) reads every segment and sorts what it finds into three:
+//   - A torn write: a bad record in the last segment that the file ends
+//     inside, or after which the file holds only zeros. Nothing from there
+//     was ever acknowledged (it was not synced); it is cut off and the cut is
+//     reported by torn_tail().
+//   - Corruption: any other bad record, a gap in the segment numbers, a first
+//     segment that starts after the snapshot, a wrong magic or version.
+//     Open fails with DATA_LOSS naming the file, the offset and what was
+//     expected; nothing is skipped, and the member must be rebuilt from its
+//     peers.
+//   - A directory written by another member (cluster or node id differs):
+//     FAILED_PRECONDITION naming both.
+//
+// Durability: Append writes records through to the file; Sync makes every
+// record appended so far durable. A segment is synced before the next one is
+// started, so only the last segment can ever hold an unsynced tail. A failed
+// write or sync is sticky: every later call returns the same error (the page
+// cache may have dropped the data; retrying cannot make it durable), and the
+// owner must stop. The exception is a full device (RESOURCE_EXHAUSTED): the
+// append is refused whole (a partial write is cut off again, a new segment
+// is not started) and may be retried when space returns.
+//
+// Thread-safety: none. GroupCommitter puts a thread-safe queue in front.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "env/env.h"
+#include "raft/types.h"
+
+namespace bw::storage {
+
+struct WalOptions {
+  // Which member of which cluster writes here; checked against every segment.
+  uint64_t cluster_id = 0;
+  NodeId node_id = kNoNode;
+  // A segment is closed before an append that would take it past this many
+  // bytes (an append larger than a whole segment still goes in one).
+  uint64_t segment_bytes = 64 << 20;
+  // Reserve each segment's space up front.
+  bool preallocate = true;
+  // Refuse segments of another member. Off only for inspection (check-data),
+  // which reports the identity it finds; then node_id may be kNoNode.
+  bool check_identity = true;
+
+  [[nodiscard]] absl::Status Validate() const;
+};
+
+// One segment as recovery found it (for check-data and tests).
+struct WalSegmentInfo {
+  std::string path;
+  uint64_t seq = 0;
+  uint64_t cluster_id = 0;
+  NodeId node_id;
+  LogIndex prev_index;   // last entry index written before this segment
+  LogIndex last_index;   // last entry index in the log when the segment ended
+  uint64_t bytes = 0;    // bytes of valid records
+  uint64_t records = 0;  // including the header
+};
+
+// What recovery read.
+struct WalRecovered {
+  raft::HardState hard_state;
+  // Entries after `after` (the snapshot index given to Open), in order.
+  std::vector<raft::Entry> entries;
+  std::vector<WalSegmentInfo> segments;
+  // What was cut off as a torn write ("" if nothing): file, bytes, offset, why.
+  std::string torn_tail;
+  bool fresh = true;  // no segment existed
+};
+
+class Wal {
+ public:
+  // Opens (creating if need be) the log in `dir` and recovers it. Entries at
+  // or below `after` (the snapshot's index) are skipped, and segments may be
+  // missing below it. With `repair` false the log is only read: a torn tail is
+  // reported but not cut, and no segment is created (check-data).
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Wal>> Open(env::Disk& disk, std::string dir,
+                                                                 const WalOptions& options,
+                                                                 LogIndex after,
+                                                                 bool repair = true);
+  ~Wal();
+
+  // What Open found; entries are moved out.
+  WalRecovered TakeRecovered();
+  const std::vector<WalSegmentInfo>& segments() const { return segments_; }
+
+  // Writes the entries, then the hard state (so a torn tail never leaves a
+  // commit index past the log). Not durable until Sync.
+  [[nodiscard]] absl::Status Append(const std::optional<raft::HardState>& hs,
+                                    const std::vector<raft::Entry>& entries);
+  // Makes every Append so far durable (one fdatasync).
+  [[nodiscard]] absl::Status Sync();
+  // The log now continues after a snapshot at `index`: starts a segment whose
+  // predecessor is `index`, holding `hs` and the entries of `after` past
+  // `index`, and syncs it. Segments before it become releasable.
+  [[nodiscard]] absl::Status Rebase(LogIndex index, const raft::HardState& hs,
+                                    const std::vector<raft::Entry>& after);
+  // A snapshot now covers the log up to `index`: removes every segment all
+  // of whose live entries are at or below it (never the one being written).
+  // Returns how many segments were removed.
+  [[nodiscard]] absl::StatusOr<size_t> Release(LogIndex index);
+
+  LogIndex last_index() const { return last_index_; }
+  uint64_t bytes() const;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  Wal(env::Disk& disk, std::string dir, const WalOptions& options)
+      : disk_(disk), dir_(std::move(dir)), options_(options) {}
+  absl::Status Recover(LogIndex after, bool repair);
+  absl::Status RecoverSegment(size_t i, bool last, LogIndex after, bool repair);
+  // Syncs and closes the current segment and starts segment `seq`, whose
+  // predecessor entry is `prev_index`.
+  absl::Status StartSegment(uint64_t seq, LogIndex prev_index);
+  absl::Status Write(std::string_view bytes);
+  absl::Status Fail(absl::Status s);
+  std::string SegmentPath(uint64_t seq) const;
+
+  env::Disk& disk_;
+  const std::string dir_;
+  const WalOptions options_;
+  std::unique_ptr<env::AppendFile> file_;
+  std::vector<WalSegmentInfo> segments_;
+  WalRecovered recovered_;
+  raft::HardState hard_state_;
+  LogIndex last_index_;
+  // The first error of a write or sync; sticky.
+  absl::Status failed_;
+};
+
+// Appends one framed record to `out` (exposed for tests and check-data).
+void AppendWalRecord(std::string* out, uint8_t type, std::string_view payload);
+
+// Record types.
+inline constexpr uint8_t kWalSegmentHeader = 1;
+inline constexpr uint8_t kWalHardState = 2;
+inline constexpr uint8_t kWalEntry = 3;
+inline constexpr size_t kWalRecordHeaderBytes = 13;
+inline constexpr uint32_t kWalMagic = 0x4C575742;  // "BWWL" little-endian
+inline constexpr uint32_t kWalVersion = 1;
+
+}  // namespace bw::storage
