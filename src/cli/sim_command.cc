@@ -91,7 +91,8 @@ void PrintSummary(const sim::SimResult& r, uint64_t seed) {
   std::printf(
       "seed %llu: %s | %.1fs simulated, %llu events, %llu messages (%llu lost) | ops: %llu ok, "
       "%llu failed, %llu unknown | %llu elections, %llu crashes, %llu partitions, %llu conf "
-      "changes, %llu snapshots installed | leader %.0f ms after heal | digest %016llx\n",
+      "changes, %llu snapshots installed | disk: %llu halts, %llu refused starts, %llu full | "
+      "leader %.0f ms after heal | digest %016llx\n",
       static_cast<unsigned long long>(seed), r.ok ? "ok" : "FAILED", s.virtual_us / 1e6,
       static_cast<unsigned long long>(s.events), static_cast<unsigned long long>(s.messages),
       static_cast<unsigned long long>(s.messages_dropped),
@@ -99,7 +100,9 @@ void PrintSummary(const sim::SimResult& r, uint64_t seed) {
       static_cast<unsigned long long>(s.ops_unknown), static_cast<unsigned long long>(s.elections),
       static_cast<unsigned long long>(s.crashes), static_cast<unsigned long long>(s.partitions),
       static_cast<unsigned long long>(s.conf_changes),
-      static_cast<unsigned long long>(s.snapshots_installed), s.leader_after_heal_us / 1e3,
+      static_cast<unsigned long long>(s.snapshots_installed),
+      static_cast<unsigned long long>(s.halts), static_cast<unsigned long long>(s.refused_starts),
+      static_cast<unsigned long long>(s.disk_full), s.leader_after_heal_us / 1e3,
       static_cast<unsigned long long>(r.final_digest));
 }
 

@@ -32,6 +32,7 @@ constexpr std::pair<Fault, const char*> kFaultNames[] = {
     {kFaultBuggify, "buggify"},
     {kFaultTransfer, "transfer"},
     {kFaultFigure8, "figure8"},
+    {kFaultDisk, "disk"},
 };
 
 uint64_t HashData(const std::string& s) {
@@ -132,6 +133,7 @@ class Simulation : public node::NodeObserver {
   void OnApplied(NodeId id, const raft::Entry& e, uint64_t digest) override;
   void OnSnapshotInstalled(NodeId id, const raft::SnapshotMeta& meta, uint64_t digest) override;
   void OnRoleChange(NodeId id, const raft::SoftState& ss) override;
+  void OnHalted(NodeId id, const absl::Status& why) override;
 
  private:
   struct Client {
@@ -156,6 +158,8 @@ class Simulation : public node::NodeObserver {
 
   void SetUpNode(NodeId id, bool initial);
   void StartNode(NodeId id);
+  // Sets node `id`'s disk faults: the background ones, or none (`calm`).
+  void SetDiskFaults(NodeId id, bool calm);
   void CrashNode(NodeId id);
   void ScheduleRestart(NodeId id);
   void ScheduleProgress();
@@ -276,6 +280,9 @@ void Simulation::SetUpNode(NodeId id, bool initial) {
   opt.raft.heartbeat_ticks = o_.heartbeat_ticks;
   opt.raft.lease_reads = o_.lease_reads;
   opt.raft.random_seed = rng().Next();
+  // Small WAL segments, so rotation and release happen in every run (taken
+  // from the seed already drawn: a new draw would move every seed's trajectory).
+  opt.wal_segment_bytes = 4096 + opt.raft.random_seed % 65536;
   opt.raft.bugs = o_.raft_bugs;
   opt.tick_us = o_.tick_us;
   // fsync on real disks takes from a fraction of a millisecond to several.
@@ -315,11 +322,38 @@ void Simulation::SetUpNode(NodeId id, bool initial) {
     };
   }
   node_options_[id] = opt;
+  SetDiskFaults(id, /*calm=*/false);
+}
+
+void Simulation::SetDiskFaults(NodeId id, bool calm) {
+  if (!(o_.faults & kFaultDisk)) return;
+  env::SimDiskFaults f;
+  if (!calm) {
+    f.torn_tail = 0.5;
+    f.sync_eio = 0.0005;
+    f.read_bit_flip = 0.02;
+  }
+  world_.env(id).sim_disk().set_faults(f);
 }
 
 void Simulation::StartNode(NodeId id) {
   world_.Restart(id);
   auto n = node::Node::Start(world_.env(id), node_options_[id], this);
+  if (!n.ok() && (absl::IsDataLoss(n.status()) || absl::IsResourceExhausted(n.status())) &&
+      (o_.faults & kFaultDisk)) {
+    // A bit flipped as the log was read: the node refuses to start rather
+    // than run on damaged state (the flip was in the read, not on the disk);
+    // or the disk is full. Either way it is tried again later.
+    ++result_.stats.refused_starts;
+    Trace(absl::StrCat("node ", id.value(), " refused to start: ", n.status().message()));
+    world_.Crash(id);
+    if (safety_phase_) {
+      ScheduleRestart(id);
+      return;
+    }
+    world_.Restart(id);
+    n = node::Node::Start(world_.env(id), node_options_[id], this);
+  }
   if (!n.ok()) {
     Fail(absl::StrCat("node ", id.value(), " failed to start: ", n.status().ToString()));
     return;
@@ -343,6 +377,22 @@ void Simulation::CrashNode(NodeId id) {
 }
 
 // --- Observer ---
+
+void Simulation::OnHalted(NodeId id, const absl::Status& why) {
+  ++result_.stats.halts;
+  Trace(absl::StrCat("node ", id.value(), " halted: ", why.message()));
+  // The node cannot be destroyed inside its own call: crash it right after.
+  world_.At(0, [this, id] {
+    node::Node* n = Live(id);
+    if (n == nullptr || n->halted().ok()) return;
+    CrashNode(id);
+    if (safety_phase_) {
+      ScheduleRestart(id);
+    } else {
+      StartNode(id);
+    }
+  });
+}
 
 void Simulation::OnPersisted(NodeId id, const raft::Ready& rd) {
   if (!rd.snapshot.Empty()) {
@@ -681,6 +731,24 @@ void Simulation::Nemesis() {
       }
       break;
     }
+    case kFaultDisk: {
+      // The disk of one node fills up for a while, then space returns.
+      NodeId id = universe_[rng().Below(universe_.size())];
+      env::SimDisk& disk = world_.env(id).sim_disk();
+      env::SimDiskFaults f = disk.faults();
+      f.capacity_bytes = disk.used_bytes() + rng().Below(8192);
+      disk.set_faults(f);
+      ++result_.stats.disk_full;
+      Trace(absl::StrFormat("disk: node %d full", static_cast<int>(id.value())));
+      world_.At(500'000 + static_cast<int64_t>(rng().Below(3'000'000)), [this, id] {
+        env::SimDisk& d = world_.env(id).sim_disk();
+        env::SimDiskFaults g = d.faults();
+        g.capacity_bytes = env::SimDiskFaults::kUnlimitedCapacity;
+        d.set_faults(g);
+        Trace(absl::StrFormat("disk: node %d has space again", static_cast<int>(id.value())));
+      });
+      break;
+    }
     case kFaultDrift: {
       NodeId id = universe_[rng().Below(universe_.size())];
       double rate = 0.8 + rng().Uniform() * 0.4;
@@ -870,6 +938,8 @@ void Simulation::ScheduleRestart(NodeId id) {
 
 void Simulation::Heal() {
   safety_phase_ = false;
+  for (NodeId id : universe_)
+    SetDiskFaults(id, /*calm=*/true);
   world_.HealPartitions();
   world_.faults() = env::NetworkFaults{};
   for (NodeId id : universe_) {

@@ -39,7 +39,12 @@ enum Fault : uint32_t {
   // is cut off and crashed right after it takes writes, the old side wins
   // again and is crashed soon after, and the crashed leader returns.
   kFaultFigure8 = 1u << 10,
-  kFaultAll = (1u << 11) - 1,
+  // Disk faults on every node: torn tails at crashes, fsync failing with EIO
+  // (the node halts and is restarted), bits flipped on read (the node refuses
+  // to start and is tried again later), and now and then a full disk for a
+  // while (the node raises the no-space alarm and recovers).
+  kFaultDisk = 1u << 11,
+  kFaultAll = (1u << 12) - 1,
 };
 
 // "drop,partition,crash" -> bits; "all" and "none" are accepted.
@@ -88,6 +93,9 @@ struct SimStats {
   uint64_t conf_changes = 0;
   uint64_t snapshots_installed = 0;
   uint64_t transfers = 0;
+  uint64_t halts = 0;           // nodes stopped by a storage failure
+  uint64_t refused_starts = 0;  // restarts refused because of damage read
+  uint64_t disk_full = 0;       // periods of a full disk
   uint64_t messages = 0;
   uint64_t messages_dropped = 0;
   uint64_t events = 0;
