@@ -102,6 +102,18 @@ Record ReadRecord(std::string_view data, size_t off) {
   return rec;
 }
 
+// Writes the header of the record whose payload follows it at `start`.
+void FillRecordHeader(std::string* buf, size_t start, uint8_t type) {
+  std::string_view payload = std::string_view(*buf).substr(start + kWalRecordHeaderBytes);
+  std::string header;
+  core::ByteWriter w(&header);
+  w.Fixed32(static_cast<uint32_t>(payload.size()));
+  w.Fixed32(core::Crc32c(std::string_view(header).substr(0, 4)));
+  w.Fixed32(RecordCrc(type, payload));
+  w.U8(type);
+  buf->replace(start, kWalRecordHeaderBytes, header);
+}
+
 }  // namespace
 
 void AppendWalRecord(std::string* out, uint8_t type, std::string_view payload) {
@@ -419,12 +431,17 @@ absl::Status Wal::Append(const std::optional<raft::HardState>& hs,
                          const std::vector<raft::Entry>& entries) {
   if (!failed_.ok()) return failed_;
   if (entries.empty() && !hs) return absl::OkStatus();
-  std::string buf;
-  std::string payload;
+  // One buffer, reused: a fresh multi-megabyte string per group costs page
+  // faults and copies as it grows.
+  std::string& buf = scratch_;
+  buf.clear();
   for (const raft::Entry& e : entries) {
-    payload.clear();
-    raft::AppendEntry(&payload, e);
-    AppendWalRecord(&buf, kWalEntry, payload);
+    // Encoded in place: the header is filled in once the payload's size is
+    // known (one copy of the data fewer than encoding it apart).
+    size_t start = buf.size();
+    buf.append(kWalRecordHeaderBytes, '\0');
+    raft::AppendEntry(&buf, e);
+    FillRecordHeader(&buf, start, kWalEntry);
   }
   // The hard state goes after the entries, so a torn tail never leaves a
   // commit index pointing past the log.

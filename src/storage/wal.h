@@ -126,6 +126,10 @@ class Wal {
   [[nodiscard]] absl::StatusOr<size_t> Release(LogIndex index);
 
   LogIndex last_index() const { return last_index_; }
+  // The segment being written. Syncing it makes every Append so far durable
+  // (earlier segments were synced when they were closed), so another thread
+  // may sync it while this one appends (GroupCommitter's pipeline).
+  std::shared_ptr<env::AppendFile> active_file() const { return file_; }
   uint64_t bytes() const;
   const std::string& dir() const { return dir_; }
 
@@ -144,11 +148,12 @@ class Wal {
   env::Disk& disk_;
   const std::string dir_;
   const WalOptions options_;
-  std::unique_ptr<env::AppendFile> file_;
+  std::shared_ptr<env::AppendFile> file_;
   std::vector<WalSegmentInfo> segments_;
   WalRecovered recovered_;
   raft::HardState hard_state_;
   LogIndex last_index_;
+  std::string scratch_;  // Append's encoding buffer
   // The first error of a write or sync; sticky.
   absl::Status failed_;
 };

@@ -1,0 +1,274 @@
+#include "storage/group_commit.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace bw::storage {
+
+namespace {
+// Groups the append stage may run ahead of the sync stage.
+constexpr size_t kMaxGroupsAhead = 4;
+}  // namespace
+
+GroupCommitter::GroupCommitter(Wal& wal, Term term, uint64_t max_queued_bytes, OnDurable on_durable,
+                               uint64_t max_group_bytes)
+    : wal_(wal),
+      term_(term),
+      max_queued_bytes_(max_queued_bytes),
+      on_durable_(std::move(on_durable)),
+      max_group_bytes_(max_group_bytes) {}
+
+void GroupCommitter::Submit(std::string payload, Done done) {
+  std::vector<std::string> one;
+  one.push_back(std::move(payload));
+  SubmitBatch(std::move(one), std::move(done));
+}
+
+void GroupCommitter::SubmitBatch(std::vector<std::string> payloads, Done done) {
+  Pending p;
+  for (const std::string& s : payloads)
+    p.bytes += s.size();
+  p.payloads = std::move(payloads);
+  p.done = std::move(done);
+  Enqueue(std::move(p), /*may_lead=*/false);
+}
+
+absl::StatusOr<LogIndex> GroupCommitter::Write(std::vector<std::string> payloads) {
+  absl::StatusOr<LogIndex> result = absl::UnknownError("wal: write not completed");
+  std::mutex done_mu;
+  std::condition_variable done_cv;
+  bool finished = false;
+  Pending p;
+  for (const std::string& s : payloads)
+    p.bytes += s.size();
+  p.payloads = std::move(payloads);
+  p.done = [&](absl::StatusOr<LogIndex> r) {
+    std::lock_guard<std::mutex> lock(done_mu);
+    result = std::move(r);
+    finished = true;
+    done_cv.notify_one();
+  };
+  Enqueue(std::move(p), /*may_lead=*/true);
+  std::unique_lock<std::mutex> lock(done_mu);
+  done_cv.wait(lock, [&] { return finished; });
+  return result;
+}
+
+void GroupCommitter::Enqueue(Pending p, bool may_lead) {
+  if (p.payloads.empty()) {
+    p.done(absl::InvalidArgumentError("wal: empty batch"));
+    return;
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  space_.wait(lock,
+              [&] { return queued_bytes_ < max_queued_bytes_ || stopping_ || !failed_.ok(); });
+  if (!failed_.ok() || stopping_) {
+    absl::Status s = failed_.ok() ? absl::UnavailableError("wal: group commit stopped") : failed_;
+    lock.unlock();
+    p.done(s);
+    return;
+  }
+  if (may_lead && !wal_owner_ && !syncing_ && sync_queue_.empty() && queue_.empty()) {
+    // Idle: this writer appends and syncs its own entries, with no hand-off
+    // to the storage threads and back (a lone writer's latency is then one
+    // write and one fdatasync). Whoever comes meanwhile queues behind it.
+    wal_owner_ = true;
+    syncing_ = true;
+    lock.unlock();
+    Group group;
+    TakeInto(p, &group);
+    absl::Status s = AppendGroup(group);
+    bool synced = false;
+    if (s.ok()) {
+      s = group.file->Sync();
+      synced = true;
+    }
+    bool fatal = !s.ok() && !absl::IsResourceExhausted(s);
+    std::vector<Group> one;
+    one.push_back(std::move(group));
+    Complete(one, s, synced && s.ok());
+    if (fatal) FailQueued(s);
+    lock.lock();
+    wal_owner_ = false;
+    syncing_ = false;
+    work_.notify_one();
+    to_sync_.notify_all();
+    synced_.notify_all();
+    return;
+  }
+  queued_bytes_ += p.bytes;
+  queue_.push_back(std::move(p));
+  if (queue_.size() == 1) work_.notify_one();
+}
+
+void GroupCommitter::TakeInto(Pending& p, Group* group) {
+  group->bytes += p.bytes;
+  for (std::string& payload : p.payloads) {
+    group->entries.push_back(
+        raft::Entry{term_, LogIndex(0), raft::EntryType::kNormal, std::move(payload)});
+  }
+  group->dones.emplace_back(group->entries.size() - 1, std::move(p.done));
+}
+
+absl::Status GroupCommitter::AppendGroup(Group& group) {
+  LogIndex next = wal_.last_index() + 1;
+  for (raft::Entry& e : group.entries) {
+    e.index = next;
+    ++next;
+  }
+  raft::HardState hs{term_, kNoNode, group.entries.back().index};
+  BW_RETURN_IF_ERROR(wal_.Append(hs, group.entries));
+  group.file = wal_.active_file();
+  return absl::OkStatus();
+}
+
+void GroupCommitter::Stop() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stopping_ = true;
+  work_.notify_all();
+  space_.notify_all();
+}
+
+GroupCommitStats GroupCommitter::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void GroupCommitter::FailQueued(const absl::Status& s) {
+  std::deque<Pending> rest;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (failed_.ok()) failed_ = s;
+    rest.swap(queue_);
+    queued_bytes_ = 0;
+    space_.notify_all();
+  }
+  for (Pending& p : rest)
+    p.done(s);
+}
+
+void GroupCommitter::Complete(std::vector<Group>& groups, const absl::Status& s, bool synced_once) {
+  if (s.ok()) {
+    for (const Group& g : groups) {
+      if (on_durable_) on_durable_(g.entries);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (synced_once) ++stats_.syncs;
+      for (const Group& g : groups) {
+        ++stats_.groups;
+        stats_.entries += g.entries.size();
+        stats_.bytes += g.bytes;
+        stats_.largest_group = std::max<uint64_t>(stats_.largest_group, g.entries.size());
+      }
+    }
+  }
+  for (Group& g : groups) {
+    for (auto& [pos, done] : g.dones) {
+      if (s.ok()) {
+        done(g.entries[pos].index);
+      } else {
+        done(s);
+      }
+    }
+  }
+}
+
+void GroupCommitter::Run() {
+  for (;;) {
+    Group group;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_.wait(lock, [&] { return (!queue_.empty() || stopping_) && !wal_owner_; });
+      if (queue_.empty() || !failed_.ok()) break;
+      // Up to max_group_bytes_ per group: larger groups only make their
+      // first writers wait longer.
+      while (!queue_.empty() && group.bytes < max_group_bytes_) {
+        TakeInto(queue_.front(), &group);
+        queue_.pop_front();
+      }
+      queued_bytes_ -= group.bytes;
+      wal_owner_ = true;
+      space_.notify_all();
+    }
+    absl::Status s = AppendGroup(group);
+    bool inline_sync = false;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      wal_owner_ = false;
+      if (s.ok() && !failed_.ok()) s = failed_;  // a sync failed meanwhile: never sync again
+      if (!s.ok()) {
+        // Completed below.
+      } else if (!syncing_ && sync_queue_.empty()) {
+        // Nothing in flight: sync here and save the hand-off.
+        inline_sync = true;
+        syncing_ = true;
+      } else {
+        // Queue it behind the groups being synced (one sync may cover it
+        // and those ahead of it).
+        synced_.wait(lock, [&] { return sync_queue_.size() < kMaxGroupsAhead; });
+        sync_queue_.push_back(std::move(group));
+        to_sync_.notify_one();
+      }
+    }
+    if (!s.ok()) {
+      std::vector<Group> one;
+      one.push_back(std::move(group));
+      Complete(one, s, false);
+      if (absl::IsResourceExhausted(s)) continue;
+      FailQueued(s);
+      break;
+    }
+    if (inline_sync) {
+      absl::Status synced = group.file->Sync();
+      std::vector<Group> one;
+      one.push_back(std::move(group));
+      Complete(one, synced, synced.ok());
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        syncing_ = false;
+        synced_.notify_all();
+        to_sync_.notify_all();
+      }
+      if (!synced.ok()) {
+        FailQueued(synced);
+        break;
+      }
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  appender_done_ = true;
+  to_sync_.notify_all();
+}
+
+void GroupCommitter::RunSyncer() {
+  // After a failed sync nothing more is synced (a later fdatasync may report
+  // success for pages that were dropped): groups still in the pipeline fail.
+  absl::Status fatal;
+  for (;;) {
+    std::vector<Group> groups;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      to_sync_.wait(lock, [&] { return !syncing_ && (!sync_queue_.empty() || appender_done_); });
+      if (sync_queue_.empty()) return;
+      groups.swap(sync_queue_);
+      syncing_ = true;
+      synced_.notify_all();
+    }
+    absl::Status s = fatal;
+    // One sync of the newest group's segment covers them all: older
+    // segments were synced when they were closed.
+    if (s.ok()) s = groups.back().file->Sync();
+    Complete(groups, s, fatal.ok() && s.ok());
+    if (!s.ok() && fatal.ok()) {
+      fatal = s;
+      FailQueued(s);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    syncing_ = false;
+    synced_.notify_all();
+    to_sync_.notify_all();
+  }
+}
+
+}  // namespace bw::storage
