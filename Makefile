@@ -9,11 +9,12 @@ CMAKE_FLAGS ?=
 
 # Debian packages the build and the tests need.
 DEB_PACKAGES := cmake ninja-build g++ ccache clang-format libabsl-dev libgtest-dev libgmock-dev \
-                libbenchmark-dev libcli11-dev librapidcheck-dev
+                libbenchmark-dev libcli11-dev librapidcheck-dev librocksdb-dev python3 util-linux
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build build-asan build-release test demo sim-sweep bench format format-check clean
+.PHONY: all deps build build-asan build-release test demo sim-sweep bench crash-test bench-storage format \
+        format-check clean
 
 all: build
 
@@ -67,6 +68,17 @@ sim-sweep: build
 
 bench: build
 	$(BUILD)/bin/raft_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+
+# The storage crash test at length: SIGKILL cycles of a writing process.
+CYCLES ?= 200
+crash-test: build-release
+	python3 tests/storage_crash_test.py $(REL_BUILD)/bin/bulwark --cycles $(CYCLES)
+
+# The WAL against the disk's own synced bandwidth and sync latency (dd), and
+# the restart time of a member with 1,000,000 entries.
+bench-storage: build-release
+	bench/wal_vs_disk.sh $(REL_BUILD)/bin/bulwark
+	bench/restart_time.sh $(REL_BUILD)/bin/bulwark
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "cli/sim_command.h"
+#include "cli/storage_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"bulwark: a fault-tolerant, replicated key-value store"};
@@ -12,6 +13,8 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   bw::cli::AddSimCommand(app, &exit_code);
   bw::cli::AddDemoCommand(app, &exit_code);
+  bw::cli::AddCheckDataCommand(app, &exit_code);
+  bw::cli::AddStorageLoadCommand(app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

@@ -45,6 +45,7 @@ std::string ReproduceCommand(const SimFlags& f, uint64_t seed) {
   if (o.heartbeat_ticks != defaults.heartbeat_ticks) {
     absl::StrAppend(&cmd, " --heartbeat-ticks ", o.heartbeat_ticks);
   }
+  if (o.corrupt_nodes != 0) absl::StrAppend(&cmd, " --corrupt-nodes ", o.corrupt_nodes);
   for (const std::string& b : f.bugs)
     absl::StrAppend(&cmd, " --plant-bug ", b);
   return cmd;
@@ -71,11 +72,13 @@ absl::StatusOr<sim::SimOptions> MakeOptions(const SimFlags& f) {
       o.node_bugs.ack_before_persist = true;
     } else if (b == "reads-without-read-index") {
       o.node_bugs.reads_without_read_index = true;
+    } else if (b == "wal-skip-checksums") {
+      o.node_bugs.wal_skip_checksums = true;
     } else {
       return absl::InvalidArgumentError(
           absl::StrCat("unknown planted bug '", b,
                        "'; known: commit-previous-term, skip-vote-log-check, ack-before-persist, "
-                       "reads-without-read-index"));
+                       "reads-without-read-index, wal-skip-checksums"));
     }
 #else
     return absl::InvalidArgumentError(
@@ -185,6 +188,9 @@ void AddSimCommand(CLI::App& app, int* exit_code) {
                   "Heartbeat interval, in ticks");
   cmd->add_option("--tick-ms", flags->tick_ms, "Length of a tick, in simulated milliseconds");
   cmd->add_flag("-v,--verbose", flags->verbose, "Print the trace as it happens");
+  cmd->add_option("--corrupt-nodes", flags->options.corrupt_nodes,
+                  "Flip a bit in a synced WAL record of this many voters halfway through; they "
+                  "must refuse to start (a majority: the cluster must halt safely)");
   cmd->add_option("--plant-bug", flags->bugs,
                   "Plant a bug to see the checkers catch it (test builds only)");
   cmd->callback([flags, exit_code] { *exit_code = RunSim(*flags); });

@@ -16,7 +16,7 @@ absl::Status NodeOptions::Validate() const {
     return absl::InvalidArgumentError("node: request timeout and max pending must be positive");
   }
 #ifndef BW_PLANTED_BUGS
-  if (bugs.ack_before_persist || bugs.reads_without_read_index) {
+  if (bugs.ack_before_persist || bugs.reads_without_read_index || bugs.wal_skip_checksums) {
     return absl::InvalidArgumentError("node: planted bugs are not compiled in this build");
   }
 #endif
@@ -51,6 +51,7 @@ absl::Status Node::Init() {
   wal.cluster_id = options_.cluster_id;
   wal.node_id = options_.id;
   wal.segment_bytes = options_.wal_segment_bytes;
+  wal.planted_skip_checksums = options_.bugs.wal_skip_checksums;
   BW_ASSIGN_OR_RETURN(store_, storage::RaftStore::Open(env_.disk(), options_.data_dir, wal));
   raft::Restored restored;
   if (store_->fresh()) {

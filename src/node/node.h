@@ -33,6 +33,8 @@ struct NodeBugs {
   bool ack_before_persist = false;
   // Serve "linearizable" reads from local state without ReadIndex.
   bool reads_without_read_index = false;
+  // Recover the WAL without verifying record checksums.
+  bool wal_skip_checksums = false;
 };
 
 struct NodeOptions {

@@ -94,6 +94,10 @@ absl::Status SimOptions::Validate() const {
         absl::StrCat("--clients must be between 0 and ", limits::kMaxSimClients));
   }
   if (keys < 1) return absl::InvalidArgumentError("--keys must be at least 1");
+  if (corrupt_nodes < 0 || corrupt_nodes > nodes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--corrupt-nodes must be between 0 and --nodes (got ", corrupt_nodes, ")"));
+  }
   if (tick_us <= 0 || safety_us < 0 || liveness_us <= 0) {
     return absl::InvalidArgumentError("durations must be positive");
   }
@@ -158,6 +162,13 @@ class Simulation : public node::NodeObserver {
 
   void SetUpNode(NodeId id, bool initial);
   void StartNode(NodeId id);
+  // Latent corruption of o_.corrupt_nodes voters (see SimOptions).
+  void Corrupt();
+  // A majority of the initial voters is damaged: no progress is possible.
+  bool HaltExpected() const;
+  void CheckHalted();
+  // Linearizability of the whole history.
+  void CheckHistory();
   // Sets node `id`'s disk faults: the background ones, or none (`calm`).
   void SetDiskFaults(NodeId id, bool calm);
   void CrashNode(NodeId id);
@@ -203,6 +214,9 @@ class Simulation : public node::NodeObserver {
   int64_t last_stamp_ = 0;
   // Acknowledged writes invoked after healing (the service must work again).
   int64_t heal_stamp_ = -1;
+  // When the latent corruption struck (Corrupt), and whom it struck.
+  int64_t corrupt_stamp_ = -1;
+  std::set<NodeId> damaged_;
 };
 
 void Simulation::Trace(std::string line) {
@@ -339,6 +353,17 @@ void Simulation::SetDiskFaults(NodeId id, bool calm) {
 void Simulation::StartNode(NodeId id) {
   world_.Restart(id);
   auto n = node::Node::Start(world_.env(id), node_options_[id], this);
+  if (damaged_.count(id)) {
+    if (n.ok()) {
+      Fail(absl::StrCat("node ", id.value(), " started on a corrupted WAL without noticing"));
+      nodes_[id] = std::move(*n);
+      return;
+    }
+    ++result_.stats.refused_starts;
+    Trace(absl::StrCat("node ", id.value(), " (damaged) refused to start: ", n.status().message()));
+    world_.Crash(id);
+    return;
+  }
   if (!n.ok() && (absl::IsDataLoss(n.status()) || absl::IsResourceExhausted(n.status())) &&
       (o_.faults & kFaultDisk)) {
     // A bit flipped as the log was read: the node refuses to start rather
@@ -374,6 +399,51 @@ void Simulation::CrashNode(NodeId id) {
   world_.Crash(id);
   ++result_.stats.crashes;
   Trace(absl::StrCat("crash node ", id.value()));
+}
+
+void Simulation::Corrupt() {
+  corrupt_stamp_ = Stamp();
+  std::vector<NodeId> voters;
+  for (int i = 1; i <= o_.nodes; ++i)
+    voters.push_back(NodeId(i));
+  for (int k = 0; k < o_.corrupt_nodes; ++k) {
+    NodeId id = voters[rng().Below(voters.size())];
+    voters.erase(std::find(voters.begin(), voters.end(), id));
+    env::SimDisk& disk = world_.env(id).sim_disk();
+    // The oldest segment: its records are synced and whole (segments are
+    // synced before the next one starts, and the first of a fresh log holds
+    // at least its header). Flip a bit in the middle of what is durable.
+    absl::StatusOr<std::vector<std::string>> names = disk.List("data/wal");
+    std::string path;
+    if (names.ok()) {
+      for (const std::string& n : *names) {
+        if (n.size() > 4 && n.compare(n.size() - 4, 4, ".seg") == 0) {
+          path = "data/wal/" + n;
+          break;
+        }
+      }
+    }
+    uint64_t durable = path.empty() ? 0 : disk.durable_size(path);
+    if (durable == 0) {
+      Fail(absl::StrCat("corrupt: node ", id.value(), " has no synced WAL bytes to damage"));
+      return;
+    }
+    absl::Status s = disk.FlipStoredBit(path, durable / 2, static_cast<int>(rng().Below(8)));
+    if (!s.ok()) {
+      Fail(absl::StrCat("corrupt: ", s.message()));
+      return;
+    }
+    damaged_.insert(id);
+    Trace(absl::StrFormat("disk: bit rot in %s of node %d at byte %d; node crashed", path,
+                          static_cast<int>(id.value()), durable / 2));
+    if (Live(id) != nullptr) CrashNode(id);
+    // It must refuse to start; it stays down afterwards.
+    StartNode(id);
+  }
+}
+
+bool Simulation::HaltExpected() const {
+  return static_cast<int>(damaged_.size()) * 2 >= o_.nodes;
 }
 
 // --- Observer ---
@@ -929,7 +999,7 @@ void Simulation::ScheduleProgress() {
 void Simulation::ScheduleRestart(NodeId id) {
   int64_t down_us = 100'000 + static_cast<int64_t>(rng().Below(3'000'000));
   world_.At(down_us, [this, id] {
-    if (!Live(id) && safety_phase_) {
+    if (!Live(id) && safety_phase_ && !damaged_.count(id)) {
       Trace(absl::StrCat("restart node ", id.value()));
       StartNode(id);
     }
@@ -946,6 +1016,7 @@ void Simulation::Heal() {
     if (!Live(id)) StartNode(id);
   }
   heal_stamp_ = Stamp();
+  if (HaltExpected()) Trace("liveness phase: a majority is damaged; the cluster must stay halted");
   Trace("liveness phase: faults healed, every node up");
 }
 
@@ -955,6 +1026,7 @@ bool Simulation::CheckLiveness() {
   if (l == kNoNode) return false;
   const raft::ConfState& conf = Live(l)->raft().conf();
   for (NodeId id : raft::AllMembers(conf)) {
+    if (damaged_.count(id)) continue;
     node::Node* n = Live(id);
     if (n == nullptr || n->raft().leader() != l) return false;
   }
@@ -967,6 +1039,7 @@ bool Simulation::Converged() {
   node::Node* leader = Live(l);
   if (leader->applied_index() != leader->raft().log().last_index()) return false;
   for (NodeId id : raft::AllMembers(leader->raft().conf())) {
+    if (damaged_.count(id)) continue;
     node::Node* n = Live(id);
     if (n == nullptr || n->applied_index() != leader->applied_index()) return false;
   }
@@ -982,6 +1055,7 @@ void Simulation::CheckFinal() {
   node::Node* leader = Live(l);
   std::vector<NodeId> members = raft::AllMembers(leader->raft().conf());
   for (NodeId id : members) {
+    if (damaged_.count(id)) continue;
     node::Node* n = Live(id);
     if (n->applied_index() != leader->applied_index()) {
       Fail(absl::StrCat("liveness: node ", id.value(), " applied ", n->applied_index().value(),
@@ -1013,6 +1087,29 @@ void Simulation::CheckFinal() {
       return;
     }
   }
+  CheckHistory();
+}
+
+void Simulation::CheckHalted() {
+  // A majority cannot start: nothing may be acknowledged after the damage
+  // (there is no quorum to make it durable), and what was answered before
+  // must still be linearizable.
+  if (LeaderNode() != kNoNode) {
+    Fail(absl::StrCat("halt: node ", LeaderNode().value(),
+                      " leads although a majority of the voters is damaged"));
+    return;
+  }
+  for (const check::Operation& op : history_.ops()) {
+    if (op.kind != check::OpKind::kRead && op.outcome == check::Outcome::kOk &&
+        op.invoke_us >= corrupt_stamp_) {
+      Fail("halt: a write invoked after a majority was damaged was acknowledged");
+      return;
+    }
+  }
+  CheckHistory();
+}
+
+void Simulation::CheckHistory() {
   check::CheckOptions lin_options;
   lin_options.max_steps = limits::kSimLinearizabilitySteps;
   check::LinearizabilityResult lin = check::CheckLinearizable(history_, lin_options);
@@ -1045,6 +1142,7 @@ SimResult Simulation::Run() {
     ScheduleClient(c, static_cast<int64_t>(rng().Below(200'000)));
   if (o_.faults != 0) ScheduleNemesis();
   ScheduleProgress();
+  if (o_.corrupt_nodes > 0) world_.At(o_.safety_us / 2, [this] { Corrupt(); });
 
   // Run in slices so that a message storm (events multiplying without
   // bound) is reported instead of exhausting memory.
@@ -1055,23 +1153,19 @@ SimResult Simulation::Run() {
                         " events pending (messages multiplying without bound)"));
     }
   }
-  if (!failed()) {
+  if (!failed() && HaltExpected()) {
+    Heal();
+    world_.RunUntil(world_.now_us() + o_.liveness_us);
+    clients_running_ = false;
+    world_.RunUntil(world_.now_us() + o_.client_timeout_us);
+    if (!failed()) CheckHalted();
+  } else if (!failed()) {
     Heal();
     int64_t heal_at = world_.now_us();
     // The election timer fires after at most 2x election_ticks; allow three.
     int64_t bound = 3 * 2 * static_cast<int64_t>(o_.election_ticks) * o_.tick_us;
     while (!failed() && world_.now_us() - heal_at <= bound && !CheckLiveness()) {
       world_.RunUntil(world_.now_us() + o_.tick_us / 2);
-      if (getenv("BWDBG")) {
-        for (auto& [id, n] : nodes_) {
-          const auto& r = n->raft();
-          fprintf(stderr, "%.2f n%d %s term=%d lead=%d last=%d/%d commit=%d applied=%d voters=%s\n",
-                  world_.now_us() / 1e6, (int)id.value(), raft::RoleName(r.role()),
-                  (int)r.term().value(), (int)r.leader().value(), (int)r.log().last_index().value(),
-                  (int)r.log().last_term().value(), (int)r.log().committed().value(),
-                  (int)r.log().applied().value(), std::to_string(r.conf().voters.size()).c_str());
-        }
-      }
     }
     if (!failed()) {
       if (!CheckLiveness()) {

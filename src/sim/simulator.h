@@ -68,6 +68,13 @@ struct SimOptions {
   // Mean pause between a client's operations.
   int64_t client_think_us = 20'000;
   int64_t client_timeout_us = 1'500'000;
+  // Latent disk corruption: halfway through the safety phase, flip one bit
+  // of a synced WAL record on this many of the initial voters and crash
+  // them. A damaged member must refuse to start, and stays down. Fewer than
+  // a majority: the others carry on and lose nothing. A majority: the
+  // cluster must halt, acknowledging nothing more and answering nothing
+  // wrongly. Best with faults that leave membership alone.
+  int corrupt_nodes = 0;
   bool lease_reads = false;
   raft::PlantedBugs raft_bugs;
   node::NodeBugs node_bugs;

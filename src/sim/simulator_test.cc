@@ -147,6 +147,46 @@ TEST(SimTest, RegressionSeeds) {
   }
 }
 
+// Latent corruption (a bit flipped in a synced WAL record): a damaged member
+// refuses to start. On a minority nothing acknowledged is lost and the rest
+// stay live; on a majority the cluster halts and acknowledges nothing more.
+constexpr uint32_t kFaultsKeepingMembership = kFaultAll & ~kFaultMembership & ~kFaultFigure8;
+
+TEST(SimTest, CorruptionOnAMinorityLosesNothing) {
+  for (int nodes : {3, 5}) {
+    SimStats total;
+    for (uint64_t seed = 6000; seed < 6000 + Scaled(20); ++seed) {
+      SimOptions o;
+      o.seed = seed;
+      o.nodes = nodes;
+      o.faults = kFaultsKeepingMembership;
+      o.corrupt_nodes = (nodes - 1) / 2;
+      SimResult r = RunSimulation(o);
+      ASSERT_TRUE(r.ok) << Report(r, seed);
+      total.refused_starts += r.stats.refused_starts;
+      total.ops_ok += r.stats.ops_ok;
+    }
+    // Each damaged member was tried, and refused, at least once.
+    EXPECT_GE(total.refused_starts, Scaled(20) * static_cast<uint64_t>((nodes - 1) / 2));
+    EXPECT_GT(total.ops_ok, 0u);
+  }
+}
+
+TEST(SimTest, CorruptionOnAMajorityHaltsSafely) {
+  for (int nodes : {3, 5}) {
+    for (uint64_t seed = 7000; seed < 7000 + Scaled(20); ++seed) {
+      SimOptions o;
+      o.seed = seed;
+      o.nodes = nodes;
+      o.faults = kFaultsKeepingMembership;
+      o.corrupt_nodes = nodes / 2 + 1;
+      SimResult r = RunSimulation(o);
+      ASSERT_TRUE(r.ok) << Report(r, seed);
+      EXPECT_GE(r.stats.refused_starts, static_cast<uint64_t>(o.corrupt_nodes));
+    }
+  }
+}
+
 TEST(SimTest, InvalidOptionsAreRejected) {
   SimOptions o;
   o.nodes = 0;
@@ -206,7 +246,13 @@ INSTANTIATE_TEST_SUITE_P(
         PlantedBug{"reads_without_read_index", 3, kFaultAll, 20,
                    [](SimOptions& o) { o.node_bugs.reads_without_read_index = true; }},
         PlantedBug{"ack_before_persist", 5, kFaultAll, 300,
-                   [](SimOptions& o) { o.node_bugs.ack_before_persist = true; }}),
+                   [](SimOptions& o) { o.node_bugs.ack_before_persist = true; }},
+        // A WAL that does not verify checksums starts on a damaged log.
+        PlantedBug{"wal_skip_checksums", 3, kFaultAll & ~kFaultMembership & ~kFaultFigure8, 20,
+                   [](SimOptions& o) {
+                     o.corrupt_nodes = 1;
+                     o.node_bugs.wal_skip_checksums = true;
+                   }}),
     [](const ::testing::TestParamInfo<PlantedBug>& info) { return std::string(info.param.name); });
 #endif
 

@@ -78,18 +78,24 @@ void GroupCommitter::Enqueue(Pending p, bool may_lead) {
     Group group;
     TakeInto(p, &group);
     absl::Status s = AppendGroup(group);
+    {
+      // The log is free for the append stage while this sync runs; what it
+      // appends is synced after this group (syncing_ holds the order).
+      std::lock_guard<std::mutex> relock(mu_);
+      wal_owner_ = false;
+      work_.notify_one();
+    }
     bool synced = false;
     if (s.ok()) {
       s = group.file->Sync();
       synced = true;
     }
     bool fatal = !s.ok() && !absl::IsResourceExhausted(s);
+    if (fatal) FailQueued(s);
     std::vector<Group> one;
     one.push_back(std::move(group));
     Complete(one, s, synced && s.ok());
-    if (fatal) FailQueued(s);
     lock.lock();
-    wal_owner_ = false;
     syncing_ = false;
     work_.notify_one();
     to_sync_.notify_all();
@@ -110,7 +116,22 @@ void GroupCommitter::TakeInto(Pending& p, Group* group) {
   group->dones.emplace_back(group->entries.size() - 1, std::move(p.done));
 }
 
+void GroupCommitter::RequestRelease(LogIndex index) {
+  std::lock_guard<std::mutex> lock(mu_);
+  release_to_ = std::max(release_to_, index);
+}
+
 absl::Status GroupCommitter::AppendGroup(Group& group) {
+  LogIndex release;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    release = release_to_;
+  }
+  if (release > LogIndex(0)) {
+    BW_ASSIGN_OR_RETURN(size_t n, wal_.Release(release));
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.segments_released += n;
+  }
   LogIndex next = wal_.last_index() + 1;
   for (raft::Entry& e : group.entries) {
     e.index = next;
@@ -142,6 +163,8 @@ void GroupCommitter::FailQueued(const absl::Status& s) {
     rest.swap(queue_);
     queued_bytes_ = 0;
     space_.notify_all();
+    work_.notify_all();  // the append stage returns
+    to_sync_.notify_all();
   }
   for (Pending& p : rest)
     p.done(s);
@@ -179,7 +202,8 @@ void GroupCommitter::Run() {
     Group group;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      work_.wait(lock, [&] { return (!queue_.empty() || stopping_) && !wal_owner_; });
+      work_.wait(lock,
+                 [&] { return ((!queue_.empty() || stopping_) && !wal_owner_) || !failed_.ok(); });
       if (queue_.empty() || !failed_.ok()) break;
       // Up to max_group_bytes_ per group: larger groups only make their
       // first writers wait longer.
@@ -192,49 +216,26 @@ void GroupCommitter::Run() {
       space_.notify_all();
     }
     absl::Status s = AppendGroup(group);
-    bool inline_sync = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
       wal_owner_ = false;
+      work_.notify_one();
       if (s.ok() && !failed_.ok()) s = failed_;  // a sync failed meanwhile: never sync again
-      if (!s.ok()) {
-        // Completed below.
-      } else if (!syncing_ && sync_queue_.empty()) {
-        // Nothing in flight: sync here and save the hand-off.
-        inline_sync = true;
-        syncing_ = true;
-      } else {
-        // Queue it behind the groups being synced (one sync may cover it
-        // and those ahead of it).
+      if (s.ok()) {
+        // The sync stage takes it (with any groups ahead of it, one sync for
+        // all) while this stage writes the next one.
         synced_.wait(lock, [&] { return sync_queue_.size() < kMaxGroupsAhead; });
         sync_queue_.push_back(std::move(group));
         to_sync_.notify_one();
+        continue;
       }
     }
-    if (!s.ok()) {
-      std::vector<Group> one;
-      one.push_back(std::move(group));
-      Complete(one, s, false);
-      if (absl::IsResourceExhausted(s)) continue;
-      FailQueued(s);
-      break;
-    }
-    if (inline_sync) {
-      absl::Status synced = group.file->Sync();
-      std::vector<Group> one;
-      one.push_back(std::move(group));
-      Complete(one, synced, synced.ok());
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        syncing_ = false;
-        synced_.notify_all();
-        to_sync_.notify_all();
-      }
-      if (!synced.ok()) {
-        FailQueued(synced);
-        break;
-      }
-    }
+    std::vector<Group> one;
+    one.push_back(std::move(group));
+    Complete(one, s, false);
+    if (absl::IsResourceExhausted(s)) continue;
+    FailQueued(s);
+    break;
   }
   std::lock_guard<std::mutex> lock(mu_);
   appender_done_ = true;
@@ -242,28 +243,25 @@ void GroupCommitter::Run() {
 }
 
 void GroupCommitter::RunSyncer() {
-  // After a failed sync nothing more is synced (a later fdatasync may report
-  // success for pages that were dropped): groups still in the pipeline fail.
-  absl::Status fatal;
   for (;;) {
     std::vector<Group> groups;
+    absl::Status prior;
     {
       std::unique_lock<std::mutex> lock(mu_);
       to_sync_.wait(lock, [&] { return !syncing_ && (!sync_queue_.empty() || appender_done_); });
       if (sync_queue_.empty()) return;
       groups.swap(sync_queue_);
       syncing_ = true;
+      // After a failed sync nothing more is synced (a later fdatasync may
+      // report success for pages that were dropped): these groups fail.
+      prior = failed_;
       synced_.notify_all();
     }
-    absl::Status s = fatal;
     // One sync of the newest group's segment covers them all: older
     // segments were synced when they were closed.
-    if (s.ok()) s = groups.back().file->Sync();
-    Complete(groups, s, fatal.ok() && s.ok());
-    if (!s.ok() && fatal.ok()) {
-      fatal = s;
-      FailQueued(s);
-    }
+    absl::Status s = prior.ok() ? groups.back().file->Sync() : prior;
+    if (!s.ok() && prior.ok()) FailQueued(s);
+    Complete(groups, s, prior.ok() && s.ok());
     std::lock_guard<std::mutex> lock(mu_);
     syncing_ = false;
     synced_.notify_all();

@@ -10,8 +10,8 @@
 // being synced the next is encoded and written, so the disk is kept busy;
 // and when several groups wait for the sync stage, one fdatasync covers them
 // all. A lone blocking writer (Write) pays no hand-off: when the committer
-// is idle it appends and syncs its entries itself; and when nothing is being
-// synced the append stage syncs its group itself.
+// is idle it appends and syncs its entries itself, and the append stage may
+// write the next group while that sync runs.
 //
 // This is the log of a single writer (the entries need no agreement), as the
 // storage benchmark and the crash test use it; a Raft member's storage
@@ -47,6 +47,7 @@ struct GroupCommitStats {
   uint64_t entries = 0;  // entries made durable
   uint64_t bytes = 0;    // payload bytes made durable
   uint64_t largest_group = 0;
+  uint64_t segments_released = 0;
 };
 
 class GroupCommitter {
@@ -83,6 +84,9 @@ class GroupCommitter {
   void RunSyncer();
   void Stop();
   GroupCommitStats stats() const;
+  // The log up to `index` is covered by a durable snapshot: its segments are
+  // released (Wal::Release) before the next append. Thread-safe.
+  void RequestRelease(LogIndex index);
 
  private:
   struct Pending {
@@ -124,6 +128,7 @@ class GroupCommitter {
   bool syncing_ = false;    // a sync is under way (groups held for it)
   bool wal_owner_ = false;  // someone is appending to wal_
   bool stopping_ = false;
+  LogIndex release_to_;  // requested by RequestRelease, under mu_
   bool appender_done_ = false;
   absl::Status failed_;
   GroupCommitStats stats_;

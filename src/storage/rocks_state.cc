@@ -737,4 +737,8 @@ absl::StatusOr<RocksState::Report> RocksState::Check(const std::string& dir) {
   return report;
 }
 
+absl::Status RocksState::RemoveSnapshot(const std::string& snap_dir) {
+  return RemoveTree(snap_dir);
+}
+
 }  // namespace bw::storage

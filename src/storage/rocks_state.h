@@ -154,6 +154,8 @@ class RocksState {
   // this binary does not read; NOT_FOUND if `snap_dir` does not exist.
   [[nodiscard]] static absl::StatusOr<raft::SnapshotMeta> VerifySnapshot(
       const std::string& snap_dir);
+  // Deletes a snapshot directory (one no longer needed).
+  [[nodiscard]] static absl::Status RemoveSnapshot(const std::string& snap_dir);
 
   // Replaces the whole state by the snapshot's; afterwards applied_index()
   // is the snapshot's index (which may be below the current one: the caller

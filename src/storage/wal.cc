@@ -133,6 +133,11 @@ absl::Status WalOptions::Validate() const {
   if (segment_bytes < 4096) {
     return absl::InvalidArgumentError("wal: segment size must be at least 4096 bytes");
   }
+#ifndef BW_PLANTED_BUGS
+  if (planted_skip_checksums) {
+    return absl::InvalidArgumentError("wal: planted bugs are not compiled in this build");
+  }
+#endif
   return absl::OkStatus();
 }
 
@@ -166,7 +171,7 @@ uint64_t Wal::bytes() const {
 
 absl::Status Wal::Recover(LogIndex after, bool repair) {
   last_index_ = after;
-  if (repair) {
+  if (repair && options_.writable) {
     BW_RETURN_IF_ERROR(disk_.CreateDir(dir_));
   } else if (!disk_.Exists(dir_)) {
     return absl::OkStatus();
@@ -217,7 +222,7 @@ absl::Status Wal::Recover(LogIndex after, bool repair) {
   hard_state_ = recovered_.hard_state;
   last_index_ = last;
   recovered_.segments = segments_;
-  if (!repair) return absl::OkStatus();
+  if (!repair || !options_.writable) return absl::OkStatus();
   if (segments_.empty()) return StartSegment(seqs.empty() ? 1 : seqs.back(), last_index_);
   BW_ASSIGN_OR_RETURN(file_, disk_.OpenAppend(segments_.back().path));
   if (segments_.back().records < 2) {
@@ -250,6 +255,9 @@ absl::Status Wal::RecoverSegment(size_t i, bool last, LogIndex after, bool repai
   size_t off = 0;
   while (off < data.size()) {
     Record rec = ReadRecord(data, off);
+#ifdef BW_PLANTED_BUGS
+    if (options_.planted_skip_checksums && rec.bad == "checksum mismatch") rec.bad.clear();
+#endif
     if (!rec.bad.empty()) {
       if (!last || !rec.torn) return corrupt(off, rec.bad);
       // A torn write at the tail: nothing from `off` on was acknowledged.

@@ -66,6 +66,14 @@ struct WalOptions {
   // Refuse segments of another member. Off only for inspection (check-data),
   // which reports the identity it finds; then node_id may be kNoNode.
   bool check_identity = true;
+  // Open for writing: create the directory and a segment when there is none
+  // and continue the last one. Off for inspection: recovery then changes
+  // nothing but (with repair) cutting a torn tail and removing an empty last
+  // segment.
+  bool writable = true;
+  // Planted bug (BW_PLANTED_BUGS builds only): recovery accepts records
+  // whose checksum fails. The simulator's corruption check must catch it.
+  bool planted_skip_checksums = false;
 
   [[nodiscard]] absl::Status Validate() const;
 };

@@ -1049,5 +1049,61 @@ TEST_F(WalTest, SegmentTornInsideItsHardStateKeepsTheVoteAfterRelease) {
   EXPECT_EQ(r.hard_state.vote, NodeId(3));
 }
 
+// Rebase opens the new segment with a hard state whose commit index is
+// capped at the rebase index; the full one follows the entries. A crash that
+// keeps only the segment's header and that first hard state must reopen:
+// the commit index may not point past the entries that were cut off.
+TEST_F(WalTest, RebaseKeepsTheCommitIndexBehindItsEntriesThroughATornCrash) {
+  std::vector<raft::Entry> after;
+  for (uint64_t i = 11; i <= 20; ++i)
+    after.push_back(E(i, 2));
+  {
+    std::unique_ptr<Wal> wal = MustOpen();
+    ASSERT_NE(wal, nullptr);
+    std::vector<raft::Entry> all;
+    for (uint64_t i = 1; i <= 20; ++i)
+      all.push_back(E(i, 1));
+    ASSERT_TRUE(wal->Append(HS(1, 1, 15), all).ok());
+    ASSERT_TRUE(wal->Sync().ok());
+    ASSERT_EQ(wal->segments().size(), 1u);
+    ASSERT_TRUE(wal->Rebase(LogIndex(10), HS(2, 1, 15), after).ok());
+    ASSERT_EQ(wal->segments().size(), 2u);
+  }
+  // The rebased segment: header, hard state, entries 11..20, hard state.
+  const std::string seg = Read(SegPath(2));
+  std::vector<size_t> ends;
+  for (size_t off = 0; off < seg.size();) {
+    ASSERT_GE(seg.size() - off, kWalRecordHeaderBytes);
+    core::ByteReader r(std::string_view(seg).substr(off));
+    off += kWalRecordHeaderBytes + r.Fixed32();
+    ASSERT_LE(off, seg.size());
+    ends.push_back(off);
+  }
+  ASSERT_EQ(ends.size(), 2u + after.size() + 1u);
+  // The opening hard state is capped at the rebase index.
+  std::string capped;
+  AppendWalRecord(&capped, kWalHardState, raft::EncodeHardState(HS(2, 1, 10)));
+  EXPECT_EQ(seg.substr(ends[0], ends[1] - ends[0]), capped);
+
+  // A crash keeps the header and the first hard state only.
+  Write(SegPath(2), seg.substr(0, ends[1]));
+  absl::StatusOr<std::unique_ptr<Wal>> wal = OpenWal(LogIndex(10));
+  ASSERT_TRUE(wal.ok()) << wal.status();
+  EXPECT_EQ((*wal)->last_index(), LogIndex(10));
+  WalRecovered r = (*wal)->TakeRecovered();
+  EXPECT_THAT(r.entries, IsEmpty());
+  EXPECT_LE(r.hard_state.commit, LogIndex(10));
+  EXPECT_EQ(r.hard_state.term, Term(2));
+  EXPECT_EQ(r.hard_state.vote, NodeId(1));
+  EXPECT_THAT(r.torn_tail, IsEmpty());
+  // The log goes on from the rebase index.
+  ASSERT_TRUE((*wal)->Append(HS(2, 1, 11), {E(11, 2)}).ok());
+  ASSERT_TRUE((*wal)->Sync().ok());
+  wal->reset();
+  WalRecovered again = Recover(LogIndex(10));
+  EXPECT_THAT(Show(again.entries), ElementsAre("11@2:e11t2"));
+  EXPECT_EQ(again.hard_state, HS(2, 1, 11));
+}
+
 }  // namespace
 }  // namespace bw::storage

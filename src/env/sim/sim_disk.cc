@@ -267,4 +267,20 @@ void SimDisk::CrashWith(Random& random) {
   }
 }
 
+uint64_t SimDisk::durable_size(const std::string& path) const {
+  auto it = files_.find(path);
+  return it == files_.end() ? 0 : it->second->durable_size;
+}
+
+absl::Status SimDisk::FlipStoredBit(const std::string& path, uint64_t offset, int bit) {
+  auto it = files_.find(path);
+  if (it == files_.end()) return absl::NotFoundError(Message("flip", path, "No such file"));
+  if (offset >= it->second->data.size() || bit < 0 || bit > 7) {
+    return absl::OutOfRangeError(
+        absl::StrCat("flip ", path, ": no bit ", bit, " at byte ", offset));
+  }
+  it->second->data[offset] = static_cast<char>(it->second->data[offset] ^ (1 << bit));
+  return absl::OkStatus();
+}
+
 }  // namespace bw::env

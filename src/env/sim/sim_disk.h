@@ -107,6 +107,12 @@ class SimDisk final : public Disk {
   const SimDiskFaultCounts& counts() const { return counts_; }
   // Bytes held by all files reachable by path (durable or not).
   uint64_t used_bytes() const;
+  // The durable length of a file (0 if there is none).
+  uint64_t durable_size(const std::string& path) const;
+  // Latent corruption (bit rot): flips bit `bit` of byte `offset` of the
+  // stored file, durable bytes included. NOT_FOUND / OUT_OF_RANGE when there
+  // is no such file or byte.
+  [[nodiscard]] absl::Status FlipStoredBit(const std::string& path, uint64_t offset, int bit);
 
  private:
   struct File {
