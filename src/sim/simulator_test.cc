@@ -111,6 +111,9 @@ TEST(SimTest, FaultsActuallyHappen) {
     total.elections += r.stats.elections;
     total.ops_unknown += r.stats.ops_unknown;
     total.messages_dropped += r.stats.messages_dropped;
+    total.halts += r.stats.halts;
+    total.refused_starts += r.stats.refused_starts;
+    total.disk_full += r.stats.disk_full;
   }
   EXPECT_GT(total.crashes, 10u);
   EXPECT_GT(total.partitions, 5u);
@@ -119,6 +122,9 @@ TEST(SimTest, FaultsActuallyHappen) {
   EXPECT_GT(total.elections, 20u);
   EXPECT_GT(total.ops_unknown, 0u);
   EXPECT_GT(total.messages_dropped, 0u);
+  EXPECT_GT(total.halts, 0u);           // fsync failed with EIO
+  EXPECT_GT(total.refused_starts, 0u);  // a bit flipped as a log was read
+  EXPECT_GT(total.disk_full, 0u);
 }
 
 // Seeds that found real bugs while the simulator was being built. The

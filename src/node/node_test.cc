@@ -1,0 +1,155 @@
+// Proves what a single node does when its disk fails, on a SimWorld:
+//   - A full disk raises the NOSPACE alarm: the write in hand waits, new
+//     writes are refused with etcd's "database space exceeded" (certainly
+//     not applied), reads go on; when space returns the node persists the
+//     waiting Ready by itself, clears the alarm and the write completes.
+//   - A failed fsync halts the node: OnHalted is called once with the
+//     error, the waiting write is answered DEADLINE_EXCEEDED (outcome
+//     unknown), later writes are UNAVAILABLE, and nothing it did not sync is
+//     acknowledged. Restarted on the same disk (faults off), it recovers
+//     every write acknowledged before the failure.
+#include "node/node.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "env/sim/sim_world.h"
+
+namespace bw::node {
+namespace {
+
+using ::testing::HasSubstr;
+
+class HaltObserver : public NodeObserver {
+ public:
+  void OnHalted(NodeId id, const absl::Status& why) override {
+    ++halts;
+    last = why;
+  }
+  int halts = 0;
+  absl::Status last;
+};
+
+class NodeDiskTest : public ::testing::Test {
+ protected:
+  NodeDiskTest() : world_(11), env_(world_.AddNode(NodeId(1))) {}
+
+  void StartNode() {
+    NodeOptions o;
+    o.id = NodeId(1);
+    o.initial_voters = {NodeId(1)};
+    o.raft.random_seed = 5;
+    o.wal_segment_bytes = 4096;
+    absl::StatusOr<std::unique_ptr<Node>> n = Node::Start(env_, o, &observer_);
+    ASSERT_TRUE(n.ok()) << n.status();
+    node_ = std::move(*n);
+  }
+  void Run(int64_t us) { world_.RunUntil(world_.now_us() + us); }
+  // Runs until the node leads (a single voter elects itself).
+  void WaitForLeader() {
+    for (int i = 0; i < 100 && node_->raft().leader() != NodeId(1); ++i)
+      Run(100'000);
+    ASSERT_EQ(node_->raft().leader(), NodeId(1));
+  }
+  // Proposes a put and returns a slot that holds the answer once it comes.
+  std::shared_ptr<std::optional<absl::StatusOr<kv::KvResult>>> Put(uint64_t seq,
+                                                                   std::string value) {
+    auto out = std::make_shared<std::optional<absl::StatusOr<kv::KvResult>>>();
+    kv::KvCommand cmd;
+    cmd.request_id = kv::MakeRequestId(1, seq);
+    cmd.key = "k" + std::to_string(seq);
+    cmd.value = std::move(value);
+    node_->Write(cmd, [out](absl::StatusOr<kv::KvResult> r) { *out = std::move(r); });
+    return out;
+  }
+
+  env::SimWorld world_;
+  env::SimEnv& env_;
+  HaltObserver observer_;
+  std::unique_ptr<Node> node_;
+};
+
+TEST_F(NodeDiskTest, FullDiskRaisesTheNoSpaceAlarmAndRecoversWhenSpaceReturns) {
+  StartNode();
+  WaitForLeader();
+  auto first = Put(1, "before");
+  Run(1'000'000);
+  ASSERT_TRUE(first->has_value() && (*first)->ok());
+
+  env::SimDisk& disk = env_.sim_disk();
+  env::SimDiskFaults full;
+  full.capacity_bytes = disk.used_bytes();
+  disk.set_faults(full);
+  auto waiting = Put(2, std::string(200, 'x'));
+  Run(1'000'000);
+  EXPECT_FALSE(waiting->has_value()) << "a write that could not be persisted was answered";
+  EXPECT_TRUE(node_->no_space());
+  EXPECT_TRUE(node_->halted().ok());
+  auto refused = Put(3, "refused");
+  ASSERT_TRUE(refused->has_value());
+  EXPECT_TRUE(absl::IsResourceExhausted((*refused)->status()));
+  EXPECT_THAT((*refused)->status().message(), HasSubstr("database space exceeded"));
+  // Reads go on.
+  absl::StatusOr<std::optional<std::string>> read = absl::UnknownError("no answer");
+  node_->Read("k1", /*linearizable=*/false,
+              [&](absl::StatusOr<std::optional<std::string>> r) { read = std::move(r); });
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, std::optional<std::string>("before"));
+
+  disk.set_faults(env::SimDiskFaults{});
+  Run(1'000'000);
+  EXPECT_FALSE(node_->no_space());
+  ASSERT_TRUE(waiting->has_value());
+  EXPECT_TRUE((*waiting)->ok()) << (*waiting)->status();
+  EXPECT_EQ(node_->state().Get("k2"), std::string(200, 'x'));
+  EXPECT_EQ(node_->state().Get("k3"), std::nullopt);
+  EXPECT_EQ(observer_.halts, 0);
+}
+
+TEST_F(NodeDiskTest, FailedSyncHaltsAndARestartKeepsWhatWasAcknowledged) {
+  StartNode();
+  WaitForLeader();
+  std::vector<std::shared_ptr<std::optional<absl::StatusOr<kv::KvResult>>>> acked;
+  for (uint64_t seq = 1; seq <= 5; ++seq)
+    acked.push_back(Put(seq, "v" + std::to_string(seq)));
+  Run(1'000'000);
+  for (auto& a : acked)
+    ASSERT_TRUE(a->has_value() && (*a)->ok());
+
+  env::SimDiskFaults eio;
+  eio.sync_eio = 1;
+  env_.sim_disk().set_faults(eio);
+  auto lost = Put(6, "never synced");
+  Run(1'000'000);
+  EXPECT_EQ(observer_.halts, 1);
+  EXPECT_TRUE(absl::IsDataLoss(observer_.last)) << observer_.last;
+  EXPECT_THAT(observer_.last.message(), HasSubstr("fdatasync"));
+  EXPECT_FALSE(node_->halted().ok());
+  ASSERT_TRUE(lost->has_value());
+  EXPECT_TRUE(absl::IsDeadlineExceeded((*lost)->status())) << (*lost)->status();
+  auto after = Put(7, "after");
+  ASSERT_TRUE(after->has_value());
+  EXPECT_TRUE(absl::IsUnavailable((*after)->status()));
+  Run(1'000'000);
+  EXPECT_EQ(observer_.halts, 1);
+
+  // Restart on the same disk: what was acknowledged is there.
+  node_.reset();
+  world_.Crash(NodeId(1));
+  env_.sim_disk().set_faults(env::SimDiskFaults{});
+  world_.Restart(NodeId(1));
+  StartNode();
+  WaitForLeader();
+  Run(1'000'000);
+  for (uint64_t seq = 1; seq <= 5; ++seq)
+    EXPECT_EQ(node_->state().Get("k" + std::to_string(seq)), "v" + std::to_string(seq));
+  EXPECT_EQ(node_->state().Get("k7"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace bw::node
