@@ -71,6 +71,7 @@ struct LoadFlags {
   uint64_t batch = 1;
   uint64_t snapshot_every = 0;
   bool no_state = false;
+  bool no_preallocate = false;
   // Planted bug (BW_PLANTED_BUGS builds): acknowledge a write when it is
   // queued, before it reaches the log. The crash test must catch it.
   bool ack_on_submit = false;
@@ -123,6 +124,7 @@ int RunStorageLoad(const LoadFlags& f) {
   wo.node_id = NodeId(f.node_id);
   wo.cluster_id = f.cluster_id;
   wo.segment_bytes = f.segment_mib << 20;
+  wo.preallocate = !f.no_preallocate;
   absl::Status mk = disk.CreateDir(f.dir);
   // The newest checkpoint snapshot covers the log up to its index: segments
   // before it may have been released. It must verify; an older one is never
@@ -399,6 +401,8 @@ void AddStorageLoadCommand(CLI::App& app, int* exit_code) {
                   "segments it covers (0: never)");
   cmd->add_flag("--async", flags->async,
                 "Writers submit without waiting for each write (with --report: bandwidth)");
+  cmd->add_flag("--no-preallocate", flags->no_preallocate,
+                "Do not reserve WAL segments' space up front (for comparison)");
   cmd->add_flag("--no-state", flags->no_state,
                 "Log only: no state store (with --report: the WAL alone)");
 #ifdef BW_PLANTED_BUGS

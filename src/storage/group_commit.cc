@@ -81,9 +81,11 @@ void GroupCommitter::Enqueue(Pending p, bool may_lead) {
     {
       // The log is free for the append stage while this sync runs; what it
       // appends is synced after this group (syncing_ holds the order).
+      // Wake-ups only for whoever can proceed: a lone writer's path then
+      // makes no futex calls beyond its own write and sync.
       std::lock_guard<std::mutex> relock(mu_);
       wal_owner_ = false;
-      work_.notify_one();
+      if (!queue_.empty()) work_.notify_one();
     }
     bool synced = false;
     if (s.ok()) {
@@ -97,9 +99,11 @@ void GroupCommitter::Enqueue(Pending p, bool may_lead) {
     Complete(one, s, synced && s.ok());
     lock.lock();
     syncing_ = false;
-    work_.notify_one();
-    to_sync_.notify_all();
-    synced_.notify_all();
+    if (!queue_.empty()) work_.notify_one();
+    if (!sync_queue_.empty() || appender_done_) {
+      to_sync_.notify_all();
+      synced_.notify_all();
+    }
     return;
   }
   queued_bytes_ += p.bytes;
