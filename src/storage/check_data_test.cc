@@ -39,6 +39,7 @@
 #include "raft/types.h"
 #include "storage/raft_store.h"
 #include "storage/rocks_state.h"
+#include "storage/testing/log_fixtures.h"
 #include "storage/wal.h"
 
 namespace bw::storage {
@@ -52,23 +53,6 @@ using ::testing::Not;
 
 constexpr uint64_t kCluster = 0xC1;
 
-raft::Entry E(uint64_t index, uint64_t term) {
-  std::string data = absl::StrCat("e", index, "t", term);
-  data.resize(100, '.');
-  return raft::Entry{Term(term), LogIndex(index), raft::EntryType::kNormal, std::move(data)};
-}
-
-std::vector<raft::Entry> Es(uint64_t first, uint64_t last, uint64_t term) {
-  std::vector<raft::Entry> out;
-  for (uint64_t i = first; i <= last; ++i)
-    out.push_back(E(i, term));
-  return out;
-}
-
-raft::HardState HS(uint64_t term, uint64_t vote, uint64_t commit) {
-  return raft::HardState{Term(term), NodeId(vote), LogIndex(commit)};
-}
-
 WalOptions Opts(uint64_t node = 1, uint64_t segment_bytes = 1 << 20) {
   WalOptions o;
   o.cluster_id = kCluster;
@@ -79,11 +63,6 @@ WalOptions Opts(uint64_t node = 1, uint64_t segment_bytes = 1 << 20) {
 
 std::string SegPath(const std::string& dir, uint64_t seq) {
   return absl::StrFormat("%s/wal-%016x.seg", RaftStore::WalDir(dir), seq);
-}
-
-std::string FlipBit(std::string s, size_t bit) {
-  s[bit / 8] = static_cast<char>(static_cast<unsigned char>(s[bit / 8]) ^ (1u << (bit % 8)));
-  return s;
 }
 
 // Every file and directory under `root` (relative name -> contents; a
@@ -163,7 +142,7 @@ class CheckDataTest : public ::testing::Test {
     if (!wal.ok()) return ends;
     EXPECT_TRUE((*wal)->Append(hs, {}).ok());
     for (uint64_t i = 1; i <= n; ++i) {
-      EXPECT_TRUE((*wal)->Append(std::nullopt, {E(i, 1)}).ok());
+      EXPECT_TRUE((*wal)->Append(std::nullopt, {Big(i, 1)}).ok());
       ends.push_back((*wal)->segments().back().bytes);
     }
     EXPECT_TRUE((*wal)->Sync().ok());
@@ -188,14 +167,14 @@ class CheckDataTest : public ::testing::Test {
   void WriteStoreWithSnapshot() {
     absl::StatusOr<std::unique_ptr<RaftStore>> store = RaftStore::Open(disk_, dir_, Opts());
     ASSERT_TRUE(store.ok()) << store.status();
-    ASSERT_TRUE((*store)->Append(HS(1, 1, 25), Es(1, 30, 1)).ok());
+    ASSERT_TRUE((*store)->Append(HS(1, 1, 25), Bigs(1, 30, 1)).ok());
     ASSERT_TRUE((*store)->Sync().ok());
     raft::Snapshot snap;
     snap.meta.index = LogIndex(10);
     snap.meta.term = Term(1);
     snap.meta.conf.voters = {NodeId(1), NodeId(2), NodeId(3)};
     snap.data = "state up to 10";
-    ASSERT_TRUE((*store)->SaveSnapshot(snap, HS(1, 1, 25), Es(11, 30, 1)).ok());
+    ASSERT_TRUE((*store)->SaveSnapshot(snap, HS(1, 1, 25), Bigs(11, 30, 1)).ok());
   }
 
   std::string root_;

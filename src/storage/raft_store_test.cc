@@ -28,6 +28,7 @@
 #include "env/seeded_random.h"
 #include "env/sim/sim_disk.h"
 #include "raft/types.h"
+#include "storage/testing/log_fixtures.h"
 
 namespace bw::storage {
 namespace {
@@ -39,28 +40,6 @@ using ::testing::IsEmpty;
 constexpr char kDir[] = "d";
 constexpr char kLogPath[] = "d/wal/wal-0000000000000001.seg";
 constexpr char kSnapshotPath[] = "d/snapshot";
-
-raft::Entry E(uint64_t index, uint64_t term, std::string data = "") {
-  if (data.empty()) data = absl::StrCat("e", index, "t", term);
-  return raft::Entry{Term(term), LogIndex(index), raft::EntryType::kNormal, std::move(data)};
-}
-
-raft::HardState HS(uint64_t term, uint64_t vote, uint64_t commit) {
-  return raft::HardState{Term(term), NodeId(vote), LogIndex(commit)};
-}
-
-// "index@term:data" per entry, for readable comparisons.
-std::vector<std::string> Show(const std::vector<raft::Entry>& entries) {
-  std::vector<std::string> out;
-  for (const raft::Entry& e : entries)
-    out.push_back(absl::StrCat(e.index.value(), "@", e.term.value(), ":", e.data));
-  return out;
-}
-
-std::string FlipBit(std::string s, size_t bit) {
-  s[bit / 8] = static_cast<char>(static_cast<unsigned char>(s[bit / 8]) ^ (1u << (bit % 8)));
-  return s;
-}
 
 WalOptions Opts() {
   WalOptions o;

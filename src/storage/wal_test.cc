@@ -48,6 +48,7 @@
 #include "env/sim/sim_disk.h"
 #include "raft/codec.h"
 #include "raft/types.h"
+#include "storage/testing/log_fixtures.h"
 
 namespace bw::storage {
 namespace {
@@ -59,42 +60,6 @@ using ::testing::IsEmpty;
 constexpr char kDir[] = "w";
 constexpr uint64_t kCluster = 0xC1;
 constexpr uint64_t kSegmentBytes = 4096;
-
-raft::Entry E(uint64_t index, uint64_t term, std::string data = "") {
-  if (data.empty()) data = absl::StrCat("e", index, "t", term);
-  return raft::Entry{Term(term), LogIndex(index), raft::EntryType::kNormal, std::move(data)};
-}
-
-// An entry with 100 bytes of data, so that ~35 fill a 4 KiB segment.
-raft::Entry Big(uint64_t index, uint64_t term) {
-  std::string data = absl::StrCat("e", index, "t", term);
-  data.resize(100, '.');
-  return E(index, term, std::move(data));
-}
-
-std::vector<raft::Entry> Bigs(uint64_t first, uint64_t last, uint64_t term) {
-  std::vector<raft::Entry> out;
-  for (uint64_t i = first; i <= last; ++i)
-    out.push_back(Big(i, term));
-  return out;
-}
-
-raft::HardState HS(uint64_t term, uint64_t vote, uint64_t commit) {
-  return raft::HardState{Term(term), NodeId(vote), LogIndex(commit)};
-}
-
-// "index@term:data" per entry, for readable comparisons.
-std::vector<std::string> Show(const std::vector<raft::Entry>& entries) {
-  std::vector<std::string> out;
-  for (const raft::Entry& e : entries)
-    out.push_back(absl::StrCat(e.index.value(), "@", e.term.value(), ":", e.data));
-  return out;
-}
-
-std::string FlipBit(std::string s, size_t bit) {
-  s[bit / 8] = static_cast<char>(static_cast<unsigned char>(s[bit / 8]) ^ (1u << (bit % 8)));
-  return s;
-}
 
 WalOptions Opts() {
   WalOptions o;
@@ -166,6 +131,18 @@ class WalTest : public ::testing::Test {
   absl::Status OpenStatus(LogIndex after = LogIndex(0), bool repair = true,
                           const WalOptions& options = Opts()) {
     return OpenWal(after, repair, options).status();
+  }
+  // Writes `bad` over `path`; Open must refuse it with DATA_LOSS naming the
+  // file and the record at `offset`, and change nothing. Returns the error.
+  absl::Status ExpectDamage(const std::string& path, const std::string& bad, uint64_t offset,
+                            bool repair = true) {
+    Write(path, bad);
+    absl::Status st = OpenStatus(LogIndex(0), repair);
+    EXPECT_TRUE(absl::IsDataLoss(st)) << st << " repair=" << repair;
+    EXPECT_THAT(st.message(), HasSubstr(path));
+    EXPECT_THAT(st.message(), HasSubstr(absl::StrCat("at offset ", offset, " ")));
+    EXPECT_EQ(Read(path), bad);
+    return st;
   }
   // Opens, takes what was recovered and closes again.
   WalRecovered Recover(LogIndex after = LogIndex(0)) {
@@ -362,23 +339,13 @@ TEST_F(WalTest, BitFlipInANonLastSegmentIsDataLoss) {
   {
     const std::string bad =
         FlipBit(good, 8 * ((mid.start + kWalRecordHeaderBytes + mid.end) / 2) + 3);
-    Write(path, bad);
-    absl::Status st = OpenStatus();
-    ASSERT_TRUE(absl::IsDataLoss(st)) << st;
+    absl::Status st = ExpectDamage(path, bad, mid.start);
     EXPECT_THAT(st.message(), HasSubstr(absl::StrCat(path, ": checksum mismatch")));
-    EXPECT_THAT(st.message(), HasSubstr(absl::StrCat("at offset ", mid.start, " ")));
-    EXPECT_EQ(Read(path), bad);
   }
   // Any bit of the record, length and checksums included.
   for (uint64_t bit = 8 * mid.start; bit < 8 * mid.end; ++bit) {
     SCOPED_TRACE(absl::StrCat("bit ", bit, " (byte ", bit / 8, ")"));
-    const std::string bad = FlipBit(good, bit);
-    Write(path, bad);
-    absl::Status st = OpenStatus();
-    ASSERT_TRUE(absl::IsDataLoss(st)) << st;
-    EXPECT_THAT(st.message(), HasSubstr(path));
-    EXPECT_THAT(st.message(), HasSubstr(absl::StrCat("at offset ", mid.start, " ")));
-    EXPECT_EQ(Read(path), bad);
+    (void)ExpectDamage(path, FlipBit(good, bit), mid.start);
   }
   Write(path, good);
   EXPECT_EQ(ReadSegments(segments), before);
@@ -434,26 +401,16 @@ TEST_F(WalTest, WholeLastRecordWithAFlippedBitIsDataLoss) {
   // The last payload bit of the file.
   {
     const std::string bad = FlipBit(full, 8 * full.size() - 1);
-    Write(path, bad);
     for (bool repair : {true, false}) {
-      absl::Status st = OpenStatus(LogIndex(0), repair);
-      ASSERT_TRUE(absl::IsDataLoss(st)) << st << " repair=" << repair;
+      absl::Status st = ExpectDamage(path, bad, last.start, repair);
       EXPECT_THAT(st.message(), HasSubstr(absl::StrCat(path, ": checksum mismatch")));
-      EXPECT_THAT(st.message(), HasSubstr(absl::StrCat("at offset ", last.start, " ")));
-      EXPECT_EQ(Read(path), bad);
     }
   }
   // Any single bit of the last record: a crash cuts writes short, it does
   // not change bytes, so none of these is a torn write.
   for (uint64_t bit = 8 * last.start; bit < 8 * last.end; ++bit) {
     SCOPED_TRACE(absl::StrCat("bit ", bit, " (byte ", bit / 8, ")"));
-    const std::string bad = FlipBit(full, bit);
-    Write(path, bad);
-    absl::Status st = OpenStatus();
-    ASSERT_TRUE(absl::IsDataLoss(st)) << st;
-    EXPECT_THAT(st.message(), HasSubstr(path));
-    EXPECT_THAT(st.message(), HasSubstr(absl::StrCat("at offset ", last.start, " ")));
-    EXPECT_EQ(Read(path), bad);
+    (void)ExpectDamage(path, FlipBit(full, bit), last.start);
   }
 }
 
