@@ -46,6 +46,7 @@ std::string ReproduceCommand(const SimFlags& f, uint64_t seed) {
     absl::StrAppend(&cmd, " --heartbeat-ticks ", o.heartbeat_ticks);
   }
   if (o.corrupt_nodes != 0) absl::StrAppend(&cmd, " --corrupt-nodes ", o.corrupt_nodes);
+  if (o.rebuild_damaged) absl::StrAppend(&cmd, " --rebuild");
   for (const std::string& b : f.bugs)
     absl::StrAppend(&cmd, " --plant-bug ", b);
   return cmd;
@@ -191,6 +192,9 @@ void AddSimCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--corrupt-nodes", flags->options.corrupt_nodes,
                   "Flip a bit in a synced WAL record of this many voters halfway through; they "
                   "must refuse to start (a majority: the cluster must halt safely)");
+  cmd->add_flag("--rebuild", flags->options.rebuild_damaged,
+                "After healing, replace each damaged voter with a fresh member (needs a "
+                "damaged minority)");
   cmd->add_option("--plant-bug", flags->bugs,
                   "Plant a bug to see the checkers catch it (test builds only)");
   cmd->callback([flags, exit_code] { *exit_code = RunSim(*flags); });

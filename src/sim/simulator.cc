@@ -94,6 +94,10 @@ absl::Status SimOptions::Validate() const {
         absl::StrCat("--clients must be between 0 and ", limits::kMaxSimClients));
   }
   if (keys < 1) return absl::InvalidArgumentError("--keys must be at least 1");
+  if (rebuild_damaged && (corrupt_nodes == 0 || corrupt_nodes * 2 >= nodes)) {
+    return absl::InvalidArgumentError(
+        "--rebuild needs --corrupt-nodes to be a minority (a majority cannot agree to rebuild)");
+  }
   if (corrupt_nodes < 0 || corrupt_nodes > nodes) {
     return absl::InvalidArgumentError(
         absl::StrCat("--corrupt-nodes must be between 0 and --nodes (got ", corrupt_nodes, ")"));
@@ -196,6 +200,8 @@ class Simulation : public node::NodeObserver {
   // Every member has applied everything the leader holds.
   bool Converged();
   void CheckFinal();
+  // Replaces each damaged voter with a spare member (see SimOptions).
+  void Rebuild();
 
   const SimOptions& o_;
   env::SimWorld world_;
@@ -439,6 +445,56 @@ void Simulation::Corrupt() {
     if (Live(id) != nullptr) CrashNode(id);
     // It must refuse to start; it stays down afterwards.
     StartNode(id);
+  }
+}
+
+void Simulation::Rebuild() {
+  for (NodeId bad : damaged_) {
+    // A spare: in the universe, never a member so far.
+    node::Node* l = Live(LeaderNode());
+    if (l == nullptr) {
+      Fail("rebuild: no leader");
+      return;
+    }
+    NodeId spare = kNoNode;
+    for (NodeId id : universe_) {
+      if (!damaged_.count(id) && !raft::IsVoter(l->raft().conf(), id) &&
+          !raft::IsLearner(l->raft().conf(), id) && Live(id) != nullptr) {
+        spare = id;
+      }
+    }
+    if (spare == kNoNode) {
+      Fail("rebuild: no spare member");
+      return;
+    }
+    // Retry until the change is in (a new leader, or one still settling,
+    // refuses it), then until it applies and the joint step is left.
+    int64_t deadline = world_.now_us() + 20'000'000;
+    bool proposed = false;
+    for (;;) {
+      l = Live(LeaderNode());
+      if (l != nullptr) {
+        const raft::ConfState& conf = l->raft().conf();
+        if (!conf.Joint() && !raft::IsVoter(conf, bad) && raft::IsVoter(conf, spare)) break;
+        if (!proposed || !raft::IsVoter(conf, spare)) {
+          raft::ConfChange cc;
+          cc.transition = raft::ConfTransition::kJointImplicit;
+          cc.changes.push_back({raft::ConfChangeType::kAddVoter, spare});
+          cc.changes.push_back({raft::ConfChangeType::kRemoveNode, bad});
+          if (l->ProposeConfChange(cc).ok()) {
+            proposed = true;
+            Trace(absl::StrCat("rebuild: replace damaged voter ", bad.value(), " with node ",
+                               spare.value()));
+          }
+        }
+      }
+      if (world_.now_us() > deadline) {
+        Fail(absl::StrCat("rebuild: damaged voter ", bad.value(), " not replaced within 20 s"));
+        return;
+      }
+      world_.RunUntil(world_.now_us() + 200'000);
+    }
+    ++result_.stats.conf_changes;
   }
 }
 
@@ -1053,6 +1109,17 @@ void Simulation::CheckFinal() {
     return;
   }
   node::Node* leader = Live(l);
+  if (o_.rebuild_damaged) {
+    const raft::ConfState& conf = leader->raft().conf();
+    int healthy = 0;
+    for (NodeId id : conf.voters)
+      healthy += damaged_.count(id) ? 0 : 1;
+    if (healthy != o_.nodes || conf.voters.size() != static_cast<size_t>(o_.nodes)) {
+      Fail(absl::StrCat("rebuild: ", healthy, " healthy voters of ", conf.voters.size(),
+                        " after rebuilding, expected ", o_.nodes));
+      return;
+    }
+  }
   std::vector<NodeId> members = raft::AllMembers(leader->raft().conf());
   for (NodeId id : members) {
     if (damaged_.count(id)) continue;
@@ -1124,7 +1191,9 @@ void Simulation::CheckHistory() {
 
 SimResult Simulation::Run() {
   buggify_ = (o_.faults & kFaultBuggify) != 0;
-  int total = o_.nodes + ((o_.faults & kFaultMembership) ? 2 : 0);
+  // Spare members: for membership changes, and to rebuild damaged voters.
+  int total = o_.nodes + ((o_.faults & kFaultMembership) ? 2 : 0) +
+              (o_.rebuild_damaged ? o_.corrupt_nodes : 0);
   for (int i = 1; i <= total; ++i)
     universe_.push_back(NodeId(i));
   for (NodeId id : universe_)
@@ -1175,7 +1244,8 @@ SimResult Simulation::Run() {
         result_.stats.leader_after_heal_us = world_.now_us() - heal_at;
       }
     }
-    world_.RunUntil(heal_at + o_.liveness_us);
+    if (!failed() && o_.rebuild_damaged) Rebuild();
+    world_.RunUntil(std::max(world_.now_us(), heal_at + o_.liveness_us));
     clients_running_ = false;
     // Let in-flight operations finish or time out, then give replicas a
     // bounded time to catch up (slow disks and one-entry appends make that

@@ -75,6 +75,11 @@ struct SimOptions {
   // cluster must halt, acknowledging nothing more and answering nothing
   // wrongly. Best with faults that leave membership alone.
   int corrupt_nodes = 0;
+  // With a damaged minority: once the faults are healed, rebuild from the
+  // peers, as an operator would (etcd's member remove + member add): the
+  // leader replaces each damaged voter with a fresh member in one joint-
+  // consensus step, and the new member must catch up from the others.
+  bool rebuild_damaged = false;
   bool lease_reads = false;
   raft::PlantedBugs raft_bugs;
   node::NodeBugs node_bugs;

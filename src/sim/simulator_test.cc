@@ -178,6 +178,25 @@ TEST(SimTest, CorruptionOnAMinorityLosesNothing) {
   }
 }
 
+// Rebuilt from its peers: each damaged voter is replaced by a fresh member,
+// which must end with every acknowledged write (CheckFinal's lost-write and
+// convergence checks cover the new member).
+TEST(SimTest, DamagedMinorityIsRebuiltFromItsPeers) {
+  for (int nodes : {3, 5}) {
+    for (uint64_t seed = 6500; seed < 6500 + Scaled(20); ++seed) {
+      SimOptions o;
+      o.seed = seed;
+      o.nodes = nodes;
+      o.faults = kFaultsKeepingMembership;
+      o.corrupt_nodes = (nodes - 1) / 2;
+      o.rebuild_damaged = true;
+      SimResult r = RunSimulation(o);
+      ASSERT_TRUE(r.ok) << Report(r, seed);
+      EXPECT_GE(r.stats.conf_changes, static_cast<uint64_t>(o.corrupt_nodes));
+    }
+  }
+}
+
 TEST(SimTest, CorruptionOnAMajorityHaltsSafely) {
   for (int nodes : {3, 5}) {
     for (uint64_t seed = 7000; seed < 7000 + Scaled(20); ++seed) {
@@ -200,6 +219,13 @@ TEST(SimTest, InvalidOptionsAreRejected) {
   o.nodes = 3;
   o.election_ticks = 1;
   EXPECT_NE(o.Validate().message().find("election_ticks"), std::string::npos);
+  o.election_ticks = 10;
+  o.corrupt_nodes = 2;
+  o.rebuild_damaged = true;  // a majority cannot agree to rebuild
+  EXPECT_NE(std::string(o.Validate().message()).find("minority"), std::string::npos);
+  o.corrupt_nodes = 4;
+  o.rebuild_damaged = false;
+  EXPECT_EQ(o.Validate().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_FALSE(ParseFaults("drop,bogus").ok());
   EXPECT_EQ(*ParseFaults("drop,crash"), kFaultDrop | kFaultCrash);
   EXPECT_EQ(*ParseFaults("all"), static_cast<uint32_t>(kFaultAll));
