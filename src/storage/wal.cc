@@ -438,6 +438,7 @@ absl::Status Wal::StartSegment(uint64_t seq, LogIndex prev_index) {
 absl::Status Wal::Append(const std::optional<raft::HardState>& hs,
                          const std::vector<raft::Entry>& entries) {
   if (!failed_.ok()) return failed_;
+  if (!file_) return absl::FailedPreconditionError(absl::StrCat(dir_, ": opened for reading only"));
   if (entries.empty() && !hs) return absl::OkStatus();
   // One buffer, reused: a fresh multi-megabyte string per group costs page
   // faults and copies as it grows.
@@ -468,12 +469,14 @@ absl::Status Wal::Append(const std::optional<raft::HardState>& hs,
 
 absl::Status Wal::Sync() {
   if (!failed_.ok()) return failed_;
+  if (!file_) return absl::FailedPreconditionError(absl::StrCat(dir_, ": opened for reading only"));
   return Fail(file_->Sync());
 }
 
 absl::Status Wal::Rebase(LogIndex index, const raft::HardState& hs,
                          const std::vector<raft::Entry>& after) {
   if (!failed_.ok()) return failed_;
+  if (!file_) return absl::FailedPreconditionError(absl::StrCat(dir_, ": opened for reading only"));
   // The segment opens with a hard state whose commit index does not pass
   // `index`: a torn tail may keep that record without the entries after it.
   // The full hard state follows the entries.

@@ -1064,3 +1064,36 @@ TEST_F(WalTest, RebaseKeepsTheCommitIndexBehindItsEntriesThroughATornCrash) {
 
 }  // namespace
 }  // namespace bw::storage
+
+namespace bw::storage {
+namespace {
+
+// A log opened only to be read (check-data) refuses to be written, and an
+// inspection of a missing or empty directory creates nothing.
+TEST_F(WalTest, ALogOpenedForReadingRefusesWrites) {
+  {
+    std::unique_ptr<Wal> wal = MustOpen();
+    ASSERT_NE(wal, nullptr);
+    ASSERT_TRUE(wal->Append(HS(1, 1, 0), {E(1, 1)}).ok());
+    ASSERT_TRUE(wal->Sync().ok());
+  }
+  for (bool repair : {false, true}) {
+    WalOptions o = Opts();
+    o.writable = false;
+    absl::StatusOr<std::unique_ptr<Wal>> wal = OpenWal(LogIndex(0), repair, o);
+    ASSERT_TRUE(wal.ok()) << wal.status();
+    EXPECT_EQ((*wal)->TakeRecovered().entries.size(), 1u);
+    EXPECT_TRUE(absl::IsFailedPrecondition((*wal)->Append(HS(2, 1, 0), {})));
+    EXPECT_TRUE(absl::IsFailedPrecondition((*wal)->Sync()));
+    EXPECT_TRUE(absl::IsFailedPrecondition((*wal)->Rebase(LogIndex(1), HS(2, 1, 1), {})));
+  }
+  WalOptions o = Opts();
+  o.writable = false;
+  absl::StatusOr<std::unique_ptr<Wal>> none = Wal::Open(disk_, "elsewhere", o, LogIndex(0));
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE((*none)->TakeRecovered().fresh);
+  EXPECT_FALSE(disk_.Exists("elsewhere"));
+}
+
+}  // namespace
+}  // namespace bw::storage
