@@ -65,7 +65,11 @@ class AppendFile {
   virtual ~AppendFile() = default;
   [[nodiscard]] virtual absl::Status Append(std::string_view data) = 0;
   // fdatasync. A failed sync is fatal to the caller: the page cache may have
-  // dropped the data, so retrying cannot make it durable.
+  // dropped the data, so retrying cannot make it durable. Sticky: after a
+  // failure every later Sync of this handle returns the same error (the
+  // kernel reports a writeback error once, to whichever sync looks first).
+  // Sync may be called from another thread than Append, and concurrent
+  // Syncs of one handle are serialized, so none can miss another's error.
   [[nodiscard]] virtual absl::Status Sync() = 0;
   virtual uint64_t Size() const = 0;
   // Reserves room for the file to grow to `total_bytes` without changing its
@@ -89,6 +93,8 @@ class Disk {
   [[nodiscard]] virtual absl::StatusOr<std::vector<std::string>> List(const std::string& dir) = 0;
   [[nodiscard]] virtual absl::Status CreateDir(const std::string& dir) = 0;
   virtual bool Exists(const std::string& path) = 0;
+  // The length of a file; NOT_FOUND if there is none.
+  [[nodiscard]] virtual absl::StatusOr<uint64_t> FileSize(const std::string& path) = 0;
 };
 
 class Env {

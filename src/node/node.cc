@@ -211,6 +211,12 @@ bool Node::Persist(raft::Ready& rd) {
                              rd.hard_state.value_or(raft::HardState{raft_->term(), raft_->vote(),
                                                                     raft_->log().committed()}),
                              {});
+    if (absl::IsResourceExhausted(s)) {
+      // No room for the snapshot: nothing of it replaced what was there.
+      // Keep the Ready and try again at the next tick (the NOSPACE alarm).
+      blocked_.push_back(std::move(rd));
+      return false;
+    }
     if (!s.ok()) {
       Halt(s);
       return false;
@@ -357,6 +363,9 @@ void Node::MaybeSnapshot() {
   raft_->log().Slice(std::max(log.first_index(), applied + 1), log.stabled(), UINT64_MAX, &after);
   raft::HardState hs{raft_->term(), raft_->vote(), std::min(log.committed(), log.stabled())};
   absl::Status s = store_->SaveSnapshot(raft_->snapshot(), hs, after);
+  // A full disk: the log still holds everything the snapshot would cover,
+  // so the node goes on and tries again at the next apply.
+  if (absl::IsResourceExhausted(s)) return;
   if (!s.ok()) {
     Halt(s);
     return;

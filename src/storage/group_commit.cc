@@ -85,7 +85,7 @@ void GroupCommitter::Enqueue(Pending p, bool may_lead) {
       // makes no futex calls beyond its own write and sync.
       std::lock_guard<std::mutex> relock(mu_);
       wal_owner_ = false;
-      if (!queue_.empty()) work_.notify_one();
+      if (!queue_.empty() || stopping_) work_.notify_one();
     }
     bool synced = false;
     if (s.ok()) {
@@ -99,7 +99,7 @@ void GroupCommitter::Enqueue(Pending p, bool may_lead) {
     Complete(one, s, synced && s.ok());
     lock.lock();
     syncing_ = false;
-    if (!queue_.empty()) work_.notify_one();
+    if (!queue_.empty() || stopping_) work_.notify_one();
     if (!sync_queue_.empty() || appender_done_) {
       to_sync_.notify_all();
       synced_.notify_all();

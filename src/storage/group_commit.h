@@ -24,7 +24,10 @@
 //
 // Thread-safety: Submit, Stop and stats are thread-safe; Run and RunSyncer
 // are each called by exactly one thread (start both). Callbacks run on one
-// of those two threads or on a submitting writer's, never concurrently.
+// of those two threads or on a submitting writer's. Successful ones run one
+// at a time, in log order; after a failure, error callbacks may run on more
+// than one thread at once. An error means "not acknowledged": after a failed
+// sync the entries may or may not be on the disk.
 #pragma once
 
 #include <condition_variable>

@@ -146,6 +146,9 @@ class FaultyDisk final : public env::Disk {
     return base_.CreateDir(dir);
   }
   bool Exists(const std::string& path) override { return base_.Exists(path); }
+  [[nodiscard]] absl::StatusOr<uint64_t> FileSize(const std::string& path) override {
+    return base_.FileSize(path);
+  }
 
  private:
   class File final : public env::AppendFile {

@@ -67,6 +67,17 @@ absl::Status RaftStore::Load(const WalOptions& wal) {
   torn_tail_ = std::move(rec.torn_tail);
   loaded_.hard_state = rec.hard_state;
   loaded_.entries = std::move(rec.entries);
+  // Terms never decrease along a log, so an entry after the snapshot with a
+  // lower term than the snapshot's is from a log the snapshot replaced: a
+  // crash after the snapshot was saved and before the log was rebased on it
+  // leaves such entries behind. They are not this member's log.
+  const Term snap_term = loaded_.snapshot.meta.term;
+  for (size_t i = 0; i < loaded_.entries.size(); ++i) {
+    if (loaded_.entries[i].term < snap_term) {
+      loaded_.entries.resize(i);
+      break;
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -511,3 +511,44 @@ TEST_F(RaftStoreTest, TruncatedOrEmptySnapshotIsDataLoss) {
 
 }  // namespace
 }  // namespace bw::storage
+
+namespace bw::storage {
+namespace {
+
+// A crash after a snapshot was saved and before the log was rebased on it
+// leaves entries of the replaced log after the snapshot. Those with a lower
+// term than the snapshot's cannot belong to this member's log (terms never
+// decrease along a log) and are dropped at load.
+TEST_F(RaftStoreTest, EntriesOfAReplacedLogAfterTheSnapshotAreDropped) {
+  {
+    std::unique_ptr<RaftStore> store = OpenStore();
+    ASSERT_TRUE(store->Append(HS(1, 1, 3), {E(1, 1), E(2, 1), E(3, 1), E(4, 1), E(5, 1)}).ok());
+    ASSERT_TRUE(store->Sync().ok());
+  }
+  // The snapshot file as SaveSnapshot writes it, at index 3 of term 3,
+  // without the rebase of the log that would follow it.
+  {
+    absl::StatusOr<std::unique_ptr<RaftStore>> other = RaftStore::Open(disk_, "other", Opts());
+    ASSERT_TRUE(other.ok()) << other.status();
+    ASSERT_TRUE((*other)->SaveSnapshot(Snap(3, 3, "s"), HS(3, 2, 3), {}).ok());
+  }
+  absl::StatusOr<std::string> snap = disk_.ReadFile("other/snapshot");
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  ASSERT_TRUE(disk_.WriteFileAtomic(kSnapshotPath, *snap).ok());
+  raft::Restored r = Load();
+  EXPECT_EQ(r.snapshot.meta.index, LogIndex(3));
+  EXPECT_EQ(r.snapshot.meta.term, Term(3));
+  EXPECT_TRUE(r.entries.empty()) << Show(r.entries).size() << " stale entries kept";
+
+  // Entries of the snapshot's term or later after it are kept.
+  {
+    std::unique_ptr<RaftStore> store = OpenStore();
+    ASSERT_TRUE(store->Append(HS(3, 2, 4), {E(4, 3)}).ok());
+    ASSERT_TRUE(store->Sync().ok());
+  }
+  r = Load();
+  EXPECT_THAT(Show(r.entries), ElementsAre("4@3:e4t3"));
+}
+
+}  // namespace
+}  // namespace bw::storage

@@ -738,7 +738,14 @@ absl::StatusOr<RocksState::Report> RocksState::Check(const std::string& dir) {
 }
 
 absl::Status RocksState::RemoveSnapshot(const std::string& snap_dir) {
-  return RemoveTree(snap_dir);
+  // Renamed aside first (one atomic step), so a crash part-way through the
+  // removal never leaves a half-deleted snapshot under its own name.
+  const std::string doomed = snap_dir + ".removing";
+  BW_RETURN_IF_ERROR(RemoveTree(doomed));
+  std::error_code ec;
+  fs::rename(snap_dir, doomed, ec);
+  if (ec) return FsError("rename", snap_dir, ec);
+  return RemoveTree(doomed);
 }
 
 }  // namespace bw::storage

@@ -180,9 +180,23 @@ absl::Status Wal::Recover(LogIndex after, bool repair) {
   std::vector<uint64_t> seqs;
   for (const std::string& name : names) {
     uint64_t seq = 0;
-    if (ParseSegmentName(name, &seq)) seqs.push_back(seq);
+    if (ParseSegmentName(name, &seq)) {
+      seqs.push_back(seq);
+    } else if (repair && options_.writable && name.size() > 8 &&
+               name.compare(name.size() - 8, 8, ".seg.tmp") == 0) {
+      // A rebased segment whose atomic write a crash cut short: never in use.
+      BW_RETURN_IF_ERROR(disk_.Remove(dir_ + "/" + name));
+    }
   }
   std::sort(seqs.begin(), seqs.end());
+  // Segments left empty at the end (a crash right after one was created)
+  // hold nothing; the one before them is the last that can be torn.
+  while (!seqs.empty()) {
+    BW_ASSIGN_OR_RETURN(uint64_t size, disk_.FileSize(SegmentPath(seqs.back())));
+    if (size > 0) break;
+    if (repair) BW_RETURN_IF_ERROR(disk_.Remove(SegmentPath(seqs.back())));
+    seqs.pop_back();
+  }
   for (size_t i = 1; i < seqs.size(); ++i) {
     if (seqs[i] != seqs[i - 1] + 1) {
       return absl::DataLossError(absl::StrCat(
@@ -196,7 +210,7 @@ absl::Status Wal::Recover(LogIndex after, bool repair) {
     info.seq = seq;
     segments_.push_back(info);
   }
-  recovered_.fresh = segments_.empty();
+  recovered_.fresh = segments_.empty() && names.empty();
   for (size_t i = 0; i < segments_.size(); ++i) {
     BW_RETURN_IF_ERROR(RecoverSegment(i, i + 1 == segments_.size(), after, repair));
   }
@@ -394,32 +408,7 @@ absl::Status Wal::Write(std::string_view bytes) {
   return absl::OkStatus();
 }
 
-absl::Status Wal::StartSegment(uint64_t seq, LogIndex prev_index) {
-  if (!failed_.ok()) return failed_;
-  WalSegmentInfo info;
-  info.path = SegmentPath(seq);
-  info.seq = seq;
-  info.cluster_id = options_.cluster_id;
-  info.node_id = options_.node_id;
-  info.prev_index = prev_index;
-  info.last_index = prev_index;
-  // Room for the whole segment first: a full device refuses the rotation
-  // before anything is written, and the log goes on as it was.
-  BW_ASSIGN_OR_RETURN(std::unique_ptr<env::AppendFile> next, disk_.OpenAppend(info.path));
-  if (options_.preallocate) {
-    absl::Status room = next->Preallocate(options_.segment_bytes);
-    if (!room.ok()) {
-      next.reset();
-      (void)disk_.Remove(info.path);
-      return room;
-    }
-  }
-  if (file_) {
-    // Only the last segment may ever hold an unsynced tail.
-    BW_RETURN_IF_ERROR(Fail(file_->Sync()));
-  }
-  file_ = std::move(next);
-  segments_.push_back(info);
+std::string Wal::SegmentStart(uint64_t seq, LogIndex prev_index, const raft::HardState& hs) const {
   SegmentHeader h;
   h.magic = kWalMagic;
   h.version = kWalVersion;
@@ -429,10 +418,47 @@ absl::Status Wal::StartSegment(uint64_t seq, LogIndex prev_index) {
   h.prev_index = prev_index.value();
   std::string buf;
   AppendWalRecord(&buf, kWalSegmentHeader, EncodeHeader(h));
-  AppendWalRecord(&buf, kWalHardState, raft::EncodeHardState(hard_state_));
-  segments_.back().records = 2;
+  AppendWalRecord(&buf, kWalHardState, raft::EncodeHardState(hs));
+  return buf;
+}
+
+absl::Status Wal::CloseSegment() {
+  if (!file_) return absl::OkStatus();
+  // Only the last segment may ever hold an unsynced tail: this one is
+  // synced before the next exists, so a crash in between leaves it whole.
+  return Fail(file_->Sync());
+}
+
+absl::Status Wal::StartSegment(uint64_t seq, LogIndex prev_index) {
+  if (!failed_.ok()) return failed_;
+  BW_RETURN_IF_ERROR(CloseSegment());
+  WalSegmentInfo info;
+  info.path = SegmentPath(seq);
+  info.seq = seq;
+  info.cluster_id = options_.cluster_id;
+  info.node_id = options_.node_id;
+  info.prev_index = prev_index;
+  info.last_index = prev_index;
+  // Room for the whole segment first, then its header. A full device
+  // refuses the rotation with nothing of the new segment left behind, and
+  // the log goes on in the old one (synced above, still open).
+  BW_ASSIGN_OR_RETURN(std::unique_ptr<env::AppendFile> next, disk_.OpenAppend(info.path));
+  const std::string start = SegmentStart(seq, prev_index, hard_state_);
+  absl::Status s =
+      options_.preallocate ? next->Preallocate(options_.segment_bytes) : absl::OkStatus();
+  if (s.ok()) s = next->Append(start);
+  if (!s.ok()) {
+    next.reset();
+    absl::Status removed = disk_.Remove(info.path);
+    if (absl::IsResourceExhausted(s) && removed.ok()) return s;
+    return Fail(removed.ok() ? s : removed);
+  }
+  file_ = std::move(next);
+  info.records = 2;
+  info.bytes = start.size();
+  segments_.push_back(info);
   last_index_ = prev_index;
-  return Write(buf);
+  return absl::OkStatus();
 }
 
 absl::Status Wal::Append(const std::optional<raft::HardState>& hs,
@@ -477,18 +503,50 @@ absl::Status Wal::Rebase(LogIndex index, const raft::HardState& hs,
                          const std::vector<raft::Entry>& after) {
   if (!failed_.ok()) return failed_;
   if (!file_) return absl::FailedPreconditionError(absl::StrCat(dir_, ": opened for reading only"));
-  // The segment opens with a hard state whose commit index does not pass
-  // `index`: a torn tail may keep that record without the entries after it.
-  // The full hard state follows the entries.
-  hard_state_ = hs;
-  hard_state_.commit = std::min(hs.commit, index);
-  BW_RETURN_IF_ERROR(StartSegment(segments_.back().seq + 1, index));
-  std::vector<raft::Entry> kept;
+  BW_RETURN_IF_ERROR(CloseSegment());
+  // The whole new segment is written atomically (temporary file, sync,
+  // rename, directory sync): a crash leaves it complete or absent, never a
+  // header that cuts the log back without the entries that follow it (the
+  // previous segments still hold those). It opens with a hard state whose
+  // commit index does not pass `index`; the full one follows the entries.
+  WalSegmentInfo info;
+  info.seq = segments_.back().seq + 1;
+  info.path = SegmentPath(info.seq);
+  info.cluster_id = options_.cluster_id;
+  info.node_id = options_.node_id;
+  info.prev_index = index;
+  raft::HardState opening = hs;
+  opening.commit = std::min(hs.commit, index);
+  std::string buf = SegmentStart(info.seq, index, opening);
+  info.records = 2;
+  LogIndex last = index;
+  std::string payload;
   for (const raft::Entry& e : after) {
-    if (e.index > index) kept.push_back(e);
+    if (e.index <= index) continue;
+    payload.clear();
+    raft::AppendEntry(&payload, e);
+    AppendWalRecord(&buf, kWalEntry, payload);
+    last = e.index;
+    ++info.records;
   }
-  BW_RETURN_IF_ERROR(Append(hs, kept));
-  return Sync();
+  AppendWalRecord(&buf, kWalHardState, raft::EncodeHardState(hs));
+  ++info.records;
+  info.bytes = buf.size();
+  info.last_index = last;
+  absl::Status s = disk_.WriteFileAtomic(info.path, buf);
+  if (absl::IsResourceExhausted(s)) return s;
+  BW_RETURN_IF_ERROR(Fail(s));
+  absl::StatusOr<std::unique_ptr<env::AppendFile>> next = disk_.OpenAppend(info.path);
+  if (!next.ok()) return Fail(next.status());
+  file_ = std::move(*next);
+  if (options_.preallocate) {
+    absl::Status room = file_->Preallocate(options_.segment_bytes);
+    if (!room.ok() && !absl::IsResourceExhausted(room)) return Fail(room);
+  }
+  segments_.push_back(info);
+  hard_state_ = hs;
+  last_index_ = last;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<size_t> Wal::Release(LogIndex index) {
@@ -500,6 +558,10 @@ absl::StatusOr<size_t> Wal::Release(LogIndex index) {
   for (size_t i = 1; i < segments_.size(); ++i) {
     if (segments_[i].prev_index <= index) keep_from = i;
   }
+  if (keep_from == 0) return size_t{0};
+  // The segment kept first must be durable (its header and hard state)
+  // before the ones it replaces go.
+  if (keep_from + 1 == segments_.size()) BW_RETURN_IF_ERROR(Fail(file_->Sync()));
   // Oldest first, so a crash part-way leaves the log a contiguous suffix.
   for (size_t i = 0; i < keep_from; ++i) {
     BW_RETURN_IF_ERROR(disk_.Remove(segments_[i].path));

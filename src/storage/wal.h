@@ -123,9 +123,10 @@ class Wal {
                                     const std::vector<raft::Entry>& entries);
   // Makes every Append so far durable (one fdatasync).
   [[nodiscard]] absl::Status Sync();
-  // The log now continues after a snapshot at `index`: starts a segment whose
-  // predecessor is `index`, holding `hs` and the entries of `after` past
-  // `index`, and syncs it. Segments before it become releasable.
+  // The log now continues after a snapshot at `index`: writes, atomically
+  // and durably, a segment whose predecessor is `index`, holding the entries
+  // of `after` past `index` and then `hs`. Segments before it become
+  // releasable.
   [[nodiscard]] absl::Status Rebase(LogIndex index, const raft::HardState& hs,
                                     const std::vector<raft::Entry>& after);
   // A snapshot now covers the log up to `index`: removes every segment all
@@ -149,6 +150,10 @@ class Wal {
   // Syncs and closes the current segment and starts segment `seq`, whose
   // predecessor entry is `prev_index`.
   absl::Status StartSegment(uint64_t seq, LogIndex prev_index);
+  // Syncs the segment being written (before another one begins).
+  absl::Status CloseSegment();
+  // A segment's header and opening hard-state records.
+  std::string SegmentStart(uint64_t seq, LogIndex prev_index, const raft::HardState& hs) const;
   absl::Status Write(std::string_view bytes);
   absl::Status Fail(absl::Status s);
   std::string SegmentPath(uint64_t seq) const;

@@ -1010,21 +1010,30 @@ TEST_F(WalTest, SegmentTornInsideItsHardStateKeepsTheVoteAfterRelease) {
 // capped at the rebase index; the full one follows the entries. A crash that
 // keeps only the segment's header and that first hard state must reopen:
 // the commit index may not point past the entries that were cut off.
-TEST_F(WalTest, RebaseKeepsTheCommitIndexBehindItsEntriesThroughATornCrash) {
+// A rebased segment is written atomically: a crash right after Rebase (with
+// torn tails on) keeps all of it, and one before its rename leaves only a
+// temporary file that recovery removes, with the older segments intact. Its
+// opening hard state never carries a commit index past the rebase index.
+TEST_F(WalTest, RebaseIsAtomicAndItsOpeningCommitIndexStaysBehindItsEntries) {
   std::vector<raft::Entry> after;
   for (uint64_t i = 11; i <= 20; ++i)
     after.push_back(E(i, 2));
+  std::vector<raft::Entry> all;
+  for (uint64_t i = 1; i <= 20; ++i)
+    all.push_back(E(i, 1));
   {
     std::unique_ptr<Wal> wal = MustOpen();
     ASSERT_NE(wal, nullptr);
-    std::vector<raft::Entry> all;
-    for (uint64_t i = 1; i <= 20; ++i)
-      all.push_back(E(i, 1));
     ASSERT_TRUE(wal->Append(HS(1, 1, 15), all).ok());
     ASSERT_TRUE(wal->Sync().ok());
     ASSERT_EQ(wal->segments().size(), 1u);
     ASSERT_TRUE(wal->Rebase(LogIndex(10), HS(2, 1, 15), after).ok());
     ASSERT_EQ(wal->segments().size(), 2u);
+    env::SimDiskFaults torn;
+    torn.torn_tail = 1;
+    disk_.set_faults(torn);
+    disk_.Crash(5);
+    disk_.set_faults(env::SimDiskFaults{});
   }
   // The rebased segment: header, hard state, entries 11..20, hard state.
   const std::string seg = Read(SegPath(2));
@@ -1037,29 +1046,21 @@ TEST_F(WalTest, RebaseKeepsTheCommitIndexBehindItsEntriesThroughATornCrash) {
     ends.push_back(off);
   }
   ASSERT_EQ(ends.size(), 2u + after.size() + 1u);
-  // The opening hard state is capped at the rebase index.
   std::string capped;
   AppendWalRecord(&capped, kWalHardState, raft::EncodeHardState(HS(2, 1, 10)));
   EXPECT_EQ(seg.substr(ends[0], ends[1] - ends[0]), capped);
-
-  // A crash keeps the header and the first hard state only.
-  Write(SegPath(2), seg.substr(0, ends[1]));
-  absl::StatusOr<std::unique_ptr<Wal>> wal = OpenWal(LogIndex(10));
-  ASSERT_TRUE(wal.ok()) << wal.status();
-  EXPECT_EQ((*wal)->last_index(), LogIndex(10));
-  WalRecovered r = (*wal)->TakeRecovered();
-  EXPECT_THAT(r.entries, IsEmpty());
-  EXPECT_LE(r.hard_state.commit, LogIndex(10));
-  EXPECT_EQ(r.hard_state.term, Term(2));
-  EXPECT_EQ(r.hard_state.vote, NodeId(1));
+  WalRecovered r = Recover(LogIndex(10));
+  EXPECT_EQ(Show(r.entries), Show(after));
+  EXPECT_EQ(r.hard_state, HS(2, 1, 15));
   EXPECT_THAT(r.torn_tail, IsEmpty());
-  // The log goes on from the rebase index.
-  ASSERT_TRUE((*wal)->Append(HS(2, 1, 11), {E(11, 2)}).ok());
-  ASSERT_TRUE((*wal)->Sync().ok());
-  wal->reset();
-  WalRecovered again = Recover(LogIndex(10));
-  EXPECT_THAT(Show(again.entries), ElementsAre("11@2:e11t2"));
-  EXPECT_EQ(again.hard_state, HS(2, 1, 11));
+
+  // A temporary file left by a rebase that a crash interrupted before its
+  // rename is never part of the log: recovery removes it.
+  const std::string tmp = SegPath(3) + ".tmp";
+  Write(tmp, seg.substr(0, ends[1]));
+  WalRecovered before = Recover(LogIndex(10));
+  EXPECT_EQ(Show(before.entries), Show(after));
+  EXPECT_FALSE(disk_.Exists(tmp));
 }
 
 }  // namespace
@@ -1093,6 +1094,78 @@ TEST_F(WalTest, ALogOpenedForReadingRefusesWrites) {
   ASSERT_TRUE(none.ok()) << none.status();
   EXPECT_TRUE((*none)->TakeRecovered().fresh);
   EXPECT_FALSE(disk_.Exists("elsewhere"));
+}
+
+}  // namespace
+}  // namespace bw::storage
+
+namespace bw::storage {
+namespace {
+
+// A crash right after a rotation created the next segment (before anything
+// reached it): the empty segment is not "the last" one, so the torn tail of
+// the segment before it is cut, not taken for damage.
+TEST_F(WalTest, TornTailBeforeAnEmptyLastSegmentIsCut) {
+  {
+    std::unique_ptr<Wal> wal = MustOpen();
+    ASSERT_NE(wal, nullptr);
+    ASSERT_TRUE(wal->Append(HS(1, 1, 2), {E(1, 1), E(2, 1)}).ok());
+    ASSERT_TRUE(wal->Sync().ok());
+  }
+  const std::string whole = Read(SegPath(1));
+  std::string torn;
+  AppendWalRecord(&torn, kWalEntry, "half of an entry that never finished");
+  Write(SegPath(1), whole + torn.substr(0, torn.size() / 2));
+  Write(SegPath(2), "");
+  std::unique_ptr<Wal> wal = MustOpen();
+  ASSERT_NE(wal, nullptr);
+  WalRecovered r = wal->TakeRecovered();
+  EXPECT_THAT(Show(r.entries), ElementsAre("1@1:e1t1", "2@1:e2t1"));
+  EXPECT_THAT(r.torn_tail, HasSubstr(SegPath(1)));
+  EXPECT_EQ(Read(SegPath(1)), whole);
+}
+
+// Without preallocation a full disk can meet the header of a new segment:
+// the rotation is refused with nothing of the new segment left, the log goes
+// on in the old one, and once there is room the rotation happens.
+TEST_F(WalTest, FullDiskAtANewSegmentsHeaderLeavesNoHeaderlessSegment) {
+  WalOptions o = Opts();
+  o.preallocate = false;
+  absl::StatusOr<std::unique_ptr<Wal>> opened = OpenWal(LogIndex(0), true, o);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  Wal& wal = **opened;
+  uint64_t next = 1;
+  while (wal.segments().size() == 1) {
+    ASSERT_TRUE(wal.Append(HS(1, 1, next), {Big(next, 1)}).ok());
+    ++next;
+  }
+  ASSERT_TRUE(wal.Sync().ok());
+  // Fill the segment up to just before the next rotation, then the disk:
+  // room for a few bytes, less than a segment header.
+  std::string record;
+  raft::AppendEntry(&record, Big(next, 1));
+  const uint64_t entry_bytes = kWalRecordHeaderBytes + record.size();
+  while (wal.segments().back().bytes + entry_bytes <= kSegmentBytes) {
+    ASSERT_TRUE(wal.Append(std::nullopt, {Big(next, 1)}).ok());
+    ++next;
+  }
+  ASSERT_TRUE(wal.Sync().ok());  // the next entry needs a new segment
+  const uint64_t segments = wal.segments().size();
+  env::SimDiskFaults full;
+  full.capacity_bytes = disk_.used_bytes() + 10;
+  disk_.set_faults(full);
+  absl::Status s = wal.Append(HS(1, 1, next), {Big(next, 1)});
+  ASSERT_TRUE(absl::IsResourceExhausted(s)) << s;
+  EXPECT_EQ(wal.segments().size(), segments);
+  EXPECT_FALSE(disk_.Exists(SegPath(segments + 1)));
+  disk_.set_faults(env::SimDiskFaults{});
+  ASSERT_TRUE(wal.Append(HS(1, 1, next), {Big(next, 1)}).ok());
+  ASSERT_TRUE(wal.Sync().ok());
+  EXPECT_TRUE(disk_.Exists(SegPath(segments + 1)));
+  opened->reset();
+  WalRecovered r = Recover();
+  ASSERT_EQ(r.entries.size(), next);
+  EXPECT_EQ(r.entries.back().index, LogIndex(next));
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -107,7 +108,11 @@ class RealAppendFile final : public AppendFile {
   RealAppendFile& operator=(const RealAppendFile&) = delete;
 
   absl::Status Append(std::string_view data) override { return WriteAll(fd_, path_, data, &size_); }
-  absl::Status Sync() override { return SyncFd(fd_, path_, /*metadata=*/false); }
+  absl::Status Sync() override {
+    std::lock_guard<std::mutex> lock(sync_mu_);
+    if (sync_error_.ok()) sync_error_ = SyncFd(fd_, path_, /*metadata=*/false);
+    return sync_error_;
+  }
   uint64_t Size() const override { return size_; }
   absl::Status Preallocate(uint64_t total_bytes) override {
     if (total_bytes <= size_) return absl::OkStatus();
@@ -123,6 +128,8 @@ class RealAppendFile final : public AppendFile {
   const std::string path_;
   const int fd_;
   uint64_t size_;
+  std::mutex sync_mu_;
+  absl::Status sync_error_;  // the first failed sync; sticky
 };
 
 }  // namespace
@@ -242,6 +249,12 @@ absl::Status RealDisk::CreateDir(const std::string& dir) {
 bool RealDisk::Exists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;
+}
+
+absl::StatusOr<uint64_t> RealDisk::FileSize(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return ErrnoToStatus("stat", path, errno);
+  return static_cast<uint64_t>(st.st_size);
 }
 
 }  // namespace bw::env

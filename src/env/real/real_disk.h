@@ -57,6 +57,7 @@ class RealDisk final : public Disk {
   // mkdir -p, mode 0755: OK if `dir` already exists as a directory.
   [[nodiscard]] absl::Status CreateDir(const std::string& dir) override;
   bool Exists(const std::string& path) override;
+  [[nodiscard]] absl::StatusOr<uint64_t> FileSize(const std::string& path) override;
 };
 
 }  // namespace bw::env

@@ -76,10 +76,12 @@ class SimDisk::Handle final : public AppendFile {
 
   absl::Status Sync() override {
     BW_RETURN_IF_ERROR(CheckEpoch("fdatasync"));
+    if (!sync_error_.ok()) return sync_error_;
     if (Fire(disk_->random_, disk_->faults_.sync_eio)) {
       ++disk_->counts_.sync_failures;
-      return absl::DataLossError(
+      sync_error_ = absl::DataLossError(
           absl::StrCat(Message("fdatasync", path_, "Input/output error"), " (injected)"));
+      return sync_error_;
     }
     file_->durable_size = file_->data.size();
     return absl::OkStatus();
@@ -105,6 +107,7 @@ class SimDisk::Handle final : public AppendFile {
   const std::string path_;
   const std::shared_ptr<File> file_;
   const uint64_t epoch_;
+  absl::Status sync_error_;  // the first failed sync; sticky
 };
 
 SimDisk::SimDisk(Random& random, SimDiskFaults faults) : random_(random) {
@@ -236,6 +239,14 @@ absl::Status SimDisk::CreateDir(const std::string& dir) {
 
 bool SimDisk::Exists(const std::string& path) {
   return files_.count(path) > 0 || dirs_.count(StripTrailingSlashes(path)) > 0;
+}
+
+absl::StatusOr<uint64_t> SimDisk::FileSize(const std::string& path) {
+  auto it = files_.find(path);
+  if (it == files_.end()) {
+    return absl::NotFoundError(Message("stat", path, "No such file or directory"));
+  }
+  return it->second->data.size();
 }
 
 void SimDisk::Crash() {

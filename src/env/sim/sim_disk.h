@@ -94,6 +94,7 @@ class SimDisk final : public Disk {
   [[nodiscard]] absl::StatusOr<std::vector<std::string>> List(const std::string& dir) override;
   [[nodiscard]] absl::Status CreateDir(const std::string& dir) override;
   bool Exists(const std::string& path) override;
+  [[nodiscard]] absl::StatusOr<uint64_t> FileSize(const std::string& path) override;
 
   // Power loss, choices drawn from the constructor's Random.
   void Crash();

@@ -230,10 +230,12 @@ TEST_F(SimDiskTest, SyncEioFiresAtTheConfiguredRate) {
   SimDiskFaults faults;
   faults.sync_eio = 0.25;
   disk_.set_faults(faults);
-  auto wal = Open(disk_, "/d/wal");
   int failed = 0;
-  for (int i = 0; i < 4000; ++i)
+  for (int i = 0; i < 4000; ++i) {
+    // A fresh handle each time: a failed sync is sticky on its handle.
+    auto wal = Open(disk_, "/d/wal");
     failed += wal->Sync().ok() ? 0 : 1;
+  }
   EXPECT_EQ(disk_.counts().sync_failures, static_cast<uint64_t>(failed));
   EXPECT_GT(failed, 800);
   EXPECT_LT(failed, 1200);
@@ -385,6 +387,31 @@ TEST(SimDiskFaultsTest, ValidateRejectsBadProbabilities) {
   faults.torn_tail = 0;
   faults.read_bit_flip = -0.1;
   EXPECT_EQ(faults.Validate().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace bw::env
+
+namespace bw::env {
+namespace {
+
+// After a failed sync every later Sync of the handle fails the same way,
+// even once the fault is gone: the kernel reports a writeback error once.
+TEST_F(SimDiskTest, FailedSyncIsStickyOnItsHandle) {
+  auto wal = Open(disk_, "/d/wal");
+  ASSERT_TRUE(wal->Append("x").ok());
+  SimDiskFaults eio;
+  eio.sync_eio = 1;
+  disk_.set_faults(eio);
+  absl::Status first = wal->Sync();
+  ASSERT_TRUE(absl::IsDataLoss(first)) << first;
+  disk_.set_faults(SimDiskFaults{});
+  EXPECT_EQ(wal->Sync(), first);
+  // A new handle on the file starts clean.
+  auto again = Open(disk_, "/d/wal");
+  EXPECT_TRUE(again->Sync().ok());
+  EXPECT_EQ(disk_.FileSize("/d/wal").value(), 1u);
+  EXPECT_TRUE(absl::IsNotFound(disk_.FileSize("/d/none").status()));
 }
 
 }  // namespace
