@@ -18,6 +18,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "env/sim/sim_world.h"
 
 namespace bw::node {
@@ -62,7 +63,7 @@ class NodeDiskTest : public ::testing::Test {
     auto out = std::make_shared<std::optional<absl::StatusOr<kv::KvResult>>>();
     kv::KvCommand cmd;
     cmd.request_id = kv::MakeRequestId(1, seq);
-    cmd.key = "k" + std::to_string(seq);
+    cmd.key = absl::StrCat("k", seq);
     cmd.value = std::move(value);
     node_->Write(cmd, [out](absl::StatusOr<kv::KvResult> r) { *out = std::move(r); });
     return out;
@@ -116,7 +117,7 @@ TEST_F(NodeDiskTest, FailedSyncHaltsAndARestartKeepsWhatWasAcknowledged) {
   WaitForLeader();
   std::vector<std::shared_ptr<std::optional<absl::StatusOr<kv::KvResult>>>> acked;
   for (uint64_t seq = 1; seq <= 5; ++seq)
-    acked.push_back(Put(seq, "v" + std::to_string(seq)));
+    acked.push_back(Put(seq, absl::StrCat("v", seq)));
   Run(1'000'000);
   for (auto& a : acked)
     ASSERT_TRUE(a->has_value() && (*a)->ok());
@@ -147,7 +148,7 @@ TEST_F(NodeDiskTest, FailedSyncHaltsAndARestartKeepsWhatWasAcknowledged) {
   WaitForLeader();
   Run(1'000'000);
   for (uint64_t seq = 1; seq <= 5; ++seq)
-    EXPECT_EQ(node_->state().Get("k" + std::to_string(seq)), "v" + std::to_string(seq));
+    EXPECT_EQ(node_->state().Get(absl::StrCat("k", seq)), absl::StrCat("v", seq));
   EXPECT_EQ(node_->state().Get("k7"), std::nullopt);
 }
 
