@@ -42,6 +42,7 @@ def main():
     acked = 0
     torn = 0
     t0 = time.time()
+    failed = False
     print(f"crash test: {args.cycles} cycles, seed {args.seed}, dir {work}", flush=True)
     try:
         for cycle in range(1, args.cycles + 1):
@@ -74,6 +75,7 @@ def main():
                 torn += 1
             if check.returncode != 0:
                 print(f"cycle {cycle}: check-data found damage:\n{check.stdout}{check.stderr}")
+                failed = True
                 return 1
             verify = subprocess.run([args.bulwark, "storage-load", "--dir", data,
                                      "--verify", acks_path],
@@ -83,6 +85,7 @@ def main():
                 if args.plant_bug:
                     print("PASS: the planted bug (ack before the write reached the log) was caught")
                     return 0
+                failed = True
                 return 1
             if cycle % 10 == 0 or cycle == args.cycles:
                 print(f"cycle {cycle}: {acked} acknowledged writes so far, all present; "
@@ -94,8 +97,8 @@ def main():
               f"{torn} torn tails cut, {time.time() - t0:.0f} s")
         return 0
     finally:
-        if args.keep:
-            print(f"kept {work}")
+        if args.keep or failed:
+            print(f"kept {work} (the data directory, every cycle's acks, the last output)")
         else:
             shutil.rmtree(work, ignore_errors=True)
 

@@ -213,7 +213,13 @@ int RunStorageLoad(const LoadFlags& f) {
       absl::StatusOr<std::optional<std::string>> got = state->Get(key);
       if (!got.ok() || !got->has_value() || **got != value) {
         ++missing;
-        if (missing <= 10) std::fprintf(stderr, "LOST acknowledged write %s\n", key.c_str());
+        if (missing <= 10) {
+          std::string found = !got.ok()           ? std::string(got.status().message())
+                              : !got->has_value() ? "no such key"
+                                                  : "the value " + **got;
+          std::fprintf(stderr, "LOST acknowledged write %s: expected %s, found %s\n", key.c_str(),
+                       value.c_str(), found.c_str());
+        }
       }
     }
     std::printf("verified %llu acknowledged writes, %llu lost\n",

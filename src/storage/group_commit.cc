@@ -5,18 +5,14 @@
 
 namespace bw::storage {
 
-namespace {
-// Groups the append stage may run ahead of the sync stage.
-constexpr size_t kMaxGroupsAhead = 4;
-}  // namespace
-
 GroupCommitter::GroupCommitter(Wal& wal, Term term, uint64_t max_queued_bytes, OnDurable on_durable,
-                               uint64_t max_group_bytes)
+                               uint64_t max_group_bytes, size_t max_groups_ahead)
     : wal_(wal),
       term_(term),
       max_queued_bytes_(max_queued_bytes),
       on_durable_(std::move(on_durable)),
-      max_group_bytes_(max_group_bytes) {}
+      max_group_bytes_(max_group_bytes),
+      max_groups_ahead_(max_groups_ahead == 0 ? 1 : max_groups_ahead) {}
 
 void GroupCommitter::Submit(std::string payload, Done done) {
   std::vector<std::string> one;
@@ -118,6 +114,14 @@ void GroupCommitter::TakeInto(Pending& p, Group* group) {
         raft::Entry{term_, LogIndex(0), raft::EntryType::kNormal, std::move(payload)});
   }
   group->dones.emplace_back(group->entries.size() - 1, std::move(p.done));
+}
+
+size_t GroupCommitter::queued() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (const Pending& p : queue_)
+    n += p.payloads.size();
+  return n;
 }
 
 void GroupCommitter::RequestRelease(LogIndex index) {
@@ -222,17 +226,27 @@ void GroupCommitter::Run() {
     absl::Status s = AppendGroup(group);
     {
       std::unique_lock<std::mutex> lock(mu_);
-      wal_owner_ = false;
-      work_.notify_one();
       if (s.ok() && !failed_.ok()) s = failed_;  // a sync failed meanwhile: never sync again
       if (s.ok()) {
         // The sync stage takes it (with any groups ahead of it, one sync for
-        // all) while this stage writes the next one.
-        synced_.wait(lock, [&] { return sync_queue_.size() < kMaxGroupsAhead; });
+        // all) while this stage writes the next one. The log stays ours
+        // until the group is in the queue: while we wait for room, a Write
+        // that found the committer idle would lead, and its later entries
+        // would be made durable and applied before this group's.
+        if (sync_queue_.size() >= max_groups_ahead_ && waiting_for_room_hook_) {
+          lock.unlock();
+          waiting_for_room_hook_();
+          lock.lock();
+        }
+        synced_.wait(lock, [&] { return sync_queue_.size() < max_groups_ahead_; });
         sync_queue_.push_back(std::move(group));
+        wal_owner_ = false;
+        work_.notify_one();
         to_sync_.notify_one();
         continue;
       }
+      wal_owner_ = false;
+      work_.notify_one();
     }
     std::vector<Group> one;
     one.push_back(std::move(group));

@@ -65,8 +65,10 @@ class GroupCommitter {
   // Entries get term `term` and indexes from wal.last_index() + 1 on.
   // Submit blocks while more than `max_queued_bytes` are waiting. A group
   // holds at most about `max_group_bytes` of payload.
+  // At most `max_groups_ahead` appended groups wait for the sync stage.
   GroupCommitter(Wal& wal, Term term, uint64_t max_queued_bytes = 64 << 20,
-                 OnDurable on_durable = nullptr, uint64_t max_group_bytes = 4 << 20);
+                 OnDurable on_durable = nullptr, uint64_t max_group_bytes = 4 << 20,
+                 size_t max_groups_ahead = 4);
 
   // Queues an entry; never waits for I/O (only for room in the queue), so an
   // event loop may call it. `done` runs on a committer thread.
@@ -90,6 +92,13 @@ class GroupCommitter {
   // The log up to `index` is covered by a durable snapshot: its segments are
   // released (Wal::Release) before the next append. Thread-safe.
   void RequestRelease(LogIndex index);
+  // Entries queued and not yet taken by the append stage (for observation).
+  size_t queued() const;
+  // Tests only: called on the append stage, without the lock, when an
+  // appended group finds the sync stage's queue full and must wait.
+  void SetWaitingForRoomHookForTest(std::function<void()> hook) {
+    waiting_for_room_hook_ = std::move(hook);
+  }
 
  private:
   struct Pending {
@@ -120,6 +129,8 @@ class GroupCommitter {
   const uint64_t max_queued_bytes_;
   const OnDurable on_durable_;
   const uint64_t max_group_bytes_;
+  const size_t max_groups_ahead_;
+  std::function<void()> waiting_for_room_hook_;
   mutable std::mutex mu_;
   std::condition_variable work_;     // queue non-empty, or stopping
   std::condition_variable space_;    // queue has room

@@ -328,7 +328,15 @@ struct Op {
   bool submitted = false;  // Submit/SubmitBatch rather than Write
 };
 
-TEST_F(GroupCommitTest, ManyWritersGetEveryIndexOnceAndTheLogHoldsEveryPayloadInOrder) {
+class GroupCommitManyWritersTest : public GroupCommitTest,
+                                   public ::testing::WithParamInterface<size_t> {};
+
+// With the default bound on groups waiting for the sync stage, and with a
+// bound of 1, which the append stage meets all the time (a leading Write
+// must never overtake a group that waits there).
+INSTANTIATE_TEST_SUITE_P(GroupsAhead, GroupCommitManyWritersTest, ::testing::Values(4, 1));
+
+TEST_P(GroupCommitManyWritersTest, EveryIndexOnceAndTheLogHoldsEveryPayloadInOrder) {
   constexpr int kWriters = 8;
   constexpr int kOpsEach = 500;
   segment_bytes_ = 64 << 10;  // the log rotates several times
@@ -340,11 +348,14 @@ TEST_F(GroupCommitTest, ManyWritersGetEveryIndexOnceAndTheLogHoldsEveryPayloadIn
   std::vector<uint64_t> callback_order;  // Submit callbacks, as they ran
   std::atomic<int> in_callback{0};
   std::atomic<int> overlapping{0};
-  GroupCommitter gc(*wal, Term(kTerm), 64 << 20, [&](const std::vector<raft::Entry>& group) {
-    std::lock_guard<std::mutex> lock(order_mu);
-    for (const raft::Entry& e : group)
-      durable_order.push_back(e.index.value());
-  });
+  GroupCommitter gc(
+      *wal, Term(kTerm), 64 << 20,
+      [&](const std::vector<raft::Entry>& group) {
+        std::lock_guard<std::mutex> lock(order_mu);
+        for (const raft::Entry& e : group)
+          durable_order.push_back(e.index.value());
+      },
+      4 << 20, GetParam());
 
   std::vector<Op> ops(kWriters * kOpsEach);
   {
@@ -836,6 +847,75 @@ TEST_F(GroupCommitTest, NoWriteIsSyncedOrAcknowledgedAfterAFailedSync) {
   EXPECT_EQ(synced_after, 0) << "rounds with a sync after the failed one, of " << kRounds;
   EXPECT_EQ(acknowledged, 0) << "rounds that acknowledged a Write after the failed sync, of "
                              << kRounds;
+}
+
+}  // namespace
+}  // namespace bw::storage
+
+namespace bw::storage {
+namespace {
+
+// Regression (found by the SIGKILL crash test as two acknowledged writes
+// missing from the state): a group that has been appended and waits for
+// room in the sync stage's queue still owns the log. A Write arriving then,
+// with the sync stage idle, must queue behind it, not lead: a leader would
+// append, sync and complete later entries first, and whoever applies the
+// entries in order would skip the waiting group's.
+TEST_F(GroupCommitTest, ALeaderNeverOvertakesAGroupWaitingForTheSyncStage) {
+  std::unique_ptr<Wal> wal = OpenWal();
+  ASSERT_NE(wal, nullptr);
+  std::mutex order_mu;
+  std::vector<uint64_t> durable_order;
+  GroupCommitter gc(
+      *wal, Term(kTerm), 64 << 20,
+      [&](const std::vector<raft::Entry>& group) {
+        std::lock_guard<std::mutex> lock(order_mu);
+        for (const raft::Entry& e : group)
+          durable_order.push_back(e.index.value());
+      },
+      4 << 20, /*max_groups_ahead=*/1);
+  std::unique_ptr<env::Thread> late_writer;
+  std::atomic<bool> late_done{false};
+  absl::StatusOr<LogIndex> late = absl::UnknownError("not returned");
+  std::atomic<bool> hooked{false};
+  gc.SetWaitingForRoomHookForTest([&] {
+    if (hooked.exchange(true)) return;
+    // The group in hand waits; let the sync stage finish everything ahead
+    // of it, so that it is idle, then a Write comes.
+    disk_.ReleaseSyncs();
+    ASSERT_TRUE(Eventually([&] { return gc.stats().groups == 2; }));
+    late_writer = std::make_unique<env::Thread>("gc-late", [&] {
+      late = gc.Write({"late"});
+      late_done = true;
+    });
+    // It either queued (correct) or led and finished (the bug).
+    ASSERT_TRUE(Eventually([&] { return gc.queued() == 1 || late_done.load(); }));
+  });
+  Outcome a, b, c;
+  {
+    Stages stages(gc, disk_);
+    disk_.HoldSyncs();
+    gc.Submit("a", a.Callback());  // taken by the sync stage, held there
+    ASSERT_TRUE(Eventually([&] { return disk_.waiting() == 1; }));
+    int appends = disk_.appends();
+    gc.Submit("b", b.Callback());  // waits in the sync stage's queue (room for 1)
+    ASSERT_TRUE(Eventually([&] { return disk_.appends() > appends; }));
+    appends = disk_.appends();
+    gc.Submit("c", c.Callback());  // appended, then finds no room: the hook
+    ASSERT_TRUE(Eventually([&] { return disk_.appends() > appends; }));
+    ASSERT_TRUE(Eventually([&] { return c.calls() == 1 && late_done.load(); }))
+        << "c " << c.calls() << " late " << late_done.load() << " groups " << gc.stats().groups
+        << " queued " << gc.queued() << " waiting syncs " << disk_.waiting() << " hooked "
+        << hooked.load();
+    late_writer.reset();
+  }
+  ASSERT_TRUE(hooked.load());
+  EXPECT_EQ(*a.result(), LogIndex(1));
+  EXPECT_EQ(*b.result(), LogIndex(2));
+  EXPECT_EQ(*c.result(), LogIndex(3));
+  ASSERT_TRUE(late.ok()) << late.status();
+  EXPECT_EQ(*late, LogIndex(4));
+  EXPECT_EQ(durable_order, (std::vector<uint64_t>{1, 2, 3, 4}));
 }
 
 }  // namespace
