@@ -61,9 +61,10 @@ std::string EncodeHeader(const SegmentHeader& h) {
 struct Record {
   uint8_t type = 0;
   std::string_view payload;
-  size_t size = 0;    // header + payload
-  std::string bad;    // non-empty: the record at this offset is not whole
-  bool torn = false;  // and it can only be a torn write
+  size_t size = 0;     // header + payload
+  std::string bad;     // non-empty: the record at this offset is not whole
+  std::string detail;  // what was expected and what was found
+  bool torn = false;   // and it can only be a torn write
 };
 
 Record ReadRecord(std::string_view data, size_t off) {
@@ -78,14 +79,24 @@ Record ReadRecord(std::string_view data, size_t off) {
     uint32_t len_crc = r.Fixed32();
     uint32_t crc = r.Fixed32();
     rec.type = r.U8();
-    if (core::Crc32c(rest.substr(0, 4)) != len_crc) {
+    const uint32_t want_len_crc = core::Crc32c(rest.substr(0, 4));
+    if (want_len_crc != len_crc) {
       rec.bad = "damaged record header";
+      rec.detail = absl::StrFormat(" (length %d with checksum %08x; the length's checksum is %08x)",
+                                   len, len_crc, want_len_crc);
     } else if (len > rest.size() - kWalRecordHeaderBytes) {
       rec.bad = "record runs past the end of the file";
+      rec.detail = absl::StrFormat(" (%d bytes of payload expected, %d there)", len,
+                                   rest.size() - kWalRecordHeaderBytes);
     } else {
       rec.payload = rest.substr(kWalRecordHeaderBytes, len);
       rec.size = kWalRecordHeaderBytes + len;
-      if (RecordCrc(rec.type, rec.payload) != crc) rec.bad = "checksum mismatch";
+      const uint32_t want = RecordCrc(rec.type, rec.payload);
+      if (want != crc) {
+        rec.bad = "checksum mismatch";
+        rec.detail = absl::StrFormat(" (stored %08x, computed %08x over type %d and %d bytes)", crc,
+                                     want, rec.type, len);
+      }
     }
   }
   if (!rec.bad.empty()) {
@@ -260,11 +271,11 @@ absl::Status Wal::RecoverSegment(size_t i, bool last, LogIndex after, bool repai
   WalSegmentInfo& seg = segments_[i];
   BW_ASSIGN_OR_RETURN(std::string data, disk_.ReadFile(seg.path));
   std::vector<raft::Entry>& entries = recovered_.entries;
-  auto corrupt = [&](size_t off, const std::string& what) {
+  auto corrupt = [&](size_t off, const std::string& what, const std::string& detail = "") {
     return absl::DataLossError(absl::StrCat(
-        seg.path, ": ", what, " at offset ", off, " of ", data.size(),
-        " bytes; refusing to start: rebuild this member from its peers (bulwark check-data "
-        "shows the damage)"));
+        seg.path, ": ", what, " at offset ", off, " of ", data.size(), " bytes", detail,
+        "; refusing to start: rebuild this member from its peers (bulwark check-data shows the "
+        "damage)"));
   };
   size_t off = 0;
   while (off < data.size()) {
@@ -273,7 +284,7 @@ absl::Status Wal::RecoverSegment(size_t i, bool last, LogIndex after, bool repai
     if (options_.planted_skip_checksums && rec.bad == "checksum mismatch") rec.bad.clear();
 #endif
     if (!rec.bad.empty()) {
-      if (!last || !rec.torn) return corrupt(off, rec.bad);
+      if (!last || !rec.torn) return corrupt(off, rec.bad, rec.detail);
       // A torn write at the tail: nothing from `off` on was acknowledged.
       recovered_.torn_tail = absl::StrCat(seg.path, ": cut ", data.size() - off,
                                           " bytes at offset ", off, " (", rec.bad, ")");
