@@ -849,12 +849,6 @@ TEST_F(GroupCommitTest, NoWriteIsSyncedOrAcknowledgedAfterAFailedSync) {
                              << kRounds;
 }
 
-}  // namespace
-}  // namespace bw::storage
-
-namespace bw::storage {
-namespace {
-
 // Regression (found by the SIGKILL crash test as two acknowledged writes
 // missing from the state): a group that has been appended and waits for
 // room in the sync stage's queue still owns the log. A Write arriving then,

@@ -509,12 +509,6 @@ TEST_F(RaftStoreTest, TruncatedOrEmptySnapshotIsDataLoss) {
   }
 }
 
-}  // namespace
-}  // namespace bw::storage
-
-namespace bw::storage {
-namespace {
-
 // A crash after a snapshot was saved and before the log was rebased on it
 // leaves entries of the replaced log after the snapshot. Those with a lower
 // term than the snapshot's cannot belong to this member's log (terms never

@@ -1063,12 +1063,6 @@ TEST_F(WalTest, RebaseIsAtomicAndItsOpeningCommitIndexStaysBehindItsEntries) {
   EXPECT_FALSE(disk_.Exists(tmp));
 }
 
-}  // namespace
-}  // namespace bw::storage
-
-namespace bw::storage {
-namespace {
-
 // A log opened only to be read (check-data) refuses to be written, and an
 // inspection of a missing or empty directory creates nothing.
 TEST_F(WalTest, ALogOpenedForReadingRefusesWrites) {
@@ -1095,12 +1089,6 @@ TEST_F(WalTest, ALogOpenedForReadingRefusesWrites) {
   EXPECT_TRUE((*none)->TakeRecovered().fresh);
   EXPECT_FALSE(disk_.Exists("elsewhere"));
 }
-
-}  // namespace
-}  // namespace bw::storage
-
-namespace bw::storage {
-namespace {
 
 // A crash right after a rotation created the next segment (before anything
 // reached it): the empty segment is not "the last" one, so the torn tail of

@@ -389,12 +389,6 @@ TEST(SimDiskFaultsTest, ValidateRejectsBadProbabilities) {
   EXPECT_EQ(faults.Validate().code(), absl::StatusCode::kInvalidArgument);
 }
 
-}  // namespace
-}  // namespace bw::env
-
-namespace bw::env {
-namespace {
-
 // After a failed sync every later Sync of the handle fails the same way,
 // even once the fault is gone: the kernel reports a writeback error once.
 TEST_F(SimDiskTest, FailedSyncIsStickyOnItsHandle) {
