@@ -9,7 +9,7 @@ CMAKE_FLAGS ?=
 
 # Debian packages the build and the tests need.
 DEB_PACKAGES := cmake ninja-build g++ ccache clang-format libabsl-dev libgtest-dev libgmock-dev \
-                libbenchmark-dev libcli11-dev librapidcheck-dev librocksdb-dev python3 util-linux
+                libbenchmark-dev libcli11-dev librapidcheck-dev librocksdb-dev libasio-dev python3 util-linux
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -1,7 +1,7 @@
 // The production world: the steady clock, a fast PRNG seeded once from the
-// OS, and POSIX files. Timers and the network arrive later with the event
-// loop and the TCP transport; until then RealEnv takes them as injected
-// implementations and asserts if asked for one it was not given.
+// OS, and POSIX files. Timers and the network are injected: the timers are
+// an EventLoop's (env/real/event_loop.h), the network the TCP transport's;
+// RealEnv asserts if asked for one it was not given.
 //
 // Thread-safety: RealClock may be called from any thread; RealRandom and
 // RealEnv belong to the single event-loop thread that owns the node.
