@@ -1,0 +1,93 @@
+// The network of a real member: peer messages over TCP (Asio), as the
+// env::Network the node sends through. Framing and the handshake are
+// transport/frame.h.
+//
+// Per peer there is one outgoing connection, dialled on first use. Send
+// frames the message into that peer's bounded queue; queued frames go out
+// together in one write (batching). A connection that fails is dropped with
+// whatever was in flight (the Network contract: delivery is not
+// guaranteed) and dialled again after a backoff that doubles up to a bound.
+// Incoming connections must open with a handshake naming this cluster and
+// this node; any other is closed before a message is delivered. Frames past
+// the size limit and messages that would overfill a queue are dropped and
+// counted.
+//
+// Thread-safety: everything runs on the EventLoop's thread, which must
+// outlive the network; destroy the network on that thread or after the loop
+// has stopped.
+#pragma once
+
+#include <asio/ip/tcp.hpp>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "env/env.h"
+#include "env/real/event_loop.h"
+
+namespace bw::transport {
+
+struct TcpNetworkOptions {
+  NodeId self;
+  uint64_t cluster_id = 0;
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 0;  // 0: any free port (see port())
+  size_t max_message_bytes = 16 << 20;
+  size_t max_queue_bytes = 64 << 20;  // per peer
+  int64_t backoff_min_us = 10'000;
+  int64_t backoff_max_us = 1'000'000;
+};
+
+struct TcpNetworkStats {
+  uint64_t sent = 0;
+  uint64_t received = 0;
+  uint64_t dropped_queue_full = 0;
+  uint64_t dropped_oversize = 0;
+  uint64_t dropped_in_flight = 0;   // queued or written when a connection failed
+  uint64_t dropped_no_address = 0;  // to a node with no known address
+  uint64_t rejected_handshakes = 0;
+  uint64_t connects = 0;
+};
+
+class TcpNetwork final : public env::Network {
+ public:
+  // Binds and listens; INVALID_ARGUMENT / UNAVAILABLE naming the address.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<TcpNetwork>> Listen(env::EventLoop& loop,
+                                                                          TcpNetworkOptions o);
+  ~TcpNetwork() override;
+  TcpNetwork(const TcpNetwork&) = delete;
+  TcpNetwork& operator=(const TcpNetwork&) = delete;
+
+  uint16_t port() const { return port_; }
+  // Where peer `id` listens. A changed address takes effect at the next dial.
+  void SetPeer(NodeId id, std::string host, uint16_t port);
+
+  void Send(NodeId to, std::string bytes) override;
+  void SetReceiver(Receiver receiver) override { receiver_ = std::move(receiver); }
+  const TcpNetworkStats& stats() const { return stats_; }
+
+ private:
+  struct Peer;
+  struct Inbound;
+  TcpNetwork(env::EventLoop& loop, TcpNetworkOptions o);
+  void Dial(const std::shared_ptr<Peer>& peer);
+  void Flush(const std::shared_ptr<Peer>& peer);
+  void Fail(const std::shared_ptr<Peer>& peer);
+  void Accept();
+  void ReadFrom(const std::shared_ptr<Inbound>& in);
+
+  env::EventLoop& loop_;
+  const TcpNetworkOptions options_;
+  asio::ip::tcp::acceptor acceptor_;
+  uint16_t port_ = 0;
+  std::map<NodeId, std::shared_ptr<Peer>> peers_;
+  Receiver receiver_;
+  TcpNetworkStats stats_;
+  // Handlers still queued when the network goes check this first.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace bw::transport
