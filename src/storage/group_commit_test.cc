@@ -49,6 +49,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "env/real/real_disk.h"
+#include "env/real/testing/eventually.h"
 #include "env/real/thread.h"
 #include "raft/types.h"
 #include "storage/wal.h"
@@ -63,15 +64,7 @@ constexpr uint64_t kCluster = 0xC1;
 constexpr uint64_t kTerm = 3;
 constexpr std::chrono::milliseconds kPatience(20000);
 
-// Polls `pred` every millisecond until it holds or `patience` has passed.
-bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds patience = kPatience) {
-  const auto deadline = std::chrono::steady_clock::now() + patience;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
-}
+using env::testing::Eventually;
 
 // Gives other threads a moment to do what they should not.
 void Pause() {

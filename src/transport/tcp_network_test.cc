@@ -6,8 +6,11 @@
 // message and one that would overfill a queue are dropped and counted.
 #include "transport/tcp_network.h"
 
+#include "env/real/testing/eventually.h"
+
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <future>
 #include <string>
@@ -37,15 +40,7 @@ auto OnLoop(env::EventLoop& loop, F fn) {
   return f.get();
 }
 
-template <typename F>
-bool Eventually(F done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
-}
+using env::testing::Eventually;
 
 struct Inbox {
   std::mutex mu;
@@ -92,12 +87,18 @@ class TcpNetworkTest : public ::testing::Test {
     OnLoop(loop_, [&] { a->SetPeer(b_id, "127.0.0.1", b->port()); });
   }
 
+  // Inboxes outlive the networks (TearDown destroys those first, on the
+  // loop thread): a message may arrive until then.
+  Inbox& NewInbox() { return inboxes_.emplace_back(); }
+
   env::EventLoop loop_;
+  std::deque<Inbox> inboxes_;
   std::vector<std::unique_ptr<TcpNetwork>> nets_;
 };
 
 TEST_F(TcpNetworkTest, MessagesFlowBothWaysInOrder) {
-  Inbox ia, ib;
+  Inbox& ia = NewInbox();
+  Inbox& ib = NewInbox();
   TcpNetwork* a = Member(NodeId(1), &ia);
   TcpNetwork* b = Member(NodeId(2), &ib);
   Link(a, NodeId(2), b);
@@ -121,7 +122,7 @@ TEST_F(TcpNetworkTest, MessagesFlowBothWaysInOrder) {
 }
 
 TEST_F(TcpNetworkTest, AnotherClusterOrAnotherNodeIsRefused) {
-  Inbox ib;
+  Inbox& ib = NewInbox();
   TcpNetwork* b = Member(NodeId(2), &ib);
   TcpNetwork* stranger = Member(NodeId(1), nullptr, /*cluster=*/0xBAD);
   TcpNetwork* misdialled = Member(NodeId(3), nullptr);
@@ -139,7 +140,8 @@ TEST_F(TcpNetworkTest, AnotherClusterOrAnotherNodeIsRefused) {
 }
 
 TEST_F(TcpNetworkTest, APeerThatComesBackIsDialledAgain) {
-  Inbox ia, ib;
+  Inbox& ia = NewInbox();
+  Inbox& ib = NewInbox();
   TcpNetwork* a = Member(NodeId(1), &ia);
   TcpNetwork* b = Member(NodeId(2), &ib);
   const uint16_t b_port = b->port();
@@ -152,7 +154,7 @@ TEST_F(TcpNetworkTest, APeerThatComesBackIsDialledAgain) {
         std::find_if(nets_.begin(), nets_.end(), [&](const auto& n) { return n.get() == b; }));
   });
   // ...and comes back on the same port with a new inbox.
-  Inbox ib2;
+  Inbox& ib2 = NewInbox();
   TcpNetwork* b2 = Member(NodeId(2), &ib2, kCluster, b_port);
   ASSERT_NE(b2, nullptr);
   // Messages sent while the old connection breaks may be lost (the contract
@@ -166,7 +168,7 @@ TEST_F(TcpNetworkTest, APeerThatComesBackIsDialledAgain) {
 }
 
 TEST_F(TcpNetworkTest, OversizeAndOverflowingMessagesAreDroppedAndCounted) {
-  Inbox ib;
+  Inbox& ib = NewInbox();
   TcpNetwork* a = Member(NodeId(1), nullptr, kCluster, 0, /*max_message=*/100,
                          /*max_queue=*/1000);
   TcpNetwork* b = Member(NodeId(2), &ib);

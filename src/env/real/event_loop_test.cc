@@ -5,6 +5,8 @@
 // thread in the order posted; Stop ends Run and the destructor joins.
 #include "env/real/event_loop.h"
 
+#include "env/real/testing/eventually.h"
+
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -16,16 +18,7 @@
 namespace bw::env {
 namespace {
 
-// Waits (really) until `done` holds or two seconds pass.
-template <typename F>
-bool Eventually(F done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
-}
+using testing::Eventually;
 
 TEST(EventLoopTest, TimersFireOnceInDeadlineOrderOnTheLoopThread) {
   EventLoop loop;
