@@ -232,8 +232,8 @@ TEST(RealEnvTest, InjectedTimersAreReturnedAndDiskWorks) {
 
 TEST(RealEnvDeathTest, MissingTimersOrNetworkAborts) {
   RealEnv env;
-  EXPECT_DEATH(env.timers(), "no Timers was injected");
-  EXPECT_DEATH(env.network(), "no Network was injected");
+  EXPECT_DEATH(env.timers(), "no Timers was given");
+  EXPECT_DEATH(env.network(), "no Network was given");
 }
 
 }  // namespace

@@ -26,19 +26,24 @@ int64_t RealClock::NowMicros() {
 RealRandom::RealRandom() : RealRandom(SeedFromDevice()) {}
 
 RealEnv::RealEnv(std::unique_ptr<Timers> timers, std::unique_ptr<Network> network)
-    : timers_(std::move(timers)), network_(std::move(network)) {}
+    : owned_timers_(std::move(timers)), owned_network_(std::move(network)) {
+  timers_ = owned_timers_.get();
+  network_ = owned_network_.get();
+}
+
+RealEnv::RealEnv(Timers& timers, Network& network) : timers_(&timers), network_(&network) {}
 
 Timers& RealEnv::timers() {
   BW_ASSERT_MSG(timers_ != nullptr,
-                "RealEnv::timers() called but no Timers was injected (the real event loop "
-                "does not exist yet; pass one to the RealEnv constructor)");
+                "RealEnv::timers() called but no Timers was given (pass an EventLoop to the "
+                "RealEnv constructor)");
   return *timers_;
 }
 
 Network& RealEnv::network() {
   BW_ASSERT_MSG(network_ != nullptr,
-                "RealEnv::network() called but no Network was injected (the TCP transport "
-                "does not exist yet; pass one to the RealEnv constructor)");
+                "RealEnv::network() called but no Network was given (pass a TcpNetwork to "
+                "the RealEnv constructor)");
   return *network_;
 }
 

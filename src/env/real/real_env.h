@@ -38,6 +38,9 @@ class RealEnv final : public Env {
   // env built without one is a programming error and aborts.
   explicit RealEnv(std::unique_ptr<Timers> timers = nullptr,
                    std::unique_ptr<Network> network = nullptr);
+  // Borrows the timers (an EventLoop's) and the network, which must outlive
+  // the env.
+  RealEnv(Timers& timers, Network& network);
   RealEnv(const RealEnv&) = delete;
   RealEnv& operator=(const RealEnv&) = delete;
 
@@ -51,8 +54,10 @@ class RealEnv final : public Env {
   RealClock clock_;
   RealRandom random_;
   RealDisk disk_;
-  std::unique_ptr<Timers> timers_;
-  std::unique_ptr<Network> network_;
+  std::unique_ptr<Timers> owned_timers_;
+  std::unique_ptr<Network> owned_network_;
+  Timers* timers_ = nullptr;
+  Network* network_ = nullptr;
 };
 
 }  // namespace bw::env
