@@ -23,21 +23,7 @@ namespace bw::node {
 namespace {
 
 using env::testing::Eventually;
-
-template <typename F>
-auto OnLoop(env::EventLoop& loop, F fn) {
-  std::promise<decltype(fn())> p;
-  auto f = p.get_future();
-  loop.Post([&] {
-    if constexpr (std::is_void_v<decltype(fn())>) {
-      fn();
-      p.set_value();
-    } else {
-      p.set_value(fn());
-    }
-  });
-  return f.get();
-}
+using env::testing::OnLoop;
 
 class RealClusterTest : public ::testing::Test {
  protected:

@@ -24,23 +24,8 @@ namespace {
 
 constexpr uint64_t kCluster = 0xC1;
 
-// Runs `fn` on the loop thread and waits for it.
-template <typename F>
-auto OnLoop(env::EventLoop& loop, F fn) {
-  std::promise<decltype(fn())> p;
-  auto f = p.get_future();
-  loop.Post([&] {
-    if constexpr (std::is_void_v<decltype(fn())>) {
-      fn();
-      p.set_value();
-    } else {
-      p.set_value(fn());
-    }
-  });
-  return f.get();
-}
-
 using env::testing::Eventually;
+using env::testing::OnLoop;
 
 struct Inbox {
   std::mutex mu;
