@@ -1,6 +1,7 @@
 #include "kv/kv_state.h"
 
 #include "absl/strings/str_cat.h"
+#include "core/assert.h"
 #include "core/bytes.h"
 
 namespace bw::kv {
@@ -97,6 +98,13 @@ KvResult KvStateMachine::Apply(const KvCommand& cmd) {
     digest_ ^= Mix(cmd.request_id ^ 0xA5A5A5A5ULL);
   }
   return res;
+}
+
+StateMachine::Applied KvStateMachine::ApplyEntry(LogIndex index, std::string_view data) {
+  absl::StatusOr<KvCommand> cmd = DecodeKvCommand(data);
+  BW_ASSERT_MSG(cmd.ok(), cmd.status().ToString());
+  KvResult res = Apply(*cmd);
+  return Applied{res.request_id, res};
 }
 
 std::optional<std::string> KvStateMachine::Get(const std::string& key) const {

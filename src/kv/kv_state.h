@@ -15,6 +15,7 @@
 
 #include "absl/container/btree_set.h"
 #include "core/status.h"
+#include "kv/state_machine.h"
 
 namespace bw::kv {
 
@@ -50,21 +51,23 @@ struct KvResult {
 std::string EncodeKvCommand(const KvCommand& cmd);
 [[nodiscard]] absl::StatusOr<KvCommand> DecodeKvCommand(std::string_view data);
 
-class KvStateMachine {
+class KvStateMachine final : public StateMachine {
  public:
   // `track_requests` keeps the id of every applied request (the simulator's
   // "no acknowledged write lost" check); off in production.
   explicit KvStateMachine(bool track_requests = false) : track_requests_(track_requests) {}
 
   KvResult Apply(const KvCommand& cmd);
+  // StateMachine: decodes a KvCommand and applies it; the result is a KvResult.
+  Applied ApplyEntry(LogIndex index, std::string_view data) override;
   std::optional<std::string> Get(const std::string& key) const;
   // Order-independent hash of the whole state (keys, values, tracked ids).
-  uint64_t digest() const { return digest_; }
+  uint64_t digest() const override { return digest_; }
   size_t size() const { return data_.size(); }
   bool WasApplied(uint64_t request_id) const { return requests_.count(request_id) > 0; }
 
-  std::string Serialize() const;
-  [[nodiscard]] absl::Status Restore(std::string_view snapshot);
+  std::string Serialize() const override;
+  [[nodiscard]] absl::Status Restore(std::string_view snapshot) override;
 
  private:
   void Set(const std::string& key, std::string value);

@@ -36,8 +36,19 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(env::Env& env, NodeOptions opt
 Node::Node(env::Env& env, NodeOptions options, NodeObserver* observer)
     : env_(env),
       options_(std::move(options)),
-      observer_(observer),
-      state_(options_.track_requests) {}
+      observer_(observer) {
+  if (options_.state_machine) {
+    state_ = options_.state_machine();
+  } else {
+    state_ = std::make_unique<kv::KvStateMachine>(options_.track_requests);
+  }
+}
+
+const kv::KvStateMachine& Node::state() const {
+  auto* reg = dynamic_cast<const kv::KvStateMachine*>(state_.get());
+  BW_ASSERT_MSG(reg != nullptr, "node: the state machine is not the register machine");
+  return *reg;
+}
 
 Node::~Node() {
   env_.timers().Cancel(tick_timer_);
@@ -64,7 +75,7 @@ absl::Status Node::Init() {
     restored = store_->TakeLoaded();
   }
   if (!restored.snapshot.Empty()) {
-    BW_RETURN_IF_ERROR(state_.Restore(restored.snapshot.data));
+    BW_RETURN_IF_ERROR(state_->Restore(restored.snapshot.data));
     last_snapshot_index_ = restored.snapshot.meta.index;
     applied_index_ = restored.snapshot.meta.index;
   }
@@ -98,7 +109,7 @@ void Node::OnMessage(NodeId from, std::string_view bytes) {
   Pump();
 }
 
-void Node::Write(kv::KvCommand cmd, WriteCallback done) {
+void Node::Propose(uint64_t request_id, std::string data, ProposeCallback done) {
   if (!halted_.ok()) {
     done(absl::UnavailableError(absl::StrCat("node: stopped: ", halted_.message())));
     return;
@@ -112,28 +123,27 @@ void Node::Write(kv::KvCommand cmd, WriteCallback done) {
     done(absl::ResourceExhaustedError("node: too many requests waiting"));
     return;
   }
-  if (pending_writes_.count(cmd.request_id)) {
+  if (pending_writes_.count(request_id)) {
     done(absl::AlreadyExistsError("node: request id already in flight"));
     return;
   }
-  uint64_t id = cmd.request_id;
-  absl::Status s = raft_->Propose(kv::EncodeKvCommand(cmd));
+  absl::Status s = raft_->Propose(std::move(data));
   if (!s.ok()) {
     done(s);
     return;
   }
-  pending_writes_[id] =
+  pending_writes_[request_id] =
       PendingWrite{std::move(done), env_.clock().NowMicros() + options_.request_timeout_us};
   Pump();
 }
 
-void Node::Read(std::string key, bool linearizable, ReadCallback done) {
+void Node::ReadBarrier(bool linearizable, BarrierCallback done) {
   bool local = !linearizable;
 #ifdef BW_PLANTED_BUGS
   if (options_.bugs.reads_without_read_index) local = true;
 #endif
   if (local) {
-    done(state_.Get(key));
+    done(absl::OkStatus());
     return;
   }
   if (!halted_.ok()) {
@@ -150,10 +160,30 @@ void Node::Read(std::string key, bool linearizable, ReadCallback done) {
     done(s);
     return;
   }
-  pending_reads_[ctx] =
-      PendingRead{std::move(key), std::move(done),
-                  env_.clock().NowMicros() + options_.request_timeout_us, LogIndex(0)};
+  pending_reads_[ctx] = PendingRead{
+      std::move(done), env_.clock().NowMicros() + options_.request_timeout_us, LogIndex(0)};
   Pump();
+}
+
+void Node::Write(kv::KvCommand cmd, WriteCallback done) {
+  uint64_t id = cmd.request_id;
+  Propose(id, kv::EncodeKvCommand(cmd), [done = std::move(done)](absl::StatusOr<std::any> r) {
+    if (!r.ok()) {
+      done(r.status());
+      return;
+    }
+    done(std::any_cast<kv::KvResult>(*r));
+  });
+}
+
+void Node::Read(std::string key, bool linearizable, ReadCallback done) {
+  ReadBarrier(linearizable, [this, key = std::move(key), done = std::move(done)](absl::Status s) {
+    if (!s.ok()) {
+      done(s);
+      return;
+    }
+    done(state().Get(key));
+  });
 }
 
 absl::Status Node::ProposeConfChange(const raft::ConfChange& cc) {
@@ -274,7 +304,7 @@ void Node::FinishReady(raft::Ready rd) {
     // Read requests sent to a leader that is gone will never be answered.
     for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
       if (it->second.index == LogIndex(0)) {
-        ReadCallback done = std::move(it->second.done);
+        BarrierCallback done = std::move(it->second.done);
         it = pending_reads_.erase(it);
         done(absl::UnavailableError("leader changed before the read was confirmed"));
       } else {
@@ -298,12 +328,12 @@ void Node::SendMessages(std::vector<raft::Message>& msgs) {
 
 void Node::Apply(const raft::Ready& rd) {
   if (!rd.snapshot.Empty()) {
-    absl::Status s = state_.Restore(rd.snapshot.data);
+    absl::Status s = state_->Restore(rd.snapshot.data);
     BW_ASSERT_MSG(s.ok(), s.ToString());
     last_snapshot_index_ = rd.snapshot.meta.index;
     applied_index_ = rd.snapshot.meta.index;
     if (observer_ != nullptr) {
-      observer_->OnSnapshotInstalled(options_.id, rd.snapshot.meta, state_.digest());
+      observer_->OnSnapshotInstalled(options_.id, rd.snapshot.meta, state_->digest());
     }
   }
   for (const raft::Entry& e : rd.committed) {
@@ -312,25 +342,22 @@ void Node::Apply(const raft::Ready& rd) {
       BW_ASSERT_MSG(cc.ok(), cc.status().ToString());
       raft_->ApplyConfChange(*cc);
     } else if (!e.data.empty()) {
-      absl::StatusOr<kv::KvCommand> cmd = kv::DecodeKvCommand(e.data);
-      // Committed data that does not decode is corruption, not bad input:
-      // every proposal was encoded by a node.
-      BW_ASSERT_MSG(cmd.ok(), cmd.status().ToString());
-      kv::KvResult res = state_.Apply(*cmd);
-      auto it = pending_writes_.find(res.request_id);
+      kv::StateMachine::Applied res = state_->ApplyEntry(e.index, e.data);
+      auto it = res.request_id == 0 ? pending_writes_.end() : pending_writes_.find(res.request_id);
       if (it != pending_writes_.end()) {
-        WriteCallback done = std::move(it->second.done);
+        ProposeCallback done = std::move(it->second.done);
         pending_writes_.erase(it);
-        done(res);
+        done(std::move(res.result));
       }
     }
     applied_index_ = e.index;
-    if (observer_ != nullptr) observer_->OnApplied(options_.id, e, state_.digest());
+    if (observer_ != nullptr) observer_->OnApplied(options_.id, e, state_->digest());
   }
 }
 
 void Node::ServeReads() {
   LogIndex applied = applied_index_;
+  std::vector<BarrierCallback> ready;
   for (auto it = confirmed_reads_.begin(); it != confirmed_reads_.end();) {
     auto p = pending_reads_.find(*it);
     if (p == pending_reads_.end()) {
@@ -341,12 +368,12 @@ void Node::ServeReads() {
       ++it;
       continue;
     }
-    ReadCallback done = std::move(p->second.done);
-    std::optional<std::string> value = state_.Get(p->second.key);
+    ready.push_back(std::move(p->second.done));
     pending_reads_.erase(p);
     it = confirmed_reads_.erase(it);
-    done(std::move(value));
   }
+  // Called after the walk: a callback may start another read.
+  for (BarrierCallback& done : ready) done(absl::OkStatus());
 }
 
 void Node::MaybeSnapshot() {
@@ -356,7 +383,7 @@ void Node::MaybeSnapshot() {
     if (options_.snapshot_every == 0) return;
     if (applied - last_snapshot_index_ < options_.snapshot_every) return;
   }
-  raft_->Compact(state_.Serialize(), options_.snapshot_keep_entries);
+  raft_->Compact(state_->Serialize(), options_.snapshot_keep_entries);
   // The rewritten log keeps the durable entries after the snapshot.
   std::vector<raft::Entry> after;
   const raft::RaftLog& log = raft_->log();
@@ -380,7 +407,7 @@ void Node::ExpireRequests() {
       ++it;
       continue;
     }
-    WriteCallback done = std::move(it->second.done);
+    ProposeCallback done = std::move(it->second.done);
     it = pending_writes_.erase(it);
     done(absl::DeadlineExceededError("write outcome unknown: not applied before the deadline"));
   }
@@ -389,7 +416,7 @@ void Node::ExpireRequests() {
       ++it;
       continue;
     }
-    ReadCallback done = std::move(it->second.done);
+    BarrierCallback done = std::move(it->second.done);
     it = pending_reads_.erase(it);
     done(absl::DeadlineExceededError("read not confirmed before the deadline"));
   }

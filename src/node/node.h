@@ -10,6 +10,7 @@
 // Thread-safety: none. Everything runs on the env's event-loop thread.
 #pragma once
 
+#include <any>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -21,6 +22,7 @@
 #include "core/status.h"
 #include "env/env.h"
 #include "kv/kv_state.h"
+#include "kv/state_machine.h"
 #include "raft/raft.h"
 #include "storage/raft_store.h"
 
@@ -57,6 +59,9 @@ struct NodeOptions {
   uint64_t snapshot_every = 0;
   uint64_t snapshot_keep_entries = 0;
   bool track_requests = false;
+  // Makes the replicated state machine; unset, the register machine of
+  // kv_state.h (with track_requests).
+  std::function<std::unique_ptr<kv::StateMachine>()> state_machine;
   // A waiting caller is answered DEADLINE_EXCEEDED (outcome unknown) after
   // this long; bounds the memory of requests whose entries never apply.
   int64_t request_timeout_us = 5'000'000;
@@ -88,6 +93,9 @@ class NodeObserver {
   virtual void OnHalted(NodeId id, const absl::Status& why) {}
 };
 
+// The result of a proposal as the state machine returned it.
+using ProposeCallback = std::function<void(absl::StatusOr<std::any>)>;
+using BarrierCallback = std::function<void(absl::Status)>;
 using WriteCallback = std::function<void(absl::StatusOr<kv::KvResult>)>;
 using ReadCallback = std::function<void(absl::StatusOr<std::optional<std::string>>)>;
 
@@ -100,12 +108,20 @@ class Node {
   // Stops timers and the receiver; waiting callers get UNAVAILABLE.
   ~Node();
 
-  // Proposes a write. `done` runs once: with the result when the command is
-  // applied here; DEADLINE_EXCEEDED when the outcome is unknown (it was
-  // proposed but not seen applied in time, or the node stopped); any other
-  // error means it was certainly not applied.
+  // Proposes an entry for the state machine; `request_id` (non-zero,
+  // unique among this node's waiting proposals) matches the applied entry to
+  // the caller. `done` runs once: with the state machine's result when the
+  // entry is applied here; DEADLINE_EXCEEDED when the outcome is unknown (it
+  // was proposed but not seen applied in time, or the node stopped); any
+  // other error means it was certainly not applied.
+  void Propose(uint64_t request_id, std::string data, ProposeCallback done);
+  // Runs `done` once the state machine may be read: at once for a local
+  // (serializable) read; for a linearizable one after ReadIndex confirms
+  // leadership and the state machine has applied up to the read index.
+  void ReadBarrier(bool linearizable, BarrierCallback done);
+
+  // The register machine's calls (the simulator and tests), over the two above.
   void Write(kv::KvCommand cmd, WriteCallback done);
-  // Linearizable reads use ReadIndex; others read local state at once.
   void Read(std::string key, bool linearizable, ReadCallback done);
 
   absl::Status ProposeConfChange(const raft::ConfChange& cc);
@@ -113,7 +129,9 @@ class Node {
 
   NodeId id() const { return options_.id; }
   const raft::Raft& raft() const { return *raft_; }
-  const kv::KvStateMachine& state() const { return state_; }
+  // The register machine (asserts that it is the one in use).
+  const kv::KvStateMachine& state() const;
+  kv::StateMachine& state_machine() { return *state_; }
   LogIndex applied_index() const { return applied_index_; }
   // Non-OK once storage failed: the node does nothing more (see OnHalted).
   const absl::Status& halted() const { return halted_; }
@@ -151,7 +169,7 @@ class Node {
   NodeObserver* observer_;
   std::unique_ptr<storage::RaftStore> store_;
   std::unique_ptr<raft::Raft> raft_;
-  kv::KvStateMachine state_;
+  std::unique_ptr<kv::StateMachine> state_;
   env::TimerId tick_timer_ = 0;
   env::TimerId sync_timer_ = 0;
   bool persisting_ = false;
@@ -165,13 +183,12 @@ class Node {
   LogIndex applied_index_;
 
   struct PendingWrite {
-    WriteCallback done;
+    ProposeCallback done;
     int64_t deadline_us;
   };
   std::map<uint64_t, PendingWrite> pending_writes_;
   struct PendingRead {
-    std::string key;
-    ReadCallback done;
+    BarrierCallback done;
     int64_t deadline_us;
     LogIndex index;  // known once the read index is confirmed
   };

@@ -1,0 +1,39 @@
+// The interface between a node and the replicated state machine it drives:
+// the register machine of the simulator (kv_state.h) or the etcd MVCC store
+// (mvcc.h). Apply must be deterministic: the same entries in the same order
+// give the same state and digest on every replica.
+//
+// Thread-safety: none; owned by a node's event loop.
+#pragma once
+
+#include <any>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "core/types.h"
+
+namespace bw::kv {
+
+class StateMachine {
+ public:
+  virtual ~StateMachine() = default;
+
+  struct Applied {
+    // The proposer's id for the entry (0: nobody waits for it).
+    uint64_t request_id = 0;
+    // Handed to the waiting proposer, if it is on this node.
+    std::any result;
+  };
+  // Applies the data of one committed normal entry. Data that does not
+  // decode is corruption, not bad input (every proposal was encoded by a
+  // node): implementations assert.
+  virtual Applied ApplyEntry(LogIndex index, std::string_view data) = 0;
+  // A hash of the whole state, equal on replicas at equal applied index.
+  virtual uint64_t digest() const = 0;
+  virtual std::string Serialize() const = 0;
+  [[nodiscard]] virtual absl::Status Restore(std::string_view snapshot) = 0;
+};
+
+}  // namespace bw::kv
