@@ -34,9 +34,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(env::Env& env, NodeOptions opt
 }
 
 Node::Node(env::Env& env, NodeOptions options, NodeObserver* observer)
-    : env_(env),
-      options_(std::move(options)),
-      observer_(observer) {
+    : env_(env), options_(std::move(options)), observer_(observer) {
   if (options_.state_machine) {
     state_ = options_.state_machine();
   } else {
@@ -373,7 +371,8 @@ void Node::ServeReads() {
     it = confirmed_reads_.erase(it);
   }
   // Called after the walk: a callback may start another read.
-  for (BarrierCallback& done : ready) done(absl::OkStatus());
+  for (BarrierCallback& done : ready)
+    done(absl::OkStatus());
 }
 
 void Node::MaybeSnapshot() {

@@ -1,0 +1,602 @@
+#include "kv/mvcc.h"
+
+#include <algorithm>
+#include <set>
+#include <utility>
+
+#include "core/assert.h"
+#include "core/crc32c.h"
+#include "core/splitmix.h"
+#include "kv/etcd_errors.h"
+
+namespace bw::kv {
+
+namespace {
+
+using etcdserverpb::Compare;
+using etcdserverpb::DeleteRangeRequest;
+using etcdserverpb::PutRequest;
+using etcdserverpb::RangeRequest;
+using etcdserverpb::RequestOp;
+using etcdserverpb::TxnRequest;
+using Ops = google::protobuf::RepeatedPtrField<RequestOp>;
+
+uint64_t Mix(uint64_t x) {
+  return core::SplitMix64(x);
+}
+
+uint64_t HashBytes(std::string_view s, uint64_t seed) {
+  uint64_t h = 1469598103934665603ULL ^ seed;
+  for (unsigned char c : s)
+    h = (h ^ c) * 1099511628211ULL;
+  return Mix(h);
+}
+
+// etcd's range rules: no end is one key, "\0" is every key from `key` on.
+struct KeyRange {
+  std::string begin;
+  std::string end;  // exclusive; empty means unbounded
+  bool single = false;
+};
+
+KeyRange MakeRange(const std::string& key, const std::string& range_end) {
+  KeyRange r{key, range_end, false};
+  if (range_end.empty()) {
+    r.single = true;
+  } else if (range_end == std::string_view("\0", 1)) {
+    r.end.clear();
+  }
+  return r;
+}
+
+bool InRange(const KeyRange& r, const std::string& k) {
+  if (r.single) return k == r.begin;
+  return k >= r.begin && (r.end.empty() || k < r.end);
+}
+
+// A txn branch's writes, for the duplicate-key rule.
+struct Intervals {
+  std::set<std::string> puts;
+  std::vector<KeyRange> dels;
+};
+
+absl::Status CheckIntervals(const Ops& ops, Intervals* out) {
+  for (const RequestOp& op : ops) {
+    if (op.has_request_put()) {
+      if (!out->puts.insert(op.request_put().key()).second) return etcd_errors::DuplicateKey();
+    } else if (op.has_request_delete_range()) {
+      const DeleteRangeRequest& d = op.request_delete_range();
+      out->dels.push_back(MakeRange(d.key(), d.range_end()));
+    } else if (op.has_request_txn()) {
+      // Each nested branch on its own, then both together against ours.
+      Intervals s, f;
+      BW_RETURN_IF_ERROR(CheckIntervals(op.request_txn().success(), &s));
+      BW_RETURN_IF_ERROR(CheckIntervals(op.request_txn().failure(), &f));
+      for (const std::set<std::string>* nested : {&s.puts, &f.puts}) {
+        for (const std::string& k : *nested) {
+          if (out->puts.count(k)) return etcd_errors::DuplicateKey();
+        }
+      }
+      out->puts.insert(s.puts.begin(), s.puts.end());
+      out->puts.insert(f.puts.begin(), f.puts.end());
+      out->dels.insert(out->dels.end(), s.dels.begin(), s.dels.end());
+      out->dels.insert(out->dels.end(), f.dels.begin(), f.dels.end());
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckBranch(const Ops& ops) {
+  Intervals iv;
+  BW_RETURN_IF_ERROR(CheckIntervals(ops, &iv));
+  for (const std::string& k : iv.puts) {
+    for (const KeyRange& d : iv.dels) {
+      if (InRange(d, k)) return etcd_errors::DuplicateKey();
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateOps(const Ops& ops, int max_ops) {
+  for (const RequestOp& op : ops) {
+    switch (op.request_case()) {
+      case RequestOp::kRequestRange:
+        BW_RETURN_IF_ERROR(ValidateRange(op.request_range()));
+        break;
+      case RequestOp::kRequestPut:
+        BW_RETURN_IF_ERROR(ValidatePut(op.request_put()));
+        break;
+      case RequestOp::kRequestDeleteRange:
+        BW_RETURN_IF_ERROR(ValidateDeleteRange(op.request_delete_range()));
+        break;
+      case RequestOp::kRequestTxn:
+        BW_RETURN_IF_ERROR(ValidateTxn(op.request_txn(), max_ops));
+        break;
+      case RequestOp::REQUEST_NOT_SET:
+        // etcd ignores an empty op (and answers it with an empty response).
+        break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+template <typename T>
+bool CompareValues(const T& a, const T& b, Compare::CompareResult result) {
+  switch (result) {
+    case Compare::EQUAL:
+      return a == b;
+    case Compare::GREATER:
+      return a > b;
+    case Compare::LESS:
+      return a < b;
+    case Compare::NOT_EQUAL:
+      return a != b;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+absl::Status ValidateRange(const RangeRequest& r) {
+  if (r.key().empty()) return etcd_errors::EmptyKey();
+  if (!RangeRequest::SortOrder_IsValid(r.sort_order()) ||
+      !RangeRequest::SortTarget_IsValid(r.sort_target())) {
+    return etcd_errors::InvalidSortOption();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidatePut(const PutRequest& r) {
+  if (r.key().empty()) return etcd_errors::EmptyKey();
+  if (r.ignore_value() && !r.value().empty()) return etcd_errors::ValueProvided();
+  if (r.ignore_lease() && r.lease() != 0) return etcd_errors::LeaseProvided();
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDeleteRange(const DeleteRangeRequest& r) {
+  if (r.key().empty()) return etcd_errors::EmptyKey();
+  return absl::OkStatus();
+}
+
+absl::Status ValidateTxn(const TxnRequest& r, int max_ops) {
+  if (r.compare_size() > max_ops || r.success_size() > max_ops || r.failure_size() > max_ops) {
+    return etcd_errors::TooManyOps();
+  }
+  for (const Compare& c : r.compare()) {
+    if (c.key().empty()) return etcd_errors::EmptyKey();
+  }
+  BW_RETURN_IF_ERROR(ValidateOps(r.success(), max_ops));
+  BW_RETURN_IF_ERROR(ValidateOps(r.failure(), max_ops));
+  BW_RETURN_IF_ERROR(CheckBranch(r.success()));
+  return CheckBranch(r.failure());
+}
+
+// --- reads -------------------------------------------------------------------
+
+const MvccStore::Version* MvccStore::VisibleAt(const History& h, int64_t rev) {
+  // Versions are in (mod, sub) order; take the last one at or below rev.
+  auto it = std::upper_bound(h.begin(), h.end(), rev,
+                             [](int64_t r, const Version& v) { return r < v.mod; });
+  if (it == h.begin()) return nullptr;
+  --it;
+  return it->tombstone ? nullptr : &*it;
+}
+
+void MvccStore::ForEachVisible(
+    const std::string& key, const std::string& end, int64_t rev,
+    const std::function<bool(const std::string&, const Version&)>& f) const {
+  KeyRange r = MakeRange(key, end);
+  if (r.single) {
+    auto it = keys_.find(r.begin);
+    if (it == keys_.end()) return;
+    if (const Version* v = VisibleAt(it->second, rev)) f(it->first, *v);
+    return;
+  }
+  for (auto it = keys_.lower_bound(r.begin); it != keys_.end(); ++it) {
+    if (!r.end.empty() && it->first >= r.end) break;
+    if (const Version* v = VisibleAt(it->second, rev)) {
+      if (!f(it->first, *v)) return;
+    }
+  }
+}
+
+absl::Status MvccStore::CheckReadRevision(int64_t rev) const {
+  if (rev > revision_) return etcd_errors::FutureRev();
+  if (rev > 0 && rev < compact_revision_) return etcd_errors::Compacted();
+  return absl::OkStatus();
+}
+
+void MvccStore::FillKv(const std::string& key, const Version& v, mvccpb::KeyValue* kv) const {
+  kv->set_key(key);
+  kv->set_create_revision(v.create);
+  kv->set_mod_revision(v.mod);
+  kv->set_version(v.version);
+  kv->set_value(v.value);
+  kv->set_lease(v.lease);
+}
+
+absl::Status MvccStore::Range(const RangeRequest& r, etcdserverpb::RangeResponse* out) const {
+  BW_RETURN_IF_ERROR(ValidateRange(r));
+  BW_RETURN_IF_ERROR(CheckReadRevision(r.revision()));
+  return RangeAt(r, r.revision() > 0 ? r.revision() : revision_, out);
+}
+
+absl::Status MvccStore::RangeAt(const RangeRequest& r, int64_t rev,
+                                etcdserverpb::RangeResponse* out) const {
+  struct Found {
+    const std::string* key;
+    const Version* v;
+  };
+  std::vector<Found> found;
+  int64_t count = 0;
+  // Without sorting or filtering the first limit+1 keys are enough (one
+  // more tells whether there are more); count still covers the whole range.
+  bool fetch_all = r.sort_order() != RangeRequest::NONE || r.min_mod_revision() != 0 ||
+                   r.max_mod_revision() != 0 || r.min_create_revision() != 0 ||
+                   r.max_create_revision() != 0;
+  size_t want = (r.limit() > 0 && !fetch_all) ? static_cast<size_t>(r.limit()) + 1 : SIZE_MAX;
+  ForEachVisible(r.key(), r.range_end(), rev, [&](const std::string& k, const Version& v) {
+    ++count;
+    if (!r.count_only() && found.size() < want) found.push_back(Found{&k, &v});
+    return true;
+  });
+  auto drop = [&](auto pred) {
+    found.erase(std::remove_if(found.begin(), found.end(), pred), found.end());
+  };
+  if (r.max_mod_revision() != 0)
+    drop([&](const Found& f) { return f.v->mod > r.max_mod_revision(); });
+  if (r.min_mod_revision() != 0)
+    drop([&](const Found& f) { return f.v->mod < r.min_mod_revision(); });
+  if (r.max_create_revision() != 0) {
+    drop([&](const Found& f) { return f.v->create > r.max_create_revision(); });
+  }
+  if (r.min_create_revision() != 0) {
+    drop([&](const Found& f) { return f.v->create < r.min_create_revision(); });
+  }
+  RangeRequest::SortOrder order = r.sort_order();
+  // Results come in key order; another target sorts ascending by default.
+  if (r.sort_target() != RangeRequest::KEY && order == RangeRequest::NONE) {
+    order = RangeRequest::ASCEND;
+  }
+  if (order != RangeRequest::NONE) {
+    auto less = [&](const Found& a, const Found& b) {
+      switch (r.sort_target()) {
+        case RangeRequest::VERSION:
+          return a.v->version < b.v->version;
+        case RangeRequest::CREATE:
+          return a.v->create < b.v->create;
+        case RangeRequest::MOD:
+          return a.v->mod < b.v->mod;
+        case RangeRequest::VALUE:
+          return a.v->value < b.v->value;
+        default:
+          return *a.key < *b.key;
+      }
+    };
+    if (order == RangeRequest::DESCEND) {
+      std::stable_sort(found.begin(), found.end(),
+                       [&](const Found& a, const Found& b) { return less(b, a); });
+    } else {
+      std::stable_sort(found.begin(), found.end(), less);
+    }
+  }
+  if (r.limit() > 0 && found.size() > static_cast<size_t>(r.limit())) {
+    found.resize(static_cast<size_t>(r.limit()));
+    out->set_more(true);
+  }
+  out->set_count(count);
+  out->mutable_header()->set_revision(revision_);
+  for (const Found& f : found) {
+    mvccpb::KeyValue* kv = out->add_kvs();
+    FillKv(*f.key, *f.v, kv);
+    if (r.keys_only()) kv->clear_value();
+  }
+  return absl::OkStatus();
+}
+
+uint32_t MvccStore::HashKV(int64_t revision) const {
+  int64_t upto = revision > 0 ? revision : revision_;
+  uint32_t crc = core::Crc32c(std::to_string(compact_revision_));
+  for (const auto& [key, h] : keys_) {
+    for (const Version& v : h) {
+      if (v.mod > upto) break;
+      std::string rec = key;
+      rec.push_back('\0');
+      rec += std::to_string(v.mod) + "." + std::to_string(v.sub) + (v.tombstone ? "t" : "v");
+      rec += v.value;
+      crc = core::Crc32c(rec, crc);
+    }
+  }
+  return crc;
+}
+
+// --- writes ------------------------------------------------------------------
+
+StateMachine::Applied MvccStore::ApplyEntry(LogIndex index, std::string_view data) {
+  bulwark::internal::Request req;
+  // Every entry was encoded by a node: one that does not parse is damage.
+  BW_ASSERT_MSG(req.ParseFromArray(data.data(), static_cast<int>(data.size())),
+                "mvcc: committed entry does not parse");
+  return Applied{req.id(), Apply(req)};
+}
+
+MvccResult MvccStore::Apply(const bulwark::internal::Request& req) {
+  MvccResult res;
+  WriteTxn w{revision_ + 1};
+  switch (req.op_case()) {
+    case bulwark::internal::Request::kPut:
+      res.status = ValidatePut(req.put());
+      if (res.status.ok()) res.status = CheckPut(req.put(), revision_);
+      if (res.status.ok()) DoPut(w, req.put(), res.response.mutable_response_put());
+      break;
+    case bulwark::internal::Request::kDeleteRange:
+      res.status = ValidateDeleteRange(req.delete_range());
+      if (res.status.ok()) {
+        DoDelete(w, req.delete_range(), res.response.mutable_response_delete_range());
+      }
+      break;
+    case bulwark::internal::Request::kTxn:
+      res.status = ValidateTxn(req.txn());
+      if (res.status.ok()) res.status = CheckTxn(req.txn(), revision_);
+      if (res.status.ok()) DoTxn(w, req.txn(), res.response.mutable_response_txn());
+      break;
+    case bulwark::internal::Request::kCompaction:
+      res.status = DoCompact(req.compaction().revision());
+      break;
+    case bulwark::internal::Request::OP_NOT_SET:
+      res.status = absl::InvalidArgumentError("mvcc: empty request");
+      break;
+  }
+  if (w.subs > 0) revision_ = w.rev;
+  res.revision = revision_;
+  if (res.response.has_response_txn()) {
+    res.response.mutable_response_txn()->mutable_header()->set_revision(revision_);
+  }
+  return res;
+}
+
+absl::Status MvccStore::CheckPut(const PutRequest& r, int64_t read_rev) const {
+  if (r.lease() != 0) return etcd_errors::LeaseNotFound();
+  if (r.ignore_value() || r.ignore_lease()) {
+    auto it = keys_.find(r.key());
+    if (it == keys_.end() || VisibleAt(it->second, read_rev) == nullptr) {
+      return etcd_errors::KeyNotFound();
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool MvccStore::Compare(const etcdserverpb::Compare& c, int64_t rev) const {
+  std::vector<const Version*> found;
+  ForEachVisible(c.key(), c.range_end(), rev, [&](const std::string&, const Version& v) {
+    found.push_back(&v);
+    return true;
+  });
+  if (found.empty()) {
+    // A missing key has version, revisions and lease 0; a value compare on
+    // it always fails (an empty value and no value cannot be told apart).
+    if (c.target() == Compare::VALUE) return false;
+    static const Version kMissing;
+    found.push_back(&kMissing);
+  }
+  for (const Version* v : found) {
+    bool ok = false;
+    switch (c.target()) {
+      case Compare::VERSION:
+        ok = CompareValues(v->version, c.version(), c.result());
+        break;
+      case Compare::CREATE:
+        ok = CompareValues(v->create, c.create_revision(), c.result());
+        break;
+      case Compare::MOD:
+        ok = CompareValues(v->mod, c.mod_revision(), c.result());
+        break;
+      case Compare::VALUE:
+        ok = CompareValues(std::string_view(v->value), std::string_view(c.value()), c.result());
+        break;
+      case Compare::LEASE:
+        ok = CompareValues(v->lease, c.lease(), c.result());
+        break;
+      default:
+        ok = false;
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool MvccStore::TxnSucceeds(const TxnRequest& t, int64_t rev) const {
+  for (const etcdserverpb::Compare& c : t.compare()) {
+    if (!Compare(c, rev)) return false;
+  }
+  return true;
+}
+
+absl::Status MvccStore::CheckOps(const Ops& ops, int64_t read_rev) const {
+  for (const RequestOp& op : ops) {
+    if (op.has_request_put()) {
+      BW_RETURN_IF_ERROR(CheckPut(op.request_put(), read_rev));
+    } else if (op.has_request_range()) {
+      BW_RETURN_IF_ERROR(CheckReadRevision(op.request_range().revision()));
+    } else if (op.has_request_txn()) {
+      BW_RETURN_IF_ERROR(CheckTxn(op.request_txn(), read_rev));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MvccStore::CheckTxn(const TxnRequest& t, int64_t rev) const {
+  // Every compare, nested ones too, sees the state before the txn (etcd).
+  return CheckOps(TxnSucceeds(t, rev) ? t.success() : t.failure(), rev);
+}
+
+void MvccStore::AddVersion(const std::string& key, Version v) {
+  auto it = keys_.find(key);
+  if (it == keys_.end()) it = keys_.emplace(key, History{}).first;
+  History& h = it->second;
+  bool was_live = !h.empty() && !h.back().tombstone;
+  bool is_live = !v.tombstone;
+  live_keys_ += is_live - was_live;
+  version_sum_ += VersionHash(key, v);
+  ++versions_;
+  h.push_back(std::move(v));
+}
+
+void MvccStore::DoPut(WriteTxn& w, const PutRequest& r, etcdserverpb::PutResponse* out) {
+  auto it = keys_.find(r.key());
+  // The latest version, including earlier changes of this txn.
+  const Version* prev = it == keys_.end() ? nullptr : VisibleAt(it->second, w.rev);
+  if (r.prev_kv() && prev != nullptr) FillKv(r.key(), *prev, out->mutable_prev_kv());
+  Version v;
+  v.mod = w.rev;
+  v.sub = w.subs++;
+  v.create = prev != nullptr ? prev->create : w.rev;
+  v.version = prev != nullptr ? prev->version + 1 : 1;
+  v.lease = r.ignore_lease() && prev != nullptr ? prev->lease : r.lease();
+  v.value = r.ignore_value() && prev != nullptr ? prev->value : r.value();
+  AddVersion(r.key(), std::move(v));
+  out->mutable_header()->set_revision(w.rev);
+}
+
+void MvccStore::DoDelete(WriteTxn& w, const DeleteRangeRequest& r,
+                         etcdserverpb::DeleteRangeResponse* out) {
+  std::vector<std::pair<std::string, Version>> victims;
+  ForEachVisible(r.key(), r.range_end(), w.subs > 0 ? w.rev : revision_,
+                 [&](const std::string& k, const Version& v) {
+                   victims.emplace_back(k, v);
+                   return true;
+                 });
+  for (auto& [key, prev] : victims) {
+    if (r.prev_kv()) FillKv(key, prev, out->add_prev_kvs());
+    Version t;
+    t.mod = w.rev;
+    t.sub = w.subs++;
+    t.tombstone = true;
+    AddVersion(key, std::move(t));
+  }
+  out->set_deleted(static_cast<int64_t>(victims.size()));
+  out->mutable_header()->set_revision(victims.empty() ? revision_ : w.rev);
+}
+
+void MvccStore::DoTxn(WriteTxn& w, const TxnRequest& t, etcdserverpb::TxnResponse* out) {
+  // Compares see the state before the txn (revision_), as in etcd.
+  bool ok = TxnSucceeds(t, revision_);
+  out->set_succeeded(ok);
+  for (const RequestOp& op : ok ? t.success() : t.failure()) {
+    etcdserverpb::ResponseOp* resp = out->add_responses();
+    switch (op.request_case()) {
+      case RequestOp::kRequestRange: {
+        const RangeRequest& rr = op.request_range();
+        int64_t rev = rr.revision() > 0 ? rr.revision() : (w.subs > 0 ? w.rev : revision_);
+        absl::Status s = RangeAt(rr, rev, resp->mutable_response_range());
+        BW_ASSERT_MSG(s.ok(), s.ToString());
+        if (w.subs > 0) resp->mutable_response_range()->mutable_header()->set_revision(w.rev);
+        break;
+      }
+      case RequestOp::kRequestPut:
+        DoPut(w, op.request_put(), resp->mutable_response_put());
+        break;
+      case RequestOp::kRequestDeleteRange:
+        DoDelete(w, op.request_delete_range(), resp->mutable_response_delete_range());
+        break;
+      case RequestOp::kRequestTxn:
+        DoTxn(w, op.request_txn(), resp->mutable_response_txn());
+        break;
+      case RequestOp::REQUEST_NOT_SET:
+        break;
+    }
+  }
+}
+
+absl::Status MvccStore::DoCompact(int64_t rev) {
+  if (rev <= compact_revision_) return etcd_errors::Compacted();
+  if (rev > revision_) return etcd_errors::FutureRev();
+  for (auto it = keys_.begin(); it != keys_.end();) {
+    History& h = it->second;
+    // Keep the version visible at rev and everything after it; a tombstone
+    // visible at rev hides nothing and goes too.
+    auto visible = std::upper_bound(h.begin(), h.end(), rev,
+                                    [](int64_t r, const Version& v) { return r < v.mod; });
+    auto keep_from = visible;
+    if (visible != h.begin()) {
+      keep_from = std::prev(visible);
+      if (keep_from->tombstone) keep_from = visible;
+    }
+    for (auto v = h.begin(); v != keep_from; ++v) {
+      version_sum_ -= VersionHash(it->first, *v);
+      --versions_;
+    }
+    h.erase(h.begin(), keep_from);
+    it = h.empty() ? keys_.erase(it) : std::next(it);
+  }
+  compact_revision_ = rev;
+  return absl::OkStatus();
+}
+
+// --- digest and snapshots ----------------------------------------------------
+
+uint64_t MvccStore::VersionHash(const std::string& key, const Version& v) {
+  uint64_t h = HashBytes(key, 0x6B657973ULL);
+  h ^= Mix(static_cast<uint64_t>(v.mod) * 31 + static_cast<uint64_t>(v.sub));
+  h ^= Mix(static_cast<uint64_t>(v.create) ^ (static_cast<uint64_t>(v.version) << 20) ^
+           (v.tombstone ? 0x8000000000000000ULL : 0));
+  h ^= Mix(static_cast<uint64_t>(v.lease) + 0x9E37ULL);
+  return h ^ HashBytes(v.value, 0x76616CULL);
+}
+
+uint64_t MvccStore::digest() const {
+  return version_sum_ ^ Mix(static_cast<uint64_t>(revision_)) ^
+         Mix(static_cast<uint64_t>(compact_revision_) + 0x5151ULL);
+}
+
+std::string MvccStore::Serialize() const {
+  bulwark::internal::MvccSnapshot snap;
+  snap.set_revision(revision_);
+  snap.set_compact_revision(compact_revision_);
+  for (const auto& [key, h] : keys_) {
+    bulwark::internal::KeyHistory* kh = snap.add_keys();
+    kh->set_key(key);
+    for (const Version& v : h) {
+      bulwark::internal::Version* pv = kh->add_versions();
+      pv->set_mod_revision(v.mod);
+      pv->set_sub(v.sub);
+      pv->set_tombstone(v.tombstone);
+      pv->set_create_revision(v.create);
+      pv->set_version(v.version);
+      pv->set_lease(v.lease);
+      pv->set_value(v.value);
+    }
+  }
+  std::string out;
+  BW_ASSERT(snap.SerializeToString(&out));
+  return out;
+}
+
+absl::Status MvccStore::Restore(std::string_view snapshot) {
+  bulwark::internal::MvccSnapshot snap;
+  if (!snap.ParseFromArray(snapshot.data(), static_cast<int>(snapshot.size()))) {
+    return absl::DataLossError("mvcc: snapshot does not parse");
+  }
+  MvccStore fresh;
+  fresh.revision_ = snap.revision();
+  fresh.compact_revision_ = snap.compact_revision();
+  for (const bulwark::internal::KeyHistory& kh : snap.keys()) {
+    int64_t last_mod = 0, last_sub = -1;
+    for (const bulwark::internal::Version& pv : kh.versions()) {
+      if (pv.mod_revision() < last_mod || (pv.mod_revision() == last_mod && pv.sub() <= last_sub) ||
+          pv.mod_revision() > fresh.revision_) {
+        return absl::DataLossError("mvcc: snapshot versions out of order");
+      }
+      last_mod = pv.mod_revision();
+      last_sub = pv.sub();
+      Version v{pv.mod_revision(), pv.sub(),   pv.tombstone(), pv.create_revision(),
+                pv.version(),      pv.lease(), pv.value()};
+      fresh.AddVersion(kh.key(), std::move(v));
+    }
+  }
+  *this = std::move(fresh);
+  return absl::OkStatus();
+}
+
+}  // namespace bw::kv

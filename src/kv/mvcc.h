@@ -1,0 +1,139 @@
+// The etcd v3 keyspace as a replicated state machine: multi-version keys
+// under one global revision, with etcd 3.4's semantics for Range, Put,
+// DeleteRange, Txn and Compact.
+//
+// Every write transaction (a Put, a DeleteRange that deletes something, a
+// Txn with at least one change) takes the next main revision; its changes
+// are numbered by a sub-revision. A key's versions form generations: a put
+// on a missing key starts one (create_revision = its revision, version 1),
+// a delete ends it with a tombstone. Compact(R) forgets every version that
+// no read at a revision >= R can see.
+//
+// Writes arrive as bulwark.internal.Request entries of the Raft log
+// (ApplyEntry); reads (Range) are served on the node's event loop after the
+// node's read barrier. Deterministic: no clock, no randomness, ordered maps.
+//
+// Thread-safety: none; owned by a node's event loop.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bulwark/internal.pb.h"
+#include "core/status.h"
+#include "etcd/etcdserver/etcdserverpb/rpc.pb.h"
+#include "kv/state_machine.h"
+
+namespace bw::kv {
+
+// The most operations one Txn may hold in each of its lists (etcd's
+// --max-txn-ops default).
+inline constexpr int kMaxTxnOps = 128;
+
+// The result of one applied write, handed to the proposer.
+struct MvccResult {
+  // Non-OK: nothing was changed (etcd's error, e.g. lease not found).
+  absl::Status status;
+  // Exactly one of response_put/delete_range/txn is set; a Compaction sets
+  // none.
+  etcdserverpb::ResponseOp response;
+  // The store's revision after the write.
+  int64_t revision = 0;
+};
+
+// Checks a request as etcd's API layer does before proposing it: empty keys,
+// option combinations, too many txn operations, duplicate keys in a txn.
+[[nodiscard]] absl::Status ValidateRange(const etcdserverpb::RangeRequest& r);
+[[nodiscard]] absl::Status ValidatePut(const etcdserverpb::PutRequest& r);
+[[nodiscard]] absl::Status ValidateDeleteRange(const etcdserverpb::DeleteRangeRequest& r);
+[[nodiscard]] absl::Status ValidateTxn(const etcdserverpb::TxnRequest& r, int max_ops = kMaxTxnOps);
+
+class MvccStore final : public StateMachine {
+ public:
+  MvccStore() = default;
+
+  // StateMachine: applies a bulwark.internal.Request; the result is an
+  // MvccResult.
+  Applied ApplyEntry(LogIndex index, std::string_view data) override;
+  MvccResult Apply(const bulwark::internal::Request& req);
+
+  // A read at the request's revision (0: the current one). Header revision
+  // is the current revision, as in etcd.
+  [[nodiscard]] absl::Status Range(const etcdserverpb::RangeRequest& r,
+                                   etcdserverpb::RangeResponse* out) const;
+
+  int64_t revision() const { return revision_; }
+  int64_t compact_revision() const { return compact_revision_; }
+  // Live keys at the current revision, and stored versions in all.
+  size_t live_keys() const { return live_keys_; }
+  size_t versions() const { return versions_; }
+  // A hash of every stored version at or below `revision` (0: all), and of
+  // the compaction point: etcd's HashKV, equal on replicas at equal revision.
+  uint32_t HashKV(int64_t revision) const;
+
+  uint64_t digest() const override;
+  std::string Serialize() const override;
+  [[nodiscard]] absl::Status Restore(std::string_view snapshot) override;
+
+ private:
+  struct Version {
+    int64_t mod = 0;
+    int64_t sub = 0;
+    bool tombstone = false;
+    int64_t create = 0;
+    int64_t version = 0;
+    int64_t lease = 0;
+    std::string value;
+  };
+  using History = std::vector<Version>;
+
+  // The change being built by one write transaction.
+  struct WriteTxn {
+    int64_t rev;       // revision_ + 1
+    int64_t subs = 0;  // changes so far
+  };
+
+  // The version of `h` visible at `rev`, or null (none, or a tombstone).
+  static const Version* VisibleAt(const History& h, int64_t rev);
+  // Calls f(key, version) for each key in [key, end) visible at rev.
+  void ForEachVisible(const std::string& key, const std::string& end, int64_t rev,
+                      const std::function<bool(const std::string&, const Version&)>& f) const;
+  absl::Status CheckReadRevision(int64_t rev) const;
+  absl::Status RangeAt(const etcdserverpb::RangeRequest& r, int64_t rev,
+                       etcdserverpb::RangeResponse* out) const;
+
+  // Checks what would make the write fail, before anything changes.
+  absl::Status CheckPut(const etcdserverpb::PutRequest& r, int64_t read_rev) const;
+  absl::Status CheckOps(const google::protobuf::RepeatedPtrField<etcdserverpb::RequestOp>& ops,
+                        int64_t read_rev) const;
+  bool Compare(const etcdserverpb::Compare& c, int64_t rev) const;
+  bool TxnSucceeds(const etcdserverpb::TxnRequest& t, int64_t rev) const;
+  // Checks a txn's chosen branches all the way down; writes nothing.
+  absl::Status CheckTxn(const etcdserverpb::TxnRequest& t, int64_t rev) const;
+
+  void DoPut(WriteTxn& w, const etcdserverpb::PutRequest& r, etcdserverpb::PutResponse* out);
+  void DoDelete(WriteTxn& w, const etcdserverpb::DeleteRangeRequest& r,
+                etcdserverpb::DeleteRangeResponse* out);
+  void DoTxn(WriteTxn& w, const etcdserverpb::TxnRequest& t, etcdserverpb::TxnResponse* out);
+  void AddVersion(const std::string& key, Version v);
+  absl::Status DoCompact(int64_t rev);
+  void FillKv(const std::string& key, const Version& v, mvccpb::KeyValue* kv) const;
+
+  static uint64_t VersionHash(const std::string& key, const Version& v);
+
+  std::map<std::string, History, std::less<>> keys_;
+  // etcd starts at revision 1; the first write gets revision 2.
+  int64_t revision_ = 1;
+  int64_t compact_revision_ = 0;
+  size_t live_keys_ = 0;
+  size_t versions_ = 0;
+  // Sum of VersionHash over stored versions (order-independent, and
+  // compaction subtracts what it forgets).
+  uint64_t version_sum_ = 0;
+};
+
+}  // namespace bw::kv

@@ -1,0 +1,411 @@
+#include "kv/mvcc.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace bw::kv {
+namespace {
+
+using etcdserverpb::Compare;
+using etcdserverpb::RangeRequest;
+using etcdserverpb::RangeResponse;
+using etcdserverpb::TxnRequest;
+
+class MvccTest : public ::testing::Test {
+ protected:
+  MvccResult Put(const std::string& k, const std::string& v, bool prev_kv = false) {
+    bulwark::internal::Request req;
+    req.set_id(++id_);
+    req.mutable_put()->set_key(k);
+    req.mutable_put()->set_value(v);
+    req.mutable_put()->set_prev_kv(prev_kv);
+    return Roundtrip(req);
+  }
+  MvccResult Delete(const std::string& k, const std::string& end = "", bool prev_kv = false) {
+    bulwark::internal::Request req;
+    req.mutable_delete_range()->set_key(k);
+    req.mutable_delete_range()->set_range_end(end);
+    req.mutable_delete_range()->set_prev_kv(prev_kv);
+    return Roundtrip(req);
+  }
+  MvccResult Compact(int64_t rev) {
+    bulwark::internal::Request req;
+    req.mutable_compaction()->set_revision(rev);
+    return Roundtrip(req);
+  }
+  MvccResult Txn(const TxnRequest& t) {
+    bulwark::internal::Request req;
+    *req.mutable_txn() = t;
+    return Roundtrip(req);
+  }
+  // Through the encoded entry, as the node applies it.
+  MvccResult Roundtrip(const bulwark::internal::Request& req) {
+    std::string data;
+    req.SerializeToString(&data);
+    StateMachine::Applied a = store_.ApplyEntry(LogIndex(++index_), data);
+    EXPECT_EQ(a.request_id, req.id());
+    return std::any_cast<MvccResult>(a.result);
+  }
+  RangeResponse Get(const std::string& k, const std::string& end = "", int64_t rev = 0) {
+    RangeRequest r;
+    r.set_key(k);
+    r.set_range_end(end);
+    r.set_revision(rev);
+    RangeResponse out;
+    absl::Status s = store_.Range(r, &out);
+    EXPECT_TRUE(s.ok()) << s;
+    return out;
+  }
+  std::vector<std::string> Keys(const RangeResponse& r) {
+    std::vector<std::string> out;
+    for (const auto& kv : r.kvs())
+      out.push_back(kv.key());
+    return out;
+  }
+
+  MvccStore store_;
+  uint64_t id_ = 0;
+  uint64_t index_ = 0;
+};
+
+TEST_F(MvccTest, RevisionsVersionsAndGenerations) {
+  EXPECT_EQ(store_.revision(), 1);
+  MvccResult r = Put("a", "1");
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(r.revision, 2);
+  EXPECT_EQ(r.response.response_put().header().revision(), 2);
+  Put("a", "2");
+  RangeResponse g = Get("a");
+  ASSERT_EQ(g.kvs_size(), 1);
+  EXPECT_EQ(g.kvs(0).value(), "2");
+  EXPECT_EQ(g.kvs(0).create_revision(), 2);
+  EXPECT_EQ(g.kvs(0).mod_revision(), 3);
+  EXPECT_EQ(g.kvs(0).version(), 2);
+  EXPECT_EQ(g.header().revision(), 3);
+  // A delete ends the generation; the next put starts a new one.
+  EXPECT_EQ(Delete("a").response.response_delete_range().deleted(), 1);
+  EXPECT_EQ(Get("a").kvs_size(), 0);
+  Put("a", "3");
+  g = Get("a");
+  EXPECT_EQ(g.kvs(0).create_revision(), 5);
+  EXPECT_EQ(g.kvs(0).version(), 1);
+  // History stays readable.
+  EXPECT_EQ(Get("a", "", 2).kvs(0).value(), "1");
+  EXPECT_EQ(Get("a", "", 4).kvs_size(), 0);
+  EXPECT_EQ(Get("a", "", 4).header().revision(), 5);
+}
+
+TEST_F(MvccTest, DeleteOfNothingKeepsTheRevision) {
+  Put("a", "1");
+  MvccResult r = Delete("zzz");
+  EXPECT_EQ(r.response.response_delete_range().deleted(), 0);
+  EXPECT_EQ(r.revision, 2);
+  EXPECT_EQ(store_.revision(), 2);
+}
+
+TEST_F(MvccTest, PrevKvOnPutAndDelete) {
+  Put("a", "1");
+  MvccResult r = Put("a", "2", /*prev_kv=*/true);
+  EXPECT_EQ(r.response.response_put().prev_kv().value(), "1");
+  EXPECT_FALSE(Put("b", "x", true).response.response_put().has_prev_kv());
+  r = Delete("a", "c", /*prev_kv=*/true);
+  ASSERT_EQ(r.response.response_delete_range().prev_kvs_size(), 2);
+  EXPECT_EQ(r.response.response_delete_range().prev_kvs(0).value(), "2");
+  EXPECT_EQ(r.response.response_delete_range().prev_kvs(1).key(), "b");
+}
+
+TEST_F(MvccTest, RangesPrefixesFromKeyLimitAndCount) {
+  for (const char* k : {"a", "b", "b1", "b2", "c"})
+    Put(k, k);
+  EXPECT_EQ(Keys(Get("b", "c")), (std::vector<std::string>{"b", "b1", "b2"}));
+  EXPECT_EQ(Keys(Get("b1", std::string("\0", 1))), (std::vector<std::string>{"b1", "b2", "c"}));
+  EXPECT_EQ(Keys(Get(std::string("\0", 1), std::string("\0", 1))).size(), 5u);
+  EXPECT_TRUE(Get("c", "a").kvs().empty());  // end before begin: nothing
+  RangeRequest r;
+  r.set_key("a");
+  r.set_range_end("z");
+  r.set_limit(2);
+  RangeResponse out;
+  ASSERT_TRUE(store_.Range(r, &out).ok());
+  EXPECT_EQ(Keys(out), (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(out.more());
+  EXPECT_EQ(out.count(), 5);
+  r.set_limit(5);
+  out.Clear();
+  ASSERT_TRUE(store_.Range(r, &out).ok());
+  EXPECT_FALSE(out.more());
+  r.set_limit(0);
+  r.set_count_only(true);
+  out.Clear();
+  ASSERT_TRUE(store_.Range(r, &out).ok());
+  EXPECT_EQ(out.count(), 5);
+  EXPECT_EQ(out.kvs_size(), 0);
+  r.set_count_only(false);
+  r.set_keys_only(true);
+  out.Clear();
+  ASSERT_TRUE(store_.Range(r, &out).ok());
+  EXPECT_EQ(out.kvs(0).key(), "a");
+  EXPECT_TRUE(out.kvs(0).value().empty());
+}
+
+TEST_F(MvccTest, SortAndRevisionFilters) {
+  Put("a", "3");  // rev 2
+  Put("b", "1");  // rev 3
+  Put("c", "2");  // rev 4
+  Put("a", "4");  // rev 5
+  RangeRequest r;
+  r.set_key("a");
+  r.set_range_end("z");
+  r.set_sort_target(RangeRequest::VALUE);
+  RangeResponse out;
+  ASSERT_TRUE(store_.Range(r, &out).ok());  // another target: ascending by default
+  EXPECT_EQ(Keys(out), (std::vector<std::string>{"b", "c", "a"}));
+  r.set_sort_target(RangeRequest::MOD);
+  r.set_sort_order(RangeRequest::DESCEND);
+  r.set_limit(2);
+  out.Clear();
+  ASSERT_TRUE(store_.Range(r, &out).ok());
+  EXPECT_EQ(Keys(out), (std::vector<std::string>{"a", "c"}));
+  EXPECT_TRUE(out.more());
+  RangeRequest f;
+  f.set_key("a");
+  f.set_range_end("z");
+  f.set_min_mod_revision(3);
+  f.set_max_mod_revision(4);
+  out.Clear();
+  ASSERT_TRUE(store_.Range(f, &out).ok());
+  EXPECT_EQ(Keys(out), (std::vector<std::string>{"b", "c"}));
+  EXPECT_EQ(out.count(), 3);  // count is of the range, before filters (etcd)
+  f.Clear();
+  f.set_key("a");
+  f.set_range_end("z");
+  f.set_max_create_revision(2);
+  out.Clear();
+  ASSERT_TRUE(store_.Range(f, &out).ok());
+  EXPECT_EQ(Keys(out), (std::vector<std::string>{"a"}));
+  f.set_sort_order(static_cast<RangeRequest::SortOrder>(9));
+  EXPECT_EQ(store_.Range(f, &out).message(), "etcdserver: invalid sort option");
+}
+
+TEST_F(MvccTest, CompactionForgetsHistoryAndRefusesOldReads) {
+  Put("a", "1");  // 2
+  Put("a", "2");  // 3
+  Put("b", "1");  // 4
+  Delete("b");    // 5
+  Put("c", "1");  // 6
+  size_t before = store_.versions();
+  ASSERT_TRUE(Compact(5).status.ok());
+  EXPECT_EQ(store_.compact_revision(), 5);
+  // a@2 goes, a@3 stays (visible at 5); b's put and tombstone both go.
+  EXPECT_EQ(store_.versions(), before - 3);
+  EXPECT_EQ(Get("a", "", 5).kvs(0).value(), "2");
+  EXPECT_EQ(Get("b", "", 5).kvs_size(), 0);
+  RangeRequest r;
+  r.set_key("a");
+  r.set_revision(4);
+  RangeResponse out;
+  EXPECT_EQ(store_.Range(r, &out).message(),
+            "etcdserver: mvcc: required revision has been compacted");
+  r.set_revision(7);
+  EXPECT_EQ(store_.Range(r, &out).message(),
+            "etcdserver: mvcc: required revision is a future revision");
+  EXPECT_EQ(Compact(5).status.message(), "etcdserver: mvcc: required revision has been compacted");
+  EXPECT_EQ(Compact(99).status.message(),
+            "etcdserver: mvcc: required revision is a future revision");
+  EXPECT_TRUE(absl::IsOutOfRange(Compact(4).status));
+}
+
+TEST_F(MvccTest, TxnComparesEveryTarget) {
+  Put("k", "v1");  // 2
+  Put("k", "v2");  // 3
+  auto txn = [&](Compare c) {
+    TxnRequest t;
+    *t.add_compare() = c;
+    return Txn(t).response.response_txn().succeeded();
+  };
+  Compare c;
+  c.set_key("k");
+  c.set_target(Compare::VALUE);
+  c.set_value("v2");
+  EXPECT_TRUE(txn(c));
+  c.set_result(Compare::NOT_EQUAL);
+  EXPECT_FALSE(txn(c));
+  c.Clear();
+  c.set_key("k");
+  c.set_target(Compare::VERSION);
+  c.set_result(Compare::GREATER);
+  c.set_version(1);
+  EXPECT_TRUE(txn(c));
+  c.Clear();
+  c.set_key("k");
+  c.set_target(Compare::CREATE);
+  c.set_create_revision(2);
+  EXPECT_TRUE(txn(c));
+  c.Clear();
+  c.set_key("k");
+  c.set_target(Compare::MOD);
+  c.set_result(Compare::LESS);
+  c.set_mod_revision(3);
+  EXPECT_FALSE(txn(c));
+  c.Clear();
+  c.set_key("k");
+  c.set_target(Compare::LEASE);
+  c.set_lease(0);
+  EXPECT_TRUE(txn(c));
+  // A missing key: version 0 matches, a value compare always fails.
+  c.Clear();
+  c.set_key("missing");
+  c.set_target(Compare::VERSION);
+  c.set_version(0);
+  EXPECT_TRUE(txn(c));
+  c.Clear();
+  c.set_key("missing");
+  c.set_target(Compare::VALUE);
+  c.set_value("");
+  EXPECT_FALSE(txn(c));
+  // A range compare holds only if it holds for every key in it.
+  Put("k2", "v2");
+  c.Clear();
+  c.set_key("k");
+  c.set_range_end("l");
+  c.set_target(Compare::VALUE);
+  c.set_value("v2");
+  EXPECT_TRUE(txn(c));
+  Put("k3", "other");
+  EXPECT_FALSE(txn(c));
+}
+
+TEST_F(MvccTest, TxnBranchesShareOneRevisionAndSeeTheirOwnWrites) {
+  Put("x", "0");  // 2
+  TxnRequest t;
+  Compare* c = t.add_compare();
+  c->set_key("x");
+  c->set_target(Compare::VALUE);
+  c->set_value("0");
+  auto* put = t.add_success()->mutable_request_put();
+  put->set_key("y");
+  put->set_value("1");
+  t.add_success()->mutable_request_range()->set_key("y");
+  auto* del = t.add_success()->mutable_request_delete_range();
+  del->set_key("x");
+  t.add_failure()->mutable_request_range()->set_key("x");
+  MvccResult r = Txn(t);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  const auto& resp = r.response.response_txn();
+  EXPECT_TRUE(resp.succeeded());
+  EXPECT_EQ(resp.header().revision(), 3);
+  ASSERT_EQ(resp.responses_size(), 3);
+  EXPECT_EQ(resp.responses(1).response_range().kvs(0).value(), "1");
+  EXPECT_EQ(resp.responses(1).response_range().kvs(0).mod_revision(), 3);
+  EXPECT_EQ(resp.responses(2).response_delete_range().deleted(), 1);
+  EXPECT_EQ(store_.revision(), 3);
+  // Now the compare fails: the failure branch, a read only, no new revision.
+  r = Txn(t);
+  EXPECT_FALSE(r.response.response_txn().succeeded());
+  EXPECT_EQ(r.response.response_txn().responses(0).response_range().kvs_size(), 0);
+  EXPECT_EQ(store_.revision(), 3);
+}
+
+TEST_F(MvccTest, NestedTxnComparesSeeTheStateBeforeTheTxn) {
+  TxnRequest inner;
+  Compare* c = inner.add_compare();
+  c->set_key("a");
+  c->set_target(Compare::VERSION);
+  c->set_version(0);  // true before the outer put
+  auto* p = inner.add_success()->mutable_request_put();
+  p->set_key("seen-missing");
+  TxnRequest outer;
+  auto* put = outer.add_success()->mutable_request_put();
+  put->set_key("a");
+  put->set_value("1");
+  *outer.add_success()->mutable_request_txn() = inner;
+  MvccResult r = Txn(outer);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_TRUE(r.response.response_txn().responses(1).response_txn().succeeded());
+  EXPECT_EQ(Get("seen-missing").kvs_size(), 1);
+}
+
+TEST_F(MvccTest, TxnValidationLikeEtcd) {
+  TxnRequest t;
+  for (int i = 0; i < kMaxTxnOps + 1; i++)
+    t.add_success()->mutable_request_range()->set_key("a");
+  EXPECT_EQ(ValidateTxn(t).message(), "etcdserver: too many operations in txn request");
+  t.Clear();
+  t.add_success()->mutable_request_put()->set_key("a");
+  t.add_success()->mutable_request_put()->set_key("a");
+  EXPECT_EQ(ValidateTxn(t).message(), "etcdserver: duplicate key given in txn request");
+  t.Clear();
+  t.add_success()->mutable_request_put()->set_key("b");
+  auto* d = t.add_success()->mutable_request_delete_range();
+  d->set_key("a");
+  d->set_range_end("c");
+  EXPECT_EQ(ValidateTxn(t).message(), "etcdserver: duplicate key given in txn request");
+  // Puts in different branches are fine; a nested put of an outer key is not.
+  t.Clear();
+  t.add_success()->mutable_request_put()->set_key("a");
+  t.add_failure()->mutable_request_put()->set_key("a");
+  EXPECT_TRUE(ValidateTxn(t).ok());
+  TxnRequest nested;
+  nested.add_failure()->mutable_request_put()->set_key("a");
+  *t.add_success()->mutable_request_txn() = nested;
+  EXPECT_EQ(ValidateTxn(t).message(), "etcdserver: duplicate key given in txn request");
+  t.Clear();
+  t.add_success()->mutable_request_put();
+  EXPECT_EQ(ValidateTxn(t).message(), "etcdserver: key is not provided");
+  // Errors at apply time change nothing.
+  Put("x", "1");
+  int64_t rev = store_.revision();
+  t.Clear();
+  t.add_success()->mutable_request_put()->set_key("y");
+  auto* bad = t.add_success()->mutable_request_put();
+  bad->set_key("z");
+  bad->set_lease(42);
+  MvccResult r = Txn(t);
+  EXPECT_EQ(r.status.message(), "etcdserver: requested lease not found");
+  EXPECT_EQ(store_.revision(), rev);
+  EXPECT_EQ(Get("y").kvs_size(), 0);
+}
+
+TEST_F(MvccTest, PutOptions) {
+  bulwark::internal::Request req;
+  req.mutable_put()->set_key("a");
+  req.mutable_put()->set_ignore_value(true);
+  EXPECT_EQ(Roundtrip(req).status.message(), "etcdserver: key not found");
+  Put("a", "keep");
+  MvccResult r = Roundtrip(req);
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(Get("a").kvs(0).value(), "keep");
+  EXPECT_EQ(Get("a").kvs(0).version(), 2);
+  req.mutable_put()->set_value("x");
+  EXPECT_EQ(ValidatePut(req.put()).message(), "etcdserver: value is provided");
+  req.mutable_put()->set_ignore_value(false);
+  req.mutable_put()->set_ignore_lease(true);
+  req.mutable_put()->set_lease(5);
+  EXPECT_EQ(ValidatePut(req.put()).message(), "etcdserver: lease is provided");
+  EXPECT_EQ(ValidateDeleteRange({}).message(), "etcdserver: key is not provided");
+}
+
+TEST_F(MvccTest, SnapshotRestoresEverythingAndTheDigest) {
+  Put("a", "1");
+  Put("b", "2");
+  Put("a", "3");
+  Delete("b");
+  Compact(3);
+  Put("c", "4");
+  MvccStore copy;
+  ASSERT_TRUE(copy.Restore(store_.Serialize()).ok());
+  EXPECT_EQ(copy.digest(), store_.digest());
+  EXPECT_EQ(copy.revision(), store_.revision());
+  EXPECT_EQ(copy.compact_revision(), 3);
+  EXPECT_EQ(copy.HashKV(0), store_.HashKV(0));
+  EXPECT_EQ(copy.live_keys(), 2u);
+  // The digest follows the state: a different history differs.
+  MvccStore other;
+  EXPECT_NE(other.digest(), store_.digest());
+  EXPECT_FALSE(copy.Restore("\xff\xff garbage").ok());
+}
+
+}  // namespace
+}  // namespace bw::kv
