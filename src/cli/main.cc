@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "cli/sim_command.h"
+#include "cli/start_command.h"
 #include "cli/storage_command.h"
 
 int main(int argc, char** argv) {
@@ -11,6 +12,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "bulwark 0.1.0");
   app.require_subcommand(1);
   int exit_code = 0;
+  bw::cli::AddStartCommand(app, &exit_code);
   bw::cli::AddSimCommand(app, &exit_code);
   bw::cli::AddDemoCommand(app, &exit_code);
   bw::cli::AddCheckDataCommand(app, &exit_code);

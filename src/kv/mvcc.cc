@@ -440,6 +440,7 @@ void MvccStore::AddVersion(const std::string& key, Version v) {
   live_keys_ += is_live - was_live;
   version_sum_ += VersionHash(key, v);
   ++versions_;
+  bytes_ += key.size() + v.value.size();
   h.push_back(std::move(v));
 }
 
@@ -526,6 +527,7 @@ absl::Status MvccStore::DoCompact(int64_t rev) {
     for (auto v = h.begin(); v != keep_from; ++v) {
       version_sum_ -= VersionHash(it->first, *v);
       --versions_;
+      bytes_ -= it->first.size() + v->value.size();
     }
     h.erase(h.begin(), keep_from);
     it = h.empty() ? keys_.erase(it) : std::next(it);

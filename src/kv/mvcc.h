@@ -71,6 +71,8 @@ class MvccStore final : public StateMachine {
   // Live keys at the current revision, and stored versions in all.
   size_t live_keys() const { return live_keys_; }
   size_t versions() const { return versions_; }
+  // Bytes of keys and values of every stored version (the data size).
+  size_t bytes() const { return bytes_; }
   // A hash of every stored version at or below `revision` (0: all), and of
   // the compaction point: etcd's HashKV, equal on replicas at equal revision.
   uint32_t HashKV(int64_t revision) const;
@@ -131,6 +133,7 @@ class MvccStore final : public StateMachine {
   int64_t compact_revision_ = 0;
   size_t live_keys_ = 0;
   size_t versions_ = 0;
+  size_t bytes_ = 0;
   // Sum of VersionHash over stored versions (order-independent, and
   // compaction subtracts what it forgets).
   uint64_t version_sum_ = 0;

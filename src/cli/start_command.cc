@@ -1,0 +1,154 @@
+#include "cli/start_command.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "server/config.h"
+#include "server/etcd_server.h"
+
+namespace bw::cli {
+
+namespace {
+
+struct StartFlags {
+  std::string config_file;
+  server::ServerConfig c;
+  // URL lists as etcd takes them: comma-separated.
+  std::string listen_client_urls, advertise_client_urls, listen_peer_urls,
+      initial_advertise_peer_urls, listen_metrics_urls;
+};
+
+std::vector<std::string> SplitUrls(const std::string& s) {
+  return absl::StrSplit(s, ',', absl::SkipWhitespace());
+}
+
+int RunStart(CLI::App* cmd, StartFlags& f) {
+  server::ServerConfig c;
+  if (!f.config_file.empty()) {
+    absl::StatusOr<server::ServerConfig> loaded = server::LoadTomlConfig(f.config_file);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "bulwark start: %s\n", std::string(loaded.status().message()).c_str());
+      return 2;
+    }
+    c = *loaded;
+  }
+  // Flags given on the command line win over the file.
+  auto given = [&](const char* name) { return cmd->count(name) > 0; };
+  if (given("--name")) c.name = f.c.name;
+  if (given("--data-dir")) c.data_dir = f.c.data_dir;
+  if (given("--listen-client-urls")) c.listen_client_urls = SplitUrls(f.listen_client_urls);
+  if (given("--advertise-client-urls"))
+    c.advertise_client_urls = SplitUrls(f.advertise_client_urls);
+  if (given("--listen-peer-urls")) c.listen_peer_urls = SplitUrls(f.listen_peer_urls);
+  if (given("--initial-advertise-peer-urls")) {
+    c.initial_advertise_peer_urls = SplitUrls(f.initial_advertise_peer_urls);
+  }
+  if (given("--listen-metrics-urls")) c.listen_metrics_urls = SplitUrls(f.listen_metrics_urls);
+  if (given("--initial-cluster")) c.initial_cluster = f.c.initial_cluster;
+  if (given("--initial-cluster-state")) c.initial_cluster_state = f.c.initial_cluster_state;
+  if (given("--initial-cluster-token")) c.initial_cluster_token = f.c.initial_cluster_token;
+  if (given("--heartbeat-interval")) c.heartbeat_interval_ms = f.c.heartbeat_interval_ms;
+  if (given("--election-timeout")) c.election_timeout_ms = f.c.election_timeout_ms;
+  if (given("--snapshot-count")) c.snapshot_count = f.c.snapshot_count;
+  if (given("--quota-backend-bytes")) c.quota_backend_bytes = f.c.quota_backend_bytes;
+  if (given("--max-request-bytes")) c.max_request_bytes = f.c.max_request_bytes;
+  if (given("--max-txn-ops")) c.max_txn_ops = f.c.max_txn_ops;
+
+  absl::StatusOr<server::ResolvedConfig> resolved = server::Resolve(std::move(c));
+  if (!resolved.ok()) {
+    std::fprintf(stderr, "bulwark start: %s\n", std::string(resolved.status().message()).c_str());
+    return 2;
+  }
+  // SIGINT and SIGTERM are taken by sigwait below; every thread started
+  // from here on inherits the blocked mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<server::EtcdServer>> s = server::EtcdServer::Start(*resolved);
+  if (!s.ok()) {
+    std::fprintf(stderr, "bulwark start: %s\n", std::string(s.status().message()).c_str());
+    return 1;
+  }
+  server::EtcdServer& srv = **s;
+  // A storage failure halts the node; the process then exits non-zero so
+  // a supervisor restarts it (recovery reads what is durable).
+  srv.SetOnHalted([](absl::Status) { ::kill(::getpid(), SIGTERM); });
+  std::fprintf(
+      stderr,
+      "bulwark: member %s (%016lx) of cluster %016lx: data %s, clients on %s, peers on %s\n",
+      resolved->config.name.c_str(), static_cast<unsigned long>(srv.member_id()),
+      static_cast<unsigned long>(srv.cluster_id()), resolved->data_dir.c_str(),
+      absl::StrJoin(resolved->config.listen_client_urls, ",").c_str(),
+      resolved->config.listen_peer_urls[0].c_str());
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  absl::Status halted = srv.halted();
+  std::fprintf(stderr, "bulwark: %s; stopping\n",
+               halted.ok() ? (sig == SIGINT ? "interrupted" : "terminated")
+                           : std::string(halted.message()).c_str());
+  s->reset();
+  return halted.ok() ? 0 : 1;
+}
+
+}  // namespace
+
+void AddStartCommand(CLI::App& app, int* exit_code) {
+  auto flags = std::make_shared<StartFlags>();
+  server::ServerConfig defaults;
+  CLI::App* cmd = app.add_subcommand(
+      "start", "Run one member of a cluster (etcd's flags; no flags: a single local member)");
+  cmd->add_option("--config-file", flags->config_file,
+                  "TOML file whose keys are these flags' names; flags given too win");
+  cmd->add_option("--name", flags->c.name, "Human-readable name of this member")
+      ->default_str(defaults.name);
+  cmd->add_option("--data-dir", flags->c.data_dir, "Data directory (default: <name>.bulwark)");
+  cmd->add_option("--listen-client-urls", flags->listen_client_urls,
+                  "URLs to serve clients on (comma-separated)")
+      ->default_str(absl::StrJoin(defaults.listen_client_urls, ","));
+  cmd->add_option("--advertise-client-urls", flags->advertise_client_urls,
+                  "Client URLs to tell the cluster")
+      ->default_str(absl::StrJoin(defaults.advertise_client_urls, ","));
+  cmd->add_option("--listen-peer-urls", flags->listen_peer_urls, "URL to serve peers on")
+      ->default_str(absl::StrJoin(defaults.listen_peer_urls, ","));
+  cmd->add_option("--initial-advertise-peer-urls", flags->initial_advertise_peer_urls,
+                  "Peer URLs to tell the cluster")
+      ->default_str(absl::StrJoin(defaults.initial_advertise_peer_urls, ","));
+  cmd->add_option("--initial-cluster", flags->c.initial_cluster,
+                  "name=peer-url,... of the initial members (default: this member alone)");
+  cmd->add_option("--initial-cluster-state", flags->c.initial_cluster_state, "new or existing")
+      ->default_str(defaults.initial_cluster_state);
+  cmd->add_option("--initial-cluster-token", flags->c.initial_cluster_token,
+                  "Token that makes a cluster's ids unique")
+      ->default_str(defaults.initial_cluster_token);
+  cmd->add_option("--heartbeat-interval", flags->c.heartbeat_interval_ms,
+                  "Time between heartbeats, ms")
+      ->default_str(std::to_string(defaults.heartbeat_interval_ms));
+  cmd->add_option("--election-timeout", flags->c.election_timeout_ms, "Election timeout, ms")
+      ->default_str(std::to_string(defaults.election_timeout_ms));
+  cmd->add_option("--snapshot-count", flags->c.snapshot_count, "Applied entries between snapshots")
+      ->default_str(std::to_string(defaults.snapshot_count));
+  cmd->add_option("--quota-backend-bytes", flags->c.quota_backend_bytes,
+                  "Data size above which writes are refused (NOSPACE)")
+      ->default_str(std::to_string(defaults.quota_backend_bytes));
+  cmd->add_option("--max-request-bytes", flags->c.max_request_bytes,
+                  "Largest client request, bytes")
+      ->default_str(std::to_string(defaults.max_request_bytes));
+  cmd->add_option("--max-txn-ops", flags->c.max_txn_ops, "Most operations in one txn")
+      ->default_str(std::to_string(defaults.max_txn_ops));
+  cmd->add_option("--listen-metrics-urls", flags->listen_metrics_urls,
+                  "URLs to serve /metrics and /health on");
+  cmd->callback([cmd, flags, exit_code] { *exit_code = RunStart(cmd, *flags); });
+}
+
+}  // namespace bw::cli

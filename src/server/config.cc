@@ -1,0 +1,276 @@
+#include "server/config.h"
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+
+#include <toml++/toml.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "core/splitmix.h"
+
+namespace bw::server {
+
+namespace {
+
+uint64_t HashString(std::string_view s, uint64_t h) {
+  for (unsigned char c : s)
+    h = (h ^ c) * 1099511628211ULL;
+  return core::SplitMix64(h);
+}
+
+absl::Status ParseUrls(const std::string& flag, const std::vector<std::string>& texts,
+                       std::vector<Url>* out) {
+  if (texts.empty()) return absl::InvalidArgumentError(absl::StrCat("--", flag, " is empty"));
+  for (const std::string& t : texts) {
+    absl::StatusOr<Url> u = ParseUrl(flag, t);
+    if (!u.ok()) return u.status();
+    out->push_back(*u);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string Url::HostPort() const {
+  // An IPv6 literal keeps its brackets.
+  return absl::StrCat(host.find(':') != std::string::npos ? absl::StrCat("[", host, "]") : host,
+                      ":", port);
+}
+
+absl::StatusOr<Url> ParseUrl(const std::string& flag, const std::string& text) {
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag, ": \"", text, "\" is not a URL like http://127.0.0.1:2379 (", why, ")"));
+  };
+  size_t sep = text.find("://");
+  if (sep == std::string::npos) return bad("no scheme");
+  Url u;
+  u.scheme = text.substr(0, sep);
+  if (u.scheme == "https" || u.scheme == "unixs") {
+    return absl::UnimplementedError(
+        absl::StrCat("--", flag, ": \"", text, "\": TLS is not supported yet; use http://"));
+  }
+  if (u.scheme != "http") return bad("the scheme must be http");
+  std::string rest = text.substr(sep + 3);
+  if (!rest.empty() && rest.back() == '/') rest.pop_back();
+  if (rest.find('/') != std::string::npos) return bad("a path is not allowed");
+  size_t colon = rest.rfind(':');
+  if (colon == std::string::npos) return bad("no port");
+  u.host = rest.substr(0, colon);
+  if (u.host.size() >= 2 && u.host.front() == '[' && u.host.back() == ']') {
+    u.host = u.host.substr(1, u.host.size() - 2);
+  }
+  if (u.host.empty()) return bad("no host");
+  std::string port = rest.substr(colon + 1);
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) {
+    return bad("the port must be a number from 1 to 65535");
+  }
+  u.port = static_cast<uint16_t>(value);
+  return u;
+}
+
+uint64_t MemberIdFor(const std::vector<std::string>& peer_urls, const std::string& token) {
+  std::vector<std::string> sorted = peer_urls;
+  std::sort(sorted.begin(), sorted.end());
+  uint64_t h = HashString(absl::StrJoin(sorted, ","), 1469598103934665603ULL);
+  h = HashString(token, h);
+  return h == 0 ? 1 : h;
+}
+
+uint64_t ClusterIdFor(std::vector<uint64_t> member_ids) {
+  std::sort(member_ids.begin(), member_ids.end());
+  uint64_t h = 0x62756C7761726BULL;
+  for (uint64_t id : member_ids)
+    h = core::SplitMix64(h) ^ id;
+  h = core::SplitMix64(h);
+  return h == 0 ? 1 : h;
+}
+
+absl::StatusOr<ResolvedConfig> Resolve(ServerConfig c) {
+  ResolvedConfig r;
+  if (c.name.empty()) return absl::InvalidArgumentError("--name must not be empty");
+  if (c.heartbeat_interval_ms <= 0) {
+    return absl::InvalidArgumentError("--heartbeat-interval must be a positive number of ms");
+  }
+  if (c.election_timeout_ms < 5 * c.heartbeat_interval_ms) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--election-timeout[", c.election_timeout_ms,
+        "ms] should be at least 5 times --heartbeat-interval[", c.heartbeat_interval_ms, "ms]"));
+  }
+  if (c.election_timeout_ms > 50'000) {
+    return absl::InvalidArgumentError("--election-timeout is longer than 50000 ms");
+  }
+  if (c.quota_backend_bytes < 0) {
+    return absl::InvalidArgumentError("--quota-backend-bytes must not be negative");
+  }
+  if (c.max_request_bytes == 0 || c.max_request_bytes > (uint64_t{64} << 20)) {
+    return absl::InvalidArgumentError("--max-request-bytes must be from 1 to 67108864");
+  }
+  if (c.max_txn_ops == 0) return absl::InvalidArgumentError("--max-txn-ops must be positive");
+  if (c.initial_cluster_state != "new" && c.initial_cluster_state != "existing") {
+    return absl::InvalidArgumentError(absl::StrCat("--initial-cluster-state: \"",
+                                                   c.initial_cluster_state,
+                                                   "\" is neither \"new\" nor \"existing\""));
+  }
+  r.new_cluster = c.initial_cluster_state == "new";
+  BW_RETURN_IF_ERROR(ParseUrls("listen-client-urls", c.listen_client_urls, &r.client_listen));
+  std::vector<Url> ignored;
+  BW_RETURN_IF_ERROR(ParseUrls("advertise-client-urls", c.advertise_client_urls, &ignored));
+  std::vector<Url> peer_listen;
+  BW_RETURN_IF_ERROR(ParseUrls("listen-peer-urls", c.listen_peer_urls, &peer_listen));
+  if (peer_listen.size() != 1) {
+    return absl::InvalidArgumentError("--listen-peer-urls: give exactly one URL");
+  }
+  r.peer_listen = peer_listen[0];
+  BW_RETURN_IF_ERROR(
+      ParseUrls("initial-advertise-peer-urls", c.initial_advertise_peer_urls, &ignored));
+  for (const std::string& m : c.listen_metrics_urls) {
+    absl::StatusOr<Url> u = ParseUrl("listen-metrics-urls", m);
+    if (!u.ok()) return u.status();
+    r.metrics_listen.push_back(*u);
+  }
+  std::string cluster = c.initial_cluster;
+  if (cluster.empty()) cluster = absl::StrCat(c.name, "=", c.initial_advertise_peer_urls[0]);
+  // name=url pairs; a name given twice has several peer URLs (etcd).
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<std::string>> urls;
+  for (absl::string_view part : absl::StrSplit(cluster, ',', absl::SkipWhitespace())) {
+    std::vector<std::string> kv = absl::StrSplit(part, absl::MaxSplits('=', 1));
+    if (kv.size() != 2 || kv[0].empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("--initial-cluster: \"", std::string(part),
+                                                     "\" is not name=http://host:port"));
+    }
+    BW_RETURN_IF_ERROR(ParseUrl("initial-cluster", kv[1]).status());
+    if (!urls.count(kv[0])) order.push_back(kv[0]);
+    urls[kv[0]].push_back(kv[1]);
+  }
+  if (!urls.count(c.name)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--initial-cluster has no member named \"", c.name, "\" (--name)"));
+  }
+  std::vector<std::string> own = urls[c.name];
+  std::vector<std::string> advertised = c.initial_advertise_peer_urls;
+  std::sort(own.begin(), own.end());
+  std::sort(advertised.begin(), advertised.end());
+  if (own != advertised) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--initial-cluster has ", c.name, "=", absl::StrJoin(own, ","),
+                     " but --initial-advertise-peer-urls is ", absl::StrJoin(advertised, ",")));
+  }
+  std::set<uint64_t> ids;
+  std::vector<uint64_t> id_list;
+  for (const std::string& name : order) {
+    Member m;
+    m.name = name;
+    m.peer_urls = urls[name];
+    m.id = MemberIdFor(m.peer_urls, c.initial_cluster_token);
+    if (!ids.insert(m.id).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--initial-cluster: members share the peer URLs of \"", name, "\""));
+    }
+    if (name == c.name) {
+      r.member_id = m.id;
+      m.client_urls = c.advertise_client_urls;
+    }
+    id_list.push_back(m.id);
+    r.members.push_back(std::move(m));
+  }
+  r.cluster_id = ClusterIdFor(id_list);
+  r.data_dir = c.data_dir.empty() ? absl::StrCat(c.name, ".bulwark") : c.data_dir;
+  r.config = std::move(c);
+  return r;
+}
+
+absl::StatusOr<ServerConfig> LoadTomlConfig(const std::string& path) {
+  toml::table t;
+  try {
+    t = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ":", e.source().begin.line, ":",
+                                                   e.source().begin.column, ": ",
+                                                   std::string(e.description())));
+  }
+  ServerConfig c;
+  for (auto&& [key, node] : t) {
+    std::string k(key.str());
+    auto where = [&] { return absl::StrCat(path, ":", node.source().begin.line, ": \"", k, "\""); };
+    auto str = [&](std::string* out) -> absl::Status {
+      if (!node.is_string())
+        return absl::InvalidArgumentError(absl::StrCat(where(), " must be a string"));
+      *out = node.as_string()->get();
+      return absl::OkStatus();
+    };
+    auto urls = [&](std::vector<std::string>* out) -> absl::Status {
+      // A string of comma-separated URLs (as the flag) or an array of them.
+      out->clear();
+      if (node.is_string()) {
+        for (absl::string_view u :
+             absl::StrSplit(node.as_string()->get(), ',', absl::SkipWhitespace())) {
+          out->emplace_back(u);
+        }
+        return absl::OkStatus();
+      }
+      if (const toml::array* a = node.as_array()) {
+        for (const toml::node& e : *a) {
+          if (!e.is_string())
+            return absl::InvalidArgumentError(absl::StrCat(where(), " must hold strings"));
+          out->push_back(e.as_string()->get());
+        }
+        return absl::OkStatus();
+      }
+      return absl::InvalidArgumentError(
+          absl::StrCat(where(), " must be a string or an array of strings"));
+    };
+    auto num = [&](auto* out) -> absl::Status {
+      if (!node.is_integer() || node.as_integer()->get() < 0) {
+        return absl::InvalidArgumentError(absl::StrCat(where(), " must be a non-negative integer"));
+      }
+      *out = static_cast<std::remove_pointer_t<decltype(out)>>(node.as_integer()->get());
+      return absl::OkStatus();
+    };
+    absl::Status s;
+    if (k == "name")
+      s = str(&c.name);
+    else if (k == "data-dir")
+      s = str(&c.data_dir);
+    else if (k == "listen-client-urls")
+      s = urls(&c.listen_client_urls);
+    else if (k == "advertise-client-urls")
+      s = urls(&c.advertise_client_urls);
+    else if (k == "listen-peer-urls")
+      s = urls(&c.listen_peer_urls);
+    else if (k == "initial-advertise-peer-urls")
+      s = urls(&c.initial_advertise_peer_urls);
+    else if (k == "listen-metrics-urls")
+      s = urls(&c.listen_metrics_urls);
+    else if (k == "initial-cluster")
+      s = str(&c.initial_cluster);
+    else if (k == "initial-cluster-state")
+      s = str(&c.initial_cluster_state);
+    else if (k == "initial-cluster-token")
+      s = str(&c.initial_cluster_token);
+    else if (k == "heartbeat-interval")
+      s = num(&c.heartbeat_interval_ms);
+    else if (k == "election-timeout")
+      s = num(&c.election_timeout_ms);
+    else if (k == "snapshot-count")
+      s = num(&c.snapshot_count);
+    else if (k == "quota-backend-bytes")
+      s = num(&c.quota_backend_bytes);
+    else if (k == "max-request-bytes")
+      s = num(&c.max_request_bytes);
+    else if (k == "max-txn-ops")
+      s = num(&c.max_txn_ops);
+    else
+      s = absl::InvalidArgumentError(absl::StrCat(where(), " is not a setting bulwark knows"));
+    if (!s.ok()) return s;
+  }
+  return c;
+}
+
+}  // namespace bw::server

@@ -1,0 +1,82 @@
+// A member's configuration, named and defaulted as etcd 3.4 names and
+// defaults it, so an etcd command line works unchanged: --name,
+// --data-dir, --listen-client-urls, --initial-cluster and the rest. Loaded
+// from flags (cli/start_command.cc) or a TOML file (LoadTomlConfig), then
+// Resolve()d into the cluster's members and this member's identity.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace bw::server {
+
+struct Url {
+  std::string scheme;  // "http" (TLS arrives with the security work)
+  std::string host;
+  uint16_t port = 0;
+  // host:port, as gRPC and the peer transport take it.
+  std::string HostPort() const;
+};
+
+// "http://host:port", with etcd's rules: a scheme, a host and a port.
+[[nodiscard]] absl::StatusOr<Url> ParseUrl(const std::string& flag, const std::string& text);
+
+struct ServerConfig {
+  std::string name = "default";
+  // Empty: "<name>.bulwark" in the working directory (etcd: "<name>.etcd").
+  std::string data_dir;
+  std::vector<std::string> listen_client_urls = {"http://localhost:2379"};
+  std::vector<std::string> advertise_client_urls = {"http://localhost:2379"};
+  std::vector<std::string> listen_peer_urls = {"http://localhost:2380"};
+  std::vector<std::string> initial_advertise_peer_urls = {"http://localhost:2380"};
+  // name=peer-url,... ; empty: "<name>=<first initial advertise peer url>".
+  std::string initial_cluster;
+  std::string initial_cluster_state = "new";
+  std::string initial_cluster_token = "etcd-cluster";
+  int64_t heartbeat_interval_ms = 100;
+  int64_t election_timeout_ms = 1000;
+  uint64_t snapshot_count = 100'000;
+  int64_t quota_backend_bytes = int64_t{2} << 30;
+  uint64_t max_request_bytes = 1536 * 1024;
+  uint32_t max_txn_ops = 128;
+  std::vector<std::string> listen_metrics_urls;
+};
+
+struct Member {
+  uint64_t id = 0;
+  std::string name;
+  std::vector<std::string> peer_urls;
+  std::vector<std::string> client_urls;  // known for this member only, at first
+};
+
+// A configuration checked and worked out: ids, addresses, the data dir.
+struct ResolvedConfig {
+  ServerConfig config;
+  std::string data_dir;
+  uint64_t cluster_id = 0;
+  uint64_t member_id = 0;
+  std::vector<Member> members;  // the initial cluster, in flag order
+  std::vector<Url> client_listen;
+  Url peer_listen;
+  std::vector<Url> metrics_listen;
+  bool new_cluster = true;
+};
+
+// Checks every setting; errors name the flag and say what is wrong.
+[[nodiscard]] absl::StatusOr<ResolvedConfig> Resolve(ServerConfig config);
+
+// A member's id, from its peer URLs and the cluster token (stable across
+// restarts, different for a member of another cluster), and the cluster's
+// id from its members' ids. Never 0.
+uint64_t MemberIdFor(const std::vector<std::string>& peer_urls, const std::string& token);
+uint64_t ClusterIdFor(std::vector<uint64_t> member_ids);
+
+// Reads a TOML config file whose keys are the flags' names without the
+// dashes ("name", "data-dir", "initial-cluster", ...). Unknown keys and
+// wrong types are errors naming the key and the line.
+[[nodiscard]] absl::StatusOr<ServerConfig> LoadTomlConfig(const std::string& path);
+
+}  // namespace bw::server

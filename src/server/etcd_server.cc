@@ -1,0 +1,439 @@
+#include "server/etcd_server.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <future>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
+#include "kv/etcd_errors.h"
+
+namespace bw::server {
+
+namespace {
+
+// The etcd API version bulwark implements, as Status reports it. Clients
+// parse it as a semantic version to decide which calls the server has.
+constexpr char kEtcdApiVersion[] = "3.4.0";
+// gRPC's framing on top of the largest request (etcd allows the same).
+constexpr int kGrpcOverheadBytes = 512 * 1024;
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+}
+
+bool TxnReadOnly(const etcdserverpb::TxnRequest& t) {
+  for (const auto* ops : {&t.success(), &t.failure()}) {
+    for (const etcdserverpb::RequestOp& op : *ops) {
+      if (op.has_request_put() || op.has_request_delete_range()) return false;
+      if (op.has_request_txn() && !TxnReadOnly(op.request_txn())) return false;
+    }
+  }
+  return true;
+}
+
+bool TxnSerializable(const etcdserverpb::TxnRequest& t) {
+  for (const auto* ops : {&t.success(), &t.failure()}) {
+    for (const etcdserverpb::RequestOp& op : *ops) {
+      if (op.has_request_range() && !op.request_range().serializable()) return false;
+      if (op.has_request_txn() && !TxnSerializable(op.request_txn())) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+// --- the services --------------------------------------------------------------
+
+class KvService final : public etcdserverpb::KV::CallbackService {
+ public:
+  explicit KvService(EtcdServer& s) : s_(s) {}
+
+  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx,
+                                  const etcdserverpb::RangeRequest* req,
+                                  etcdserverpb::RangeResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    absl::Status v = kv::ValidateRange(*req);
+    if (!v.ok()) {
+      reactor->Finish(ToGrpc(v));
+      return reactor;
+    }
+    s_.loop().Post([this, req, resp, reactor] {
+      s_.node().ReadBarrier(!req->serializable(), [this, req, resp, reactor](absl::Status st) {
+        if (st.ok()) st = s_.mvcc().Range(*req, resp);
+        if (!st.ok()) {
+          reactor->Finish(ToGrpc(s_.ToEtcdError(st)));
+          return;
+        }
+        s_.FillHeader(resp->mutable_header(), resp->header().revision());
+        reactor->Finish(grpc::Status::OK);
+      });
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx,
+                                const etcdserverpb::PutRequest* req,
+                                etcdserverpb::PutResponse* resp) override {
+    bulwark::internal::Request r;
+    *r.mutable_put() = *req;
+    return Write(
+        ctx, kv::ValidatePut(*req), std::move(r),
+        [resp](kv::MvccResult& res) { resp->Swap(res.response.mutable_response_put()); },
+        [resp] { return resp->mutable_header(); });
+  }
+
+  grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext* ctx,
+                                        const etcdserverpb::DeleteRangeRequest* req,
+                                        etcdserverpb::DeleteRangeResponse* resp) override {
+    bulwark::internal::Request r;
+    *r.mutable_delete_range() = *req;
+    return Write(
+        ctx, kv::ValidateDeleteRange(*req), std::move(r),
+        [resp](kv::MvccResult& res) { resp->Swap(res.response.mutable_response_delete_range()); },
+        [resp] { return resp->mutable_header(); });
+  }
+
+  grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* ctx,
+                                const etcdserverpb::TxnRequest* req,
+                                etcdserverpb::TxnResponse* resp) override {
+    absl::Status v = kv::ValidateTxn(*req, static_cast<int>(s_.config().config.max_txn_ops));
+    if (v.ok() && TxnReadOnly(*req)) {
+      // A read-only txn needs no log entry: evaluate it after the read barrier.
+      grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+      s_.loop().Post([this, req, resp, reactor] {
+        s_.node().ReadBarrier(!TxnSerializable(*req), [this, req, resp, reactor](absl::Status st) {
+          if (!st.ok()) {
+            reactor->Finish(ToGrpc(s_.ToEtcdError(st)));
+            return;
+          }
+          bulwark::internal::Request r;
+          *r.mutable_txn() = *req;
+          kv::MvccResult res = s_.mvcc().Apply(r);
+          if (!res.status.ok()) {
+            reactor->Finish(ToGrpc(res.status));
+            return;
+          }
+          resp->Swap(res.response.mutable_response_txn());
+          s_.FillHeader(resp->mutable_header(), res.revision);
+          reactor->Finish(grpc::Status::OK);
+        });
+      });
+      return reactor;
+    }
+    bulwark::internal::Request r;
+    *r.mutable_txn() = *req;
+    return Write(
+        ctx, v, std::move(r),
+        [resp](kv::MvccResult& res) { resp->Swap(res.response.mutable_response_txn()); },
+        [resp] { return resp->mutable_header(); });
+  }
+
+  grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* ctx,
+                                    const etcdserverpb::CompactionRequest* req,
+                                    etcdserverpb::CompactionResponse* resp) override {
+    bulwark::internal::Request r;
+    *r.mutable_compaction() = *req;
+    return Write(
+        ctx, absl::OkStatus(), std::move(r), [](kv::MvccResult&) {},
+        [resp] { return resp->mutable_header(); });
+  }
+
+ private:
+  // Proposes `r` unless `valid` is an error; on success `take` moves the
+  // response out of the result and the header is filled.
+  template <typename Take, typename Header>
+  grpc::ServerUnaryReactor* Write(grpc::CallbackServerContext* ctx, absl::Status valid,
+                                  bulwark::internal::Request r, Take take, Header header) {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    if (!valid.ok()) {
+      reactor->Finish(ToGrpc(valid));
+      return reactor;
+    }
+    if (r.ByteSizeLong() > s_.config().config.max_request_bytes) {
+      reactor->Finish(ToGrpc(kv::etcd_errors::RequestTooLarge()));
+      return reactor;
+    }
+    s_.loop().Post([this, r = std::move(r), reactor, take, header]() mutable {
+      s_.Propose(std::move(r),
+                 [this, reactor, take, header](absl::StatusOr<kv::MvccResult> res) mutable {
+                   if (!res.ok()) {
+                     reactor->Finish(ToGrpc(s_.ToEtcdError(res.status())));
+                     return;
+                   }
+                   if (!res->status.ok()) {
+                     reactor->Finish(ToGrpc(res->status));
+                     return;
+                   }
+                   take(*res);
+                   s_.FillHeader(header(), res->revision);
+                   reactor->Finish(grpc::Status::OK);
+                 });
+    });
+    return reactor;
+  }
+
+  EtcdServer& s_;
+};
+
+class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
+ public:
+  explicit MaintenanceService(EtcdServer& s) : s_(s) {}
+
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
+                                   const etcdserverpb::StatusRequest*,
+                                   etcdserverpb::StatusResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    s_.loop().Post([this, resp, reactor] {
+      const raft::Raft& r = s_.node().raft();
+      s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
+      resp->set_version(kEtcdApiVersion);
+      int64_t size = static_cast<int64_t>(s_.mvcc().bytes());
+      resp->set_dbsize(size);
+      resp->set_dbsizeinuse(size);
+      resp->set_leader(r.leader().value());
+      resp->set_raftindex(r.log().committed().value());
+      resp->set_raftterm(r.term().value());
+      resp->set_raftappliedindex(s_.node().applied_index().value());
+      if (s_.node().no_space())
+        resp->add_errors("memberID:" + std::to_string(s_.member_id()) + " alarm:NOSPACE");
+      resp->set_islearner(false);
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* ctx,
+                                   const etcdserverpb::HashKVRequest* req,
+                                   etcdserverpb::HashKVResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    s_.loop().Post([this, req, resp, reactor] {
+      int64_t rev = req->revision();
+      if (rev > s_.mvcc().revision()) {
+        reactor->Finish(ToGrpc(kv::etcd_errors::FutureRev()));
+        return;
+      }
+      if (rev > 0 && rev < s_.mvcc().compact_revision()) {
+        reactor->Finish(ToGrpc(kv::etcd_errors::Compacted()));
+        return;
+      }
+      s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
+      resp->set_hash(s_.mvcc().HashKV(rev));
+      resp->set_compact_revision(s_.mvcc().compact_revision());
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
+  }
+
+ private:
+  EtcdServer& s_;
+};
+
+class ClusterService final : public etcdserverpb::Cluster::CallbackService {
+ public:
+  explicit ClusterService(EtcdServer& s) : s_(s) {}
+
+  grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* ctx,
+                                       const etcdserverpb::MemberListRequest*,
+                                       etcdserverpb::MemberListResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    s_.loop().Post([this, resp, reactor] {
+      s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
+      for (const Member& m : s_.config().members) {
+        etcdserverpb::Member* pm = resp->add_members();
+        pm->set_id(m.id);
+        pm->set_name(m.name);
+        for (const std::string& u : m.peer_urls)
+          pm->add_peerurls(u);
+        for (const std::string& u : m.client_urls)
+          pm->add_clienturls(u);
+      }
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
+  }
+
+ private:
+  EtcdServer& s_;
+};
+
+struct EtcdServer::Services {
+  explicit Services(EtcdServer& s) : kv(s), maintenance(s), cluster(s) {}
+  KvService kv;
+  MaintenanceService maintenance;
+  ClusterService cluster;
+};
+
+// --- the server ------------------------------------------------------------------
+
+class EtcdServer::Observer final : public node::NodeObserver {
+ public:
+  explicit Observer(EtcdServer& s) : s_(s) {}
+  void OnHalted(NodeId, const absl::Status& why) override {
+    {
+      std::lock_guard<std::mutex> lock(s_.halted_mu_);
+      s_.halted_ = why;
+    }
+    if (s_.on_halted_) s_.on_halted_(why);
+  }
+
+ private:
+  EtcdServer& s_;
+};
+
+EtcdServer::EtcdServer(ResolvedConfig config) : config_(std::move(config)) {}
+
+absl::StatusOr<std::unique_ptr<EtcdServer>> EtcdServer::Start(ResolvedConfig config) {
+  std::unique_ptr<EtcdServer> s(new EtcdServer(std::move(config)));
+  BW_RETURN_IF_ERROR(s->Init());
+  return s;
+}
+
+absl::Status EtcdServer::Init() {
+  const ServerConfig& c = config_.config;
+  loop_.Start("bw-member");
+  absl::Status started;
+  std::promise<void> done;
+  loop_.Post([&] {
+    transport::TcpNetworkOptions o;
+    o.self = NodeId(config_.member_id);
+    o.cluster_id = config_.cluster_id;
+    o.listen_host = config_.peer_listen.host;
+    o.listen_port = config_.peer_listen.port;
+    absl::StatusOr<std::unique_ptr<transport::TcpNetwork>> net =
+        transport::TcpNetwork::Listen(loop_, o);
+    if (!net.ok()) {
+      started = absl::Status(net.status().code(),
+                             absl::StrCat("--listen-peer-urls: ", net.status().message()));
+      done.set_value();
+      return;
+    }
+    net_ = std::move(*net);
+    std::vector<NodeId> voters;
+    for (const Member& m : config_.members) {
+      voters.push_back(NodeId(m.id));
+      if (m.id == config_.member_id) continue;
+      absl::StatusOr<Url> u = ParseUrl("initial-cluster", m.peer_urls[0]);
+      net_->SetPeer(NodeId(m.id), u->host, u->port);
+    }
+    env_ = std::make_unique<env::RealEnv>(loop_, *net_);
+    observer_ = std::make_unique<Observer>(*this);
+    node::NodeOptions no;
+    no.id = NodeId(config_.member_id);
+    if (config_.new_cluster) no.initial_voters = voters;
+    no.cluster_id = config_.cluster_id;
+    no.data_dir = config_.data_dir;
+    no.tick_us = c.heartbeat_interval_ms * 1000;
+    no.raft.heartbeat_ticks = 1;
+    no.raft.election_ticks = static_cast<uint32_t>(c.election_timeout_ms / c.heartbeat_interval_ms);
+    no.raft.random_seed = env_->random().Next();
+    no.snapshot_every = c.snapshot_count;
+    no.snapshot_keep_entries = 5000;
+    no.state_machine = [this] {
+      auto m = std::make_unique<kv::MvccStore>();
+      mvcc_ = m.get();
+      return m;
+    };
+    absl::StatusOr<std::unique_ptr<node::Node>> n = node::Node::Start(*env_, no, observer_.get());
+    if (!n.ok()) {
+      started = n.status();
+    } else {
+      node_ = std::move(*n);
+      next_request_id_ = env_->random().Next() | 1;
+    }
+    done.set_value();
+  });
+  done.get_future().wait();
+  BW_RETURN_IF_ERROR(started);
+
+  services_ = std::make_unique<Services>(*this);
+  grpc::ServerBuilder b;
+  // A second server on the same port must fail, not share the port.
+  b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  b.SetMaxReceiveMessageSize(static_cast<int>(c.max_request_bytes) + kGrpcOverheadBytes);
+  b.SetMaxSendMessageSize(INT32_MAX);
+  std::vector<std::unique_ptr<int>> ports;
+  for (const Url& u : config_.client_listen) {
+    ports.push_back(std::make_unique<int>(0));
+    b.AddListeningPort(u.HostPort(), grpc::InsecureServerCredentials(), ports.back().get());
+  }
+  b.RegisterService(&services_->kv);
+  b.RegisterService(&services_->maintenance);
+  b.RegisterService(&services_->cluster);
+  grpc_ = b.BuildAndStart();
+  if (grpc_ == nullptr) {
+    return absl::UnavailableError("could not start the client API: bad --listen-client-urls");
+  }
+  for (size_t i = 0; i < ports.size(); ++i) {
+    if (*ports[i] == 0) {
+      return absl::UnavailableError(absl::StrCat("--listen-client-urls: cannot listen on ",
+                                                 config_.client_listen[i].HostPort(),
+                                                 " (in use, or not an address of this machine)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+EtcdServer::~EtcdServer() {
+  // Clients first: no new work; calls in progress are answered as the node
+  // stops (its waiting callers get their errors on the loop thread).
+  if (grpc_) grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  std::promise<void> done;
+  loop_.Post([&] {
+    node_.reset();
+    net_.reset();
+    done.set_value();
+  });
+  done.get_future().wait();
+  if (grpc_) grpc_->Wait();
+  loop_.Stop();
+}
+
+absl::Status EtcdServer::halted() const {
+  std::lock_guard<std::mutex> lock(halted_mu_);
+  return halted_;
+}
+
+void EtcdServer::Propose(bulwark::internal::Request req,
+                         std::function<void(absl::StatusOr<kv::MvccResult>)> done) {
+  if (node_ == nullptr) {
+    done(kv::etcd_errors::Stopped());
+    return;
+  }
+  uint64_t id = next_request_id_++;
+  if (id == 0) id = next_request_id_++;
+  req.set_id(id);
+  std::string data;
+  req.SerializeToString(&data);
+  node_->Propose(id, std::move(data), [done = std::move(done)](absl::StatusOr<std::any> r) {
+    if (!r.ok()) {
+      done(r.status());
+      return;
+    }
+    done(std::any_cast<kv::MvccResult>(std::move(*r)));
+  });
+}
+
+void EtcdServer::FillHeader(etcdserverpb::ResponseHeader* h, int64_t revision) const {
+  h->set_cluster_id(config_.cluster_id);
+  h->set_member_id(config_.member_id);
+  h->set_revision(revision);
+  h->set_raft_term(node_ != nullptr ? node_->raft().term().value() : 0);
+}
+
+absl::Status EtcdServer::ToEtcdError(const absl::Status& s) const {
+  if (s.ok() || absl::StartsWith(s.message(), "etcdserver:")) return s;
+  if (absl::IsDeadlineExceeded(s)) return kv::etcd_errors::Timeout();
+  if (absl::StrContains(s.message(), "no leader")) return kv::etcd_errors::NoLeader();
+  if (absl::StrContains(s.message(), "leader changed")) return kv::etcd_errors::LeaderChanged();
+  if (absl::StrContains(s.message(), "stopped")) return kv::etcd_errors::Stopped();
+  if (absl::IsResourceExhausted(s))
+    return absl::ResourceExhaustedError(absl::StrCat("etcdserver: ", s.message()));
+  return absl::UnavailableError(absl::StrCat("etcdserver: ", s.message()));
+}
+
+}  // namespace bw::server

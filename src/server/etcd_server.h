@@ -1,0 +1,85 @@
+// One bulwark member as a process runs it: the node (Raft, WAL, the etcd
+// MVCC state machine) on a real event loop, the peer transport, and the etcd
+// v3 gRPC API for clients.
+//
+// Threads: gRPC's callback threads take requests and post them to the event
+// loop, which owns the node and the state machine; answers are finished from
+// the loop thread (gRPC allows Finish from any thread). Nothing blocks a
+// gRPC thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "core/status.h"
+#include "env/real/event_loop.h"
+#include "env/real/real_env.h"
+#include "kv/mvcc.h"
+#include "node/node.h"
+#include "server/config.h"
+#include "transport/tcp_network.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace bw::server {
+
+class EtcdServer {
+ public:
+  // Opens the data directory, starts the node, the peer listener and the
+  // client listeners. Errors name what failed (a port in use, a data dir of
+  // another member).
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<EtcdServer>> Start(ResolvedConfig config);
+  // Stops accepting, answers what waits, stops the node and the loop.
+  ~EtcdServer();
+  EtcdServer(const EtcdServer&) = delete;
+  EtcdServer& operator=(const EtcdServer&) = delete;
+
+  const ResolvedConfig& config() const { return config_; }
+  uint64_t member_id() const { return config_.member_id; }
+  uint64_t cluster_id() const { return config_.cluster_id; }
+  env::EventLoop& loop() { return loop_; }
+  // Non-OK once the node halted on a storage failure (the process exits).
+  absl::Status halted() const;
+  // Called (on the loop thread) when the node halts.
+  void SetOnHalted(std::function<void(absl::Status)> fn) { on_halted_ = std::move(fn); }
+
+  // --- for the services; call on the loop thread -------------------------
+  node::Node& node() { return *node_; }
+  kv::MvccStore& mvcc() { return *mvcc_; }
+  // Proposes a request; `done` runs on the loop thread with the result.
+  void Propose(bulwark::internal::Request req,
+               std::function<void(absl::StatusOr<kv::MvccResult>)> done);
+  // Fills a response header: cluster, member, revision, term.
+  void FillHeader(etcdserverpb::ResponseHeader* h, int64_t revision) const;
+  // etcd's error for a node's failure (no leader, timed out, ...).
+  absl::Status ToEtcdError(const absl::Status& s) const;
+
+ private:
+  class Observer;
+  explicit EtcdServer(ResolvedConfig config);
+  absl::Status Init();
+
+  ResolvedConfig config_;
+  env::EventLoop loop_;
+  std::unique_ptr<transport::TcpNetwork> net_;
+  std::unique_ptr<env::RealEnv> env_;
+  std::unique_ptr<Observer> observer_;
+  std::unique_ptr<node::Node> node_;
+  kv::MvccStore* mvcc_ = nullptr;  // owned by node_
+  uint64_t next_request_id_ = 1;
+  std::function<void(absl::Status)> on_halted_;
+  mutable std::mutex halted_mu_;
+  absl::Status halted_;
+
+  struct Services;
+  std::unique_ptr<Services> services_;
+  std::unique_ptr<grpc::Server> grpc_;
+};
+
+}  // namespace bw::server
