@@ -59,8 +59,8 @@ test: build build-asan build-release format-check
 	cd $(REL_BUILD) && BW_SIM_SEEDS_SCALE=0.1 ctest --output-on-failure -j $(JOBS)
 
 
-# The main job. Until the server exists this is a narrated simulated cluster
-# (three nodes, client load, a leader crash and a partition).
+# The main job: a local three-member cluster as three processes, writes,
+# the leader killed, failover, every acknowledged write read back.
 demo: build
 	$(BUILD)/bin/bulwark demo
 

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "cli/demo_command.h"
 #include "cli/sim_command.h"
 #include "cli/start_command.h"
 #include "cli/storage_command.h"
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   bw::cli::AddStartCommand(app, &exit_code);
   bw::cli::AddSimCommand(app, &exit_code);
   bw::cli::AddDemoCommand(app, &exit_code);
+  bw::cli::AddSimDemoCommand(app, &exit_code);
   bw::cli::AddCheckDataCommand(app, &exit_code);
   bw::cli::AddStorageLoadCommand(app, &exit_code);
   CLI11_PARSE(app, argc, argv);

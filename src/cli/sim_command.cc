@@ -200,15 +200,16 @@ void AddSimCommand(CLI::App& app, int* exit_code) {
   cmd->callback([flags, exit_code] { *exit_code = RunSim(*flags); });
 }
 
-void AddDemoCommand(CLI::App& app, int* exit_code) {
+void AddSimDemoCommand(CLI::App& app, int* exit_code) {
   auto seed = std::make_shared<uint64_t>(7);
   CLI::App* cmd = app.add_subcommand(
-      "demo", "A narrated three-node cluster under client load, with crashes and partitions");
+      "sim-demo",
+      "A narrated simulated three-node cluster under client load, with crashes and partitions");
   cmd->add_option("--seed", *seed, "Seed of the run");
   cmd->callback([seed, exit_code] {
     std::printf(
-        "bulwark demo: a simulated three-node cluster (the real multi-process demo arrives with "
-        "the server).\nFour clients read, write and compare-and-set while the nemesis crashes "
+        "bulwark sim-demo: a simulated three-node cluster, in one process from one seed.\nFour "
+        "clients read, write and compare-and-set while the nemesis crashes "
         "nodes, cuts the network and drifts clocks; then everything heals and the checkers "
         "verify the run.\n\n");
     SimFlags f;

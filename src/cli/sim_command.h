@@ -7,6 +7,6 @@ namespace bw::cli {
 
 // Registers the subcommands on `app`; the returned callbacks run them.
 void AddSimCommand(CLI::App& app, int* exit_code);
-void AddDemoCommand(CLI::App& app, int* exit_code);
+void AddSimDemoCommand(CLI::App& app, int* exit_code);
 
 }  // namespace bw::cli
