@@ -344,6 +344,44 @@ MvccResult MvccStore::Apply(const bulwark::internal::Request& req) {
     case bulwark::internal::Request::kCompaction:
       res.status = DoCompact(req.compaction().revision());
       break;
+    case bulwark::internal::Request::kLeaseGrant: {
+      const etcdserverpb::LeaseGrantRequest& g = req.lease_grant();
+      if (g.ttl() > kMaxLeaseTtl) {
+        res.status = absl::OutOfRangeError("etcdserver: too large lease TTL");
+      } else if (g.id() <= 0) {
+        res.status = etcd_errors::LeaseNotFound();
+      } else if (leases_.count(g.id())) {
+        res.status = absl::FailedPreconditionError("etcdserver: lease already exists");
+      } else {
+        Lease& l = leases_[g.id()];
+        l.ttl = g.ttl();
+        l.expiry_us = std::max(log_time_us_, req.time_us()) + g.ttl() * 1'000'000;
+        res.lease_id = g.id();
+        res.lease_ttl = g.ttl();
+      }
+      break;
+    }
+    case bulwark::internal::Request::kLeaseRevoke:
+      if (!leases_.count(req.lease_revoke().id())) {
+        res.status = etcd_errors::LeaseNotFound();
+      } else {
+        Revoke(w, req.lease_revoke().id());
+      }
+      break;
+    case bulwark::internal::Request::kLeaseRenew: {
+      auto it = leases_.find(req.lease_renew().id());
+      if (it == leases_.end()) {
+        res.status = etcd_errors::LeaseNotFound();
+      } else {
+        it->second.expiry_us = std::max(log_time_us_, req.time_us()) + it->second.ttl * 1'000'000;
+        res.lease_id = it->first;
+        res.lease_ttl = it->second.ttl;
+      }
+      break;
+    }
+    case bulwark::internal::Request::kTick:
+      Tick(req.tick().now_us());
+      break;
     case bulwark::internal::Request::OP_NOT_SET:
       res.status = absl::InvalidArgumentError("mvcc: empty request");
       break;
@@ -357,7 +395,7 @@ MvccResult MvccStore::Apply(const bulwark::internal::Request& req) {
 }
 
 absl::Status MvccStore::CheckPut(const PutRequest& r, int64_t read_rev) const {
-  if (r.lease() != 0) return etcd_errors::LeaseNotFound();
+  if (r.lease() != 0 && !leases_.count(r.lease())) return etcd_errors::LeaseNotFound();
   if (r.ignore_value() || r.ignore_lease()) {
     auto it = keys_.find(r.key());
     if (it == keys_.end() || VisibleAt(it->second, read_rev) == nullptr) {
@@ -456,8 +494,151 @@ void MvccStore::DoPut(WriteTxn& w, const PutRequest& r, etcdserverpb::PutRespons
   v.version = prev != nullptr ? prev->version + 1 : 1;
   v.lease = r.ignore_lease() && prev != nullptr ? prev->lease : r.lease();
   v.value = r.ignore_value() && prev != nullptr ? prev->value : r.value();
+  if (prev != nullptr && prev->lease != v.lease) {
+    auto l = leases_.find(prev->lease);
+    if (l != leases_.end()) l->second.keys.erase(r.key());
+  }
+  if (v.lease != 0) leases_[v.lease].keys.insert(r.key());
+  if (record_events_) RecordEvent(mvccpb::Event::PUT, r.key(), v, prev);
   AddVersion(r.key(), std::move(v));
   out->mutable_header()->set_revision(w.rev);
+}
+
+void MvccStore::DeleteKey(WriteTxn& w, const std::string& key, const Version& prev) {
+  if (prev.lease != 0) {
+    auto l = leases_.find(prev.lease);
+    if (l != leases_.end()) l->second.keys.erase(key);
+  }
+  Version t;
+  t.mod = w.rev;
+  t.sub = w.subs++;
+  t.tombstone = true;
+  if (record_events_) RecordEvent(mvccpb::Event::DELETE, key, t, &prev);
+  AddVersion(key, std::move(t));
+}
+
+void MvccStore::RecordEvent(mvccpb::Event::EventType type, const std::string& key,
+                            const Version& v, const Version* prev) {
+  mvccpb::Event& e = events_.emplace_back();
+  e.set_type(type);
+  if (type == mvccpb::Event::PUT) {
+    FillKv(key, v, e.mutable_kv());
+  } else {
+    // etcd's delete event: the key and the revision of the delete.
+    e.mutable_kv()->set_key(key);
+    e.mutable_kv()->set_mod_revision(v.mod);
+  }
+  if (prev != nullptr) FillKv(key, *prev, e.mutable_prev_kv());
+}
+
+void MvccStore::Revoke(WriteTxn& w, int64_t id) {
+  auto it = leases_.find(id);
+  if (it == leases_.end()) return;
+  std::set<std::string> keys = std::move(it->second.keys);
+  leases_.erase(it);
+  for (const std::string& k : keys) {
+    auto h = keys_.find(k);
+    if (h == keys_.end()) continue;
+    const Version* v = VisibleAt(h->second, w.rev);
+    if (v != nullptr) {
+      Version prev = *v;
+      DeleteKey(w, k, prev);
+    }
+  }
+}
+
+void MvccStore::Tick(int64_t now_us) {
+  log_time_us_ = std::max(log_time_us_, now_us);
+  std::vector<int64_t> expired;
+  for (const auto& [id, l] : leases_) {
+    if (l.expiry_us <= log_time_us_) expired.push_back(id);
+  }
+  // Each expired lease is revoked in a write of its own, as in etcd.
+  for (int64_t id : expired) {
+    WriteTxn w{revision_ + 1};
+    Revoke(w, id);
+    if (w.subs > 0) revision_ = w.rev;
+  }
+}
+
+std::optional<LeaseInfo> MvccStore::GetLease(int64_t id, int64_t now_us, bool with_keys) const {
+  auto it = leases_.find(id);
+  if (it == leases_.end()) return std::nullopt;
+  LeaseInfo info;
+  info.id = id;
+  info.granted_ttl = it->second.ttl;
+  int64_t now = std::max(log_time_us_, now_us);
+  info.remaining_s = (it->second.expiry_us - now) / 1'000'000;
+  if (with_keys) info.keys.assign(it->second.keys.begin(), it->second.keys.end());
+  return info;
+}
+
+std::vector<int64_t> MvccStore::LeaseIds() const {
+  std::vector<int64_t> ids;
+  for (const auto& [id, l] : leases_) ids.push_back(id);
+  return ids;
+}
+
+int64_t MvccStore::next_expiry_us() const {
+  int64_t next = INT64_MAX;
+  for (const auto& [id, l] : leases_) next = std::min(next, l.expiry_us);
+  return next;
+}
+
+absl::Status MvccStore::EventsSince(const std::string& key, const std::string& end, int64_t from,
+                                    size_t max, std::vector<mvccpb::Event>* out) const {
+  if (from > 0 && from < compact_revision_) return etcd_errors::Compacted();
+  struct Change {
+    int64_t mod, sub;
+    const std::string* key;
+    size_t index;
+  };
+  std::vector<Change> changes;
+  KeyRange r = MakeRange(key, end);
+  auto visit = [&](const std::string& k, const History& h) {
+    for (size_t i = 0; i < h.size(); ++i) {
+      if (h[i].mod >= from) changes.push_back(Change{h[i].mod, h[i].sub, &k, i});
+    }
+  };
+  if (r.single) {
+    auto it = keys_.find(r.begin);
+    if (it != keys_.end()) visit(it->first, it->second);
+  } else {
+    for (auto it = keys_.lower_bound(r.begin); it != keys_.end(); ++it) {
+      if (!r.end.empty() && it->first >= r.end) break;
+      visit(it->first, it->second);
+    }
+  }
+  std::sort(changes.begin(), changes.end(), [](const Change& a, const Change& b) {
+    return a.mod != b.mod ? a.mod < b.mod : a.sub < b.sub;
+  });
+  if (changes.size() > max) {
+    // Never cut a revision in two: a watcher gets whole revisions.
+    size_t n = max;
+    while (n > 0 && changes[n].mod == changes[n - 1].mod) --n;
+    if (n == 0) {
+      // One revision larger than the batch: all of it.
+      n = max;
+      while (n < changes.size() && changes[n].mod == changes[0].mod) ++n;
+    }
+    changes.resize(n);
+  }
+  for (const Change& c : changes) {
+    const History& h = keys_.find(*c.key)->second;
+    const Version& v = h[c.index];
+    const Version* prev = nullptr;
+    if (c.index > 0 && !h[c.index - 1].tombstone) prev = &h[c.index - 1];
+    mvccpb::Event& e = out->emplace_back();
+    e.set_type(v.tombstone ? mvccpb::Event::DELETE : mvccpb::Event::PUT);
+    if (v.tombstone) {
+      e.mutable_kv()->set_key(*c.key);
+      e.mutable_kv()->set_mod_revision(v.mod);
+    } else {
+      FillKv(*c.key, v, e.mutable_kv());
+    }
+    if (prev != nullptr) FillKv(*c.key, *prev, e.mutable_prev_kv());
+  }
+  return absl::OkStatus();
 }
 
 void MvccStore::DoDelete(WriteTxn& w, const DeleteRangeRequest& r,
@@ -470,11 +651,7 @@ void MvccStore::DoDelete(WriteTxn& w, const DeleteRangeRequest& r,
                  });
   for (auto& [key, prev] : victims) {
     if (r.prev_kv()) FillKv(key, prev, out->add_prev_kvs());
-    Version t;
-    t.mod = w.rev;
-    t.sub = w.subs++;
-    t.tombstone = true;
-    AddVersion(key, std::move(t));
+    DeleteKey(w, key, prev);
   }
   out->set_deleted(static_cast<int64_t>(victims.size()));
   out->mutable_header()->set_revision(victims.empty() ? revision_ : w.rev);
@@ -548,8 +725,14 @@ uint64_t MvccStore::VersionHash(const std::string& key, const Version& v) {
 }
 
 uint64_t MvccStore::digest() const {
-  return version_sum_ ^ Mix(static_cast<uint64_t>(revision_)) ^
-         Mix(static_cast<uint64_t>(compact_revision_) + 0x5151ULL);
+  uint64_t d = version_sum_ ^ Mix(static_cast<uint64_t>(revision_)) ^
+               Mix(static_cast<uint64_t>(compact_revision_) + 0x5151ULL) ^
+               Mix(static_cast<uint64_t>(log_time_us_) + 0x7177ULL);
+  for (const auto& [id, l] : leases_) {
+    d += Mix(static_cast<uint64_t>(id) ^ Mix(static_cast<uint64_t>(l.expiry_us)) ^
+             Mix(static_cast<uint64_t>(l.ttl) + l.keys.size()));
+  }
+  return d;
 }
 
 std::string MvccStore::Serialize() const {
@@ -570,6 +753,13 @@ std::string MvccStore::Serialize() const {
       pv->set_value(v.value);
     }
   }
+  snap.set_log_time_us(log_time_us_);
+  for (const auto& [id, l] : leases_) {
+    bulwark::internal::Lease* pl = snap.add_leases();
+    pl->set_id(id);
+    pl->set_ttl(l.ttl);
+    pl->set_expiry_us(l.expiry_us);
+  }
   std::string out;
   BW_ASSERT(snap.SerializeToString(&out));
   return out;
@@ -583,7 +773,15 @@ absl::Status MvccStore::Restore(std::string_view snapshot) {
   MvccStore fresh;
   fresh.revision_ = snap.revision();
   fresh.compact_revision_ = snap.compact_revision();
+  fresh.log_time_us_ = snap.log_time_us();
+  fresh.record_events_ = record_events_;
+  for (const bulwark::internal::Lease& pl : snap.leases()) {
+    Lease& l = fresh.leases_[pl.id()];
+    l.ttl = pl.ttl();
+    l.expiry_us = pl.expiry_us();
+  }
   for (const bulwark::internal::KeyHistory& kh : snap.keys()) {
+    if (kh.versions().empty()) return absl::DataLossError("mvcc: snapshot key without versions");
     int64_t last_mod = 0, last_sub = -1;
     for (const bulwark::internal::Version& pv : kh.versions()) {
       if (pv.mod_revision() < last_mod || (pv.mod_revision() == last_mod && pv.sub() <= last_sub) ||
@@ -595,6 +793,13 @@ absl::Status MvccStore::Restore(std::string_view snapshot) {
       Version v{pv.mod_revision(), pv.sub(),   pv.tombstone(), pv.create_revision(),
                 pv.version(),      pv.lease(), pv.value()};
       fresh.AddVersion(kh.key(), std::move(v));
+    }
+    // A key's lease is its latest version's, if that is live.
+    const Version& last = fresh.keys_[kh.key()].back();
+    if (!last.tombstone && last.lease != 0) {
+      auto l = fresh.leases_.find(last.lease);
+      if (l == fresh.leases_.end()) return absl::DataLossError("mvcc: snapshot key of no lease");
+      l->second.keys.insert(kh.key());
     }
   }
   *this = std::move(fresh);

@@ -19,6 +19,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +35,8 @@ namespace bw::kv {
 // The most operations one Txn may hold in each of its lists (etcd's
 // --max-txn-ops default).
 inline constexpr int kMaxTxnOps = 128;
+// The longest lease etcd grants, seconds.
+inline constexpr int64_t kMaxLeaseTtl = 9'000'000'000;
 
 // The result of one applied write, handed to the proposer.
 struct MvccResult {
@@ -43,6 +47,17 @@ struct MvccResult {
   etcdserverpb::ResponseOp response;
   // The store's revision after the write.
   int64_t revision = 0;
+  // LeaseGrant and renewals: the lease and its TTL (seconds).
+  int64_t lease_id = 0;
+  int64_t lease_ttl = 0;
+};
+
+struct LeaseInfo {
+  int64_t id = 0;
+  int64_t granted_ttl = 0;
+  // Seconds left (etcd rounds down); 0 or less: expiring now.
+  int64_t remaining_s = 0;
+  std::vector<std::string> keys;
 };
 
 // Checks a request as etcd's API layer does before proposing it: empty keys,
@@ -65,6 +80,29 @@ class MvccStore final : public StateMachine {
   // is the current revision, as in etcd.
   [[nodiscard]] absl::Status Range(const etcdserverpb::RangeRequest& r,
                                    etcdserverpb::RangeResponse* out) const;
+
+  // --- leases. Expiry is decided by Tick entries (log time), so every
+  // replica expires the same leases at the same index, and a lease keeps
+  // its remaining time across a change of leader.
+  // `now_us` (this member's clock) only smooths the remaining time between
+  // ticks; it never makes a lease expire.
+  std::optional<LeaseInfo> GetLease(int64_t id, int64_t now_us, bool with_keys) const;
+  std::vector<int64_t> LeaseIds() const;
+  bool has_leases() const { return !leases_.empty(); }
+  // The earliest expiry of any lease (INT64_MAX with none), in log time.
+  int64_t next_expiry_us() const;
+  int64_t log_time_us() const { return log_time_us_; }
+
+  // --- watch events. While on, every change appends an event (with the
+  // previous version as prev_kv) for TakeEvents.
+  void set_record_events(bool on) { record_events_ = on; }
+  std::vector<mvccpb::Event> TakeEvents() { return std::move(events_); }
+  // Events of changes with revision >= from (every key in [key, end)), in
+  // revision order, up to `max` of them (whole revisions only: one larger
+  // than `max` comes whole); for watchers that start in the past.
+  // OUT_OF_RANGE (compacted) when `from` is below the compaction point.
+  [[nodiscard]] absl::Status EventsSince(const std::string& key, const std::string& end, int64_t from,
+                                     size_t max, std::vector<mvccpb::Event>* out) const;
 
   int64_t revision() const { return revision_; }
   int64_t compact_revision() const { return compact_revision_; }
@@ -92,6 +130,11 @@ class MvccStore final : public StateMachine {
     std::string value;
   };
   using History = std::vector<Version>;
+  struct Lease {
+    int64_t ttl = 0;
+    int64_t expiry_us = 0;
+    std::set<std::string> keys;
+  };
 
   // The change being built by one write transaction.
   struct WriteTxn {
@@ -123,11 +166,21 @@ class MvccStore final : public StateMachine {
   void DoTxn(WriteTxn& w, const etcdserverpb::TxnRequest& t, etcdserverpb::TxnResponse* out);
   void AddVersion(const std::string& key, Version v);
   absl::Status DoCompact(int64_t rev);
+  void Revoke(WriteTxn& w, int64_t id);
+  void Tick(int64_t now_us);
+  // Deletes `key` (live, with version `prev`) in `w`.
+  void DeleteKey(WriteTxn& w, const std::string& key, const Version& prev);
+  void RecordEvent(mvccpb::Event::EventType type, const std::string& key, const Version& v,
+                   const Version* prev);
   void FillKv(const std::string& key, const Version& v, mvccpb::KeyValue* kv) const;
 
   static uint64_t VersionHash(const std::string& key, const Version& v);
 
   std::map<std::string, History, std::less<>> keys_;
+  std::map<int64_t, Lease> leases_;
+  int64_t log_time_us_ = 0;
+  bool record_events_ = false;
+  std::vector<mvccpb::Event> events_;
   // etcd starts at revision 1; the first write gets revision 2.
   int64_t revision_ = 1;
   int64_t compact_revision_ = 0;

@@ -407,5 +407,105 @@ TEST_F(MvccTest, SnapshotRestoresEverythingAndTheDigest) {
   EXPECT_FALSE(copy.Restore("\xff\xff garbage").ok());
 }
 
+class MvccLeaseTest : public MvccTest {
+ protected:
+  MvccResult Grant(int64_t id, int64_t ttl, int64_t now_us) {
+    bulwark::internal::Request req;
+    req.set_time_us(now_us);
+    req.mutable_lease_grant()->set_id(id);
+    req.mutable_lease_grant()->set_ttl(ttl);
+    return Roundtrip(req);
+  }
+  MvccResult Tick(int64_t now_us) {
+    bulwark::internal::Request req;
+    req.mutable_tick()->set_now_us(now_us);
+    return Roundtrip(req);
+  }
+  MvccResult Renew(int64_t id, int64_t now_us) {
+    bulwark::internal::Request req;
+    req.set_time_us(now_us);
+    req.mutable_lease_renew()->set_id(id);
+    return Roundtrip(req);
+  }
+  MvccResult PutWithLease(const std::string& k, int64_t lease) {
+    bulwark::internal::Request req;
+    req.mutable_put()->set_key(k);
+    req.mutable_put()->set_value("v");
+    req.mutable_put()->set_lease(lease);
+    return Roundtrip(req);
+  }
+};
+
+TEST_F(MvccLeaseTest, ExpiryIsDecidedByTicksAndDeletesAttachedKeys) {
+  store_.set_record_events(true);
+  ASSERT_TRUE(Grant(7, 10, 1'000'000).status.ok());
+  EXPECT_EQ(Grant(7, 10, 1'000'000).status.message(), "etcdserver: lease already exists");
+  EXPECT_EQ(Grant(8, kMaxLeaseTtl + 1, 0).status.message(), "etcdserver: too large lease TTL");
+  ASSERT_TRUE(PutWithLease("a", 7).status.ok());
+  ASSERT_TRUE(PutWithLease("b", 7).status.ok());
+  EXPECT_EQ(PutWithLease("c", 99).status.message(), "etcdserver: requested lease not found");
+  std::optional<LeaseInfo> info = store_.GetLease(7, 0, true);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->keys, (std::vector<std::string>{"a", "b"}));
+  // A local clock far ahead does not expire it; only log time does.
+  EXPECT_LE(store_.GetLease(7, 100'000'000, false)->remaining_s, 0);
+  ASSERT_TRUE(store_.GetLease(7, 100'000'000, false).has_value());
+  Tick(10'999'999);
+  EXPECT_EQ(Get("a").kvs_size(), 1);
+  // A renewal proposed with a slow clock (5 s) counts from log time:
+  // the expiry moves to 11 s + 10 s.
+  EXPECT_EQ(Renew(7, 5'000'000).lease_ttl, 10);
+  Tick(11'000'000);
+  EXPECT_EQ(Get("a").kvs_size(), 1);
+  store_.TakeEvents();
+  int64_t rev = store_.revision();
+  Tick(20'999'998);
+  EXPECT_EQ(Get("a").kvs_size(), 1);
+  Tick(20'999'999);
+  EXPECT_EQ(Get("a").kvs_size(), 0);
+  EXPECT_EQ(Get("b").kvs_size(), 0);
+  EXPECT_FALSE(store_.GetLease(7, 0, false).has_value());
+  EXPECT_EQ(store_.revision(), rev + 1);  // one revision for the lease's keys
+  std::vector<mvccpb::Event> ev = store_.TakeEvents();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0].type(), mvccpb::Event::DELETE);
+  EXPECT_EQ(ev[0].prev_kv().lease(), 7);
+  EXPECT_EQ(Renew(7, 0).status.message(), "etcdserver: requested lease not found");
+}
+
+TEST_F(MvccLeaseTest, RevokeAndReattachAndSnapshot) {
+  Grant(1, 60, 0);
+  Grant(2, 60, 0);
+  PutWithLease("k", 1);
+  PutWithLease("k", 2);  // moves to lease 2
+  EXPECT_TRUE(store_.GetLease(1, 0, true)->keys.empty());
+  MvccStore copy;
+  ASSERT_TRUE(copy.Restore(store_.Serialize()).ok());
+  EXPECT_EQ(copy.digest(), store_.digest());
+  EXPECT_EQ(copy.GetLease(2, 0, true)->keys, (std::vector<std::string>{"k"}));
+  bulwark::internal::Request req;
+  req.mutable_lease_revoke()->set_id(2);
+  ASSERT_TRUE(Roundtrip(req).status.ok());
+  EXPECT_EQ(Get("k").kvs_size(), 0);
+  EXPECT_EQ(Roundtrip(req).status.message(), "etcdserver: requested lease not found");
+}
+
+TEST_F(MvccTest, EventsSinceReplaysHistoryInRevisionOrder) {
+  Put("a", "1");  // 2
+  Put("b", "1");  // 3
+  Put("a", "2");  // 4
+  Delete("b");    // 5
+  std::vector<mvccpb::Event> ev;
+  ASSERT_TRUE(store_.EventsSince("a", "z", 3, 100, &ev).ok());
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_EQ(ev[0].kv().key(), "b");
+  EXPECT_EQ(ev[1].kv().mod_revision(), 4);
+  EXPECT_EQ(ev[1].prev_kv().value(), "1");
+  EXPECT_EQ(ev[2].type(), mvccpb::Event::DELETE);
+  Compact(4);
+  ev.clear();
+  EXPECT_TRUE(absl::IsOutOfRange(store_.EventsSince("a", "z", 3, 100, &ev)));
+}
+
 }  // namespace
 }  // namespace bw::kv

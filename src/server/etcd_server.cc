@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 #include "kv/etcd_errors.h"
+#include "server/bidi_stream.h"
 
 namespace bw::server {
 
@@ -261,11 +262,203 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
   EtcdServer& s_;
 };
 
+class KeepAliveStream final
+    : public BidiStream<etcdserverpb::LeaseKeepAliveRequest, etcdserverpb::LeaseKeepAliveResponse> {
+ public:
+  explicit KeepAliveStream(EtcdServer& s) : BidiStream(1024), s_(s) {}
+
+ private:
+  void OnRequest(etcdserverpb::LeaseKeepAliveRequest req) override {
+    auto self = std::static_pointer_cast<KeepAliveStream>(shared_from_this());
+    s_.loop().Post([self, id = req.id()] {
+      EtcdServer& s = self->s_;
+      bulwark::internal::Request r;
+      r.set_time_us(s.NowMicros());
+      r.mutable_lease_renew()->set_id(id);
+      s.Propose(std::move(r), [self, id](absl::StatusOr<kv::MvccResult> res) {
+        EtcdServer& s = self->s_;
+        etcdserverpb::LeaseKeepAliveResponse out;
+        out.set_id(id);
+        if (res.ok() && res->status.ok()) {
+          out.set_ttl(res->lease_ttl);
+        } else if (res.ok() && absl::IsNotFound(res->status)) {
+          out.set_ttl(0);  // etcd: an unknown lease is answered with TTL 0
+        } else {
+          self->Close(ToGrpc(s.ToEtcdError(res.ok() ? res->status : res.status())));
+          return;
+        }
+        s.FillHeader(out.mutable_header(), s.mvcc().revision());
+        self->Send(std::move(out));
+      });
+    });
+  }
+
+  EtcdServer& s_;
+};
+
+class LeaseService final : public etcdserverpb::Lease::CallbackService {
+ public:
+  explicit LeaseService(EtcdServer& s) : s_(s) {}
+
+  grpc::ServerUnaryReactor* LeaseGrant(grpc::CallbackServerContext* ctx,
+                                       const etcdserverpb::LeaseGrantRequest* req,
+                                       etcdserverpb::LeaseGrantResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    s_.loop().Post([this, req, resp, reactor] {
+      bulwark::internal::Request r;
+      r.set_time_us(s_.NowMicros());
+      etcdserverpb::LeaseGrantRequest* g = r.mutable_lease_grant();
+      *g = *req;
+      if (g->id() == 0) g->set_id(s_.NewLeaseId());
+      g->set_ttl(std::max(g->ttl(), s_.MinLeaseTtl()));
+      s_.Propose(std::move(r), [this, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+        absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
+        if (!st.ok()) {
+          reactor->Finish(ToGrpc(st));
+          return;
+        }
+        resp->set_id(res->lease_id);
+        resp->set_ttl(res->lease_ttl);
+        s_.FillHeader(resp->mutable_header(), res->revision);
+        reactor->Finish(grpc::Status::OK);
+      });
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* LeaseRevoke(grpc::CallbackServerContext* ctx,
+                                        const etcdserverpb::LeaseRevokeRequest* req,
+                                        etcdserverpb::LeaseRevokeResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    s_.loop().Post([this, req, resp, reactor] {
+      bulwark::internal::Request r;
+      *r.mutable_lease_revoke() = *req;
+      s_.Propose(std::move(r), [this, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+        absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
+        if (!st.ok()) {
+          reactor->Finish(ToGrpc(st));
+          return;
+        }
+        s_.FillHeader(resp->mutable_header(), res->revision);
+        reactor->Finish(grpc::Status::OK);
+      });
+    });
+    return reactor;
+  }
+
+  grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
+                          etcdserverpb::LeaseKeepAliveResponse>*
+  LeaseKeepAlive(grpc::CallbackServerContext*) override {
+    auto stream = std::make_shared<KeepAliveStream>(s_);
+    stream->Begin();
+    return stream.get();
+  }
+
+  grpc::ServerUnaryReactor* LeaseTimeToLive(grpc::CallbackServerContext* ctx,
+                                            const etcdserverpb::LeaseTimeToLiveRequest* req,
+                                            etcdserverpb::LeaseTimeToLiveResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    s_.loop().Post([this, req, resp, reactor] {
+      s_.node().ReadBarrier(true, [this, req, resp, reactor](absl::Status st) {
+        if (!st.ok()) {
+          reactor->Finish(ToGrpc(s_.ToEtcdError(st)));
+          return;
+        }
+        s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
+        resp->set_id(req->id());
+        std::optional<kv::LeaseInfo> info =
+            s_.mvcc().GetLease(req->id(), s_.NowMicros(), req->keys());
+        if (!info) {
+          resp->set_ttl(-1);  // etcd: an unknown (or expired) lease has TTL -1
+        } else {
+          resp->set_ttl(std::max<int64_t>(info->remaining_s, 0));
+          resp->set_grantedttl(info->granted_ttl);
+          for (const std::string& k : info->keys)
+            resp->add_keys(k);
+        }
+        reactor->Finish(grpc::Status::OK);
+      });
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* LeaseLeases(grpc::CallbackServerContext* ctx,
+                                        const etcdserverpb::LeaseLeasesRequest*,
+                                        etcdserverpb::LeaseLeasesResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    s_.loop().Post([this, resp, reactor] {
+      s_.node().ReadBarrier(true, [this, resp, reactor](absl::Status st) {
+        if (!st.ok()) {
+          reactor->Finish(ToGrpc(s_.ToEtcdError(st)));
+          return;
+        }
+        s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
+        for (int64_t id : s_.mvcc().LeaseIds())
+          resp->add_leases()->set_id(id);
+        reactor->Finish(grpc::Status::OK);
+      });
+    });
+    return reactor;
+  }
+
+ private:
+  EtcdServer& s_;
+};
+
+class WatchStream final
+    : public BidiStream<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse> {
+ public:
+  // A client that leaves this many responses unread loses its watchers.
+  static constexpr size_t kMaxQueued = 4096;
+  explicit WatchStream(EtcdServer& s) : BidiStream(kMaxQueued), s_(s) {}
+
+  void Open() {
+    std::weak_ptr<WatchStream> weak = std::static_pointer_cast<WatchStream>(shared_from_this());
+    s_.loop().Post([this, weak] {
+      sid_ = s_.watch_hub().AddStream([weak](etcdserverpb::WatchResponse r) {
+        std::shared_ptr<WatchStream> p = weak.lock();
+        return p != nullptr && p->Send(std::move(r));
+      });
+    });
+  }
+
+ private:
+  void OnRequest(etcdserverpb::WatchRequest req) override {
+    auto self = std::static_pointer_cast<WatchStream>(shared_from_this());
+    s_.loop().Post(
+        [self, req = std::move(req)] { self->s_.watch_hub().OnRequest(self->sid_, req); });
+  }
+  void OnClosed() override {
+    auto self = std::static_pointer_cast<WatchStream>(shared_from_this());
+    s_.loop().Post([self] { self->s_.watch_hub().RemoveStream(self->sid_); });
+  }
+
+  EtcdServer& s_;
+  uint64_t sid_ = 0;  // on the loop thread
+};
+
+class WatchService final : public etcdserverpb::Watch::CallbackService {
+ public:
+  explicit WatchService(EtcdServer& s) : s_(s) {}
+  grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
+      grpc::CallbackServerContext*) override {
+    auto stream = std::make_shared<WatchStream>(s_);
+    stream->Open();
+    stream->Begin();
+    return stream.get();
+  }
+
+ private:
+  EtcdServer& s_;
+};
+
 struct EtcdServer::Services {
-  explicit Services(EtcdServer& s) : kv(s), maintenance(s), cluster(s) {}
+  explicit Services(EtcdServer& s) : kv(s), maintenance(s), cluster(s), lease(s), watch(s) {}
   KvService kv;
   MaintenanceService maintenance;
   ClusterService cluster;
+  LeaseService lease;
+  WatchService watch;
 };
 
 // --- the server ------------------------------------------------------------------
@@ -273,6 +466,9 @@ struct EtcdServer::Services {
 class EtcdServer::Observer final : public node::NodeObserver {
  public:
   explicit Observer(EtcdServer& s) : s_(s) {}
+  void OnApplied(NodeId, const raft::Entry&, uint64_t) override {
+    if (s_.watch_hub_ != nullptr) s_.watch_hub_->OnApplied();
+  }
   void OnHalted(NodeId, const absl::Status& why) override {
     {
       std::lock_guard<std::mutex> lock(s_.halted_mu_);
@@ -335,7 +531,10 @@ absl::Status EtcdServer::Init() {
     no.snapshot_keep_entries = 5000;
     no.state_machine = [this] {
       auto m = std::make_unique<kv::MvccStore>();
+      m->set_record_events(true);
       mvcc_ = m.get();
+      watch_hub_ = std::make_unique<WatchHub>(
+          *m, [this](etcdserverpb::ResponseHeader* h) { FillHeader(h, mvcc_->revision()); });
       return m;
     };
     absl::StatusOr<std::unique_ptr<node::Node>> n = node::Node::Start(*env_, no, observer_.get());
@@ -344,6 +543,7 @@ absl::Status EtcdServer::Init() {
     } else {
       node_ = std::move(*n);
       next_request_id_ = env_->random().Next() | 1;
+      lease_timer_ = loop_.Schedule(c.heartbeat_interval_ms * 1000, [this] { OnLeaseTimer(); });
     }
     done.set_value();
   });
@@ -364,6 +564,8 @@ absl::Status EtcdServer::Init() {
   b.RegisterService(&services_->kv);
   b.RegisterService(&services_->maintenance);
   b.RegisterService(&services_->cluster);
+  b.RegisterService(&services_->lease);
+  b.RegisterService(&services_->watch);
   grpc_ = b.BuildAndStart();
   if (grpc_ == nullptr) {
     return absl::UnavailableError("could not start the client API: bad --listen-client-urls");
@@ -384,6 +586,7 @@ EtcdServer::~EtcdServer() {
   if (grpc_) grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   std::promise<void> done;
   loop_.Post([&] {
+    loop_.Cancel(lease_timer_);
     node_.reset();
     net_.reset();
     done.set_value();
@@ -391,6 +594,22 @@ EtcdServer::~EtcdServer() {
   done.get_future().wait();
   if (grpc_) grpc_->Wait();
   loop_.Stop();
+}
+
+void EtcdServer::OnLeaseTimer() {
+  lease_timer_ =
+      loop_.Schedule(config_.config.heartbeat_interval_ms * 1000, [this] { OnLeaseTimer(); });
+  if (node_ == nullptr || tick_in_flight_ || !mvcc_->has_leases()) return;
+  if (node_->raft().role() != raft::Role::kLeader) return;
+  int64_t now = NowMicros();
+  // Propose log time when a lease is due, and every second anyway so that
+  // remaining times stay current on every member.
+  if (now < mvcc_->next_expiry_us() && now - last_tick_us_ < 1'000'000) return;
+  bulwark::internal::Request r;
+  r.mutable_tick()->set_now_us(now);
+  tick_in_flight_ = true;
+  last_tick_us_ = now;
+  Propose(std::move(r), [this](absl::StatusOr<kv::MvccResult>) { tick_in_flight_ = false; });
 }
 
 absl::Status EtcdServer::halted() const {

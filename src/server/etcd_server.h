@@ -21,6 +21,7 @@
 #include "kv/mvcc.h"
 #include "node/node.h"
 #include "server/config.h"
+#include "server/watch_hub.h"
 #include "transport/tcp_network.h"
 
 namespace grpc {
@@ -52,6 +53,12 @@ class EtcdServer {
   // --- for the services; call on the loop thread -------------------------
   node::Node& node() { return *node_; }
   kv::MvccStore& mvcc() { return *mvcc_; }
+  WatchHub& watch_hub() { return *watch_hub_; }
+  int64_t NowMicros() { return env_->clock().NowMicros(); }
+  // A new lease id: positive, random (etcd's are too).
+  int64_t NewLeaseId() { return static_cast<int64_t>(env_->random().Next() >> 1) | 1; }
+  // etcd's shortest lease: 1.5 election timeouts, in whole seconds.
+  int64_t MinLeaseTtl() const { return (config_.config.election_timeout_ms * 3 / 2 + 999) / 1000; }
   // Proposes a request; `done` runs on the loop thread with the result.
   void Propose(bulwark::internal::Request req,
                std::function<void(absl::StatusOr<kv::MvccResult>)> done);
@@ -64,6 +71,8 @@ class EtcdServer {
   class Observer;
   explicit EtcdServer(ResolvedConfig config);
   absl::Status Init();
+  // The leader proposes log time while leases exist (see MvccStore).
+  void OnLeaseTimer();
 
   ResolvedConfig config_;
   env::EventLoop loop_;
@@ -72,6 +81,10 @@ class EtcdServer {
   std::unique_ptr<Observer> observer_;
   std::unique_ptr<node::Node> node_;
   kv::MvccStore* mvcc_ = nullptr;  // owned by node_
+  std::unique_ptr<WatchHub> watch_hub_;
+  env::TimerId lease_timer_ = 0;
+  int64_t last_tick_us_ = 0;
+  bool tick_in_flight_ = false;
   uint64_t next_request_id_ = 1;
   std::function<void(absl::Status)> on_halted_;
   mutable std::mutex halted_mu_;

@@ -1,0 +1,108 @@
+// A bidirectional gRPC stream (callback API) that any thread may write to:
+// responses queue (bounded) and are written one at a time, as gRPC
+// requires. Owned by shared_ptr: it stays valid for the event loop after
+// gRPC is done with it (OnDone), and a Send after that is refused.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <deque>
+#include <memory>
+#include <mutex>
+
+namespace bw::server {
+
+template <typename Req, typename Resp>
+class BidiStream : public grpc::ServerBidiReactor<Req, Resp>,
+                   public std::enable_shared_from_this<BidiStream<Req, Resp>> {
+ public:
+  explicit BidiStream(size_t max_queued) : max_queued_(max_queued) {}
+  ~BidiStream() override = default;
+
+  // Starts reading; keeps the stream alive until gRPC calls OnDone.
+  void Begin() {
+    self_ = this->shared_from_this();
+    this->StartRead(&req_);
+  }
+
+  // Queues a response; false when the stream is closed or its queue is full
+  // (a client that does not read).
+  bool Send(Resp r) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (done_ || finishing_) return false;
+    if (queue_.size() >= max_queued_) return false;
+    queue_.push_back(std::move(r));
+    if (!writing_) WriteNext();
+    return true;
+  }
+  // Ends the stream with `status` once what is queued is written.
+  void Close(grpc::Status status) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (done_ || finishing_) return;
+    finishing_ = true;
+    final_ = std::move(status);
+    if (!writing_) this->Finish(final_);
+  }
+
+ protected:
+  // A request arrived (on a gRPC thread).
+  virtual void OnRequest(Req req) = 0;
+  // The stream is over: cancelled, or finished (on a gRPC thread).
+  virtual void OnClosed() {}
+
+ private:
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      // The client half-closed (or the call failed): finish after the queue.
+      Close(grpc::Status::OK);
+      return;
+    }
+    Req r = std::move(req_);
+    req_.Clear();
+    OnRequest(std::move(r));
+    this->StartRead(&req_);
+  }
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    writing_ = false;
+    if (!queue_.empty()) queue_.pop_front();
+    if (!ok) {
+      queue_.clear();
+      if (!finishing_) {
+        finishing_ = true;
+        this->Finish(grpc::Status::CANCELLED);
+      }
+      return;
+    }
+    if (!queue_.empty()) {
+      WriteNext();
+    } else if (finishing_) {
+      this->Finish(final_);
+    }
+  }
+  void OnDone() override {
+    {
+      std::lock_guard<std::recursive_mutex> lock(mu_);
+      done_ = true;
+      queue_.clear();
+    }
+    OnClosed();
+    self_.reset();  // may delete this
+  }
+  void WriteNext() {
+    writing_ = true;
+    this->StartWrite(&queue_.front());
+  }
+
+  const size_t max_queued_;
+  std::shared_ptr<BidiStream> self_;
+  Req req_;
+  std::recursive_mutex mu_;
+  std::deque<Resp> queue_;  // front() is being written while writing_
+  bool writing_ = false;
+  bool finishing_ = false;
+  bool done_ = false;
+  grpc::Status final_;
+};
+
+}  // namespace bw::server

@@ -1,0 +1,160 @@
+#include "server/watch_hub.h"
+
+#include <algorithm>
+
+#include "kv/etcd_errors.h"
+
+namespace bw::server {
+
+uint64_t WatchHub::AddStream(WatchSink sink) {
+  uint64_t id = next_stream_++;
+  streams_[id].sink = std::move(sink);
+  return id;
+}
+
+void WatchHub::RemoveStream(uint64_t stream) {
+  streams_.erase(stream);
+}
+
+size_t WatchHub::watchers() const {
+  size_t n = 0;
+  for (const auto& [id, s] : streams_)
+    n += s.watchers.size();
+  return n;
+}
+
+void WatchHub::CancelStream(uint64_t sid) {
+  // The stream cannot keep up: its watchers go; the client sees the
+  // stream end and may watch again from the last revision it saw.
+  auto it = streams_.find(sid);
+  if (it != streams_.end()) it->second.watchers.clear();
+}
+
+void WatchHub::OnRequest(uint64_t sid, const etcdserverpb::WatchRequest& req) {
+  auto it = streams_.find(sid);
+  if (it == streams_.end()) return;
+  Stream& s = it->second;
+  if (req.has_create_request()) {
+    Create(sid, s, req.create_request());
+  } else if (req.has_cancel_request()) {
+    int64_t id = req.cancel_request().watch_id();
+    if (s.watchers.erase(id) == 0) return;
+    etcdserverpb::WatchResponse r;
+    header_(r.mutable_header());
+    r.set_watch_id(id);
+    r.set_canceled(true);
+    if (!s.sink(std::move(r))) CancelStream(sid);
+  } else if (req.has_progress_request()) {
+    etcdserverpb::WatchResponse r;
+    header_(r.mutable_header());
+    r.set_watch_id(-1);
+    if (!s.sink(std::move(r))) CancelStream(sid);
+  }
+}
+
+void WatchHub::Create(uint64_t sid, Stream& s, const etcdserverpb::WatchCreateRequest& c) {
+  int64_t id = c.watch_id();
+  etcdserverpb::WatchResponse created;
+  header_(created.mutable_header());
+  if (id != 0 && s.watchers.count(id)) {
+    created.set_watch_id(id);
+    created.set_created(true);
+    created.set_canceled(true);
+    created.set_cancel_reason("etcdserver: duplicate watch ID");
+    if (!s.sink(std::move(created))) CancelStream(sid);
+    return;
+  }
+  if (id == 0) {
+    while (s.watchers.count(s.next_watch_id))
+      ++s.next_watch_id;
+    id = s.next_watch_id++;
+  }
+  Watcher w;
+  w.key = c.key();
+  w.end = c.range_end();
+  w.prev_kv = c.prev_kv();
+  for (int f : c.filters()) {
+    if (f == etcdserverpb::WatchCreateRequest::NOPUT) w.no_put = true;
+    if (f == etcdserverpb::WatchCreateRequest::NODELETE) w.no_delete = true;
+  }
+  int64_t current = store_.revision();
+  int64_t start = c.start_revision();
+  created.set_watch_id(id);
+  created.set_created(true);
+  if (!s.sink(std::move(created))) {
+    CancelStream(sid);
+    return;
+  }
+  if (start > 0 && start < store_.compact_revision()) {
+    etcdserverpb::WatchResponse r;
+    header_(r.mutable_header());
+    r.set_watch_id(id);
+    r.set_compact_revision(store_.compact_revision());
+    r.set_canceled(true);
+    r.set_cancel_reason(std::string(kv::etcd_errors::Compacted().message()));
+    if (!s.sink(std::move(r))) CancelStream(sid);
+    return;
+  }
+  if (start == 0 || start > current) {
+    w.next_rev = start == 0 ? current + 1 : start;
+  } else {
+    // History first, in batches of whole revisions, then live events.
+    int64_t from = start;
+    while (from <= current) {
+      std::vector<mvccpb::Event> events;
+      if (!store_.EventsSince(w.key, w.end, from, kMaxHistoryBatch, &events).ok()) break;
+      if (events.empty()) break;
+      from = events.back().kv().mod_revision() + 1;
+      if (!SendEvents(s, id, w, events)) {
+        CancelStream(sid);
+        return;
+      }
+    }
+    w.next_rev = current + 1;
+  }
+  s.watchers[id] = std::move(w);
+}
+
+bool WatchHub::Matches(const Watcher& w, const mvccpb::Event& e) const {
+  if (e.kv().mod_revision() < w.next_rev) return false;
+  if (e.type() == mvccpb::Event::PUT && w.no_put) return false;
+  if (e.type() == mvccpb::Event::DELETE && w.no_delete) return false;
+  const std::string& k = e.kv().key();
+  if (w.end.empty()) return k == w.key;
+  if (w.end == std::string_view("\0", 1)) return k >= w.key;
+  return k >= w.key && k < w.end;
+}
+
+bool WatchHub::SendEvents(Stream& s, int64_t id, Watcher& w,
+                          const std::vector<mvccpb::Event>& events) {
+  etcdserverpb::WatchResponse r;
+  for (const mvccpb::Event& e : events) {
+    if (!Matches(w, e)) continue;
+    mvccpb::Event* out = r.add_events();
+    *out = e;
+    if (!w.prev_kv) out->clear_prev_kv();
+  }
+  if (r.events_size() == 0) return true;
+  header_(r.mutable_header());
+  r.set_watch_id(id);
+  return s.sink(std::move(r));
+}
+
+void WatchHub::OnApplied() {
+  std::vector<mvccpb::Event> events = store_.TakeEvents();
+  if (events.empty()) return;
+  std::vector<uint64_t> slow;
+  for (auto& [sid, s] : streams_) {
+    for (auto& [id, w] : s.watchers) {
+      if (!SendEvents(s, id, w, events)) {
+        slow.push_back(sid);
+        break;
+      }
+      w.next_rev = store_.revision() + 1;
+    }
+  }
+  for (uint64_t sid : slow)
+    CancelStream(sid);
+}
+
+}  // namespace bw::server

@@ -1,0 +1,69 @@
+// The watchers of one member, on its event loop: each watch stream's
+// watchers, their ranges, filters and next revision. After every applied
+// entry the hub hands the entry's events to the watchers whose range they
+// fall in; a watcher that starts in the past is first sent the history
+// from the store. All on the loop thread, so nothing is missed or doubled
+// between history and live events.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "etcd/etcdserver/etcdserverpb/rpc.pb.h"
+#include "kv/mvcc.h"
+
+namespace bw::server {
+
+// Where a stream's responses go (a gRPC stream in the server; a vector in
+// tests). Returns false when the stream cannot take more (closed, or a
+// client that does not read): its watchers are then cancelled.
+using WatchSink = std::function<bool(etcdserverpb::WatchResponse)>;
+
+class WatchHub {
+ public:
+  // `header` fills a response header with the current revision.
+  WatchHub(kv::MvccStore& store, std::function<void(etcdserverpb::ResponseHeader*)> header)
+      : store_(store), header_(std::move(header)) {}
+
+  // A new stream; its id names it in the calls below.
+  uint64_t AddStream(WatchSink sink);
+  void RemoveStream(uint64_t stream);
+  // Handles one request of a stream: create, cancel or progress.
+  void OnRequest(uint64_t stream, const etcdserverpb::WatchRequest& req);
+  // After an applied entry: deliver the store's events.
+  void OnApplied();
+
+  size_t watchers() const;
+
+  // Most events in one response of history (whole revisions are kept).
+  static constexpr size_t kMaxHistoryBatch = 1000;
+
+ private:
+  struct Watcher {
+    std::string key, end;
+    bool prev_kv = false;
+    bool no_put = false, no_delete = false;
+    int64_t next_rev = 0;  // events below this were sent (or not wanted)
+  };
+  struct Stream {
+    WatchSink sink;
+    int64_t next_watch_id = 0;
+    std::map<int64_t, Watcher> watchers;
+  };
+  void Create(uint64_t sid, Stream& s, const etcdserverpb::WatchCreateRequest& c);
+  bool Matches(const Watcher& w, const mvccpb::Event& e) const;
+  // Sends the events of `w` (filtered, prev_kv stripped as asked).
+  bool SendEvents(Stream& s, int64_t id, Watcher& w, const std::vector<mvccpb::Event>& events);
+  void CancelStream(uint64_t sid);
+
+  kv::MvccStore& store_;
+  std::function<void(etcdserverpb::ResponseHeader*)> header_;
+  uint64_t next_stream_ = 1;
+  std::map<uint64_t, Stream> streams_;
+};
+
+}  // namespace bw::server
