@@ -33,6 +33,7 @@ ELECTION_MS = 500
 _LIVE = {}
 _LIVE_LOCK = threading.Lock()
 _RESERVED_PORTS = set()
+_TEMP_DIRS = set()  # work dirs this module created and should remove
 _SETPRIV = shutil.which("setpriv")
 
 
@@ -41,7 +42,15 @@ def _cleanup_all():
         procs = list(_LIVE.values())
         _LIVE.clear()
     for p in procs:
+        try:
+            p.send_signal(signal.SIGTERM)
+        except (ProcessLookupError, OSError):
+            pass
+    for p in procs:
         _terminate(p, grace=2.0)
+    for d in list(_TEMP_DIRS):
+        shutil.rmtree(d, ignore_errors=True)
+        _TEMP_DIRS.discard(d)
 
 
 def _terminate(p, grace=2.0):
@@ -214,6 +223,8 @@ class Cluster:
         self.extra_etcd_args = extra_etcd_args
         self._own_workdir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix=f"{kind}-cluster-")
+        if self._own_workdir and not keep:
+            _TEMP_DIRS.add(self.workdir)
         os.makedirs(self.workdir, exist_ok=True)
         self.members = [Member(self, i) for i in range(size)]
 
@@ -240,6 +251,7 @@ class Cluster:
             m.stop()
         if self._own_workdir and not self.keep:
             shutil.rmtree(self.workdir, ignore_errors=True)
+            _TEMP_DIRS.discard(self.workdir)
 
     def __enter__(self):
         return self

@@ -19,6 +19,7 @@ import argparse
 import os
 import queue
 import shutil
+import socket
 import sys
 import threading
 import time
@@ -71,8 +72,28 @@ def run_case(name, fn, *args):
         print("      " + detail.replace("\n", "\n      "), flush=True)
 
 
+# Short reconnect backoff: gRPC's default (1 s, x1.6, up to 120 s) would make a client
+# created while a member restarts wait many seconds after the member is back.
+GRPC_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100),
+                ("grpc.min_reconnect_backoff_ms", 100),
+                ("grpc.max_reconnect_backoff_ms", 500)]
+
+
 def client_for(m, timeout=3):
-    return etcd3.client(host="127.0.0.1", port=m.client_port, timeout=timeout)
+    return etcd3.client(host="127.0.0.1", port=m.client_port, timeout=timeout,
+                        grpc_options=GRPC_OPTIONS)
+
+
+def wait_listening(port, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"port {port} not listening after {timeout}s")
+            time.sleep(0.05)
 
 
 def retry(fn, deadline_s=10.0, what="operation"):
@@ -203,6 +224,7 @@ def case_transaction(c):
 
 
 def case_maintenance(c, members):
+    """Status and MemberList (what etcd clients use to discover endpoints)."""
     st = c.status()
     check(st.leader is not None, "status: no leader among members")
     check(st.raft_term >= 1 and st.raft_index >= 1, f"status term/index {st.raft_term}/{st.raft_index}")
@@ -211,9 +233,9 @@ def case_maintenance(c, members):
     names = sorted(m.name for m in ms)
     check(names == sorted(m.name for m in members), f"member names {names}")
     urls = sorted(u for m in ms for u in m.client_urls)
-    check(urls == sorted(m.client_url for m in members), f"client urls {urls}")
-    h = c.hash()
-    check(isinstance(h, int), f"hash {h!r}")
+    check(urls == sorted(m.client_url for m in members),
+          f"MemberList client URLs {urls}, want {sorted(m.client_url for m in members)}: "
+          + "; ".join(f"{m.name}: {list(m.client_urls)}" for m in ms))
     return f"leader {st.leader.name}, term {st.raft_term}, version {st.version}"
 
 
@@ -229,12 +251,23 @@ def case_read_every_member(clients):
                             "serializable read stale"), 5.0)
 
 
-def case_hashes_agree(clients):
+def case_hash(c):
+    """Maintenance.Hash (python-etcd3's hash())."""
+    h = c.hash()
+    check(isinstance(h, int) and h != 0, f"hash {h!r}")
+    return f"hash {h}"
+
+
+def case_hashkv_agree(clients):
+    """Maintenance.HashKV at one revision is equal on every member (raw RPC)."""
+    rev = clients[0].get_response("x").header.revision
+
     def agree():
-        hs = [c.hash() for c in clients]
-        check(len(set(hs)) == 1, f"HashKV differs between members: {hs}")
+        hs = [c.maintenancestub.HashKV(etcdrpc.HashKVRequest(revision=rev), c.timeout).hash
+              for c in clients]
+        check(len(set(hs)) == 1, f"HashKV at revision {rev} differs between members: {hs}")
         return hs[0]
-    return f"hash {retry(agree, 5.0)}"
+    return f"hashkv {retry(agree, 5.0)} at revision {rev}"
 
 
 # --------------------------------------------------------------------------------------
@@ -350,7 +383,7 @@ def case_lock(c, other):
 def case_failover(cluster, state):
     leader = cluster.leader()
     followers = [m for m in cluster.members if m is not leader]
-    fclients = {m: client_for(m, timeout=2) for m in followers}
+    fclients = {m: client_for(m, timeout=1) for m in followers}
     acked = {}
     # Writes through a follower before the crash (the follower forwards or proxies).
     f0 = followers[0]
@@ -409,6 +442,7 @@ def case_restart_catch_up(cluster, state):
     if m is None:
         raise Skip("failover case did not kill a member")
     acked = dict(state["acked"])
+    t_start = time.monotonic()
     m.start()
     # More writes while it restarts, through a survivor.
     survivor = next(x for x in cluster.members if x is not m)
@@ -417,10 +451,13 @@ def case_restart_catch_up(cluster, state):
         k, v = f"ack/restart/{i:03d}", f"r{i}"
         retry(lambda: sc.put(k, v), 5.0)
         acked[k] = v
+    wait_listening(m.client_port)
+    listening = time.monotonic() - t_start
     t0 = time.monotonic()
     rc = client_for(m, timeout=2)
     deadline = time.monotonic() + 20
     last = None
+    seen = {}  # what the reads before catching up looked like
     while True:
         try:
             got = {meta.key.decode(): v.decode()
@@ -429,8 +466,10 @@ def case_restart_catch_up(cluster, state):
             if not missing:
                 break
             last = f"{len(missing)} keys missing, e.g. {missing[:3]}"
+            seen["stale"] = seen.get("stale", 0) + 1
         except Exception as e:
             last = f"{type(e).__name__}: {e}"
+            seen[type(e).__name__] = seen.get(type(e).__name__, 0) + 1
         if time.monotonic() > deadline:
             raise AssertionError(f"{m.name} did not catch up within 20 s: {last}\n{m.log_tail(10)}")
         time.sleep(0.1)
@@ -440,7 +479,9 @@ def case_restart_catch_up(cluster, state):
     v, _ = retry(lambda: rc.get("ack/final"), 5.0)
     check(v == b"f", f"linearizable read on restarted member = {v!r}")
     cluster.wait_ready(timeout=10)
-    return f"{m.name} restarted; serializable reads showed all {len(acked)} keys after {caught:.2f}s"
+    return (f"{m.name} restarted: client port open after {listening:.2f}s, serializable reads "
+            f"showed all {len(acked)} acked keys {caught:.2f}s later "
+            f"(earlier reads: {seen or 'none'})")
 
 
 def _quiet_closed_watchers(args):
@@ -481,8 +522,9 @@ def main():
         run_case("kv/delete", case_delete, lc)
         run_case("kv/transaction", case_transaction, fc)
         run_case("kv/read-every-member", case_read_every_member, clients)
-        run_case("maint/status-members-hash", case_maintenance, fc, c.members)
-        run_case("maint/hashkv-agree", case_hashes_agree, clients)
+        run_case("maint/status-members", case_maintenance, fc, c.members)
+        run_case("maint/hash", case_hash, fc)
+        run_case("maint/hashkv-agree", case_hashkv_agree, clients)
         run_case("lease/grant-ttl-revoke", case_lease, fc)
         run_case("watch/events", case_watch, clients[0], clients[1], c.members[0])
         run_case("lock/acquire-release", case_lock, clients[1], clients[2])
@@ -491,7 +533,7 @@ def main():
         run_case("failover/restart-catch-up", case_restart_catch_up, c, state)
         if state.get("killed") is not None and state["killed"].alive():
             live = [client_for(m) for m in c.members]
-            run_case("failover/hashkv-agree", case_hashes_agree, live)
+            run_case("failover/hashkv-agree", case_hashkv_agree, live)
         for cli in clients:
             try:
                 cli.close()

@@ -296,17 +296,62 @@ absl::Status MvccStore::RangeAt(const RangeRequest& r, int64_t rev,
 }
 
 uint32_t MvccStore::HashKV(int64_t revision) const {
+  // etcd's hash, byte for byte: CRC-32C of the bucket name "key", then of
+  // each stored revision up to `revision` in revision order, as etcd's
+  // backend holds it: the revision key (8-byte main, '_', 8-byte sub, 't'
+  // for a tombstone) and the marshalled KeyValue (just the key for a
+  // tombstone). Compaction removed what etcd's compaction removes.
   int64_t upto = revision > 0 ? revision : revision_;
-  uint32_t crc = core::Crc32c(std::to_string(compact_revision_));
+  struct Rec {
+    int64_t mod, sub;
+    const std::string* key;
+    const Version* v;
+  };
+  // Like etcd, a revision at or below the compaction point counts only if
+  // it is the key's version visible at `upto` (etcd's keep set), unless no
+  // key is visible there at all.
+  std::vector<Rec> recs;
+  size_t kept = 0;
   for (const auto& [key, h] : keys_) {
+    const Version* visible = VisibleAt(h, upto);
     for (const Version& v : h) {
       if (v.mod > upto) break;
-      std::string rec = key;
-      rec.push_back('\0');
-      rec += std::to_string(v.mod) + "." + std::to_string(v.sub) + (v.tombstone ? "t" : "v");
-      rec += v.value;
-      crc = core::Crc32c(rec, crc);
+      bool keep = &v == visible;
+      kept += keep;
+      if (v.mod > compact_revision_ || keep) recs.push_back(Rec{v.mod, v.sub, &key, &v});
     }
+  }
+  if (kept == 0) {
+    recs.clear();
+    for (const auto& [key, h] : keys_) {
+      for (const Version& v : h) {
+        if (v.mod > upto) break;
+        recs.push_back(Rec{v.mod, v.sub, &key, &v});
+      }
+    }
+  }
+  std::sort(recs.begin(), recs.end(), [](const Rec& a, const Rec& b) {
+    return a.mod != b.mod ? a.mod < b.mod : a.sub < b.sub;
+  });
+  uint32_t crc = core::Crc32c("key");
+  std::string buf;
+  for (const Rec& r : recs) {
+    buf.clear();
+    auto put_be64 = [&buf](int64_t x) {
+      for (int i = 7; i >= 0; --i) buf.push_back(static_cast<char>((x >> (8 * i)) & 0xFF));
+    };
+    put_be64(r.mod);
+    buf.push_back('_');
+    put_be64(r.sub);
+    if (r.v->tombstone) buf.push_back('t');
+    mvccpb::KeyValue kv;
+    if (r.v->tombstone) {
+      kv.set_key(*r.key);
+    } else {
+      FillKv(*r.key, *r.v, &kv);
+    }
+    buf += kv.SerializeAsString();
+    crc = core::Crc32c(buf, crc);
   }
   return crc;
 }
@@ -381,6 +426,9 @@ MvccResult MvccStore::Apply(const bulwark::internal::Request& req) {
     }
     case bulwark::internal::Request::kTick:
       Tick(req.tick().now_us());
+      break;
+    case bulwark::internal::Request::kPublish:
+      members_[req.publish().id()] = req.publish();
       break;
     case bulwark::internal::Request::OP_NOT_SET:
       res.status = absl::InvalidArgumentError("mvcc: empty request");
@@ -517,8 +565,8 @@ void MvccStore::DeleteKey(WriteTxn& w, const std::string& key, const Version& pr
   AddVersion(key, std::move(t));
 }
 
-void MvccStore::RecordEvent(mvccpb::Event::EventType type, const std::string& key,
-                            const Version& v, const Version* prev) {
+void MvccStore::RecordEvent(mvccpb::Event::EventType type, const std::string& key, const Version& v,
+                            const Version* prev) {
   mvccpb::Event& e = events_.emplace_back();
   e.set_type(type);
   if (type == mvccpb::Event::PUT) {
@@ -575,13 +623,15 @@ std::optional<LeaseInfo> MvccStore::GetLease(int64_t id, int64_t now_us, bool wi
 
 std::vector<int64_t> MvccStore::LeaseIds() const {
   std::vector<int64_t> ids;
-  for (const auto& [id, l] : leases_) ids.push_back(id);
+  for (const auto& [id, l] : leases_)
+    ids.push_back(id);
   return ids;
 }
 
 int64_t MvccStore::next_expiry_us() const {
   int64_t next = INT64_MAX;
-  for (const auto& [id, l] : leases_) next = std::min(next, l.expiry_us);
+  for (const auto& [id, l] : leases_)
+    next = std::min(next, l.expiry_us);
   return next;
 }
 
@@ -615,11 +665,13 @@ absl::Status MvccStore::EventsSince(const std::string& key, const std::string& e
   if (changes.size() > max) {
     // Never cut a revision in two: a watcher gets whole revisions.
     size_t n = max;
-    while (n > 0 && changes[n].mod == changes[n - 1].mod) --n;
+    while (n > 0 && changes[n].mod == changes[n - 1].mod)
+      --n;
     if (n == 0) {
       // One revision larger than the batch: all of it.
       n = max;
-      while (n < changes.size() && changes[n].mod == changes[0].mod) ++n;
+      while (n < changes.size() && changes[n].mod == changes[0].mod)
+        ++n;
     }
     changes.resize(n);
   }
@@ -728,6 +780,9 @@ uint64_t MvccStore::digest() const {
   uint64_t d = version_sum_ ^ Mix(static_cast<uint64_t>(revision_)) ^
                Mix(static_cast<uint64_t>(compact_revision_) + 0x5151ULL) ^
                Mix(static_cast<uint64_t>(log_time_us_) + 0x7177ULL);
+  for (const auto& [id, m] : members_) {
+    d += Mix(id ^ HashBytes(m.SerializeAsString(), 0x6D656DULL));
+  }
   for (const auto& [id, l] : leases_) {
     d += Mix(static_cast<uint64_t>(id) ^ Mix(static_cast<uint64_t>(l.expiry_us)) ^
              Mix(static_cast<uint64_t>(l.ttl) + l.keys.size()));
@@ -754,6 +809,8 @@ std::string MvccStore::Serialize() const {
     }
   }
   snap.set_log_time_us(log_time_us_);
+  for (const auto& [id, m] : members_)
+    *snap.add_members() = m;
   for (const auto& [id, l] : leases_) {
     bulwark::internal::Lease* pl = snap.add_leases();
     pl->set_id(id);
@@ -774,6 +831,8 @@ absl::Status MvccStore::Restore(std::string_view snapshot) {
   fresh.revision_ = snap.revision();
   fresh.compact_revision_ = snap.compact_revision();
   fresh.log_time_us_ = snap.log_time_us();
+  for (const bulwark::internal::MemberAttributes& m : snap.members())
+    fresh.members_[m.id()] = m;
   fresh.record_events_ = record_events_;
   for (const bulwark::internal::Lease& pl : snap.leases()) {
     Lease& l = fresh.leases_[pl.id()];

@@ -93,6 +93,11 @@ class MvccStore final : public StateMachine {
   int64_t next_expiry_us() const;
   int64_t log_time_us() const { return log_time_us_; }
 
+  // --- members' published attributes (name, client URLs), by member id.
+  const std::map<uint64_t, bulwark::internal::MemberAttributes>& members() const {
+    return members_;
+  }
+
   // --- watch events. While on, every change appends an event (with the
   // previous version as prev_kv) for TakeEvents.
   void set_record_events(bool on) { record_events_ = on; }
@@ -101,8 +106,9 @@ class MvccStore final : public StateMachine {
   // revision order, up to `max` of them (whole revisions only: one larger
   // than `max` comes whole); for watchers that start in the past.
   // OUT_OF_RANGE (compacted) when `from` is below the compaction point.
-  [[nodiscard]] absl::Status EventsSince(const std::string& key, const std::string& end, int64_t from,
-                                     size_t max, std::vector<mvccpb::Event>* out) const;
+  [[nodiscard]] absl::Status EventsSince(const std::string& key, const std::string& end,
+                                         int64_t from, size_t max,
+                                         std::vector<mvccpb::Event>* out) const;
 
   int64_t revision() const { return revision_; }
   int64_t compact_revision() const { return compact_revision_; }
@@ -179,6 +185,7 @@ class MvccStore final : public StateMachine {
   std::map<std::string, History, std::less<>> keys_;
   std::map<int64_t, Lease> leases_;
   int64_t log_time_us_ = 0;
+  std::map<uint64_t, bulwark::internal::MemberAttributes> members_;
   bool record_events_ = false;
   std::vector<mvccpb::Event> events_;
   // etcd starts at revision 1; the first write gets revision 2.

@@ -35,6 +35,12 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp>,
     if (!writing_) WriteNext();
     return true;
   }
+  // A request given to OnRequest has been answered (or needs no answer).
+  // When the client has half-closed, the stream ends after the last one.
+  void RequestDone() {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (--in_flight_ == 0 && half_closed_) Close(grpc::Status::OK);
+  }
   // Ends the stream with `status` once what is queued is written.
   void Close(grpc::Status status) {
     std::lock_guard<std::recursive_mutex> lock(mu_);
@@ -45,7 +51,8 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp>,
   }
 
  protected:
-  // A request arrived (on a gRPC thread).
+  // A request arrived (on a gRPC thread). Call RequestDone once it is
+  // answered, from any thread.
   virtual void OnRequest(Req req) = 0;
   // The stream is over: cancelled, or finished (on a gRPC thread).
   virtual void OnClosed() {}
@@ -53,12 +60,19 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp>,
  private:
   void OnReadDone(bool ok) override {
     if (!ok) {
-      // The client half-closed (or the call failed): finish after the queue.
-      Close(grpc::Status::OK);
+      // The client half-closed (or the call failed): finish once every
+      // request it sent is answered and the queue is written.
+      std::lock_guard<std::recursive_mutex> lock(mu_);
+      half_closed_ = true;
+      if (in_flight_ == 0) Close(grpc::Status::OK);
       return;
     }
     Req r = std::move(req_);
     req_.Clear();
+    {
+      std::lock_guard<std::recursive_mutex> lock(mu_);
+      ++in_flight_;
+    }
     OnRequest(std::move(r));
     this->StartRead(&req_);
   }
@@ -102,6 +116,8 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp>,
   bool writing_ = false;
   bool finishing_ = false;
   bool done_ = false;
+  bool half_closed_ = false;
+  int in_flight_ = 0;
   grpc::Status final_;
 };
 

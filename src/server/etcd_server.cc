@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <future>
 #include <utility>
 
@@ -218,7 +219,8 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
         reactor->Finish(ToGrpc(kv::etcd_errors::FutureRev()));
         return;
       }
-      if (rev > 0 && rev < s_.mvcc().compact_revision()) {
+      // etcd refuses a hash at the compaction point itself too.
+      if (rev > 0 && rev <= s_.mvcc().compact_revision()) {
         reactor->Finish(ToGrpc(kv::etcd_errors::Compacted()));
         return;
       }
@@ -243,14 +245,23 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
                                        etcdserverpb::MemberListResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     s_.loop().Post([this, resp, reactor] {
-      s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
-      for (const Member& m : s_.config().members) {
+      // etcd's member list header carries no revision; members by id.
+      s_.FillHeader(resp->mutable_header(), 0);
+      const auto& published = s_.mvcc().members();
+      std::vector<Member> members = s_.config().members;
+      std::sort(members.begin(), members.end(),
+                [](const Member& a, const Member& b) { return a.id < b.id; });
+      for (const Member& m : members) {
         etcdserverpb::Member* pm = resp->add_members();
         pm->set_id(m.id);
-        pm->set_name(m.name);
         for (const std::string& u : m.peer_urls)
           pm->add_peerurls(u);
-        for (const std::string& u : m.client_urls)
+        // A member that has not run yet has no name or client URLs (etcd
+        // lists it as unstarted).
+        auto it = published.find(m.id);
+        if (it == published.end()) continue;
+        pm->set_name(it->second.name());
+        for (const std::string& u : it->second.client_urls())
           pm->add_clienturls(u);
       }
       reactor->Finish(grpc::Status::OK);
@@ -285,10 +296,12 @@ class KeepAliveStream final
           out.set_ttl(0);  // etcd: an unknown lease is answered with TTL 0
         } else {
           self->Close(ToGrpc(s.ToEtcdError(res.ok() ? res->status : res.status())));
+          self->RequestDone();
           return;
         }
         s.FillHeader(out.mutable_header(), s.mvcc().revision());
         self->Send(std::move(out));
+        self->RequestDone();
       });
     });
   }
@@ -425,8 +438,10 @@ class WatchStream final
  private:
   void OnRequest(etcdserverpb::WatchRequest req) override {
     auto self = std::static_pointer_cast<WatchStream>(shared_from_this());
-    s_.loop().Post(
-        [self, req = std::move(req)] { self->s_.watch_hub().OnRequest(self->sid_, req); });
+    s_.loop().Post([self, req = std::move(req)] {
+      self->s_.watch_hub().OnRequest(self->sid_, req);
+      self->RequestDone();
+    });
   }
   void OnClosed() override {
     auto self = std::static_pointer_cast<WatchStream>(shared_from_this());
@@ -599,6 +614,7 @@ EtcdServer::~EtcdServer() {
 void EtcdServer::OnLeaseTimer() {
   lease_timer_ =
       loop_.Schedule(config_.config.heartbeat_interval_ms * 1000, [this] { OnLeaseTimer(); });
+  MaybePublish();
   if (node_ == nullptr || tick_in_flight_ || !mvcc_->has_leases()) return;
   if (node_->raft().role() != raft::Role::kLeader) return;
   int64_t now = NowMicros();
@@ -610,6 +626,27 @@ void EtcdServer::OnLeaseTimer() {
   tick_in_flight_ = true;
   last_tick_us_ = now;
   Propose(std::move(r), [this](absl::StatusOr<kv::MvccResult>) { tick_in_flight_ = false; });
+}
+
+void EtcdServer::MaybePublish() {
+  if (node_ == nullptr || published_ || publish_in_flight_) return;
+  if (node_->raft().leader() == kNoNode) return;
+  bulwark::internal::Request r;
+  bulwark::internal::MemberAttributes* m = r.mutable_publish();
+  m->set_id(config_.member_id);
+  m->set_name(config_.config.name);
+  for (const std::string& u : config_.config.advertise_client_urls)
+    m->add_client_urls(u);
+  auto it = mvcc_->members().find(config_.member_id);
+  if (it != mvcc_->members().end() && it->second.SerializeAsString() == m->SerializeAsString()) {
+    published_ = true;  // the same attributes are there from an earlier run
+    return;
+  }
+  publish_in_flight_ = true;
+  Propose(std::move(r), [this](absl::StatusOr<kv::MvccResult> res) {
+    publish_in_flight_ = false;
+    if (res.ok() && res->status.ok()) published_ = true;
+  });
 }
 
 absl::Status EtcdServer::halted() const {

@@ -71,8 +71,10 @@ class EtcdServer {
   class Observer;
   explicit EtcdServer(ResolvedConfig config);
   absl::Status Init();
-  // The leader proposes log time while leases exist (see MvccStore).
+  // Every heartbeat: the leader proposes log time while leases exist (see
+  // MvccStore); a member publishes its attributes once there is a leader.
   void OnLeaseTimer();
+  void MaybePublish();
 
   ResolvedConfig config_;
   env::EventLoop loop_;
@@ -85,6 +87,9 @@ class EtcdServer {
   env::TimerId lease_timer_ = 0;
   int64_t last_tick_us_ = 0;
   bool tick_in_flight_ = false;
+  // This member's attributes are in the state machine (etcd's publish).
+  bool published_ = false;
+  bool publish_in_flight_ = false;
   uint64_t next_request_id_ = 1;
   std::function<void(absl::Status)> on_halted_;
   mutable std::mutex halted_mu_;
