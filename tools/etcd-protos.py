@@ -52,6 +52,11 @@ def strip(text: str) -> str:
     return text
 
 
+def download(tmp: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["apt-get", "download", PACKAGE], cwd=tmp,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
 def main() -> int:
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -62,8 +67,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         debs = glob.glob(f"/var/cache/apt/archives/{PACKAGE}_*.deb")
         if not debs:
-            r = subprocess.run(["apt-get", "download", PACKAGE], cwd=tmp,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            r = download(tmp)
+            if r.returncode != 0 and os.geteuid() == 0:
+                # A machine whose package lists were never fetched.
+                subprocess.run(["apt-get", "update", "-qq"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+                r = download(tmp)
             debs = glob.glob(os.path.join(tmp, f"{PACKAGE}_*.deb"))
             if r.returncode != 0 or not debs:
                 print(f"etcd-protos: could not download Debian's {PACKAGE} "
