@@ -434,6 +434,8 @@ def norm_json(v, parent_key=None):
                 out[k] = "<size>"
             elif k in ("ttl",) and isinstance(x, int) and x > 0:
                 out[k] = "<ttl>"
+            elif k == "keys" and isinstance(x, list):  # a lease's keys: Go map order
+                out[k] = sorted(norm_json(e, k) for e in x)
             else:
                 out[k] = norm_json(x, k)
         return out
@@ -466,6 +468,10 @@ def normalise(text, server, norm=()):
         line = re.sub(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(\.\d+)? ", "<TIME> ", line)
         if "ttl" in norm:
             line = re.sub(r"remaining\(\d+s\)", "remaining(<N>s)", line)
+            # etcd lists a lease's keys in Go map order (random): sort them.
+            line = re.sub(r"attached keys\(\[([^\]]*)\]\)",
+                          lambda m: "attached keys([" + " ".join(sorted(m.group(1).split())) + "])",
+                          line)
         if "status" in norm:
             f = line.split(", ")
             if len(f) >= 9:
