@@ -209,6 +209,92 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
     return reactor;
   }
 
+  grpc::ServerUnaryReactor* Hash(grpc::CallbackServerContext* ctx, const etcdserverpb::HashRequest*,
+                                 etcdserverpb::HashResponse* resp) override {
+    // etcd hashes its whole backend file, which bulwark does not have; the
+    // hash of every stored version (HashKV at the current revision) serves
+    // the same purpose: members that agree have equal hashes.
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    s_.loop().Post([this, resp, reactor] {
+      s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
+      resp->set_hash(s_.mvcc().HashKV(0));
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* ctx,
+                                  const etcdserverpb::AlarmRequest* req,
+                                  etcdserverpb::AlarmResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    if (req->action() == etcdserverpb::AlarmRequest::ACTIVATE) {
+      reactor->Finish(ToGrpc(absl::FailedPreconditionError(
+          "etcdserver: alarms are raised by a member itself (NOSPACE when its disk is full)")));
+      return reactor;
+    }
+    s_.loop().Post([this, req, resp, reactor] {
+      // A member raises NOSPACE while its disk is full and clears it itself
+      // once a write fits again, so DEACTIVATE has nothing to do but report
+      // what is still raised. Alarms are per member (etcd replicates them).
+      s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
+      bool match_member = req->memberid() == 0 || req->memberid() == s_.member_id();
+      bool match_type = req->alarm() == etcdserverpb::NONE || req->alarm() == etcdserverpb::NOSPACE;
+      if (s_.node().no_space() && match_member && match_type) {
+        etcdserverpb::AlarmMember* a = resp->add_alarms();
+        a->set_memberid(s_.member_id());
+        a->set_alarm(etcdserverpb::NOSPACE);
+      }
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* MoveLeader(grpc::CallbackServerContext* ctx,
+                                       const etcdserverpb::MoveLeaderRequest* req,
+                                       etcdserverpb::MoveLeaderResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    s_.loop().Post([this, req, resp, reactor] {
+      const raft::Raft& r = s_.node().raft();
+      if (r.role() != raft::Role::kLeader) {
+        reactor->Finish(ToGrpc(absl::FailedPreconditionError("etcdserver: not leader")));
+        return;
+      }
+      if (req->targetid() == s_.member_id()) {
+        s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
+        reactor->Finish(grpc::Status::OK);
+        return;
+      }
+      absl::Status st = s_.node().TransferLeadership(NodeId(req->targetid()));
+      if (!st.ok()) {
+        // An unknown member, a learner, a transfer already under way.
+        reactor->Finish(ToGrpc(absl::FailedPreconditionError("etcdserver: bad leader transferee")));
+        return;
+      }
+      WaitForLeader(req->targetid(), resp, reactor, /*polls_left=*/50);
+    });
+    return reactor;
+  }
+
+ private:
+  // Polls every heartbeat until `target` leads (etcd waits for the transfer too).
+  void WaitForLeader(uint64_t target, etcdserverpb::MoveLeaderResponse* resp,
+                     grpc::ServerUnaryReactor* reactor, int polls_left) {
+    if (s_.node().raft().leader() == NodeId(target)) {
+      s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
+      reactor->Finish(grpc::Status::OK);
+      return;
+    }
+    if (polls_left == 0) {
+      reactor->Finish(ToGrpc(absl::UnavailableError("etcdserver: leadership transfer timeout")));
+      return;
+    }
+    s_.loop().Schedule(s_.config().config.heartbeat_interval_ms * 1000,
+                       [this, target, resp, reactor, polls_left] {
+                         WaitForLeader(target, resp, reactor, polls_left - 1);
+                       });
+  }
+
+ public:
   grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* ctx,
                                    const etcdserverpb::HashKVRequest* req,
                                    etcdserverpb::HashKVResponse* resp) override {
