@@ -338,7 +338,8 @@ uint32_t MvccStore::HashKV(int64_t revision) const {
   for (const Rec& r : recs) {
     buf.clear();
     auto put_be64 = [&buf](int64_t x) {
-      for (int i = 7; i >= 0; --i) buf.push_back(static_cast<char>((x >> (8 * i)) & 0xFF));
+      for (int i = 7; i >= 0; --i)
+        buf.push_back(static_cast<char>((x >> (8 * i)) & 0xFF));
     };
     put_be64(r.mod);
     buf.push_back('_');
