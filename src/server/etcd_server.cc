@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "env/real/deadline.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 #include "kv/etcd_errors.h"
 #include "server/bidi_stream.h"
@@ -684,7 +685,9 @@ absl::Status EtcdServer::Init() {
 EtcdServer::~EtcdServer() {
   // Clients first: no new work; calls in progress are answered as the node
   // stops (its waiting callers get their errors on the loop thread).
-  if (grpc_) grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  // Streams (watch, keep-alive) never end by themselves: they are cancelled
+  // after a second.
+  if (grpc_) grpc_->Shutdown(env::WallDeadlineAfter(std::chrono::seconds(1)));
   std::promise<void> done;
   loop_.Post([&] {
     loop_.Cancel(lease_timer_);
