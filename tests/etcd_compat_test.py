@@ -463,6 +463,11 @@ def normalise(text, server, norm=()):
         line = re.sub(r'^"Version" : "[^"]*"$', '"Version" : <version>', line)
         line = re.sub(r'^"Lease" : [1-9]\d*$', '"Lease" : <lease>', line)
         line = re.sub(r"\b[0-9a-f]{15,16}\b", "<HEX>", line)
+        # Table widths follow the ids' lengths (etcdctl prints ids without
+        # leading zeros): squeeze the padding of table rules and cells.
+        if line.lstrip().startswith(("+-", "|")):
+            line = re.sub(r"-{2,}", "--", line)
+            line = re.sub(r" {2,}", " ", line)
         line = re.sub(r"took = [0-9.]+[µnm]?s", "took = <DUR>", line)
         line = re.sub(r"\b0xc[0-9a-f]{5,}", "0xc<ADDR>", line)  # Go panic traces
         line = re.sub(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(\.\d+)? ", "<TIME> ", line)
