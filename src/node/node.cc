@@ -130,6 +130,7 @@ void Node::Propose(uint64_t request_id, std::string data, ProposeCallback done) 
     done(s);
     return;
   }
+  ++proposals_;
   pending_writes_[request_id] =
       PendingWrite{std::move(done), env_.clock().NowMicros() + options_.request_timeout_us};
   Pump();
@@ -205,8 +206,12 @@ void Node::Pump() {
       blocked_.clear();
     } else {
       rd = raft_->GetReady();
-      if (rd.soft_state.has_value() && observer_ != nullptr) {
-        observer_->OnRoleChange(options_.id, *rd.soft_state);
+      if (rd.soft_state.has_value()) {
+        if (rd.soft_state->leader != last_leader_ && rd.soft_state->leader != kNoNode) {
+          ++leader_changes_;
+        }
+        last_leader_ = rd.soft_state->leader;
+        if (observer_ != nullptr) observer_->OnRoleChange(options_.id, *rd.soft_state);
       }
     }
     if (!Persist(rd)) return;
@@ -283,7 +288,9 @@ void Node::Halt(const absl::Status& why) {
 
 void Node::FinishReady(raft::Ready rd) {
   if (rd.MustSync()) {
+    int64_t start = env_.clock().NowMicros();
     absl::Status s = store_->Sync();
+    sync_seconds_.Observe(static_cast<double>(env_.clock().NowMicros() - start) / 1e6);
     if (!s.ok()) {
       Halt(s);
       return;

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "core/histogram.h"
 #include "core/status.h"
 #include "env/env.h"
 #include "kv/kv_state.h"
@@ -138,6 +139,11 @@ class Node {
   // True while the disk is full (etcd's NOSPACE alarm): writes are refused
   // with RESOURCE_EXHAUSTED and persisting is retried every tick.
   bool no_space() const { return !blocked_.empty(); }
+  // Durations of the WAL syncs this node made (seconds, by its env clock),
+  // and how often it saw the leader change.
+  const core::Histogram& sync_seconds() const { return sync_seconds_; }
+  uint64_t leader_changes() const { return leader_changes_; }
+  uint64_t proposals() const { return proposals_; }
   // Pending client callbacks (bounded by the clients' own concurrency).
   size_t pending() const { return pending_writes_.size() + pending_reads_.size(); }
 
@@ -174,6 +180,10 @@ class Node {
   env::TimerId sync_timer_ = 0;
   bool persisting_ = false;
   absl::Status halted_;
+  core::Histogram sync_seconds_ = core::Histogram::LatencySeconds();
+  uint64_t leader_changes_ = 0;
+  NodeId last_leader_ = kNoNode;
+  uint64_t proposals_ = 0;
   // A Ready that could not be written for want of space (at most one).
   std::vector<raft::Ready> blocked_;
   bool blocked_snapshot_saved_ = false;

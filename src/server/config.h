@@ -17,8 +17,11 @@ struct Url {
   std::string scheme;  // "http" (TLS arrives with the security work)
   std::string host;
   uint16_t port = 0;
-  // host:port, as gRPC and the peer transport take it.
+  // host:port, as gRPC takes it.
   std::string HostPort() const;
+  // The host as an IP address for the peer transport and HTTP listeners,
+  // which take addresses only: "localhost" is 127.0.0.1.
+  std::string IpHost() const { return host == "localhost" ? "127.0.0.1" : host; }
 };
 
 // "http://host:port", with etcd's rules: a scheme, a host and a port.

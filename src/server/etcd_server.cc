@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "env/real/deadline.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 #include "kv/etcd_errors.h"
@@ -600,7 +601,7 @@ absl::Status EtcdServer::Init() {
     transport::TcpNetworkOptions o;
     o.self = NodeId(config_.member_id);
     o.cluster_id = config_.cluster_id;
-    o.listen_host = config_.peer_listen.host;
+    o.listen_host = config_.peer_listen.IpHost();
     o.listen_port = config_.peer_listen.port;
     absl::StatusOr<std::unique_ptr<transport::TcpNetwork>> net =
         transport::TcpNetwork::Listen(loop_, o);
@@ -616,7 +617,7 @@ absl::Status EtcdServer::Init() {
       voters.push_back(NodeId(m.id));
       if (m.id == config_.member_id) continue;
       absl::StatusOr<Url> u = ParseUrl("initial-cluster", m.peer_urls[0]);
-      net_->SetPeer(NodeId(m.id), u->host, u->port);
+      net_->SetPeer(NodeId(m.id), u->IpHost(), u->port);
     }
     env_ = std::make_unique<env::RealEnv>(loop_, *net_);
     observer_ = std::make_unique<Observer>(*this);
@@ -646,6 +647,22 @@ absl::Status EtcdServer::Init() {
       node_ = std::move(*n);
       next_request_id_ = env_->random().Next() | 1;
       lease_timer_ = loop_.Schedule(c.heartbeat_interval_ms * 1000, [this] { OnLeaseTimer(); });
+      for (const Url& u : config_.metrics_listen) {
+        transport::HttpServerOptions ho;
+        ho.host = u.IpHost();
+        ho.port = u.port;
+        absl::StatusOr<std::unique_ptr<transport::HttpServer>> h = transport::HttpServer::Listen(
+            loop_, ho,
+            [this](const std::string&, const std::string& path, transport::HttpReply reply) {
+              ServeHttp(path, std::move(reply));
+            });
+        if (!h.ok()) {
+          started = absl::Status(h.status().code(),
+                                 absl::StrCat("--listen-metrics-urls: ", h.status().message()));
+          break;
+        }
+        http_.push_back(std::move(*h));
+      }
     }
     done.set_value();
   });
@@ -658,6 +675,9 @@ absl::Status EtcdServer::Init() {
   b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   b.SetMaxReceiveMessageSize(static_cast<int>(c.max_request_bytes) + kGrpcOverheadBytes);
   b.SetMaxSendMessageSize(INT32_MAX);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(MakeMetricsInterceptor(grpc_metrics_));
+  b.experimental().SetInterceptorCreators(std::move(interceptors));
   std::vector<std::unique_ptr<int>> ports;
   for (const Url& u : config_.client_listen) {
     ports.push_back(std::make_unique<int>(0));
@@ -670,7 +690,12 @@ absl::Status EtcdServer::Init() {
   b.RegisterService(&services_->watch);
   grpc_ = b.BuildAndStart();
   if (grpc_ == nullptr) {
-    return absl::UnavailableError("could not start the client API: bad --listen-client-urls");
+    std::vector<std::string> where;
+    for (const Url& u : config_.client_listen)
+      where.push_back(u.HostPort());
+    return absl::UnavailableError(absl::StrCat("--listen-client-urls: cannot listen on ",
+                                               absl::StrJoin(where, ", "),
+                                               " (in use, or not an address of this machine)"));
   }
   for (size_t i = 0; i < ports.size(); ++i) {
     if (*ports[i] == 0) {
@@ -691,6 +716,7 @@ EtcdServer::~EtcdServer() {
   std::promise<void> done;
   loop_.Post([&] {
     loop_.Cancel(lease_timer_);
+    http_.clear();
     node_.reset();
     net_.reset();
     done.set_value();
@@ -715,6 +741,40 @@ void EtcdServer::OnLeaseTimer() {
   tick_in_flight_ = true;
   last_tick_us_ = now;
   Propose(std::move(r), [this](absl::StatusOr<kv::MvccResult>) { tick_in_flight_ = false; });
+}
+
+void EtcdServer::ServeHttp(const std::string& path, transport::HttpReply reply) {
+  if (node_ == nullptr) {
+    reply({503, "text/plain; charset=utf-8", "stopping\n"});
+    return;
+  }
+  if (path == "/metrics") {
+    reply({200, "text/plain; version=0.0.4; charset=utf-8", RenderMetrics(*this, grpc_metrics_)});
+  } else if (path == "/readyz") {
+    // Ready: the member knows a leader and its storage works.
+    bool ready = node_->halted().ok() && node_->raft().leader() != kNoNode;
+    reply({ready ? 200 : 503, "text/plain; charset=utf-8", ready ? "ok\n" : "not ready\n"});
+  } else if (path == "/health") {
+    // etcd's check: a leader, no alarm, and a linearizable read that works.
+    auto unhealthy = [&reply](const std::string& why) {
+      reply({503, "application/json",
+             absl::StrCat("{\"health\":\"false\",\"reason\":\"", why, "\"}")});
+    };
+    if (!node_->halted().ok()) return unhealthy("storage failed");
+    if (node_->raft().leader() == kNoNode) return unhealthy("no leader");
+    if (node_->no_space()) return unhealthy("alarm NOSPACE");
+    node_->ReadBarrier(true, [reply](absl::Status st) {
+      if (st.ok()) {
+        reply({200, "application/json", "{\"health\":\"true\"}"});
+      } else {
+        reply({503, "application/json",
+               absl::StrCat("{\"health\":\"false\",\"reason\":\"read failed: ",
+                            std::string(st.message()), "\"}")});
+      }
+    });
+  } else {
+    reply({404, "text/plain; charset=utf-8", "not found: try /metrics, /health or /readyz\n"});
+  }
 }
 
 void EtcdServer::MaybePublish() {

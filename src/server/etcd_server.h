@@ -21,7 +21,9 @@
 #include "kv/mvcc.h"
 #include "node/node.h"
 #include "server/config.h"
+#include "server/metrics.h"
 #include "server/watch_hub.h"
+#include "transport/http_server.h"
 #include "transport/tcp_network.h"
 
 namespace grpc {
@@ -95,8 +97,13 @@ class EtcdServer {
   mutable std::mutex halted_mu_;
   absl::Status halted_;
 
+  // /metrics, /health and /readyz (on the loop thread).
+  void ServeHttp(const std::string& path, transport::HttpReply reply);
+
   struct Services;
   std::unique_ptr<Services> services_;
+  GrpcMetrics grpc_metrics_;
+  std::vector<std::unique_ptr<transport::HttpServer>> http_;
   std::unique_ptr<grpc::Server> grpc_;
 };
 
