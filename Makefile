@@ -10,7 +10,7 @@ CMAKE_FLAGS ?=
 # Debian packages the build and the tests need.
 DEB_PACKAGES := cmake ninja-build g++ ccache clang-format libabsl-dev libgtest-dev libgmock-dev \
                 libbenchmark-dev libcli11-dev librapidcheck-dev librocksdb-dev libasio-dev python3 util-linux \
-                libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc dpkg libtomlplusplus-dev \
+                libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc dpkg libtomlplusplus-dev libssl-dev \
                 etcd-server etcd-client python3-etcd3
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

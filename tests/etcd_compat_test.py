@@ -324,8 +324,8 @@ def build_sequence():
     add(C("elect/listen", "elect", "-l", "myelection", timeout=1.5,
           during=[(0.5, ["put", "myelection/x", "notalease"])]))
     add(C("member/add-learner", "member", "add", "learner1", "--learner",
-          "--peer-urls=http://127.0.0.1:1", capture=[("learner", r"Member ([0-9a-f]+) added")]))
-    add(C("member/list-with-learner", "member", "list"))
+          "--peer-urls=http://127.0.0.1:1", capture=[("learner", r"Member +([0-9a-f]+) added")]))
+    add(C("member/list-with-learner", "member", "list", norm={"sortlines"}))
     add(C("member/promote-not-ready", "member", "promote", "{learner}"))
     add(C("member/remove", "member", "remove", "{learner}"))
     add(C("member/remove-unknown", "member", "remove", "1234"))
@@ -463,6 +463,14 @@ def normalise(text, server, norm=()):
         line = re.sub(r'^"Version" : "[^"]*"$', '"Version" : <version>', line)
         line = re.sub(r'^"Lease" : [1-9]\d*$', '"Lease" : <lease>', line)
         line = re.sub(r"\b[0-9a-f]{15,16}\b", "<HEX>", line)
+        # etcdctl pads ids to 16 columns ("Member %16x added to cluster %16x"):
+        # a short id leaves spaces.
+        line = re.sub(r"\b(Member|cluster) +<HEX>", r"\1 <HEX>", line)
+        # Members come sorted by id, and ids differ between servers: sort the
+        # names in an initial-cluster line.
+        m = re.match(r'^(\s*ETCD_INITIAL_CLUSTER=")([^"]*)(")$', line)
+        if m:
+            line = m.group(1) + ",".join(sorted(m.group(2).split(","))) + m.group(3)
         # Table widths follow the ids' lengths (etcdctl prints ids without
         # leading zeros): squeeze the padding of table rules and cells.
         if line.lstrip().startswith(("+-", "|")):
@@ -487,6 +495,9 @@ def normalise(text, server, norm=()):
                 f[8] = "<applied>"
                 line = ", ".join(f)
         lines.append(line)
+    if "sortlines" in norm:
+        # Output ordered by member id, which differs between the servers.
+        lines = sorted(l for l in lines if l.strip())
     text = "\n".join(lines)
     if "snapstatus" in norm:
         text = re.sub(r'"(hash|totalSize)": \d+', r'"\1": <\1>', text)

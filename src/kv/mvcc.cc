@@ -428,9 +428,34 @@ MvccResult MvccStore::Apply(const bulwark::internal::Request& req) {
     case bulwark::internal::Request::kTick:
       Tick(req.tick().now_us());
       break;
-    case bulwark::internal::Request::kPublish:
-      members_[req.publish().id()] = req.publish();
+    case bulwark::internal::Request::kPublish: {
+      // Name and client URLs; where to reach it stays as it was added.
+      bulwark::internal::MemberAttributes& m = members_[req.publish().id()];
+      m.set_id(req.publish().id());
+      m.set_name(req.publish().name());
+      *m.mutable_client_urls() = req.publish().client_urls();
+      if (m.peer_urls().empty()) *m.mutable_peer_urls() = req.publish().peer_urls();
+      ++members_version_;
       break;
+    }
+    case bulwark::internal::Request::kMemberAdd: {
+      bulwark::internal::MemberAttributes& m = members_[req.member_add().id()];
+      m.set_id(req.member_add().id());
+      *m.mutable_peer_urls() = req.member_add().peer_urls();
+      m.set_learner(req.member_add().learner());
+      ++members_version_;
+      break;
+    }
+    case bulwark::internal::Request::kMemberUpdate: {
+      auto it = members_.find(req.member_update().id());
+      if (it == members_.end()) {
+        res.status = absl::NotFoundError("etcdserver: member not found");
+      } else {
+        *it->second.mutable_peer_urls() = req.member_update().peer_urls();
+        ++members_version_;
+      }
+      break;
+    }
     case bulwark::internal::Request::OP_NOT_SET:
       res.status = absl::InvalidArgumentError("mvcc: empty request");
       break;

@@ -97,6 +97,8 @@ class MvccStore final : public StateMachine {
   const std::map<uint64_t, bulwark::internal::MemberAttributes>& members() const {
     return members_;
   }
+  // Counts changes to members(): a server compares it after each entry.
+  uint64_t members_version() const { return members_version_; }
 
   // --- watch events. While on, every change appends an event (with the
   // previous version as prev_kv) for TakeEvents.
@@ -186,6 +188,7 @@ class MvccStore final : public StateMachine {
   std::map<int64_t, Lease> leases_;
   int64_t log_time_us_ = 0;
   std::map<uint64_t, bulwark::internal::MemberAttributes> members_;
+  uint64_t members_version_ = 0;
   bool record_events_ = false;
   std::vector<mvccpb::Event> events_;
   // etcd starts at revision 1; the first write gets revision 2.

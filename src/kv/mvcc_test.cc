@@ -507,5 +507,37 @@ TEST_F(MvccTest, EventsSinceReplaysHistoryInRevisionOrder) {
   EXPECT_TRUE(absl::IsOutOfRange(store_.EventsSince("a", "z", 3, 100, &ev)));
 }
 
+TEST_F(MvccTest, MemberRecordsMergeAndSurviveSnapshots) {
+  bulwark::internal::Request add;
+  add.mutable_member_add()->set_id(7);
+  add.mutable_member_add()->add_peer_urls("http://10.0.0.7:2380");
+  add.mutable_member_add()->set_learner(true);
+  uint64_t v0 = store_.members_version();
+  ASSERT_TRUE(Roundtrip(add).status.ok());
+  EXPECT_GT(store_.members_version(), v0);
+  // Publishing a name and client URLs keeps where the member is reached.
+  bulwark::internal::Request pub;
+  pub.mutable_publish()->set_id(7);
+  pub.mutable_publish()->set_name("m7");
+  pub.mutable_publish()->add_client_urls("http://10.0.0.7:2379");
+  ASSERT_TRUE(Roundtrip(pub).status.ok());
+  const auto& m = store_.members().at(7);
+  EXPECT_EQ(m.name(), "m7");
+  EXPECT_EQ(m.peer_urls(0), "http://10.0.0.7:2380");
+  EXPECT_EQ(m.client_urls(0), "http://10.0.0.7:2379");
+  EXPECT_TRUE(m.learner());
+  bulwark::internal::Request upd;
+  upd.mutable_member_update()->set_id(8);
+  upd.mutable_member_update()->add_peer_urls("http://x:1");
+  EXPECT_EQ(Roundtrip(upd).status.message(), "etcdserver: member not found");
+  upd.mutable_member_update()->set_id(7);
+  ASSERT_TRUE(Roundtrip(upd).status.ok());
+  EXPECT_EQ(store_.members().at(7).peer_urls(0), "http://x:1");
+  MvccStore copy;
+  ASSERT_TRUE(copy.Restore(store_.Serialize()).ok());
+  EXPECT_EQ(copy.digest(), store_.digest());
+  EXPECT_EQ(copy.members().at(7).name(), "m7");
+}
+
 }  // namespace
 }  // namespace bw::kv

@@ -1,12 +1,15 @@
 #include "server/etcd_server.h"
 
 #include <grpcpp/grpcpp.h>
+#include <openssl/sha.h>
 
 #include <algorithm>
 #include <future>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "env/real/deadline.h"
@@ -184,6 +187,68 @@ class KvService final : public etcdserverpb::KV::CallbackService {
   EtcdServer& s_;
 };
 
+// A snapshot file: "BWSNAP01", the state's length (8 bytes, big-endian),
+// the state (an MvccSnapshot), zeros to a multiple of 512 bytes, and the
+// SHA-256 of all of that, which is where etcdctl looks for the checksum it
+// verifies (etcd's own files end the same way).
+std::string SnapshotFile(const std::string& state) {
+  std::string out = "BWSNAP01";
+  for (int i = 7; i >= 0; --i)
+    out.push_back(static_cast<char>((state.size() >> (8 * i)) & 0xFF));
+  out += state;
+  out.resize((out.size() + 511) / 512 * 512, '\0');
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(out.data()), out.size(), digest);
+  out.append(reinterpret_cast<const char*>(digest), sizeof(digest));
+  return out;
+}
+
+// Streams the member's state machine as it is now, in chunks.
+class SnapshotWriter final : public grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse> {
+ public:
+  static constexpr size_t kChunkBytes = 64 * 1024;
+  explicit SnapshotWriter(EtcdServer& s) {
+    std::promise<void> taken;
+    // The copy is taken on the loop thread, at one point in the log.
+    s.loop().Post([this, &s, &taken] {
+      blob_ = SnapshotFile(s.mvcc().Serialize());
+      s.FillHeader(&header_, s.mvcc().revision());
+      taken.set_value();
+    });
+    taken.get_future().wait();
+    Next();
+  }
+
+ private:
+  void Next() {
+    if (offset_ >= blob_.size() && offset_ > 0) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    size_t n = std::min(kChunkBytes, blob_.size() - offset_);
+    resp_.Clear();
+    if (offset_ == 0) *resp_.mutable_header() = header_;
+    resp_.set_blob(blob_.substr(offset_, n));
+    offset_ += n;
+    if (n == 0) offset_ = 1;  // an empty store: one empty chunk, then done
+    resp_.set_remaining_bytes(blob_.size() > offset_ ? blob_.size() - offset_ : 0);
+    StartWrite(&resp_);
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status::CANCELLED);
+      return;
+    }
+    Next();
+  }
+  void OnDone() override { delete this; }
+
+  std::string blob_;
+  etcdserverpb::ResponseHeader header_;
+  etcdserverpb::SnapshotResponse resp_;
+  size_t offset_ = 0;
+};
+
 class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
  public:
   explicit MaintenanceService(EtcdServer& s) : s_(s) {}
@@ -297,6 +362,25 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   }
 
  public:
+  grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* Snapshot(
+      grpc::CallbackServerContext*, const etcdserverpb::SnapshotRequest*) override {
+    return new SnapshotWriter(s_);
+  }
+
+  grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* ctx,
+                                       const etcdserverpb::DefragmentRequest*,
+                                       etcdserverpb::DefragmentResponse* resp) override {
+    // etcd rewrites its backend file to give back the space compaction
+    // freed. bulwark's compaction frees that memory at once, so there is
+    // nothing left to give back: the answer is success, with a header.
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    s_.loop().Post([this, resp, reactor] {
+      s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
+  }
+
   grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* ctx,
                                    const etcdserverpb::HashKVRequest* req,
                                    etcdserverpb::HashKVResponse* resp) override {
@@ -333,31 +417,315 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
                                        etcdserverpb::MemberListResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     s_.loop().Post([this, resp, reactor] {
-      // etcd's member list header carries no revision; members by id.
+      // etcd's member list header carries no revision.
       s_.FillHeader(resp->mutable_header(), 0);
-      const auto& published = s_.mvcc().members();
-      std::vector<Member> members = s_.config().members;
-      std::sort(members.begin(), members.end(),
-                [](const Member& a, const Member& b) { return a.id < b.id; });
-      for (const Member& m : members) {
-        etcdserverpb::Member* pm = resp->add_members();
-        pm->set_id(m.id);
-        for (const std::string& u : m.peer_urls)
-          pm->add_peerurls(u);
-        // A member that has not run yet has no name or client URLs (etcd
-        // lists it as unstarted).
-        auto it = published.find(m.id);
-        if (it == published.end()) continue;
-        pm->set_name(it->second.name());
-        for (const std::string& u : it->second.client_urls())
-          pm->add_clienturls(u);
-      }
+      FillMembers(resp->mutable_members());
       reactor->Finish(grpc::Status::OK);
     });
     return reactor;
   }
 
+  grpc::ServerUnaryReactor* MemberAdd(grpc::CallbackServerContext* ctx,
+                                      const etcdserverpb::MemberAddRequest* req,
+                                      etcdserverpb::MemberAddResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    s_.loop().Post([this, req, resp, reactor] {
+      if (s_.node().raft().role() != raft::Role::kLeader) {
+        if (!ForwardToLeader(*req, resp, reactor, &etcdserverpb::Cluster::Stub::async::MemberAdd)) {
+          Fail(reactor, kv::etcd_errors::NoLeader());
+        }
+        return;
+      }
+      std::vector<std::string> urls(req->peerurls().begin(), req->peerurls().end());
+      if (urls.empty()) return Fail(reactor, BadUrls());
+      for (const std::string& u : urls) {
+        if (!ParseUrl("peer-urls", u).ok()) return Fail(reactor, BadUrls());
+      }
+      for (const auto& [id, m] : Known()) {
+        for (const std::string& u : m.peer_urls()) {
+          if (std::find(urls.begin(), urls.end(), u) != urls.end()) {
+            return Fail(reactor,
+                        absl::FailedPreconditionError("etcdserver: Peer URLs already exists"));
+          }
+        }
+      }
+      uint64_t id = MemberIdFor(urls, s_.config().config.initial_cluster_token);
+      if (InConf(id)) {
+        return Fail(reactor, absl::FailedPreconditionError("etcdserver: member ID already exist"));
+      }
+      bulwark::internal::Request r;
+      bulwark::internal::MemberAttributes* a = r.mutable_member_add();
+      a->set_id(id);
+      for (const std::string& u : urls)
+        a->add_peer_urls(u);
+      a->set_learner(req->islearner());
+      bool learner = req->islearner();
+      s_.Propose(std::move(r),
+                 [this, id, learner, urls, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+                   absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
+                   if (!st.ok()) return Fail(reactor, st);
+                   raft::ConfChange cc;
+                   cc.changes.push_back({learner ? raft::ConfChangeType::kAddLearner
+                                                 : raft::ConfChangeType::kAddVoter,
+                                         NodeId(id)});
+                   ProposeConf(cc, [this, id, learner, urls, resp, reactor](absl::Status st) {
+                     if (!st.ok()) return Fail(reactor, st);
+                     WaitFor([this, id] { return InConf(id); },
+                             [this, id, learner, urls, resp, reactor](bool ok) {
+                               if (!ok) return Fail(reactor, kv::etcd_errors::Timeout());
+                               etcdserverpb::Member* m = resp->mutable_member();
+                               m->set_id(id);
+                               for (const std::string& u : urls)
+                                 m->add_peerurls(u);
+                               m->set_islearner(learner);
+                               s_.FillHeader(resp->mutable_header(), 0);
+                               FillMembers(resp->mutable_members());
+                               reactor->Finish(grpc::Status::OK);
+                             });
+                   });
+                 });
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* MemberRemove(grpc::CallbackServerContext* ctx,
+                                         const etcdserverpb::MemberRemoveRequest* req,
+                                         etcdserverpb::MemberRemoveResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    s_.loop().Post([this, req, resp, reactor] {
+      uint64_t id = req->id();
+      if (!InConf(id)) return Fail(reactor, MemberNotFound());
+      if (s_.node().raft().role() != raft::Role::kLeader) {
+        if (!ForwardToLeader(*req, resp, reactor,
+                             &etcdserverpb::Cluster::Stub::async::MemberRemove)) {
+          Fail(reactor, kv::etcd_errors::NoLeader());
+        }
+        return;
+      }
+      raft::ConfChange cc;
+      cc.changes.push_back({raft::ConfChangeType::kRemoveNode, NodeId(id)});
+      ProposeConf(cc, [this, id, resp, reactor](absl::Status st) {
+        if (!st.ok()) return Fail(reactor, st);
+        WaitFor([this, id] { return !InConf(id); },
+                [this, resp, reactor](bool ok) {
+                  if (!ok) return Fail(reactor, kv::etcd_errors::Timeout());
+                  s_.FillHeader(resp->mutable_header(), 0);
+                  FillMembers(resp->mutable_members());
+                  reactor->Finish(grpc::Status::OK);
+                });
+      });
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* MemberPromote(grpc::CallbackServerContext* ctx,
+                                          const etcdserverpb::MemberPromoteRequest* req,
+                                          etcdserverpb::MemberPromoteResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    s_.loop().Post([this, req, resp, reactor] {
+      uint64_t id = req->id();
+      if (!InConf(id)) return Fail(reactor, MemberNotFound());
+      const raft::Raft& r = s_.node().raft();
+      const auto& learners = r.conf().learners;
+      if (std::find(learners.begin(), learners.end(), NodeId(id)) == learners.end()) {
+        return Fail(reactor,
+                    absl::FailedPreconditionError("etcdserver: can only promote a learner member"));
+      }
+      if (r.role() != raft::Role::kLeader) {
+        // Only the leader knows how far the learner is: ask it (etcd forwards too).
+        if (!ForwardToLeader(*req, resp, reactor,
+                             &etcdserverpb::Cluster::Stub::async::MemberPromote)) {
+          Fail(reactor, kv::etcd_errors::NoLeader());
+        }
+        return;
+      }
+      // etcd's readiness rule: the learner has at least 90% of the leader's log.
+      const raft::Progress* pr = r.progress(NodeId(id));
+      uint64_t leader_last = r.log().last_index().value();
+      if (pr == nullptr || pr->match.value() * 10 < leader_last * 9) {
+        return Fail(reactor,
+                    absl::FailedPreconditionError(
+                        "etcdserver: can only promote a learner member which is in sync with "
+                        "leader"));
+      }
+      raft::ConfChange cc;
+      cc.changes.push_back({raft::ConfChangeType::kAddVoter, NodeId(id)});
+      ProposeConf(cc, [this, id, resp, reactor](absl::Status st) {
+        if (!st.ok()) return Fail(reactor, st);
+        WaitFor(
+            [this, id] {
+              const auto& voters = s_.node().raft().conf().voters;
+              return std::find(voters.begin(), voters.end(), NodeId(id)) != voters.end();
+            },
+            [this, resp, reactor](bool ok) {
+              if (!ok) return Fail(reactor, kv::etcd_errors::Timeout());
+              s_.FillHeader(resp->mutable_header(), 0);
+              FillMembers(resp->mutable_members());
+              reactor->Finish(grpc::Status::OK);
+            });
+      });
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* MemberUpdate(grpc::CallbackServerContext* ctx,
+                                         const etcdserverpb::MemberUpdateRequest* req,
+                                         etcdserverpb::MemberUpdateResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    s_.loop().Post([this, req, resp, reactor] {
+      if (!InConf(req->id())) return Fail(reactor, MemberNotFound());
+      if (req->peerurls().empty()) return Fail(reactor, BadUrls());
+      for (const std::string& u : req->peerurls()) {
+        if (!ParseUrl("peer-urls", u).ok()) return Fail(reactor, BadUrls());
+      }
+      bulwark::internal::Request r;
+      r.mutable_member_update()->set_id(req->id());
+      *r.mutable_member_update()->mutable_peer_urls() = req->peerurls();
+      s_.Propose(std::move(r), [this, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+        absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
+        if (!st.ok()) return Fail(reactor, st);
+        s_.FillHeader(resp->mutable_header(), 0);
+        FillMembers(resp->mutable_members());
+        reactor->Finish(grpc::Status::OK);
+      });
+    });
+    return reactor;
+  }
+
  private:
+  static absl::Status BadUrls() {
+    return absl::InvalidArgumentError("etcdserver: given member URLs are invalid");
+  }
+  static absl::Status MemberNotFound() {
+    return absl::NotFoundError("etcdserver: member not found");
+  }
+  absl::Status ConfError(const absl::Status& st) {
+    if (absl::StrContains(st.message(), "pending")) {
+      return absl::FailedPreconditionError(
+          "etcdserver: another membership change is in progress; try again");
+    }
+    return s_.ToEtcdError(st);
+  }
+  static void Fail(grpc::ServerUnaryReactor* reactor, const absl::Status& st) {
+    reactor->Finish(ToGrpc(st));
+  }
+  bool InConf(uint64_t id) {
+    const raft::ConfState& cs = s_.node().raft().conf();
+    for (const auto* v : {&cs.voters, &cs.learners, &cs.voters_outgoing, &cs.learners_next}) {
+      if (std::find(v->begin(), v->end(), NodeId(id)) != v->end()) return true;
+    }
+    return false;
+  }
+  // Members with what is known of them: the state machine's records, and
+  // the initial cluster's (from flags) for those without one.
+  std::map<uint64_t, bulwark::internal::MemberAttributes> Known() {
+    std::map<uint64_t, bulwark::internal::MemberAttributes> out = s_.mvcc().members();
+    for (const Member& m : s_.config().members) {
+      bulwark::internal::MemberAttributes& a = out[m.id];
+      a.set_id(m.id);
+      if (a.peer_urls().empty()) {
+        for (const std::string& u : m.peer_urls)
+          a.add_peer_urls(u);
+      }
+    }
+    return out;
+  }
+  void FillMembers(google::protobuf::RepeatedPtrField<etcdserverpb::Member>* out) {
+    const raft::ConfState& cs = s_.node().raft().conf();
+    std::map<uint64_t, bool> ids;  // id -> learner
+    for (NodeId n : cs.voters)
+      ids[n.value()] = false;
+    for (NodeId n : cs.voters_outgoing)
+      ids[n.value()] = false;
+    for (NodeId n : cs.learners)
+      ids[n.value()] = true;
+    for (NodeId n : cs.learners_next)
+      ids[n.value()] = true;
+    std::map<uint64_t, bulwark::internal::MemberAttributes> known = Known();
+    if (ids.empty()) {
+      // Not caught up yet (a member that is joining): the initial cluster.
+      for (const Member& m : s_.config().members)
+        ids[m.id] = false;
+    }
+    for (const auto& [id, learner] : ids) {
+      etcdserverpb::Member* pm = out->Add();
+      pm->set_id(id);
+      pm->set_islearner(learner);
+      auto it = known.find(id);
+      if (it == known.end()) continue;
+      for (const std::string& u : it->second.peer_urls())
+        pm->add_peerurls(u);
+      // A member that has not run yet has no name or client URLs (etcd
+      // lists it as unstarted).
+      pm->set_name(it->second.name());
+      for (const std::string& u : it->second.client_urls())
+        pm->add_clienturls(u);
+    }
+  }
+  // Sends a membership call to the leader's client URL and relays its
+  // answer: the leader alone proposes configuration changes (and knows how
+  // far a learner is), as in etcd. False when no leader is known.
+  template <typename Req, typename Resp>
+  bool ForwardToLeader(
+      const Req& req, Resp* resp, grpc::ServerUnaryReactor* reactor,
+      void (etcdserverpb::Cluster::Stub::async::*method)(grpc::ClientContext*, const Req*, Resp*,
+                                                         std::function<void(grpc::Status)>)) {
+    uint64_t leader = s_.node().raft().leader().value();
+    auto it = s_.mvcc().members().find(leader);
+    if (leader == 0 || it == s_.mvcc().members().end() || it->second.client_urls().empty()) {
+      return false;
+    }
+    absl::StatusOr<Url> u = ParseUrl("client-urls", it->second.client_urls(0));
+    if (!u.ok()) return false;
+    struct Call {
+      std::unique_ptr<etcdserverpb::Cluster::Stub> stub;
+      grpc::ClientContext ctx;
+      Req req;
+      Resp resp;
+    };
+    auto call = std::make_shared<Call>();
+    call->stub = etcdserverpb::Cluster::NewStub(
+        grpc::CreateChannel(u->HostPort(), grpc::InsecureChannelCredentials()));
+    call->req = req;
+    call->ctx.set_deadline(env::WallDeadlineAfter(std::chrono::seconds(5)));
+    (call->stub->async()->*method)(&call->ctx, &call->req, &call->resp,
+                                   [call, resp, reactor](grpc::Status st) {
+                                     if (st.ok()) resp->Swap(&call->resp);
+                                     // The leader this member knew is gone
+                                     // (an election is under way): etcd's
+                                     // retryable error.
+                                     if (st.error_code() == grpc::StatusCode::UNAVAILABLE &&
+                                         st.error_message().rfind("etcdserver:", 0) != 0) {
+                                       st = ToGrpc(kv::etcd_errors::LeaderChanged());
+                                     }
+                                     reactor->Finish(st);
+                                   });
+    return true;
+  }
+  // Proposes a configuration change on the leader, retrying while another
+  // change is still being applied (for about three seconds).
+  void ProposeConf(raft::ConfChange cc, std::function<void(absl::Status)> done, int tries = 60) {
+    absl::Status st = s_.node().ProposeConfChange(cc);
+    if (st.ok() || tries == 0 || !absl::StrContains(st.message(), "pending")) {
+      return done(st.ok() ? st : ConfError(st));
+    }
+    s_.loop().Schedule(s_.config().config.heartbeat_interval_ms * 1000,
+                       [this, cc = std::move(cc), done = std::move(done), tries]() mutable {
+                         if (!s_.node_ready()) return done(kv::etcd_errors::Stopped());
+                         ProposeConf(std::move(cc), std::move(done), tries - 1);
+                       });
+  }
+  // Calls done(true) once cond() holds (checked every heartbeat), or
+  // done(false) after about five seconds.
+  void WaitFor(std::function<bool()> cond, std::function<void(bool)> done, int polls = 100) {
+    if (s_.node_ready() && cond()) return done(true);
+    if (polls == 0 || !s_.node_ready()) return done(false);
+    s_.loop().Schedule(s_.config().config.heartbeat_interval_ms * 1000,
+                       [this, cond = std::move(cond), done = std::move(done), polls]() mutable {
+                         WaitFor(std::move(cond), std::move(done), polls - 1);
+                       });
+  }
+
   EtcdServer& s_;
 };
 
@@ -569,8 +937,16 @@ struct EtcdServer::Services {
 class EtcdServer::Observer final : public node::NodeObserver {
  public:
   explicit Observer(EtcdServer& s) : s_(s) {}
-  void OnApplied(NodeId, const raft::Entry&, uint64_t) override {
+  void OnApplied(NodeId, const raft::Entry& e, uint64_t) override {
     if (s_.watch_hub_ != nullptr) s_.watch_hub_->OnApplied();
+    if (s_.mvcc_ != nullptr && s_.mvcc_->members_version() != s_.synced_members_version_) {
+      s_.SyncMembers();
+    }
+    if (e.type == raft::EntryType::kConfChange && s_.node_ != nullptr) s_.CheckRemoved();
+  }
+  void OnSnapshotInstalled(NodeId, const raft::SnapshotMeta&, uint64_t) override {
+    s_.SyncMembers();
+    if (s_.node_ != nullptr) s_.CheckRemoved();
   }
   void OnHalted(NodeId, const absl::Status& why) override {
     {
@@ -593,10 +969,28 @@ absl::StatusOr<std::unique_ptr<EtcdServer>> EtcdServer::Start(ResolvedConfig con
 }
 
 absl::Status EtcdServer::Init() {
-  const ServerConfig& c = config_.config;
   loop_.Start("bw-member");
+  // A member that ran before knows its cluster from its data directory; a
+  // member joining an existing cluster for the first time learns it from
+  // the first peer that calls (the leader, once the member was added).
+  const std::string id_path = ClusterIdPath();
+  {
+    env::RealDisk disk;
+    if (disk.Exists(id_path)) {
+      absl::StatusOr<std::string> text = disk.ReadFile(id_path);
+      uint64_t id = 0;
+      if (!text.ok() || !absl::SimpleHexAtoi(absl::StripAsciiWhitespace(*text), &id) || id == 0) {
+        return absl::DataLossError(absl::StrCat(id_path, ": not a cluster id"));
+      }
+      config_.cluster_id = id;
+    } else if (!config_.new_cluster) {
+      config_.cluster_id = 0;
+    }
+  }
   absl::Status started;
   std::promise<void> done;
+  std::promise<void> learned;
+  std::future<void> learned_f = learned.get_future();
   loop_.Post([&] {
     transport::TcpNetworkOptions o;
     o.self = NodeId(config_.member_id);
@@ -612,68 +1006,47 @@ absl::Status EtcdServer::Init() {
       return;
     }
     net_ = std::move(*net);
-    std::vector<NodeId> voters;
     for (const Member& m : config_.members) {
-      voters.push_back(NodeId(m.id));
       if (m.id == config_.member_id) continue;
       absl::StatusOr<Url> u = ParseUrl("initial-cluster", m.peer_urls[0]);
       net_->SetPeer(NodeId(m.id), u->IpHost(), u->port);
     }
     env_ = std::make_unique<env::RealEnv>(loop_, *net_);
     observer_ = std::make_unique<Observer>(*this);
-    node::NodeOptions no;
-    no.id = NodeId(config_.member_id);
-    if (config_.new_cluster) no.initial_voters = voters;
-    no.cluster_id = config_.cluster_id;
-    no.data_dir = config_.data_dir;
-    no.tick_us = c.heartbeat_interval_ms * 1000;
-    no.raft.heartbeat_ticks = 1;
-    no.raft.election_ticks = static_cast<uint32_t>(c.election_timeout_ms / c.heartbeat_interval_ms);
-    no.raft.random_seed = env_->random().Next();
-    no.snapshot_every = c.snapshot_count;
-    no.snapshot_keep_entries = 5000;
-    no.state_machine = [this] {
-      auto m = std::make_unique<kv::MvccStore>();
-      m->set_record_events(true);
-      mvcc_ = m.get();
-      watch_hub_ = std::make_unique<WatchHub>(
-          *m, [this](etcdserverpb::ResponseHeader* h) { FillHeader(h, mvcc_->revision()); });
-      return m;
-    };
-    absl::StatusOr<std::unique_ptr<node::Node>> n = node::Node::Start(*env_, no, observer_.get());
-    if (!n.ok()) {
-      started = n.status();
+    if (config_.cluster_id == 0) {
+      net_->SetOnClusterLearned([this, &learned](uint64_t id) {
+        config_.cluster_id = id;
+        learned.set_value();
+      });
     } else {
-      node_ = std::move(*n);
-      next_request_id_ = env_->random().Next() | 1;
-      lease_timer_ = loop_.Schedule(c.heartbeat_interval_ms * 1000, [this] { OnLeaseTimer(); });
-      for (const Url& u : config_.metrics_listen) {
-        transport::HttpServerOptions ho;
-        ho.host = u.IpHost();
-        ho.port = u.port;
-        absl::StatusOr<std::unique_ptr<transport::HttpServer>> h = transport::HttpServer::Listen(
-            loop_, ho,
-            [this](const std::string&, const std::string& path, transport::HttpReply reply) {
-              ServeHttp(path, std::move(reply));
-            });
-        if (!h.ok()) {
-          started = absl::Status(h.status().code(),
-                                 absl::StrCat("--listen-metrics-urls: ", h.status().message()));
-          break;
-        }
-        http_.push_back(std::move(*h));
-      }
+      learned.set_value();
     }
     done.set_value();
   });
   done.get_future().wait();
+  BW_RETURN_IF_ERROR(started);
+  if (learned_f.wait_for(std::chrono::seconds(kJoinWaitSeconds)) != std::future_status::ready) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "--initial-cluster-state existing: no member of the cluster called within ",
+        kJoinWaitSeconds,
+        " s. Add this member first (etcdctl member add NAME --peer-urls=...) and check that "
+        "the members can reach ",
+        config_.peer_listen.HostPort()));
+  }
+  std::promise<void> node_done;
+  loop_.Post([&] {
+    started = StartNode();
+    node_done.set_value();
+  });
+  node_done.get_future().wait();
   BW_RETURN_IF_ERROR(started);
 
   services_ = std::make_unique<Services>(*this);
   grpc::ServerBuilder b;
   // A second server on the same port must fail, not share the port.
   b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  b.SetMaxReceiveMessageSize(static_cast<int>(c.max_request_bytes) + kGrpcOverheadBytes);
+  b.SetMaxReceiveMessageSize(static_cast<int>(config_.config.max_request_bytes) +
+                             kGrpcOverheadBytes);
   b.SetMaxSendMessageSize(INT32_MAX);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(MakeMetricsInterceptor(grpc_metrics_));
@@ -784,10 +1157,15 @@ void EtcdServer::MaybePublish() {
   bulwark::internal::MemberAttributes* m = r.mutable_publish();
   m->set_id(config_.member_id);
   m->set_name(config_.config.name);
+  for (const std::string& u : config_.config.initial_advertise_peer_urls)
+    m->add_peer_urls(u);
   for (const std::string& u : config_.config.advertise_client_urls)
     m->add_client_urls(u);
   auto it = mvcc_->members().find(config_.member_id);
-  if (it != mvcc_->members().end() && it->second.SerializeAsString() == m->SerializeAsString()) {
+  if (it != mvcc_->members().end() && it->second.name() == m->name() &&
+      it->second.client_urls().size() == m->client_urls().size() &&
+      std::equal(m->client_urls().begin(), m->client_urls().end(),
+                 it->second.client_urls().begin())) {
     published_ = true;  // the same attributes are there from an earlier run
     return;
   }
@@ -796,6 +1174,93 @@ void EtcdServer::MaybePublish() {
     publish_in_flight_ = false;
     if (res.ok() && res->status.ok()) published_ = true;
   });
+}
+
+std::string EtcdServer::ClusterIdPath() const {
+  return absl::StrCat(config_.data_dir, "/cluster-id");
+}
+
+absl::Status EtcdServer::StartNode() {
+  const ServerConfig& c = config_.config;
+  std::vector<NodeId> voters;
+  for (const Member& m : config_.members)
+    voters.push_back(NodeId(m.id));
+  node::NodeOptions no;
+  no.id = NodeId(config_.member_id);
+  if (config_.new_cluster) no.initial_voters = voters;
+  no.cluster_id = config_.cluster_id;
+  no.data_dir = config_.data_dir;
+  no.tick_us = c.heartbeat_interval_ms * 1000;
+  no.raft.heartbeat_ticks = 1;
+  no.raft.election_ticks = static_cast<uint32_t>(c.election_timeout_ms / c.heartbeat_interval_ms);
+  no.raft.random_seed = env_->random().Next();
+  no.snapshot_every = c.snapshot_count;
+  no.snapshot_keep_entries = 5000;
+  no.state_machine = [this] {
+    auto m = std::make_unique<kv::MvccStore>();
+    m->set_record_events(true);
+    mvcc_ = m.get();
+    watch_hub_ = std::make_unique<WatchHub>(
+        *m, [this](etcdserverpb::ResponseHeader* h) { FillHeader(h, mvcc_->revision()); });
+    return m;
+  };
+  BW_ASSIGN_OR_RETURN(node_, node::Node::Start(*env_, no, observer_.get()));
+  next_request_id_ = env_->random().Next() | 1;
+  // Where this member's cluster is recorded for its next start.
+  if (!env_->disk().Exists(ClusterIdPath())) {
+    BW_RETURN_IF_ERROR(env_->disk().WriteFileAtomic(
+        ClusterIdPath(), absl::StrCat(absl::Hex(config_.cluster_id, absl::kZeroPad16), "\n")));
+  }
+  SyncMembers();
+  lease_timer_ = loop_.Schedule(c.heartbeat_interval_ms * 1000, [this] { OnLeaseTimer(); });
+  for (const Url& u : config_.metrics_listen) {
+    transport::HttpServerOptions ho;
+    ho.host = u.IpHost();
+    ho.port = u.port;
+    absl::StatusOr<std::unique_ptr<transport::HttpServer>> h = transport::HttpServer::Listen(
+        loop_, ho, [this](const std::string&, const std::string& path, transport::HttpReply reply) {
+          ServeHttp(path, std::move(reply));
+        });
+    if (!h.ok()) {
+      return absl::Status(h.status().code(),
+                          absl::StrCat("--listen-metrics-urls: ", h.status().message()));
+    }
+    http_.push_back(std::move(*h));
+  }
+  return absl::OkStatus();
+}
+
+void EtcdServer::SyncMembers() {
+  if (mvcc_ == nullptr || node_ == nullptr) return;
+  synced_members_version_ = mvcc_->members_version();
+  for (const auto& [id, m] : mvcc_->members()) {
+    if (id == config_.member_id || m.peer_urls().empty()) continue;
+    absl::StatusOr<Url> u = ParseUrl("peer-urls", m.peer_urls(0));
+    if (u.ok()) net_->SetPeer(NodeId(id), u->IpHost(), u->port);
+  }
+}
+
+void EtcdServer::CheckRemoved() {
+  const raft::ConfState& cs = node_->raft().conf();
+  NodeId self(config_.member_id);
+  auto has = [&](const std::vector<NodeId>& v) {
+    return std::find(v.begin(), v.end(), self) != v.end();
+  };
+  bool member =
+      has(cs.voters) || has(cs.learners) || has(cs.voters_outgoing) || has(cs.learners_next);
+  if (member) {
+    was_member_ = true;
+  } else if (was_member_ && !removed_) {
+    removed_ = true;
+    absl::Status why = absl::FailedPreconditionError(
+        "this member was removed from the cluster; it stops (remove its data directory before "
+        "adding it again)");
+    {
+      std::lock_guard<std::mutex> lock(halted_mu_);
+      halted_ = why;
+    }
+    if (on_halted_) on_halted_(why);
+  }
 }
 
 absl::Status EtcdServer::halted() const {

@@ -54,6 +54,7 @@ class EtcdServer {
 
   // --- for the services; call on the loop thread -------------------------
   node::Node& node() { return *node_; }
+  bool node_ready() const { return node_ != nullptr; }
   kv::MvccStore& mvcc() { return *mvcc_; }
   WatchHub& watch_hub() { return *watch_hub_; }
   int64_t NowMicros() { return env_->clock().NowMicros(); }
@@ -73,6 +74,15 @@ class EtcdServer {
   class Observer;
   explicit EtcdServer(ResolvedConfig config);
   absl::Status Init();
+  // Opens the node (on the loop thread), once the cluster id is known.
+  absl::Status StartNode();
+  std::string ClusterIdPath() const;
+  // Points the transport at every member the state machine knows.
+  void SyncMembers();
+  // Stops this member once the configuration no longer has it.
+  void CheckRemoved();
+  // How long a member joining an existing cluster waits to be called.
+  static constexpr int kJoinWaitSeconds = 60;
   // Every heartbeat: the leader proposes log time while leases exist (see
   // MvccStore); a member publishes its attributes once there is a leader.
   void OnLeaseTimer();
@@ -91,6 +101,9 @@ class EtcdServer {
   bool tick_in_flight_ = false;
   // This member's attributes are in the state machine (etcd's publish).
   bool published_ = false;
+  uint64_t synced_members_version_ = 0;
+  bool was_member_ = false;
+  bool removed_ = false;
   bool publish_in_flight_ = false;
   uint64_t next_request_id_ = 1;
   std::function<void(absl::Status)> on_halted_;

@@ -60,7 +60,25 @@ absl::StatusOr<std::unique_ptr<TcpNetwork>> TcpNetwork::Listen(env::EventLoop& l
 }
 
 TcpNetwork::TcpNetwork(env::EventLoop& loop, TcpNetworkOptions o)
-    : loop_(loop), options_(std::move(o)), acceptor_(loop.context()) {}
+    : loop_(loop),
+      options_(std::move(o)),
+      acceptor_(loop.context()),
+      cluster_id_(options_.cluster_id) {}
+
+bool TcpNetwork::AcceptCluster(uint64_t cluster_id, NodeId from) {
+  if (cluster_id_ == 0) {
+    // A joining member learns its cluster from the first peer that calls
+    // (the leader, once the member was added).
+    if (cluster_id == 0) return false;
+    cluster_id_ = cluster_id;
+    if (on_cluster_learned_) on_cluster_learned_(cluster_id);
+    return true;
+  }
+  if (cluster_id == cluster_id_) return true;
+  // A joining member that does not know the cluster yet: only one this
+  // member was told about (added to the cluster, so it has its address).
+  return cluster_id == 0 && peers_.count(from) > 0;
+}
 
 TcpNetwork::~TcpNetwork() {
   *alive_ = false;
@@ -126,7 +144,7 @@ void TcpNetwork::Dial(const std::shared_ptr<Peer>& peer) {
                           peer->socket = socket;
                           peer->backoff_us = 0;
                           Handshake h;
-                          h.cluster_id = options_.cluster_id;
+                          h.cluster_id = cluster_id_;
                           h.from = options_.self;
                           h.to = peer->id;
                           std::string hello;
@@ -205,7 +223,7 @@ void TcpNetwork::ReadFrom(const std::shared_ptr<Inbound>& in) {
         for (std::string& f : frames) {
           if (!in->greeted) {
             absl::StatusOr<Handshake> h = DecodeHandshake(f);
-            if (!h.ok() || h->cluster_id != options_.cluster_id || h->to != options_.self) {
+            if (!h.ok() || h->to != options_.self || !AcceptCluster(h->cluster_id, h->from)) {
               ++stats_.rejected_handshakes;
               std::error_code ignored;
               in->socket.close(ignored);

@@ -20,6 +20,7 @@
 #include <asio/ip/tcp.hpp>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -65,6 +66,15 @@ class TcpNetwork final : public env::Network {
   // Where peer `id` listens. A changed address takes effect at the next dial.
   void SetPeer(NodeId id, std::string host, uint16_t port);
 
+  // The cluster this network belongs to. A network made with cluster id 0
+  // (a member joining a cluster whose id it does not know) accepts the first
+  // peer's cluster, calls `fn` with it and keeps it from then on; members
+  // accept a caller with cluster id 0 only if they know its address.
+  uint64_t cluster_id() const { return cluster_id_; }
+  void SetOnClusterLearned(std::function<void(uint64_t)> fn) {
+    on_cluster_learned_ = std::move(fn);
+  }
+
   void Send(NodeId to, std::string bytes) override;
   void SetReceiver(Receiver receiver) override { receiver_ = std::move(receiver); }
   const TcpNetworkStats& stats() const { return stats_; }
@@ -78,6 +88,7 @@ class TcpNetwork final : public env::Network {
   void Fail(const std::shared_ptr<Peer>& peer);
   void Accept();
   void ReadFrom(const std::shared_ptr<Inbound>& in);
+  bool AcceptCluster(uint64_t cluster_id, NodeId from);
 
   env::EventLoop& loop_;
   const TcpNetworkOptions options_;
@@ -86,6 +97,8 @@ class TcpNetwork final : public env::Network {
   std::map<NodeId, std::shared_ptr<Peer>> peers_;
   Receiver receiver_;
   TcpNetworkStats stats_;
+  uint64_t cluster_id_ = 0;
+  std::function<void(uint64_t)> on_cluster_learned_;
   // Handlers still queued when the network goes check this first.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
