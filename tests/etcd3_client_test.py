@@ -391,6 +391,12 @@ def case_failover(cluster, state):
         k, v = f"ack/pre/{i:03d}", f"p{i}"
         fclients[f0].put(k, v)
         acked[k] = v
+    # A lease granted before the crash keeps its remaining time across the
+    # change of leader (bulwark decides expiry from log time; etcd 3.4
+    # resets the lease to its full TTL on a new leader).
+    lease = fclients[f0].lease(30)
+    granted_t = time.monotonic()
+    time.sleep(4)  # so that a reset to the full TTL would show
     kill_t = time.monotonic()
     leader.kill()  # SIGKILL
     state["killed"] = leader
@@ -420,6 +426,18 @@ def case_failover(cluster, state):
                       f"(errors: {errors})")
     new_leader = cluster.leader(exclude=(leader,))
     check(new_leader is not leader and new_leader.alive(), "no new leader among survivors")
+    time.sleep(max(0.0, 7.0 - (time.monotonic() - granted_t)))
+    ttl = retry(lambda: fclients[f0].get_lease_info(lease.id).TTL, 5.0)
+    elapsed = time.monotonic() - granted_t
+    if cluster.kind == "bulwark":
+        check(0 < ttl <= 30 - elapsed + 1,
+              f"lease TTL after the leader change is {ttl}s, {elapsed:.1f}s after a 30s grant "
+              f"(reset to its full TTL?)")
+        print(f"      (bulwark: lease TTL after the leader change {ttl}s, {elapsed:.1f}s after "
+              f"a 30s grant)")
+    else:
+        print(f"      (etcd: lease TTL after the leader change {ttl}s, {elapsed:.1f}s after "
+              f"a 30s grant)")
     # Every acknowledged write is present, with its value, on every survivor.
     for m in followers:
         got = retry(lambda: {meta.key.decode(): v.decode()

@@ -184,6 +184,12 @@ def main():
                   f"member list is m2..m5, all voters: {ids}")
             rc, _, err = etcdctl([ms["m5"].endpoint], "put", "via-m5", "yes")
             check(rc == 0, f"a write through the new member m5: {err}")
+            # Hand leadership to the newest member (etcdctl finds the leader).
+            m5id = member_ids(final).get("m5", ("",))[0]
+            rc, out, err = etcdctl(final, "move-leader", m5id)
+            check(rc == 0 and "Leadership transferred" in out, f"move-leader to m5: {out}{err}")
+            rc, out, _ = etcdctl([ms["m5"].endpoint], "endpoint", "status")
+            check(rc == 0 and ", true," in out, f"m5 leads now: {out.strip()}")
             check(len(acked) > 20, f"writes acknowledged during the changes: {len(acked)}")
 
             # Every acknowledged write on every member (local reads once caught up).

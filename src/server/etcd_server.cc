@@ -32,6 +32,16 @@ grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
+bool TxnHasPut(const etcdserverpb::TxnRequest& t) {
+  for (const auto* ops : {&t.success(), &t.failure()}) {
+    for (const etcdserverpb::RequestOp& op : *ops) {
+      if (op.has_request_put()) return true;
+      if (op.has_request_txn() && TxnHasPut(op.request_txn())) return true;
+    }
+  }
+  return false;
+}
+
 bool TxnReadOnly(const etcdserverpb::TxnRequest& t) {
   for (const auto* ops : {&t.success(), &t.failure()}) {
     for (const etcdserverpb::RequestOp& op : *ops) {
@@ -268,8 +278,9 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
       resp->set_raftindex(r.log().committed().value());
       resp->set_raftterm(r.term().value());
       resp->set_raftappliedindex(s_.node().applied_index().value());
-      if (s_.node().no_space())
+      if (s_.nospace_alarm()) {
         resp->add_errors("memberID:" + std::to_string(s_.member_id()) + " alarm:NOSPACE");
+      }
       resp->set_islearner(false);
       reactor->Finish(grpc::Status::OK);
     });
@@ -306,7 +317,11 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
       s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
       bool match_member = req->memberid() == 0 || req->memberid() == s_.member_id();
       bool match_type = req->alarm() == etcdserverpb::NONE || req->alarm() == etcdserverpb::NOSPACE;
-      if (s_.node().no_space() && match_member && match_type) {
+      // GET lists the raised alarms; DEACTIVATE lists those it cleared (a
+      // full disk clears itself once a write fits again).
+      bool raised = s_.nospace_alarm() && match_member && match_type;
+      if (req->action() == etcdserverpb::AlarmRequest::DEACTIVATE && raised) s_.DisarmNoSpace();
+      if (raised) {
         etcdserverpb::AlarmMember* a = resp->add_alarms();
         a->set_memberid(s_.member_id());
         a->set_alarm(etcdserverpb::NOSPACE);
@@ -1135,7 +1150,7 @@ void EtcdServer::ServeHttp(const std::string& path, transport::HttpReply reply) 
     };
     if (!node_->halted().ok()) return unhealthy("storage failed");
     if (node_->raft().leader() == kNoNode) return unhealthy("no leader");
-    if (node_->no_space()) return unhealthy("alarm NOSPACE");
+    if (nospace_alarm()) return unhealthy("alarm NOSPACE");
     node_->ReadBarrier(true, [reply](absl::Status st) {
       if (st.ok()) {
         reply({200, "application/json", "{\"health\":\"true\"}"});
@@ -1176,6 +1191,20 @@ void EtcdServer::MaybePublish() {
   });
 }
 
+bool EtcdServer::CheckQuota(const bulwark::internal::Request& req) {
+  // etcd's rule: puts (alone or in a txn) and lease grants are refused once
+  // the data would pass --quota-backend-bytes, and from then on while the
+  // NOSPACE alarm is raised; deletes, reads and compaction go on, so space
+  // can be freed (then `etcdctl alarm disarm`).
+  bool grows = req.has_put() || req.has_lease_grant() || (req.has_txn() && TxnHasPut(req.txn()));
+  if (!grows) return true;
+  int64_t quota = config_.config.quota_backend_bytes;
+  if (quota > 0 && static_cast<int64_t>(mvcc_->bytes() + req.ByteSizeLong()) > quota) {
+    nospace_alarm_ = true;
+  }
+  return !nospace_alarm_;
+}
+
 std::string EtcdServer::ClusterIdPath() const {
   return absl::StrCat(config_.data_dir, "/cluster-id");
 }
@@ -1201,7 +1230,8 @@ absl::Status EtcdServer::StartNode() {
     m->set_record_events(true);
     mvcc_ = m.get();
     watch_hub_ = std::make_unique<WatchHub>(
-        *m, [this](etcdserverpb::ResponseHeader* h) { FillHeader(h, mvcc_->revision()); });
+        *m, [this](etcdserverpb::ResponseHeader* h) { FillHeader(h, mvcc_->revision()); },
+        config_.config.max_request_bytes);
     return m;
   };
   BW_ASSIGN_OR_RETURN(node_, node::Node::Start(*env_, no, observer_.get()));
@@ -1272,6 +1302,10 @@ void EtcdServer::Propose(bulwark::internal::Request req,
                          std::function<void(absl::StatusOr<kv::MvccResult>)> done) {
   if (node_ == nullptr) {
     done(kv::etcd_errors::Stopped());
+    return;
+  }
+  if (!CheckQuota(req)) {
+    done(absl::ResourceExhaustedError("etcdserver: mvcc: database space exceeded"));
     return;
   }
   uint64_t id = next_request_id_++;

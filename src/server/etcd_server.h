@@ -65,6 +65,9 @@ class EtcdServer {
   // Proposes a request; `done` runs on the loop thread with the result.
   void Propose(bulwark::internal::Request req,
                std::function<void(absl::StatusOr<kv::MvccResult>)> done);
+  // The NOSPACE alarm: a full disk, or data past --quota-backend-bytes.
+  bool nospace_alarm() const { return nospace_alarm_ || (node_ != nullptr && node_->no_space()); }
+  void DisarmNoSpace() { nospace_alarm_ = false; }
   // Fills a response header: cluster, member, revision, term.
   void FillHeader(etcdserverpb::ResponseHeader* h, int64_t revision) const;
   // etcd's error for a node's failure (no leader, timed out, ...).
@@ -86,6 +89,8 @@ class EtcdServer {
   // Every heartbeat: the leader proposes log time while leases exist (see
   // MvccStore); a member publishes its attributes once there is a leader.
   void OnLeaseTimer();
+  // False (and the alarm raised) when a write would pass the quota.
+  bool CheckQuota(const bulwark::internal::Request& req);
   void MaybePublish();
 
   ResolvedConfig config_;
@@ -104,6 +109,7 @@ class EtcdServer {
   uint64_t synced_members_version_ = 0;
   bool was_member_ = false;
   bool removed_ = false;
+  bool nospace_alarm_ = false;
   bool publish_in_flight_ = false;
   uint64_t next_request_id_ = 1;
   std::function<void(absl::Status)> on_halted_;

@@ -161,7 +161,7 @@ std::string RenderMetrics(EtcdServer& s, const GrpcMetrics& grpc) {
   gauge("bulwark_leases", "Leases granted and not expired.",
         static_cast<double>(m.LeaseIds().size()));
   gauge("bulwark_nospace_alarm", "1 while the disk is full and writes are refused.",
-        n.no_space() ? 1 : 0);
+        s.nospace_alarm() ? 1 : 0);
   Family(&out, "etcd_disk_wal_fsync_duration_seconds", "histogram",
          "Durations of the WAL's fsyncs (fdatasync).");
   HistogramSamples(&out, "etcd_disk_wal_fsync_duration_seconds", n.sync_seconds(), "");

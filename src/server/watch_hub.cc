@@ -73,6 +73,7 @@ void WatchHub::Create(uint64_t sid, Stream& s, const etcdserverpb::WatchCreateRe
   w.key = c.key();
   w.end = c.range_end();
   w.prev_kv = c.prev_kv();
+  w.fragment = c.fragment();
   for (int f : c.filters()) {
     if (f == etcdserverpb::WatchCreateRequest::NOPUT) w.no_put = true;
     if (f == etcdserverpb::WatchCreateRequest::NODELETE) w.no_delete = true;
@@ -127,17 +128,30 @@ bool WatchHub::Matches(const Watcher& w, const mvccpb::Event& e) const {
 
 bool WatchHub::SendEvents(Stream& s, int64_t id, Watcher& w,
                           const std::vector<mvccpb::Event>& events) {
-  etcdserverpb::WatchResponse r;
+  std::vector<etcdserverpb::WatchResponse> out(1);
+  size_t bytes = 0;
   for (const mvccpb::Event& e : events) {
     if (!Matches(w, e)) continue;
-    mvccpb::Event* out = r.add_events();
-    *out = e;
-    if (!w.prev_kv) out->clear_prev_kv();
+    mvccpb::Event copy = e;
+    if (!w.prev_kv) copy.clear_prev_kv();
+    size_t n = copy.ByteSizeLong();
+    // A fragmenting watcher gets pieces of at most fragment_bytes_ (one
+    // event always fits in a piece, however large).
+    if (w.fragment && bytes > 0 && bytes + n > fragment_bytes_) {
+      out.emplace_back();
+      bytes = 0;
+    }
+    *out.back().add_events() = std::move(copy);
+    bytes += n;
   }
-  if (r.events_size() == 0) return true;
-  header_(r.mutable_header());
-  r.set_watch_id(id);
-  return s.sink(std::move(r));
+  if (out.back().events_size() == 0) return true;
+  for (size_t i = 0; i < out.size(); ++i) {
+    header_(out[i].mutable_header());
+    out[i].set_watch_id(id);
+    out[i].set_fragment(i + 1 < out.size());
+    if (!s.sink(std::move(out[i]))) return false;
+  }
+  return true;
 }
 
 void WatchHub::OnApplied() {

@@ -26,8 +26,11 @@ using WatchSink = std::function<bool(etcdserverpb::WatchResponse)>;
 class WatchHub {
  public:
   // `header` fills a response header with the current revision.
-  WatchHub(kv::MvccStore& store, std::function<void(etcdserverpb::ResponseHeader*)> header)
-      : store_(store), header_(std::move(header)) {}
+  // A watcher that asks for fragments gets responses larger than
+  // `fragment_bytes` split into pieces (etcd: --max-request-bytes).
+  WatchHub(kv::MvccStore& store, std::function<void(etcdserverpb::ResponseHeader*)> header,
+           size_t fragment_bytes = 1536 * 1024)
+      : store_(store), header_(std::move(header)), fragment_bytes_(fragment_bytes) {}
 
   // A new stream; its id names it in the calls below.
   uint64_t AddStream(WatchSink sink);
@@ -47,6 +50,7 @@ class WatchHub {
     std::string key, end;
     bool prev_kv = false;
     bool no_put = false, no_delete = false;
+    bool fragment = false;
     int64_t next_rev = 0;  // events below this were sent (or not wanted)
   };
   struct Stream {
@@ -62,6 +66,7 @@ class WatchHub {
 
   kv::MvccStore& store_;
   std::function<void(etcdserverpb::ResponseHeader*)> header_;
+  size_t fragment_bytes_;
   uint64_t next_stream_ = 1;
   std::map<uint64_t, Stream> streams_;
 };

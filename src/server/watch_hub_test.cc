@@ -1,0 +1,168 @@
+#include "server/watch_hub.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace bw::server {
+namespace {
+
+class WatchHubTest : public ::testing::Test {
+ protected:
+  WatchHubTest()
+      : hub_(
+            store_, [this](etcdserverpb::ResponseHeader* h) { h->set_revision(store_.revision()); },
+            /*fragment_bytes=*/200) {
+    store_.set_record_events(true);
+    sid_ = hub_.AddStream([this](etcdserverpb::WatchResponse r) {
+      if (full_) return false;
+      out_.push_back(std::move(r));
+      return true;
+    });
+  }
+  void Put(const std::string& k, const std::string& v) {
+    bulwark::internal::Request req;
+    req.mutable_put()->set_key(k);
+    req.mutable_put()->set_value(v);
+    store_.Apply(req);
+    hub_.OnApplied();
+  }
+  void Delete(const std::string& k) {
+    bulwark::internal::Request req;
+    req.mutable_delete_range()->set_key(k);
+    store_.Apply(req);
+    hub_.OnApplied();
+  }
+  void Watch(const std::string& key, const std::string& end, int64_t start = 0,
+             bool prev_kv = false, bool fragment = false,
+             std::vector<etcdserverpb::WatchCreateRequest::FilterType> filters = {}) {
+    etcdserverpb::WatchRequest r;
+    auto* c = r.mutable_create_request();
+    c->set_key(key);
+    c->set_range_end(end);
+    c->set_start_revision(start);
+    c->set_prev_kv(prev_kv);
+    c->set_fragment(fragment);
+    for (auto f : filters)
+      c->add_filters(f);
+    hub_.OnRequest(sid_, r);
+  }
+  std::vector<std::string> Events() {
+    std::vector<std::string> s;
+    for (const auto& r : out_) {
+      for (const auto& e : r.events()) {
+        s.push_back((e.type() == mvccpb::Event::PUT ? "PUT " : "DEL ") + e.kv().key() + "@" +
+                    std::to_string(e.kv().mod_revision()));
+      }
+    }
+    return s;
+  }
+
+  kv::MvccStore store_;
+  WatchHub hub_;
+  uint64_t sid_ = 0;
+  std::vector<etcdserverpb::WatchResponse> out_;
+  bool full_ = false;
+};
+
+TEST_F(WatchHubTest, LiveEventsInRangeWithPrevKvAndFilters) {
+  Watch("a", "c", 0, /*prev_kv=*/true);
+  Watch("a", "c", 0, false, false, {etcdserverpb::WatchCreateRequest::NOPUT});
+  ASSERT_EQ(out_.size(), 2u);
+  EXPECT_TRUE(out_[0].created());
+  EXPECT_EQ(out_[0].watch_id(), 0);
+  EXPECT_EQ(out_[1].watch_id(), 1);
+  out_.clear();
+  Put("a", "1");
+  Put("z", "ignored");
+  Put("a", "2");
+  Delete("a");
+  // Watcher 0: three events, prev_kv on the second put and the delete.
+  // Watcher 1: only the delete (NOPUT).
+  std::vector<std::string> want = {"PUT a@2", "PUT a@4", "DEL a@5", "DEL a@5"};
+  std::vector<std::string> got = Events();
+  std::sort(got.begin(), got.end());
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(got, want);
+  for (const auto& r : out_) {
+    for (const auto& e : r.events()) {
+      if (r.watch_id() == 0 && e.kv().mod_revision() == 4) {
+        EXPECT_EQ(e.prev_kv().value(), "1");
+      }
+      if (r.watch_id() == 1) {
+        EXPECT_FALSE(e.has_prev_kv());
+      }
+    }
+  }
+}
+
+TEST_F(WatchHubTest, HistoryThenLiveWithoutGapsOrDuplicates) {
+  Put("k", "1");  // 2
+  Put("k", "2");  // 3
+  Put("x", "1");  // 4
+  Watch("k", "", /*start=*/2);
+  Put("k", "3");  // 5
+  EXPECT_EQ(Events(), (std::vector<std::string>{"PUT k@2", "PUT k@3", "PUT k@5"}));
+}
+
+TEST_F(WatchHubTest, CompactedStartIsCancelledWithTheCompactRevision) {
+  Put("k", "1");
+  Put("k", "2");
+  Put("k", "3");
+  bulwark::internal::Request c;
+  c.mutable_compaction()->set_revision(3);
+  store_.Apply(c);
+  Watch("k", "", /*start=*/2);
+  ASSERT_EQ(out_.size(), 2u);
+  EXPECT_TRUE(out_[1].canceled());
+  EXPECT_EQ(out_[1].compact_revision(), 3);
+  EXPECT_EQ(hub_.watchers(), 0u);
+}
+
+TEST_F(WatchHubTest, FragmentsSplitLargeResponses) {
+  Watch("f", "g", 0, false, /*fragment=*/true);
+  Watch("f", "g", 0, false, /*fragment=*/false);
+  out_.clear();
+  bulwark::internal::Request txn;
+  for (int i = 0; i < 5; ++i) {
+    auto* p = txn.mutable_txn()->add_success()->mutable_request_put();
+    p->set_key("f" + std::to_string(i));
+    p->set_value(std::string(80, 'v'));
+  }
+  store_.Apply(txn);
+  hub_.OnApplied();
+  int pieces = 0, whole = 0;
+  for (const auto& r : out_) {
+    if (r.watch_id() == 0) {
+      ++pieces;
+      EXPECT_LE(r.ByteSizeLong(), 400u);
+    } else {
+      ++whole;
+      EXPECT_EQ(r.events_size(), 5);
+    }
+  }
+  EXPECT_GE(pieces, 3);
+  EXPECT_EQ(whole, 1);
+  // Every piece but the last says more follows.
+  int flagged = 0;
+  for (const auto& r : out_)
+    flagged += r.watch_id() == 0 && r.fragment();
+  EXPECT_EQ(flagged, pieces - 1);
+}
+
+TEST_F(WatchHubTest, CancelAndASlowStreamLosesItsWatchers) {
+  Watch("k", "");
+  etcdserverpb::WatchRequest cancel;
+  cancel.mutable_cancel_request()->set_watch_id(0);
+  hub_.OnRequest(sid_, cancel);
+  EXPECT_TRUE(out_.back().canceled());
+  EXPECT_EQ(hub_.watchers(), 0u);
+  Watch("k", "");
+  full_ = true;  // the client stopped reading
+  Put("k", "1");
+  EXPECT_EQ(hub_.watchers(), 0u);
+}
+
+}  // namespace
+}  // namespace bw::server
