@@ -960,6 +960,7 @@ class EtcdServer::Observer final : public node::NodeObserver {
     if (e.type == raft::EntryType::kConfChange && s_.node_ != nullptr) s_.CheckRemoved();
   }
   void OnSnapshotInstalled(NodeId, const raft::SnapshotMeta&, uint64_t) override {
+    if (s_.watch_hub_ != nullptr) s_.watch_hub_->Resync();
     s_.SyncMembers();
     if (s_.node_ != nullptr) s_.CheckRemoved();
   }

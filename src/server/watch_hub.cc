@@ -96,24 +96,55 @@ void WatchHub::Create(uint64_t sid, Stream& s, const etcdserverpb::WatchCreateRe
     if (!s.sink(std::move(r))) CancelStream(sid);
     return;
   }
-  if (start == 0 || start > current) {
-    w.next_rev = start == 0 ? current + 1 : start;
-  } else {
-    // History first, in batches of whole revisions, then live events.
-    int64_t from = start;
-    while (from <= current) {
-      std::vector<mvccpb::Event> events;
-      if (!store_.EventsSince(w.key, w.end, from, kMaxHistoryBatch, &events).ok()) break;
-      if (events.empty()) break;
-      from = events.back().kv().mod_revision() + 1;
-      if (!SendEvents(s, id, w, events)) {
-        CancelStream(sid);
-        return;
-      }
-    }
-    w.next_rev = current + 1;
+  w.next_rev = start == 0 ? current + 1 : start;
+  bool cancelled = false;
+  // History first (if it starts in the past), then live events.
+  if (!CatchUp(s, id, w, &cancelled)) {
+    CancelStream(sid);
+    return;
   }
-  s.watchers[id] = std::move(w);
+  if (!cancelled) s.watchers[id] = std::move(w);
+}
+
+bool WatchHub::CatchUp(Stream& s, int64_t id, Watcher& w, bool* cancelled) {
+  int64_t current = store_.revision();
+  while (w.next_rev <= current) {
+    std::vector<mvccpb::Event> events;
+    absl::Status st = store_.EventsSince(w.key, w.end, w.next_rev, kMaxHistoryBatch, &events);
+    if (!st.ok()) {
+      etcdserverpb::WatchResponse r;
+      header_(r.mutable_header());
+      r.set_watch_id(id);
+      r.set_compact_revision(store_.compact_revision());
+      r.set_canceled(true);
+      r.set_cancel_reason(std::string(st.message()));
+      *cancelled = true;
+      return s.sink(std::move(r));
+    }
+    if (events.empty()) break;
+    int64_t last = events.back().kv().mod_revision();
+    if (!SendEvents(s, id, w, events)) return false;
+    w.next_rev = last + 1;
+  }
+  w.next_rev = current + 1;
+  return true;
+}
+
+void WatchHub::Resync() {
+  store_.TakeEvents();
+  std::vector<uint64_t> slow;
+  for (auto& [sid, s] : streams_) {
+    for (auto it = s.watchers.begin(); it != s.watchers.end();) {
+      bool cancelled = false;
+      if (!CatchUp(s, it->first, it->second, &cancelled)) {
+        slow.push_back(sid);
+        break;
+      }
+      it = cancelled ? s.watchers.erase(it) : std::next(it);
+    }
+  }
+  for (uint64_t sid : slow)
+    CancelStream(sid);
 }
 
 bool WatchHub::Matches(const Watcher& w, const mvccpb::Event& e) const {

@@ -39,6 +39,10 @@ class WatchHub {
   void OnRequest(uint64_t stream, const etcdserverpb::WatchRequest& req);
   // After an applied entry: deliver the store's events.
   void OnApplied();
+  // After the store was replaced by a snapshot: every watcher is sent what
+  // it has not seen, from the new store's history (or is cancelled with the
+  // compaction revision if that history is gone).
+  void Resync();
 
   size_t watchers() const;
 
@@ -63,6 +67,9 @@ class WatchHub {
   // Sends the events of `w` (filtered, prev_kv stripped as asked).
   bool SendEvents(Stream& s, int64_t id, Watcher& w, const std::vector<mvccpb::Event>& events);
   void CancelStream(uint64_t sid);
+  // Sends `w` the history from its next revision on; false if the stream
+  // is full. Cancels the watcher (sets *cancelled) if that is compacted.
+  bool CatchUp(Stream& s, int64_t id, Watcher& w, bool* cancelled);
 
   kv::MvccStore& store_;
   std::function<void(etcdserverpb::ResponseHeader*)> header_;

@@ -164,5 +164,25 @@ TEST_F(WatchHubTest, CancelAndASlowStreamLosesItsWatchers) {
   EXPECT_EQ(hub_.watchers(), 0u);
 }
 
+TEST_F(WatchHubTest, ASnapshotInstallSendsWhatTheWatchersMissed) {
+  Put("k", "1");  // 2
+  Watch("k", "");
+  // Another replica went further; this one installs its snapshot.
+  kv::MvccStore ahead;
+  ASSERT_TRUE(ahead.Restore(store_.Serialize()).ok());
+  for (const char* v : {"2", "3"}) {
+    bulwark::internal::Request req;
+    req.mutable_put()->set_key("k");
+    req.mutable_put()->set_value(v);
+    ahead.Apply(req);
+  }
+  ASSERT_TRUE(store_.Restore(ahead.Serialize()).ok());
+  out_.clear();
+  hub_.Resync();
+  EXPECT_EQ(Events(), (std::vector<std::string>{"PUT k@3", "PUT k@4"}));
+  Put("k", "4");  // live again, no duplicates
+  EXPECT_EQ(Events(), (std::vector<std::string>{"PUT k@3", "PUT k@4", "PUT k@5"}));
+}
+
 }  // namespace
 }  // namespace bw::server
