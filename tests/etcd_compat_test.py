@@ -462,7 +462,7 @@ def normalise(text, server, norm=()):
             line = re.sub(rf'^"{k}" : \d+$', f'"{k}" : <{k}>', line)
         line = re.sub(r'^"Version" : "[^"]*"$', '"Version" : <version>', line)
         line = re.sub(r'^"Lease" : [1-9]\d*$', '"Lease" : <lease>', line)
-        line = re.sub(r"\b[0-9a-f]{15,16}\b", "<HEX>", line)
+        line = re.sub(r"\b[0-9a-f]{12,16}\b", "<HEX>", line)
         # etcdctl pads ids to 16 columns ("Member %16x added to cluster %16x"):
         # a short id leaves spaces.
         line = re.sub(r"\b(Member|cluster) +<HEX>", r"\1 <HEX>", line)

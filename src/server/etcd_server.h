@@ -59,7 +59,10 @@ class EtcdServer {
   WatchHub& watch_hub() { return *watch_hub_; }
   int64_t NowMicros() { return env_->clock().NowMicros(); }
   // A new lease id: positive, random (etcd's are too).
-  int64_t NewLeaseId() { return static_cast<int64_t>(env_->random().Next() >> 1) | 1; }
+  int64_t NewLeaseId() {
+    // Positive, and 16 hex digits as etcd's usually print.
+    return static_cast<int64_t>((env_->random().Next() >> 2) | (uint64_t{1} << 62));
+  }
   // etcd's shortest lease: 1.5 election timeouts, in whole seconds.
   int64_t MinLeaseTtl() const { return (config_.config.election_timeout_ms * 3 / 2 + 999) / 1000; }
   // Proposes a request; `done` runs on the loop thread with the result.
