@@ -368,6 +368,73 @@ StateMachine::Applied MvccStore::ApplyEntry(LogIndex index, std::string_view dat
 }
 
 MvccResult MvccStore::Apply(const bulwark::internal::Request& req) {
+  if (!req.has_idempotency()) return ApplyOp(req);
+  const bulwark::internal::Idempotency& id = req.idempotency();
+  std::string k = id.scope();
+  k.push_back('\0');
+  k += id.key();
+  auto it = idem_.find(k);
+  if (it != idem_.end()) {
+    const bulwark::internal::IdempotencyRecord& r = it->second;
+    MvccResult res;
+    if (r.fingerprint() != id.fingerprint()) {
+      res.status = absl::FailedPreconditionError(
+          "bulwark: idempotency key reused: this key was first used with a different request");
+      res.revision = revision_;
+      return res;
+    }
+    res.status = absl::Status(static_cast<absl::StatusCode>(r.code()), r.message());
+    res.response = r.response();
+    res.revision = r.revision();
+    res.lease_id = r.lease_id();
+    res.lease_ttl = r.lease_ttl();
+    res.replayed = true;
+    return res;
+  }
+  MvccResult res = ApplyOp(req);
+  bulwark::internal::IdempotencyRecord& r = idem_[k];
+  r.set_scope(id.scope());
+  r.set_key(id.key());
+  r.set_fingerprint(id.fingerprint());
+  r.set_created_us(std::max(log_time_us_, req.time_us()));
+  r.set_seq(++idem_seq_);
+  r.set_code(static_cast<int32_t>(res.status.code()));
+  r.set_message(std::string(res.status.message()));
+  *r.mutable_response() = res.response;
+  r.set_revision(res.revision);
+  r.set_lease_id(res.lease_id);
+  r.set_lease_ttl(res.lease_ttl);
+  idem_by_seq_[r.seq()] = k;
+  idem_sum_ += RecordHash(r);
+  // The table is bounded: past the limit the oldest answers go first.
+  while (idem_.size() > idem_limits_.max_records) {
+    EraseRecord(idem_.find(idem_by_seq_.begin()->second));
+    ++idem_evicted_;
+  }
+  return res;
+}
+
+void MvccStore::EraseRecord(
+    std::map<std::string, bulwark::internal::IdempotencyRecord>::iterator it) {
+  idem_sum_ -= RecordHash(it->second);
+  idem_by_seq_.erase(it->second.seq());
+  idem_.erase(it);
+}
+
+uint64_t MvccStore::RecordHash(const bulwark::internal::IdempotencyRecord& r) {
+  return HashBytes(r.SerializeAsString(), 0x69646D70ULL);
+}
+
+void MvccStore::ExpireIdempotency() {
+  // Oldest first: records are created in log-time order.
+  while (!idem_by_seq_.empty()) {
+    auto it = idem_.find(idem_by_seq_.begin()->second);
+    if (it->second.created_us() + idem_limits_.retention_us > log_time_us_) break;
+    EraseRecord(it);
+  }
+}
+
+MvccResult MvccStore::ApplyOp(const bulwark::internal::Request& req) {
   MvccResult res;
   WriteTxn w{revision_ + 1};
   switch (req.op_case()) {
@@ -623,6 +690,7 @@ void MvccStore::Revoke(WriteTxn& w, int64_t id) {
 
 void MvccStore::Tick(int64_t now_us) {
   log_time_us_ = std::max(log_time_us_, now_us);
+  ExpireIdempotency();
   std::vector<int64_t> expired;
   for (const auto& [id, l] : leases_) {
     if (l.expiry_us <= log_time_us_) expired.push_back(id);
@@ -809,6 +877,7 @@ uint64_t MvccStore::digest() const {
   for (const auto& [id, m] : members_) {
     d += Mix(id ^ HashBytes(m.SerializeAsString(), 0x6D656DULL));
   }
+  d ^= Mix(idem_sum_ + idem_seq_);
   for (const auto& [id, l] : leases_) {
     d += Mix(static_cast<uint64_t>(id) ^ Mix(static_cast<uint64_t>(l.expiry_us)) ^
              Mix(static_cast<uint64_t>(l.ttl) + l.keys.size()));
@@ -837,6 +906,9 @@ std::string MvccStore::Serialize() const {
   snap.set_log_time_us(log_time_us_);
   for (const auto& [id, m] : members_)
     *snap.add_members() = m;
+  for (const auto& [seq, k] : idem_by_seq_)
+    *snap.add_idempotency() = idem_.at(k);
+  snap.set_idempotency_seq(idem_seq_);
   for (const auto& [id, l] : leases_) {
     bulwark::internal::Lease* pl = snap.add_leases();
     pl->set_id(id);
@@ -859,6 +931,19 @@ absl::Status MvccStore::Restore(std::string_view snapshot) {
   fresh.log_time_us_ = snap.log_time_us();
   for (const bulwark::internal::MemberAttributes& m : snap.members())
     fresh.members_[m.id()] = m;
+  fresh.idem_limits_ = idem_limits_;
+  fresh.idem_evicted_ = idem_evicted_;
+  fresh.idem_seq_ = snap.idempotency_seq();
+  for (const bulwark::internal::IdempotencyRecord& r : snap.idempotency()) {
+    std::string k = r.scope();
+    k.push_back('\0');
+    k += r.key();
+    if (r.seq() == 0 || r.seq() > fresh.idem_seq_ || !fresh.idem_.emplace(k, r).second ||
+        !fresh.idem_by_seq_.emplace(r.seq(), k).second) {
+      return absl::DataLossError("mvcc: snapshot idempotency records inconsistent");
+    }
+    fresh.idem_sum_ += RecordHash(r);
+  }
   fresh.record_events_ = record_events_;
   for (const bulwark::internal::Lease& pl : snap.leases()) {
     Lease& l = fresh.leases_[pl.id()];

@@ -50,7 +50,18 @@ struct MvccResult {
   // LeaseGrant and renewals: the lease and its TTL (seconds).
   int64_t lease_id = 0;
   int64_t lease_ttl = 0;
+  // The first answer to this idempotency key, given again (nothing applied).
+  bool replayed = false;
 };
+
+// How long the answers to keyed requests are kept, and how many at most.
+// Every member must use the same values (they decide what the log does).
+struct IdempotencyLimits {
+  int64_t retention_us = int64_t{24} * 3600 * 1'000'000;
+  size_t max_records = 1'000'000;
+};
+// The longest idempotency key, bytes.
+inline constexpr size_t kMaxIdempotencyKeyBytes = 255;
 
 struct LeaseInfo {
   int64_t id = 0;
@@ -74,7 +85,14 @@ class MvccStore final : public StateMachine {
   // StateMachine: applies a bulwark.internal.Request; the result is an
   // MvccResult.
   Applied ApplyEntry(LogIndex index, std::string_view data) override;
+  // Applies a request; one that carries an idempotency key already applied
+  // gets the first answer again (replayed), or FAILED_PRECONDITION if the
+  // key came with a different request. Answers are kept for the retention
+  // (log time) and the oldest are evicted past max_records.
   MvccResult Apply(const bulwark::internal::Request& req);
+  void set_idempotency_limits(IdempotencyLimits l) { idem_limits_ = l; }
+  size_t idempotency_records() const { return idem_.size(); }
+  uint64_t idempotency_evicted() const { return idem_evicted_; }
 
   // A read at the request's revision (0: the current one). Header revision
   // is the current revision, as in etcd.
@@ -89,6 +107,8 @@ class MvccStore final : public StateMachine {
   std::optional<LeaseInfo> GetLease(int64_t id, int64_t now_us, bool with_keys) const;
   std::vector<int64_t> LeaseIds() const;
   bool has_leases() const { return !leases_.empty(); }
+  // Log time matters (Ticks are needed) while leases or kept answers exist.
+  bool needs_log_time() const { return !leases_.empty() || !idem_.empty(); }
   // The earliest expiry of any lease (INT64_MAX with none), in log time.
   int64_t next_expiry_us() const;
   int64_t log_time_us() const { return log_time_us_; }
@@ -174,6 +194,10 @@ class MvccStore final : public StateMachine {
   void DoTxn(WriteTxn& w, const etcdserverpb::TxnRequest& t, etcdserverpb::TxnResponse* out);
   void AddVersion(const std::string& key, Version v);
   absl::Status DoCompact(int64_t rev);
+  MvccResult ApplyOp(const bulwark::internal::Request& req);
+  void ExpireIdempotency();
+  void EraseRecord(std::map<std::string, bulwark::internal::IdempotencyRecord>::iterator it);
+  static uint64_t RecordHash(const bulwark::internal::IdempotencyRecord& r);
   void Revoke(WriteTxn& w, int64_t id);
   void Tick(int64_t now_us);
   // Deletes `key` (live, with version `prev`) in `w`.
@@ -188,6 +212,13 @@ class MvccStore final : public StateMachine {
   std::map<int64_t, Lease> leases_;
   int64_t log_time_us_ = 0;
   std::map<uint64_t, bulwark::internal::MemberAttributes> members_;
+  // Kept answers by scope + '\0' + key, and their creation order.
+  std::map<std::string, bulwark::internal::IdempotencyRecord> idem_;
+  std::map<uint64_t, std::string> idem_by_seq_;
+  uint64_t idem_seq_ = 0;
+  uint64_t idem_sum_ = 0;
+  uint64_t idem_evicted_ = 0;
+  IdempotencyLimits idem_limits_;
   uint64_t members_version_ = 0;
   bool record_events_ = false;
   std::vector<mvccpb::Event> events_;

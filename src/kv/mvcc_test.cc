@@ -539,5 +539,77 @@ TEST_F(MvccTest, MemberRecordsMergeAndSurviveSnapshots) {
   EXPECT_EQ(copy.members().at(7).name(), "m7");
 }
 
+class MvccIdempotencyTest : public MvccTest {
+ protected:
+  MvccResult KeyedPut(const std::string& scope, const std::string& key, uint64_t fp,
+                      const std::string& k, const std::string& v, int64_t now_us = 0) {
+    bulwark::internal::Request req;
+    req.set_time_us(now_us);
+    req.mutable_idempotency()->set_scope(scope);
+    req.mutable_idempotency()->set_key(key);
+    req.mutable_idempotency()->set_fingerprint(fp);
+    req.mutable_put()->set_key(k);
+    req.mutable_put()->set_value(v);
+    req.mutable_put()->set_prev_kv(true);
+    return Roundtrip(req);
+  }
+};
+
+TEST_F(MvccIdempotencyTest, ARetryGetsTheFirstAnswerAndAppliesNothing) {
+  Put("k", "before");
+  MvccResult first = KeyedPut("", "op-1", 11, "k", "v1");
+  ASSERT_TRUE(first.status.ok());
+  EXPECT_FALSE(first.replayed);
+  Put("k", "someone else");
+  int64_t rev = store_.revision();
+  MvccResult again = KeyedPut("", "op-1", 11, "k", "v1");
+  EXPECT_TRUE(again.replayed);
+  EXPECT_EQ(again.revision, first.revision);
+  EXPECT_EQ(again.response.response_put().prev_kv().value(), "before");
+  EXPECT_EQ(store_.revision(), rev);  // nothing applied
+  EXPECT_EQ(Get("k").kvs(0).value(), "someone else");
+  // The same key with another request is refused; another scope is another key.
+  MvccResult reused = KeyedPut("", "op-1", 12, "k", "v2");
+  EXPECT_TRUE(absl::IsFailedPrecondition(reused.status));
+  EXPECT_NE(reused.status.message().find("reused"), absl::string_view::npos);
+  EXPECT_FALSE(KeyedPut("tenant-b", "op-1", 12, "k", "v2").replayed);
+}
+
+TEST_F(MvccIdempotencyTest, ErrorsAreAnswersToo) {
+  bulwark::internal::Request req;
+  req.mutable_idempotency()->set_key("grant-1");
+  req.mutable_idempotency()->set_fingerprint(5);
+  req.mutable_put()->set_key("k");
+  req.mutable_put()->set_lease(777);
+  MvccResult first = Roundtrip(req);
+  EXPECT_EQ(first.status.message(), "etcdserver: requested lease not found");
+  MvccResult again = Roundtrip(req);
+  EXPECT_TRUE(again.replayed);
+  EXPECT_EQ(again.status, first.status);
+}
+
+TEST_F(MvccIdempotencyTest, RetentionByLogTimeAndABoundedTable) {
+  store_.set_idempotency_limits({/*retention_us=*/10'000'000, /*max_records=*/3});
+  KeyedPut("", "a", 1, "k", "1", /*now_us=*/1'000'000);
+  KeyedPut("", "b", 1, "k", "2", 2'000'000);
+  KeyedPut("", "c", 1, "k", "3", 3'000'000);
+  KeyedPut("", "d", 1, "k", "4", 4'000'000);  // evicts "a", the oldest
+  EXPECT_EQ(store_.idempotency_records(), 3u);
+  EXPECT_EQ(store_.idempotency_evicted(), 1u);
+  EXPECT_FALSE(KeyedPut("", "a", 1, "k", "1").replayed);  // applied again: evicted
+  EXPECT_TRUE(KeyedPut("", "d", 1, "k", "4").replayed);
+  // Log time past b's and c's retention (created at 2 s and 3 s).
+  bulwark::internal::Request tick;
+  tick.mutable_tick()->set_now_us(13'500'000);
+  Roundtrip(tick);
+  EXPECT_FALSE(KeyedPut("", "b", 1, "k", "2").replayed);
+  EXPECT_TRUE(KeyedPut("", "d", 1, "k", "4").replayed);
+  // Kept answers survive a snapshot, digest and all.
+  MvccStore copy;
+  ASSERT_TRUE(copy.Restore(store_.Serialize()).ok());
+  EXPECT_EQ(copy.digest(), store_.digest());
+  EXPECT_EQ(copy.idempotency_records(), store_.idempotency_records());
+}
+
 }  // namespace
 }  // namespace bw::kv

@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/splitmix.h"
 #include "env/real/deadline.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 #include "kv/etcd_errors.h"
@@ -30,6 +31,39 @@ constexpr int kGrpcOverheadBytes = 512 * 1024;
 grpc::Status ToGrpc(const absl::Status& s) {
   if (s.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+}
+
+// Exactly-once writes: the gRPC metadata `idempotency-key` (and the
+// optional `idempotency-scope`) attach the key and a fingerprint of the
+// client's request, as the client sent it, to the proposal.
+absl::Status AttachIdempotency(grpc::CallbackServerContext* ctx, const char* method,
+                               const google::protobuf::Message& client_req,
+                               bulwark::internal::Request* r) {
+  const auto& md = ctx->client_metadata();
+  auto key = md.find("idempotency-key");
+  if (key == md.end()) return absl::OkStatus();
+  auto scope = md.find("idempotency-scope");
+  std::string k(key->second.data(), key->second.size());
+  std::string sc = scope == md.end() ? "" : std::string(scope->second.data(), scope->second.size());
+  if (k.empty() || k.size() > kv::kMaxIdempotencyKeyBytes ||
+      sc.size() > kv::kMaxIdempotencyKeyBytes) {
+    return absl::InvalidArgumentError(
+        "bulwark: idempotency-key (and idempotency-scope) must be 1 to 255 bytes");
+  }
+  std::string canon = absl::StrCat(method, std::string(1, '\0'), client_req.SerializeAsString());
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : canon)
+    h = (h ^ c) * 1099511628211ULL;
+  bulwark::internal::Idempotency* id = r->mutable_idempotency();
+  id->set_scope(sc);
+  id->set_key(k);
+  id->set_fingerprint(core::SplitMix64(h));
+  return absl::OkStatus();
+}
+
+// Marks a replayed answer in the response metadata (before Finish).
+void MarkReplayed(grpc::CallbackServerContext* ctx, const kv::MvccResult& res) {
+  if (res.replayed) ctx->AddInitialMetadata("idempotent-replayed", "true");
 }
 
 bool TxnHasPut(const etcdserverpb::TxnRequest& t) {
@@ -98,8 +132,10 @@ class KvService final : public etcdserverpb::KV::CallbackService {
                                 etcdserverpb::PutResponse* resp) override {
     bulwark::internal::Request r;
     *r.mutable_put() = *req;
+    absl::Status v = kv::ValidatePut(*req);
+    if (v.ok()) v = AttachIdempotency(ctx, "Put", *req, &r);
     return Write(
-        ctx, kv::ValidatePut(*req), std::move(r),
+        ctx, v, std::move(r),
         [resp](kv::MvccResult& res) { resp->Swap(res.response.mutable_response_put()); },
         [resp] { return resp->mutable_header(); });
   }
@@ -109,8 +145,10 @@ class KvService final : public etcdserverpb::KV::CallbackService {
                                         etcdserverpb::DeleteRangeResponse* resp) override {
     bulwark::internal::Request r;
     *r.mutable_delete_range() = *req;
+    absl::Status v = kv::ValidateDeleteRange(*req);
+    if (v.ok()) v = AttachIdempotency(ctx, "DeleteRange", *req, &r);
     return Write(
-        ctx, kv::ValidateDeleteRange(*req), std::move(r),
+        ctx, v, std::move(r),
         [resp](kv::MvccResult& res) { resp->Swap(res.response.mutable_response_delete_range()); },
         [resp] { return resp->mutable_header(); });
   }
@@ -144,6 +182,7 @@ class KvService final : public etcdserverpb::KV::CallbackService {
     }
     bulwark::internal::Request r;
     *r.mutable_txn() = *req;
+    if (v.ok()) v = AttachIdempotency(ctx, "Txn", *req, &r);
     return Write(
         ctx, v, std::move(r),
         [resp](kv::MvccResult& res) { resp->Swap(res.response.mutable_response_txn()); },
@@ -155,9 +194,9 @@ class KvService final : public etcdserverpb::KV::CallbackService {
                                     etcdserverpb::CompactionResponse* resp) override {
     bulwark::internal::Request r;
     *r.mutable_compaction() = *req;
+    absl::Status v = AttachIdempotency(ctx, "Compact", *req, &r);
     return Write(
-        ctx, absl::OkStatus(), std::move(r), [](kv::MvccResult&) {},
-        [resp] { return resp->mutable_header(); });
+        ctx, v, std::move(r), [](kv::MvccResult&) {}, [resp] { return resp->mutable_header(); });
   }
 
  private:
@@ -175,13 +214,14 @@ class KvService final : public etcdserverpb::KV::CallbackService {
       reactor->Finish(ToGrpc(kv::etcd_errors::RequestTooLarge()));
       return reactor;
     }
-    s_.loop().Post([this, r = std::move(r), reactor, take, header]() mutable {
+    s_.loop().Post([this, ctx, r = std::move(r), reactor, take, header]() mutable {
       s_.Propose(std::move(r),
-                 [this, reactor, take, header](absl::StatusOr<kv::MvccResult> res) mutable {
+                 [this, ctx, reactor, take, header](absl::StatusOr<kv::MvccResult> res) mutable {
                    if (!res.ok()) {
                      reactor->Finish(ToGrpc(s_.ToEtcdError(res.status())));
                      return;
                    }
+                   MarkReplayed(ctx, *res);
                    if (!res->status.ok()) {
                      reactor->Finish(ToGrpc(res->status));
                      return;
@@ -788,14 +828,21 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
                                        const etcdserverpb::LeaseGrantRequest* req,
                                        etcdserverpb::LeaseGrantResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    s_.loop().Post([this, req, resp, reactor] {
-      bulwark::internal::Request r;
+    bulwark::internal::Request keyed;
+    absl::Status v = AttachIdempotency(ctx, "LeaseGrant", *req, &keyed);
+    if (!v.ok()) {
+      reactor->Finish(ToGrpc(v));
+      return reactor;
+    }
+    s_.loop().Post([this, ctx, req, resp, reactor, keyed = std::move(keyed)] {
+      bulwark::internal::Request r = keyed;
       r.set_time_us(s_.NowMicros());
       etcdserverpb::LeaseGrantRequest* g = r.mutable_lease_grant();
       *g = *req;
       if (g->id() == 0) g->set_id(s_.NewLeaseId());
       g->set_ttl(std::max(g->ttl(), s_.MinLeaseTtl()));
-      s_.Propose(std::move(r), [this, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+      s_.Propose(std::move(r), [this, ctx, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+        if (res.ok()) MarkReplayed(ctx, *res);
         absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
         if (!st.ok()) {
           reactor->Finish(ToGrpc(st));
@@ -814,10 +861,16 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
                                         const etcdserverpb::LeaseRevokeRequest* req,
                                         etcdserverpb::LeaseRevokeResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    s_.loop().Post([this, req, resp, reactor] {
-      bulwark::internal::Request r;
-      *r.mutable_lease_revoke() = *req;
-      s_.Propose(std::move(r), [this, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+    bulwark::internal::Request r;
+    *r.mutable_lease_revoke() = *req;
+    absl::Status v = AttachIdempotency(ctx, "LeaseRevoke", *req, &r);
+    if (!v.ok()) {
+      reactor->Finish(ToGrpc(v));
+      return reactor;
+    }
+    s_.loop().Post([this, ctx, r = std::move(r), resp, reactor]() mutable {
+      s_.Propose(std::move(r), [this, ctx, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+        if (res.ok()) MarkReplayed(ctx, *res);
         absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
         if (!st.ok()) {
           reactor->Finish(ToGrpc(st));
@@ -1119,12 +1172,14 @@ void EtcdServer::OnLeaseTimer() {
   lease_timer_ =
       loop_.Schedule(config_.config.heartbeat_interval_ms * 1000, [this] { OnLeaseTimer(); });
   MaybePublish();
-  if (node_ == nullptr || tick_in_flight_ || !mvcc_->has_leases()) return;
+  if (node_ == nullptr || tick_in_flight_ || !mvcc_->needs_log_time()) return;
   if (node_->raft().role() != raft::Role::kLeader) return;
   int64_t now = NowMicros();
   // Propose log time when a lease is due, and every second anyway so that
-  // remaining times stay current on every member.
-  if (now < mvcc_->next_expiry_us() && now - last_tick_us_ < 1'000'000) return;
+  // remaining times stay current on every member; with only kept
+  // idempotency answers (retention in hours), every ten seconds.
+  int64_t every_us = mvcc_->has_leases() ? 1'000'000 : 10'000'000;
+  if (now < mvcc_->next_expiry_us() && now - last_tick_us_ < every_us) return;
   bulwark::internal::Request r;
   r.mutable_tick()->set_now_us(now);
   tick_in_flight_ = true;
@@ -1312,6 +1367,7 @@ void EtcdServer::Propose(bulwark::internal::Request req,
   uint64_t id = next_request_id_++;
   if (id == 0) id = next_request_id_++;
   req.set_id(id);
+  if (req.time_us() == 0) req.set_time_us(NowMicros());
   std::string data;
   req.SerializeToString(&data);
   node_->Propose(id, std::move(data), [done = std::move(done)](absl::StatusOr<std::any> r) {
