@@ -160,7 +160,7 @@ class Member:
             "--election-timeout", str(c.election_ms),
         ]
         if c.kind == "bulwark":
-            return [c.binary, "start"] + args
+            return [c.binary, "start"] + args + list(c.extra_bulwark_args)
         return [c.binary] + args + list(c.extra_etcd_args)
 
     def start(self):
@@ -210,7 +210,7 @@ class Cluster:
 
     def __init__(self, kind, size, binary=None, etcdctl="etcdctl", workdir=None,
                  heartbeat_ms=HEARTBEAT_MS, election_ms=ELECTION_MS, token=None,
-                 keep=False, extra_etcd_args=()):
+                 keep=False, extra_etcd_args=(), extra_bulwark_args=()):
         if kind not in ("bulwark", "etcd"):
             raise ValueError(kind)
         self.kind = kind
@@ -221,6 +221,7 @@ class Cluster:
         self.token = token or f"{kind}-test"
         self.keep = keep
         self.extra_etcd_args = extra_etcd_args
+        self.extra_bulwark_args = extra_bulwark_args
         self._own_workdir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix=f"{kind}-cluster-")
         if self._own_workdir and not keep:

@@ -154,11 +154,23 @@ def main():
     ap.add_argument("--ops", type=int, default=10000)
     ap.add_argument("--control-ops", type=int, default=300)
     ap.add_argument("--kills", type=int, default=4)
+    ap.add_argument("--plant-bug", action="store_true",
+                    help="run servers with --plant-bug-skip-dedup: the test must catch it "
+                         "(exit 0 only if duplicates are found)")
     args = ap.parse_args()
     binary = os.path.abspath(args.bulwark) if args.server == "bulwark" else None
-    with cl.Cluster(args.server, 3, binary=binary) as cluster:
+    extra = ["--plant-bug-skip-dedup"] if args.plant_bug else []
+    with cl.Cluster(args.server, 3, binary=binary, extra_bulwark_args=extra) as cluster:
         cluster.start()
         c = Client(cluster)
+        if args.plant_bug:
+            acked, _, _, killed, _ = run_load(cluster, c, "op", args.ops, True, 0)
+            dup, lost, keys = count(cluster, "op", acked)
+            print(f"      planted bug skip-dedup: {args.ops} keyed ops sent twice: "
+                  f"duplicates {dup}")
+            check(dup > 0, f"the test catches a server that ignores keys ({dup} duplicates)")
+            print(f"\n{'FAIL' if FAILURES else 'OK'}: {len(FAILURES)} failures")
+            return 1 if FAILURES else 0
         if args.server == "bulwark":
             semantics(c)
         acked, attempts, errors, killed, secs = run_load(cluster, c, "op", args.ops, True,

@@ -61,6 +61,7 @@ int RunStart(CLI::App* cmd, StartFlags& f) {
   if (given("--quota-backend-bytes")) c.quota_backend_bytes = f.c.quota_backend_bytes;
   if (given("--max-request-bytes")) c.max_request_bytes = f.c.max_request_bytes;
   if (given("--max-txn-ops")) c.max_txn_ops = f.c.max_txn_ops;
+  c.plant_bug_skip_dedup = f.c.plant_bug_skip_dedup;
 
   absl::StatusOr<server::ResolvedConfig> resolved = server::Resolve(std::move(c));
   if (!resolved.ok()) {
@@ -148,6 +149,8 @@ void AddStartCommand(CLI::App& app, int* exit_code) {
       ->default_str(std::to_string(defaults.max_txn_ops));
   cmd->add_option("--listen-metrics-urls", flags->listen_metrics_urls,
                   "URLs to serve /metrics and /health on");
+  // Debug only: proves the exactly-once test catches a server without dedup.
+  cmd->add_flag("--plant-bug-skip-dedup", flags->c.plant_bug_skip_dedup)->group("");
   cmd->callback([cmd, flags, exit_code] { *exit_code = RunStart(cmd, *flags); });
 }
 

@@ -368,7 +368,11 @@ StateMachine::Applied MvccStore::ApplyEntry(LogIndex index, std::string_view dat
 }
 
 MvccResult MvccStore::Apply(const bulwark::internal::Request& req) {
-  if (!req.has_idempotency()) return ApplyOp(req);
+  bool dedup = req.has_idempotency();
+#ifdef BW_PLANTED_BUGS
+  if (planted_skip_dedup_) dedup = false;
+#endif
+  if (!dedup) return ApplyOp(req);
   const bulwark::internal::Idempotency& id = req.idempotency();
   std::string k = id.scope();
   k.push_back('\0');

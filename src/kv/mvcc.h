@@ -91,6 +91,9 @@ class MvccStore final : public StateMachine {
   // (log time) and the oldest are evicted past max_records.
   MvccResult Apply(const bulwark::internal::Request& req);
   void set_idempotency_limits(IdempotencyLimits l) { idem_limits_ = l; }
+  // Planted bug (BW_PLANTED_BUGS builds only): keys are ignored and every
+  // retry is applied again. The exactly-once test must catch it.
+  void set_planted_skip_dedup(bool on) { planted_skip_dedup_ = on; }
   size_t idempotency_records() const { return idem_.size(); }
   uint64_t idempotency_evicted() const { return idem_evicted_; }
 
@@ -219,6 +222,7 @@ class MvccStore final : public StateMachine {
   uint64_t idem_sum_ = 0;
   uint64_t idem_evicted_ = 0;
   IdempotencyLimits idem_limits_;
+  bool planted_skip_dedup_ = false;
   uint64_t members_version_ = 0;
   bool record_events_ = false;
   std::vector<mvccpb::Event> events_;

@@ -112,6 +112,11 @@ absl::StatusOr<ResolvedConfig> Resolve(ServerConfig c) {
     return absl::InvalidArgumentError("--max-request-bytes must be from 1 to 67108864");
   }
   if (c.max_txn_ops == 0) return absl::InvalidArgumentError("--max-txn-ops must be positive");
+#ifndef BW_PLANTED_BUGS
+  if (c.plant_bug_skip_dedup) {
+    return absl::InvalidArgumentError("--plant-bug-skip-dedup: planted bugs are not in this build");
+  }
+#endif
   if (c.initial_cluster_state != "new" && c.initial_cluster_state != "existing") {
     return absl::InvalidArgumentError(absl::StrCat("--initial-cluster-state: \"",
                                                    c.initial_cluster_state,

@@ -46,6 +46,8 @@ struct ServerConfig {
   uint64_t max_request_bytes = 1536 * 1024;
   uint32_t max_txn_ops = 128;
   std::vector<std::string> listen_metrics_urls;
+  // Planted bug for the exactly-once test (BW_PLANTED_BUGS builds only).
+  bool plant_bug_skip_dedup = false;
 };
 
 struct Member {

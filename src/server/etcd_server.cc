@@ -1284,6 +1284,7 @@ absl::Status EtcdServer::StartNode() {
   no.state_machine = [this] {
     auto m = std::make_unique<kv::MvccStore>();
     m->set_record_events(true);
+    m->set_planted_skip_dedup(config_.config.plant_bug_skip_dedup);
     mvcc_ = m.get();
     watch_hub_ = std::make_unique<WatchHub>(
         *m, [this](etcdserverpb::ResponseHeader* h) { FillHeader(h, mvcc_->revision()); },
