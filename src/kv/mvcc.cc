@@ -429,6 +429,166 @@ uint64_t MvccStore::RecordHash(const bulwark::internal::IdempotencyRecord& r) {
   return HashBytes(r.SerializeAsString(), 0x69646D70ULL);
 }
 
+namespace {
+
+std::string RecordKey(const std::string& scope, const std::string& key) {
+  std::string k = scope;
+  k.push_back('\0');
+  k += key;
+  return k;
+}
+
+absl::Status CheckRecordKey(const std::string& scope, const std::string& key) {
+  if (key.empty() || key.size() > kMaxIdempotencyKeyBytes ||
+      scope.size() > kMaxIdempotencyKeyBytes) {
+    return absl::InvalidArgumentError("bulwark: idempotency key and scope must be 1 to 255 bytes");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Superseded() {
+  return absl::FailedPreconditionError(
+      "bulwark: fencing token superseded: the lock expired and another worker holds this key");
+}
+
+}  // namespace
+
+const bulwark::v1::Record* MvccStore::GetRecord(const std::string& scope,
+                                                const std::string& key) const {
+  auto it = records_.find(RecordKey(scope, key));
+  return it == records_.end() ? nullptr : &it->second;
+}
+
+std::vector<bulwark::v1::Record> MvccStore::ListRecords(const std::string& scope,
+                                                        const std::string& prefix, size_t limit,
+                                                        bool* more) const {
+  std::vector<bulwark::v1::Record> out;
+  *more = false;
+  std::string from = RecordKey(scope, prefix);
+  for (auto it = records_.lower_bound(from); it != records_.end(); ++it) {
+    if (it->first.compare(0, from.size(), from) != 0) break;
+    if (out.size() == limit) {
+      *more = true;
+      break;
+    }
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+void MvccStore::SetRecord(const std::string& k, bulwark::v1::Record r) {
+  auto it = records_.find(k);
+  if (it != records_.end()) records_sum_ -= HashBytes(it->second.SerializeAsString(), 0x7265);
+  records_sum_ += HashBytes(r.SerializeAsString(), 0x7265);
+  records_[k] = std::move(r);
+}
+
+void MvccStore::EraseRecordKey(const std::string& k) {
+  auto it = records_.find(k);
+  if (it == records_.end()) return;
+  records_sum_ -= HashBytes(it->second.SerializeAsString(), 0x7265);
+  records_.erase(it);
+}
+
+absl::Status MvccStore::ApplyRecordCall(const bulwark::internal::Request& req, MvccResult* res) {
+  // "Now" is log time, or the proposer's clock if that is later: both are
+  // in the entry, so every member decides the same.
+  int64_t now = std::max(log_time_us_, req.time_us());
+  if (req.has_idem_begin()) {
+    const bulwark::v1::BeginRequest& b = req.idem_begin();
+    BW_RETURN_IF_ERROR(CheckRecordKey(b.scope(), b.key()));
+    if (b.lock_ttl_ms() <= 0) {
+      return absl::InvalidArgumentError("bulwark: lock_ttl_ms must be positive");
+    }
+    std::string k = RecordKey(b.scope(), b.key());
+    bulwark::v1::BeginResponse out;
+    auto it = records_.find(k);
+    if (it != records_.end() && it->second.fingerprint() != b.fingerprint()) {
+      out.set_outcome(bulwark::v1::BeginResponse::MISMATCH);
+    } else if (it != records_.end() && it->second.state() == bulwark::v1::Record::COMPLETED) {
+      out.set_outcome(bulwark::v1::BeginResponse::COMPLETED);
+      out.set_response(it->second.response());
+      out.set_status(it->second.status());
+    } else if (it != records_.end() && it->second.lock_expires_us() > now) {
+      out.set_outcome(bulwark::v1::BeginResponse::IN_PROGRESS);
+      out.set_lock_remaining_ms((it->second.lock_expires_us() - now + 999) / 1000);
+    } else {
+      // New, or a holder whose lock expired: the caller takes the key with a
+      // new fencing token and resumes from the last recovery point.
+      bulwark::v1::Record r = it != records_.end() ? it->second : bulwark::v1::Record();
+      bool took_over = it != records_.end();
+      if (!took_over) {
+        r.set_scope(b.scope());
+        r.set_key(b.key());
+        r.set_fingerprint(b.fingerprint());
+        r.set_created_us(now);
+        r.set_retention_s(b.retention_s() > 0 ? b.retention_s()
+                                              : idem_limits_.retention_us / 1'000'000);
+      }
+      r.set_state(bulwark::v1::Record::IN_PROGRESS);
+      r.set_token(++record_token_seq_);
+      r.set_lock_ttl_ms(b.lock_ttl_ms());
+      r.set_lock_expires_us(now + b.lock_ttl_ms() * 1000);
+      out.set_outcome(bulwark::v1::BeginResponse::STARTED);
+      out.set_token(r.token());
+      out.set_recovery_point(r.recovery_point());
+      out.set_checkpoint_data(r.checkpoint_data());
+      out.set_took_over(took_over);
+      SetRecord(k, std::move(r));
+    }
+    res->service_response = out.SerializeAsString();
+    return absl::OkStatus();
+  }
+  std::string scope, key;
+  uint64_t token = 0;
+  if (req.has_idem_checkpoint()) {
+    scope = req.idem_checkpoint().scope(), key = req.idem_checkpoint().key();
+    token = req.idem_checkpoint().token();
+  } else if (req.has_idem_complete()) {
+    scope = req.idem_complete().scope(), key = req.idem_complete().key();
+    token = req.idem_complete().token();
+    if (req.idem_complete().response().size() > kMaxRecordResponseBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("bulwark: response too large (at most ",
+                                                     kMaxRecordResponseBytes, " bytes)"));
+    }
+  } else {
+    scope = req.idem_release().scope(), key = req.idem_release().key();
+    token = req.idem_release().token();
+  }
+  BW_RETURN_IF_ERROR(CheckRecordKey(scope, key));
+  std::string k = RecordKey(scope, key);
+  auto it = records_.find(k);
+  if (it == records_.end()) {
+    return absl::NotFoundError("bulwark: no idempotency record for this key (expired?)");
+  }
+  bulwark::v1::Record r = it->second;
+  if (r.state() == bulwark::v1::Record::COMPLETED) {
+    return absl::FailedPreconditionError("bulwark: this key is already completed");
+  }
+  // Only the current holder: a worker whose lock expired and was taken over
+  // has an older token. (One whose lock expired but nobody took over may
+  // still finish: no one else did the work.)
+  if (token != r.token()) return Superseded();
+  if (req.has_idem_checkpoint()) {
+    r.set_recovery_point(req.idem_checkpoint().recovery_point());
+    r.set_checkpoint_data(req.idem_checkpoint().data());
+    r.set_lock_expires_us(now + r.lock_ttl_ms() * 1000);  // progress renews the lock
+    SetRecord(k, std::move(r));
+    res->service_response = bulwark::v1::CheckpointResponse().SerializeAsString();
+  } else if (req.has_idem_complete()) {
+    r.set_state(bulwark::v1::Record::COMPLETED);
+    r.set_response(req.idem_complete().response());
+    r.set_status(req.idem_complete().status());
+    r.set_lock_expires_us(0);
+    SetRecord(k, std::move(r));
+    res->service_response = bulwark::v1::CompleteResponse().SerializeAsString();
+  } else {
+    EraseRecordKey(k);
+    res->service_response = bulwark::v1::ReleaseResponse().SerializeAsString();
+  }
+  return absl::OkStatus();
+}
+
 void MvccStore::ExpireIdempotency() {
   // Oldest first: records are created in log-time order.
   while (!idem_by_seq_.empty()) {
@@ -517,6 +677,12 @@ MvccResult MvccStore::ApplyOp(const bulwark::internal::Request& req) {
       ++members_version_;
       break;
     }
+    case bulwark::internal::Request::kIdemBegin:
+    case bulwark::internal::Request::kIdemCheckpoint:
+    case bulwark::internal::Request::kIdemComplete:
+    case bulwark::internal::Request::kIdemRelease:
+      res.status = ApplyRecordCall(req, &res);
+      break;
     case bulwark::internal::Request::kMemberUpdate: {
       auto it = members_.find(req.member_update().id());
       if (it == members_.end()) {
@@ -695,6 +861,12 @@ void MvccStore::Revoke(WriteTxn& w, int64_t id) {
 void MvccStore::Tick(int64_t now_us) {
   log_time_us_ = std::max(log_time_us_, now_us);
   ExpireIdempotency();
+  std::vector<std::string> old;
+  for (const auto& [k, r] : records_) {
+    if (r.created_us() + r.retention_s() * 1'000'000 <= log_time_us_) old.push_back(k);
+  }
+  for (const std::string& k : old)
+    EraseRecordKey(k);
   std::vector<int64_t> expired;
   for (const auto& [id, l] : leases_) {
     if (l.expiry_us <= log_time_us_) expired.push_back(id);
@@ -882,6 +1054,7 @@ uint64_t MvccStore::digest() const {
     d += Mix(id ^ HashBytes(m.SerializeAsString(), 0x6D656DULL));
   }
   d ^= Mix(idem_sum_ + idem_seq_);
+  d ^= Mix(records_sum_ + record_token_seq_ * 0x9E3779B97F4A7C15ULL);
   for (const auto& [id, l] : leases_) {
     d += Mix(static_cast<uint64_t>(id) ^ Mix(static_cast<uint64_t>(l.expiry_us)) ^
              Mix(static_cast<uint64_t>(l.ttl) + l.keys.size()));
@@ -913,6 +1086,9 @@ std::string MvccStore::Serialize() const {
   for (const auto& [seq, k] : idem_by_seq_)
     *snap.add_idempotency() = idem_.at(k);
   snap.set_idempotency_seq(idem_seq_);
+  for (const auto& [k, r] : records_)
+    *snap.add_records() = r;
+  snap.set_record_token_seq(record_token_seq_);
   for (const auto& [id, l] : leases_) {
     bulwark::internal::Lease* pl = snap.add_leases();
     pl->set_id(id);
@@ -947,6 +1123,13 @@ absl::Status MvccStore::Restore(std::string_view snapshot) {
       return absl::DataLossError("mvcc: snapshot idempotency records inconsistent");
     }
     fresh.idem_sum_ += RecordHash(r);
+  }
+  fresh.record_token_seq_ = snap.record_token_seq();
+  for (const bulwark::v1::Record& r : snap.records()) {
+    if (r.token() > fresh.record_token_seq_) {
+      return absl::DataLossError("mvcc: snapshot record token past the sequence");
+    }
+    fresh.SetRecord(RecordKey(r.scope(), r.key()), r);
   }
   fresh.record_events_ = record_events_;
   for (const bulwark::internal::Lease& pl : snap.leases()) {

@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bulwark/idempotency.pb.h"
 #include "bulwark/internal.pb.h"
 #include "core/status.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.pb.h"
@@ -52,7 +53,12 @@ struct MvccResult {
   int64_t lease_ttl = 0;
   // The first answer to this idempotency key, given again (nothing applied).
   bool replayed = false;
+  // bulwark.v1.Idempotency calls: the serialized response message.
+  std::string service_response;
 };
+
+// The largest stored response of an idempotency record, bytes.
+inline constexpr size_t kMaxRecordResponseBytes = 1 << 20;
 
 // How long the answers to keyed requests are kept, and how many at most.
 // Every member must use the same values (they decide what the log does).
@@ -95,6 +101,12 @@ class MvccStore final : public StateMachine {
   // retry is applied again. The exactly-once test must catch it.
   void set_planted_skip_dedup(bool on) { planted_skip_dedup_ = on; }
   size_t idempotency_records() const { return idem_.size(); }
+
+  // --- bulwark.v1.Idempotency records (reads; writes go through Apply).
+  const bulwark::v1::Record* GetRecord(const std::string& scope, const std::string& key) const;
+  std::vector<bulwark::v1::Record> ListRecords(const std::string& scope, const std::string& prefix,
+                                               size_t limit, bool* more) const;
+  size_t records() const { return records_.size(); }
   uint64_t idempotency_evicted() const { return idem_evicted_; }
 
   // A read at the request's revision (0: the current one). Header revision
@@ -111,7 +123,7 @@ class MvccStore final : public StateMachine {
   std::vector<int64_t> LeaseIds() const;
   bool has_leases() const { return !leases_.empty(); }
   // Log time matters (Ticks are needed) while leases or kept answers exist.
-  bool needs_log_time() const { return !leases_.empty() || !idem_.empty(); }
+  bool needs_log_time() const { return !leases_.empty() || !idem_.empty() || !records_.empty(); }
   // The earliest expiry of any lease (INT64_MAX with none), in log time.
   int64_t next_expiry_us() const;
   int64_t log_time_us() const { return log_time_us_; }
@@ -199,6 +211,9 @@ class MvccStore final : public StateMachine {
   absl::Status DoCompact(int64_t rev);
   MvccResult ApplyOp(const bulwark::internal::Request& req);
   void ExpireIdempotency();
+  absl::Status ApplyRecordCall(const bulwark::internal::Request& req, MvccResult* res);
+  void SetRecord(const std::string& k, bulwark::v1::Record r);
+  void EraseRecordKey(const std::string& k);
   void EraseRecord(std::map<std::string, bulwark::internal::IdempotencyRecord>::iterator it);
   static uint64_t RecordHash(const bulwark::internal::IdempotencyRecord& r);
   void Revoke(WriteTxn& w, int64_t id);
@@ -223,6 +238,10 @@ class MvccStore final : public StateMachine {
   uint64_t idem_evicted_ = 0;
   IdempotencyLimits idem_limits_;
   bool planted_skip_dedup_ = false;
+  // bulwark.v1.Idempotency records by scope + '\0' + key.
+  std::map<std::string, bulwark::v1::Record> records_;
+  uint64_t record_token_seq_ = 0;
+  uint64_t records_sum_ = 0;
   uint64_t members_version_ = 0;
   bool record_events_ = false;
   std::vector<mvccpb::Event> events_;

@@ -611,5 +611,112 @@ TEST_F(MvccIdempotencyTest, RetentionByLogTimeAndABoundedTable) {
   EXPECT_EQ(copy.idempotency_records(), store_.idempotency_records());
 }
 
+class RecordsTest : public MvccTest {
+ protected:
+  bulwark::v1::BeginResponse Begin(const std::string& key, const std::string& fp, int64_t now_us,
+                                   int64_t ttl_ms = 1000) {
+    bulwark::internal::Request req;
+    req.set_time_us(now_us);
+    auto* b = req.mutable_idem_begin();
+    b->set_scope("pay");
+    b->set_key(key);
+    b->set_fingerprint(fp);
+    b->set_lock_ttl_ms(ttl_ms);
+    MvccResult r = Roundtrip(req);
+    EXPECT_TRUE(r.status.ok()) << r.status;
+    bulwark::v1::BeginResponse out;
+    out.ParseFromString(r.service_response);
+    return out;
+  }
+  absl::Status Checkpoint(const std::string& key, uint64_t token, const std::string& point,
+                          int64_t now_us) {
+    bulwark::internal::Request req;
+    req.set_time_us(now_us);
+    auto* c = req.mutable_idem_checkpoint();
+    c->set_scope("pay");
+    c->set_key(key);
+    c->set_token(token);
+    c->set_recovery_point(point);
+    c->set_data("d-" + point);
+    return Roundtrip(req).status;
+  }
+  absl::Status Complete(const std::string& key, uint64_t token, const std::string& response) {
+    bulwark::internal::Request req;
+    auto* c = req.mutable_idem_complete();
+    c->set_scope("pay");
+    c->set_key(key);
+    c->set_token(token);
+    c->set_response(response);
+    c->set_status(200);
+    return Roundtrip(req).status;
+  }
+};
+
+TEST_F(RecordsTest, BeginInProgressCompletedMismatch) {
+  using R = bulwark::v1::BeginResponse;
+  R a = Begin("charge-1", "fp", 1'000'000);
+  EXPECT_EQ(a.outcome(), R::STARTED);
+  EXPECT_GT(a.token(), 0u);
+  R b = Begin("charge-1", "fp", 1'200'000);
+  EXPECT_EQ(b.outcome(), R::IN_PROGRESS);
+  EXPECT_EQ(b.lock_remaining_ms(), 800);
+  EXPECT_EQ(Begin("charge-1", "other", 1'200'000).outcome(), R::MISMATCH);
+  ASSERT_TRUE(Complete("charge-1", a.token(), "receipt-42").ok());
+  R c = Begin("charge-1", "fp", 5'000'000);
+  EXPECT_EQ(c.outcome(), R::COMPLETED);
+  EXPECT_EQ(c.response(), "receipt-42");
+  EXPECT_EQ(c.status(), 200);
+  EXPECT_TRUE(absl::IsFailedPrecondition(Complete("charge-1", a.token(), "again")));
+}
+
+TEST_F(RecordsTest, AStalledWorkerIsFencedAndItsSuccessorResumes) {
+  using R = bulwark::v1::BeginResponse;
+  R a = Begin("charge-2", "fp", 1'000'000, /*ttl_ms=*/500);
+  ASSERT_TRUE(Checkpoint("charge-2", a.token(), "card-charged", 1'100'000).ok());
+  // A stalls past its lock (renewed to 1.6 s by the checkpoint); B takes over.
+  R b = Begin("charge-2", "fp", 1'700'000, 500);
+  EXPECT_EQ(b.outcome(), R::STARTED);
+  EXPECT_TRUE(b.took_over());
+  EXPECT_GT(b.token(), a.token());
+  EXPECT_EQ(b.recovery_point(), "card-charged");  // resume, do not charge again
+  EXPECT_EQ(b.checkpoint_data(), "d-card-charged");
+  // A wakes up: its token is stale for everything.
+  EXPECT_TRUE(absl::IsFailedPrecondition(Checkpoint("charge-2", a.token(), "x", 1'800'000)));
+  EXPECT_TRUE(absl::IsFailedPrecondition(Complete("charge-2", a.token(), "A's receipt")));
+  ASSERT_TRUE(Complete("charge-2", b.token(), "B's receipt").ok());
+  EXPECT_EQ(store_.GetRecord("pay", "charge-2")->response(), "B's receipt");
+}
+
+TEST_F(RecordsTest, ReleaseRetentionListAndSnapshots) {
+  using R = bulwark::v1::BeginResponse;
+  R a = Begin("r-1", "fp", 0);
+  bulwark::internal::Request rel;
+  rel.mutable_idem_release()->set_scope("pay");
+  rel.mutable_idem_release()->set_key("r-1");
+  rel.mutable_idem_release()->set_token(a.token());
+  ASSERT_TRUE(Roundtrip(rel).status.ok());
+  EXPECT_EQ(store_.GetRecord("pay", "r-1"), nullptr);  // nothing kept: a retry starts over
+  EXPECT_EQ(Begin("r-1", "fp", 0).outcome(), R::STARTED);
+  Begin("r-2", "fp", 0);
+  Begin("s-1", "fp", 0);
+  bool more = false;
+  EXPECT_EQ(store_.ListRecords("pay", "r-", 10, &more).size(), 2u);
+  EXPECT_EQ(store_.ListRecords("pay", "r-", 1, &more).size(), 1u);
+  EXPECT_TRUE(more);
+  MvccStore copy;
+  ASSERT_TRUE(copy.Restore(store_.Serialize()).ok());
+  EXPECT_EQ(copy.digest(), store_.digest());
+  EXPECT_EQ(copy.records(), 3u);
+  // Retention (24 h default) by log time.
+  bulwark::internal::Request tick;
+  tick.mutable_tick()->set_now_us(int64_t{24} * 3600 * 1'000'000 + 1);
+  Roundtrip(tick);
+  EXPECT_EQ(store_.records(), 0u);
+  bulwark::internal::Request bad;
+  bad.mutable_idem_begin()->set_key(std::string(256, 'k'));
+  bad.mutable_idem_begin()->set_lock_ttl_ms(1);
+  EXPECT_TRUE(absl::IsInvalidArgument(Roundtrip(bad).status));
+}
+
 }  // namespace
 }  // namespace bw::kv

@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "bulwark/idempotency.grpc.pb.h"
 #include "core/splitmix.h"
 #include "env/real/deadline.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
@@ -991,13 +992,112 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
   EtcdServer& s_;
 };
 
+// bulwark.v1.Idempotency: records for application side effects (see
+// docs/idempotency.md). Changes go through the log; reads are linearizable.
+class IdempotencyService final : public bulwark::v1::Idempotency::CallbackService {
+ public:
+  explicit IdempotencyService(EtcdServer& s) : s_(s) {}
+
+  grpc::ServerUnaryReactor* Begin(grpc::CallbackServerContext* ctx,
+                                  const bulwark::v1::BeginRequest* req,
+                                  bulwark::v1::BeginResponse* resp) override {
+    bulwark::internal::Request r;
+    *r.mutable_idem_begin() = *req;
+    return Change(ctx, std::move(r), resp);
+  }
+  grpc::ServerUnaryReactor* Checkpoint(grpc::CallbackServerContext* ctx,
+                                       const bulwark::v1::CheckpointRequest* req,
+                                       bulwark::v1::CheckpointResponse* resp) override {
+    bulwark::internal::Request r;
+    *r.mutable_idem_checkpoint() = *req;
+    return Change(ctx, std::move(r), resp);
+  }
+  grpc::ServerUnaryReactor* Complete(grpc::CallbackServerContext* ctx,
+                                     const bulwark::v1::CompleteRequest* req,
+                                     bulwark::v1::CompleteResponse* resp) override {
+    bulwark::internal::Request r;
+    *r.mutable_idem_complete() = *req;
+    return Change(ctx, std::move(r), resp);
+  }
+  grpc::ServerUnaryReactor* Release(grpc::CallbackServerContext* ctx,
+                                    const bulwark::v1::ReleaseRequest* req,
+                                    bulwark::v1::ReleaseResponse* resp) override {
+    bulwark::internal::Request r;
+    *r.mutable_idem_release() = *req;
+    return Change(ctx, std::move(r), resp);
+  }
+
+  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx,
+                                const bulwark::v1::GetRequest* req,
+                                bulwark::v1::GetResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    s_.loop().Post([this, req, resp, reactor] {
+      s_.node().ReadBarrier(true, [this, req, resp, reactor](absl::Status st) {
+        if (!st.ok()) return reactor->Finish(ToGrpc(s_.ToEtcdError(st)));
+        const bulwark::v1::Record* r = s_.mvcc().GetRecord(req->scope(), req->key());
+        if (r == nullptr) {
+          return reactor->Finish(ToGrpc(
+              absl::NotFoundError("bulwark: no idempotency record for this key (expired?)")));
+        }
+        *resp->mutable_record() = *r;
+        reactor->Finish(grpc::Status::OK);
+      });
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* List(grpc::CallbackServerContext* ctx,
+                                 const bulwark::v1::ListRequest* req,
+                                 bulwark::v1::ListResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    s_.loop().Post([this, req, resp, reactor] {
+      s_.node().ReadBarrier(true, [this, req, resp, reactor](absl::Status st) {
+        if (!st.ok()) return reactor->Finish(ToGrpc(s_.ToEtcdError(st)));
+        size_t limit = req->limit() > 0 ? std::min<int64_t>(req->limit(), 10000) : 1000;
+        bool more = false;
+        for (bulwark::v1::Record& r :
+             s_.mvcc().ListRecords(req->scope(), req->prefix(), limit, &more)) {
+          *resp->add_records() = std::move(r);
+        }
+        resp->set_more(more);
+        reactor->Finish(grpc::Status::OK);
+      });
+    });
+    return reactor;
+  }
+
+ private:
+  template <typename Resp>
+  grpc::ServerUnaryReactor* Change(grpc::CallbackServerContext* ctx, bulwark::internal::Request r,
+                                   Resp* resp) {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    if (r.ByteSizeLong() > s_.config().config.max_request_bytes) {
+      reactor->Finish(ToGrpc(kv::etcd_errors::RequestTooLarge()));
+      return reactor;
+    }
+    s_.loop().Post([this, r = std::move(r), resp, reactor]() mutable {
+      s_.Propose(std::move(r), [this, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+        absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
+        if (!st.ok()) return reactor->Finish(ToGrpc(st));
+        resp->ParseFromString(res->service_response);
+        reactor->Finish(grpc::Status::OK);
+      });
+    });
+    return reactor;
+  }
+
+  EtcdServer& s_;
+};
+
 struct EtcdServer::Services {
-  explicit Services(EtcdServer& s) : kv(s), maintenance(s), cluster(s), lease(s), watch(s) {}
+  explicit Services(EtcdServer& s)
+      : kv(s), maintenance(s), cluster(s), lease(s), watch(s), idempotency(s) {}
   KvService kv;
   MaintenanceService maintenance;
   ClusterService cluster;
   LeaseService lease;
   WatchService watch;
+  IdempotencyService idempotency;
 };
 
 // --- the server ------------------------------------------------------------------
@@ -1130,6 +1230,7 @@ absl::Status EtcdServer::Init() {
   b.RegisterService(&services_->cluster);
   b.RegisterService(&services_->lease);
   b.RegisterService(&services_->watch);
+  b.RegisterService(&services_->idempotency);
   grpc_ = b.BuildAndStart();
   if (grpc_ == nullptr) {
     std::vector<std::string> where;
