@@ -61,10 +61,69 @@ class Service:
                 response_deserializer=getattr(pb, resp).FromString))
 
 
+def worker(endpoint, pbdir):
+    """A worker process: Begin + Checkpoint, then (when told) Complete."""
+    sys.path.insert(0, pbdir)
+    from bulwark import idempotency_pb2 as pb  # noqa: E402
+    svc = Service(pb, endpoint)
+    r = svc.Begin(pb.BeginRequest(scope="pay", key=b"order-9", fingerprint=b"fp9",
+                                  lock_ttl_ms=400), timeout=5)
+    svc.Checkpoint(pb.CheckpointRequest(scope="pay", key=b"order-9", token=r.token,
+                                        recovery_point="charged", data=b"ch_9"), timeout=5)
+    print(f"token {r.token}", flush=True)
+    sys.stdin.readline()  # the parent stops us here (SIGSTOP), then lets us go on
+    try:
+        svc.Complete(pb.CompleteRequest(scope="pay", key=b"order-9", token=r.token,
+                                        response=b"from the stalled worker", status=200),
+                     timeout=5)
+        print("completed", flush=True)
+    except grpc.RpcError as e:
+        print(f"refused {e.code().name}", flush=True)
+    return 0
+
+
+def stopped_worker_is_fenced(pb, svc, endpoint, pbdir):
+    import signal
+    w = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", endpoint,
+                          "--pbdir", pbdir], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True)
+    try:
+        line = w.stdout.readline().strip()
+        check(line.startswith("token "), f"the worker holds the key ({line})")
+        w.send_signal(signal.SIGSTOP)  # paused past its 400 ms lock
+        time.sleep(1.0)
+        b = svc.Begin(pb.BeginRequest(scope="pay", key=b"order-9", fingerprint=b"fp9",
+                                      lock_ttl_ms=5000), timeout=5)
+        check(b.outcome == pb.BeginResponse.STARTED and b.took_over and
+              b.recovery_point == "charged",
+              "a successor takes over the SIGSTOPped worker's key and resumes")
+        w.send_signal(signal.SIGCONT)
+        w.stdin.write("go\n")
+        w.stdin.flush()
+        result = w.stdout.readline().strip()
+        check(result == "refused FAILED_PRECONDITION",
+              f"the worker, continued, cannot complete: {result}")
+        svc.Complete(pb.CompleteRequest(scope="pay", key=b"order-9", token=b.token,
+                                        response=b"from the successor", status=200), timeout=5)
+        got = svc.Get(pb.GetRequest(scope="pay", key=b"order-9"), timeout=5).record
+        check(got.response == b"from the successor", "the successor's outcome stands")
+    finally:
+        if w.poll() is None:
+            w.send_signal(signal.SIGCONT)
+            w.kill()
+        w.wait()
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--bulwark", required=True)
+    ap.add_argument("--bulwark")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--pbdir", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.worker:
+        return worker(args.worker, args.pbdir)
+    if not args.bulwark:
+        ap.error("--bulwark is required")
     with tempfile.TemporaryDirectory(prefix="bw-idem-pb-") as tmp, \
             cl.Cluster("bulwark", 3, binary=os.path.abspath(args.bulwark)) as cluster:
         pb = load_pb(tmp)
@@ -126,8 +185,10 @@ def main():
         check(again.outcome == R.STARTED and not again.took_over,
               "after Release the key starts over")
 
+        stopped_worker_is_fenced(pb, svc, leader.endpoint, tmp)
+
         lst = svc.List(pb.ListRequest(scope="pay", prefix=b"order-"), timeout=5)
-        check(len(lst.records) == 3, f"List shows the 3 records ({len(lst.records)})")
+        check(len(lst.records) == 4, f"List shows the 4 records ({len(lst.records)})")
 
         # The records survive the leader's death.
         leader.kill()

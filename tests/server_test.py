@@ -172,7 +172,8 @@ def main():
                            'grpc_server_handled_total{grpc_service="etcdserverpb.KV",'
                            'grpc_method="Put",grpc_code="OK"} 1',
                            'grpc_method="Txn",grpc_code="InvalidArgument"} 1',
-                           "bulwark_raft_term", "etcd_mvcc_db_total_size_in_bytes 2"]:
+                           "bulwark_raft_term", "etcd_mvcc_db_total_size_in_bytes 2",
+                           "bulwark_idempotency_keys 0", "bulwark_idempotency_records 0"]:
                 check(needle in metrics, f"/metrics has {needle}")
             code, _ = http(base + "/nope")
             check(code == 404, f"/nope -> {code}")

@@ -160,6 +160,13 @@ std::string RenderMetrics(EtcdServer& s, const GrpcMetrics& grpc) {
         static_cast<double>(s.watch_hub().watchers()));
   gauge("bulwark_leases", "Leases granted and not expired.",
         static_cast<double>(m.LeaseIds().size()));
+  gauge("bulwark_idempotency_keys", "Kept answers of keyed etcd writes (bounded table).",
+        static_cast<double>(m.idempotency_records()));
+  counter("bulwark_idempotency_evicted_total",
+          "Kept answers evicted because the table was full (oldest first).",
+          static_cast<double>(m.idempotency_evicted()));
+  gauge("bulwark_idempotency_records", "bulwark.v1.Idempotency records kept.",
+        static_cast<double>(m.records()));
   gauge("bulwark_nospace_alarm", "1 while the disk is full and writes are refused.",
         s.nospace_alarm() ? 1 : 0);
   Family(&out, "etcd_disk_wal_fsync_duration_seconds", "histogram",
