@@ -400,7 +400,9 @@ MvccResult MvccStore::Apply(const bulwark::internal::Request& req) {
   r.set_scope(id.scope());
   r.set_key(id.key());
   r.set_fingerprint(id.fingerprint());
-  r.set_created_us(std::max(log_time_us_, req.time_us()));
+  // Log time only, so records are created in time order and expire in
+  // creation order (a proposer's fast clock cannot hold others back).
+  r.set_created_us(log_time_us_);
   r.set_seq(++idem_seq_);
   r.set_code(static_cast<int32_t>(res.status.code()));
   r.set_message(std::string(res.status.message()));
@@ -497,8 +499,11 @@ absl::Status MvccStore::ApplyRecordCall(const bulwark::internal::Request& req, M
   if (req.has_idem_begin()) {
     const bulwark::v1::BeginRequest& b = req.idem_begin();
     BW_RETURN_IF_ERROR(CheckRecordKey(b.scope(), b.key()));
-    if (b.lock_ttl_ms() <= 0) {
-      return absl::InvalidArgumentError("bulwark: lock_ttl_ms must be positive");
+    if (b.lock_ttl_ms() <= 0 || b.lock_ttl_ms() > kMaxLockTtlMs) {
+      return absl::InvalidArgumentError("bulwark: lock_ttl_ms must be from 1 to 86400000 (a day)");
+    }
+    if (b.retention_s() < 0 || b.retention_s() > kMaxRetentionS) {
+      return absl::InvalidArgumentError("bulwark: retention_s must be from 0 to 2592000 (30 days)");
     }
     std::string k = RecordKey(b.scope(), b.key());
     bulwark::v1::BeginResponse out;
@@ -517,6 +522,10 @@ absl::Status MvccStore::ApplyRecordCall(const bulwark::internal::Request& req, M
       // new fencing token and resumes from the last recovery point.
       bulwark::v1::Record r = it != records_.end() ? it->second : bulwark::v1::Record();
       bool took_over = it != records_.end();
+      if (!took_over && records_.size() >= idem_limits_.max_records) {
+        return absl::ResourceExhaustedError(
+            "bulwark: the idempotency record table is full; complete or release records");
+      }
       if (!took_over) {
         r.set_scope(b.scope());
         r.set_key(b.key());

@@ -57,8 +57,11 @@ struct MvccResult {
   std::string service_response;
 };
 
-// The largest stored response of an idempotency record, bytes.
+// The largest stored response of an idempotency record, bytes; the longest
+// lock and retention a record may ask for.
 inline constexpr size_t kMaxRecordResponseBytes = 1 << 20;
+inline constexpr int64_t kMaxLockTtlMs = 86'400'000;
+inline constexpr int64_t kMaxRetentionS = 30 * 86'400;
 
 // How long the answers to keyed requests are kept, and how many at most.
 // Every member must use the same values (they decide what the log does).

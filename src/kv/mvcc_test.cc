@@ -590,18 +590,26 @@ TEST_F(MvccIdempotencyTest, ErrorsAreAnswersToo) {
 
 TEST_F(MvccIdempotencyTest, RetentionByLogTimeAndABoundedTable) {
   store_.set_idempotency_limits({/*retention_us=*/10'000'000, /*max_records=*/3});
-  KeyedPut("", "a", 1, "k", "1", /*now_us=*/1'000'000);
-  KeyedPut("", "b", 1, "k", "2", 2'000'000);
-  KeyedPut("", "c", 1, "k", "3", 3'000'000);
-  KeyedPut("", "d", 1, "k", "4", 4'000'000);  // evicts "a", the oldest
+  // Records are stamped with log time, which Ticks advance.
+  auto tick = [&](int64_t now_us) {
+    bulwark::internal::Request t;
+    t.mutable_tick()->set_now_us(now_us);
+    Roundtrip(t);
+  };
+  tick(1'000'000);
+  KeyedPut("", "a", 1, "k", "1");
+  tick(2'000'000);
+  KeyedPut("", "b", 1, "k", "2");
+  tick(3'000'000);
+  KeyedPut("", "c", 1, "k", "3");
+  tick(4'000'000);
+  KeyedPut("", "d", 1, "k", "4");  // evicts "a", the oldest
   EXPECT_EQ(store_.idempotency_records(), 3u);
   EXPECT_EQ(store_.idempotency_evicted(), 1u);
   EXPECT_FALSE(KeyedPut("", "a", 1, "k", "1").replayed);  // applied again: evicted
   EXPECT_TRUE(KeyedPut("", "d", 1, "k", "4").replayed);
   // Log time past b's and c's retention (created at 2 s and 3 s).
-  bulwark::internal::Request tick;
-  tick.mutable_tick()->set_now_us(13'500'000);
-  Roundtrip(tick);
+  tick(13'500'000);
   EXPECT_FALSE(KeyedPut("", "b", 1, "k", "2").replayed);
   EXPECT_TRUE(KeyedPut("", "d", 1, "k", "4").replayed);
   // Kept answers survive a snapshot, digest and all.

@@ -16,7 +16,10 @@ template <typename Req, typename Resp>
 class BidiStream : public grpc::ServerBidiReactor<Req, Resp>,
                    public std::enable_shared_from_this<BidiStream<Req, Resp>> {
  public:
-  explicit BidiStream(size_t max_queued) : max_queued_(max_queued) {}
+  // `finish_on_half_close`: end the call once the client half-closes and
+  // every request is answered (keep-alive); watch streams go on sending.
+  BidiStream(size_t max_queued, bool finish_on_half_close)
+      : max_queued_(max_queued), finish_on_half_close_(finish_on_half_close) {}
   ~BidiStream() override = default;
 
   // Starts reading; keeps the stream alive until gRPC calls OnDone.
@@ -39,7 +42,7 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp>,
   // When the client has half-closed, the stream ends after the last one.
   void RequestDone() {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    if (--in_flight_ == 0 && half_closed_) Close(grpc::Status::OK);
+    if (--in_flight_ == 0 && half_closed_ && finish_on_half_close_) Close(grpc::Status::OK);
   }
   // Ends the stream with `status` once what is queued is written.
   void Close(grpc::Status status) {
@@ -47,7 +50,7 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp>,
     if (done_ || finishing_) return;
     finishing_ = true;
     final_ = std::move(status);
-    if (!writing_) this->Finish(final_);
+    if (!writing_) FinishOnce(final_);
   }
 
  protected:
@@ -64,7 +67,7 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp>,
       // request it sent is answered and the queue is written.
       std::lock_guard<std::recursive_mutex> lock(mu_);
       half_closed_ = true;
-      if (in_flight_ == 0) Close(grpc::Status::OK);
+      if (in_flight_ == 0 && finish_on_half_close_) Close(grpc::Status::OK);
       return;
     }
     Req r = std::move(req_);
@@ -81,17 +84,16 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp>,
     writing_ = false;
     if (!queue_.empty()) queue_.pop_front();
     if (!ok) {
+      // The call is broken: finish it, whether or not Close came first.
       queue_.clear();
-      if (!finishing_) {
-        finishing_ = true;
-        this->Finish(grpc::Status::CANCELLED);
-      }
+      FinishOnce(finishing_ ? final_ : grpc::Status::CANCELLED);
+      finishing_ = true;
       return;
     }
     if (!queue_.empty()) {
       WriteNext();
     } else if (finishing_) {
-      this->Finish(final_);
+      FinishOnce(final_);
     }
   }
   void OnDone() override {
@@ -103,12 +105,19 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp>,
     OnClosed();
     self_.reset();  // may delete this
   }
+  void FinishOnce(const grpc::Status& st) {
+    if (finish_called_) return;
+    finish_called_ = true;
+    this->Finish(st);
+  }
   void WriteNext() {
     writing_ = true;
     this->StartWrite(&queue_.front());
   }
 
   const size_t max_queued_;
+  const bool finish_on_half_close_;
+  bool finish_called_ = false;
   std::shared_ptr<BidiStream> self_;
   Req req_;
   std::recursive_mutex mu_;

@@ -254,11 +254,21 @@ std::string SnapshotFile(const std::string& state) {
   return out;
 }
 
+// Answers a snapshot request refused for want of room.
+class RefusedWriter final : public grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse> {
+ public:
+  RefusedWriter() {
+    Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "bulwark: two snapshots are being sent already; try again"));
+  }
+  void OnDone() override { delete this; }
+};
+
 // Streams the member's state machine as it is now, in chunks.
 class SnapshotWriter final : public grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse> {
  public:
   static constexpr size_t kChunkBytes = 64 * 1024;
-  explicit SnapshotWriter(EtcdServer& s) {
+  SnapshotWriter(EtcdServer& s, std::atomic<int>* count) : count_(count) {
     std::promise<void> taken;
     // The copy is taken on the loop thread, at one point in the log.
     s.loop().Post([this, &s, &taken] {
@@ -292,8 +302,12 @@ class SnapshotWriter final : public grpc::ServerWriteReactor<etcdserverpb::Snaps
     }
     Next();
   }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    count_->fetch_sub(1);
+    delete this;
+  }
 
+  std::atomic<int>* count_;
   std::string blob_;
   etcdserverpb::ResponseHeader header_;
   etcdserverpb::SnapshotResponse resp_;
@@ -303,6 +317,7 @@ class SnapshotWriter final : public grpc::ServerWriteReactor<etcdserverpb::Snaps
 class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
  public:
   explicit MaintenanceService(EtcdServer& s) : s_(s) {}
+  std::atomic<int> snapshots_{0};
 
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
                                    const etcdserverpb::StatusRequest*,
@@ -419,8 +434,14 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
 
  public:
   grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* Snapshot(
-      grpc::CallbackServerContext*, const etcdserverpb::SnapshotRequest*) override {
-    return new SnapshotWriter(s_);
+      grpc::CallbackServerContext* ctx, const etcdserverpb::SnapshotRequest*) override {
+    // Each snapshot holds a copy of the store: two at a time at most.
+    if (snapshots_.fetch_add(1) >= 2) {
+      snapshots_.fetch_sub(1);
+      auto* r = new RefusedWriter();
+      return r;
+    }
+    return new SnapshotWriter(s_, &snapshots_);
   }
 
   grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* ctx,
@@ -788,7 +809,8 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
 class KeepAliveStream final
     : public BidiStream<etcdserverpb::LeaseKeepAliveRequest, etcdserverpb::LeaseKeepAliveResponse> {
  public:
-  explicit KeepAliveStream(EtcdServer& s) : BidiStream(1024), s_(s) {}
+  explicit KeepAliveStream(EtcdServer& s)
+      : BidiStream(1024, /*finish_on_half_close=*/true), s_(s) {}
 
  private:
   void OnRequest(etcdserverpb::LeaseKeepAliveRequest req) override {
@@ -948,14 +970,22 @@ class WatchStream final
  public:
   // A client that leaves this many responses unread loses its watchers.
   static constexpr size_t kMaxQueued = 4096;
-  explicit WatchStream(EtcdServer& s) : BidiStream(kMaxQueued), s_(s) {}
+  explicit WatchStream(EtcdServer& s)
+      : BidiStream(kMaxQueued, /*finish_on_half_close=*/false), s_(s) {}
 
   void Open() {
     std::weak_ptr<WatchStream> weak = std::static_pointer_cast<WatchStream>(shared_from_this());
     s_.loop().Post([this, weak] {
       sid_ = s_.watch_hub().AddStream([weak](etcdserverpb::WatchResponse r) {
         std::shared_ptr<WatchStream> p = weak.lock();
-        return p != nullptr && p->Send(std::move(r));
+        if (p == nullptr) return false;
+        if (p->Send(std::move(r))) return true;
+        // A client that leaves this many responses unread: its watchers
+        // are dropped and the stream ends, so it watches again from the
+        // last revision it saw (as etcd's clients do on a stream error).
+        p->Close(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              "bulwark: watch stream too far behind; watch again"));
+        return false;
       });
     });
   }
@@ -1158,8 +1188,8 @@ absl::Status EtcdServer::Init() {
   }
   absl::Status started;
   std::promise<void> done;
-  std::promise<void> learned;
-  std::future<void> learned_f = learned.get_future();
+  auto learned = std::make_shared<std::promise<void>>();
+  std::future<void> learned_f = learned->get_future();
   loop_.Post([&] {
     transport::TcpNetworkOptions o;
     o.self = NodeId(config_.member_id);
@@ -1183,12 +1213,12 @@ absl::Status EtcdServer::Init() {
     env_ = std::make_unique<env::RealEnv>(loop_, *net_);
     observer_ = std::make_unique<Observer>(*this);
     if (config_.cluster_id == 0) {
-      net_->SetOnClusterLearned([this, &learned](uint64_t id) {
+      net_->SetOnClusterLearned([this, learned](uint64_t id) {
         config_.cluster_id = id;
-        learned.set_value();
+        learned->set_value();
       });
     } else {
-      learned.set_value();
+      learned->set_value();
     }
     done.set_value();
   });
@@ -1353,7 +1383,8 @@ bool EtcdServer::CheckQuota(const bulwark::internal::Request& req) {
   // the data would pass --quota-backend-bytes, and from then on while the
   // NOSPACE alarm is raised; deletes, reads and compaction go on, so space
   // can be freed (then `etcdctl alarm disarm`).
-  bool grows = req.has_put() || req.has_lease_grant() || (req.has_txn() && TxnHasPut(req.txn()));
+  bool grows = req.has_put() || req.has_lease_grant() || req.has_idem_begin() ||
+               req.has_idem_complete() || (req.has_txn() && TxnHasPut(req.txn()));
   if (!grows) return true;
   int64_t quota = config_.config.quota_backend_bytes;
   if (quota > 0 && static_cast<int64_t>(mvcc_->bytes() + req.ByteSizeLong()) > quota) {

@@ -69,7 +69,8 @@ bool TcpNetwork::AcceptCluster(uint64_t cluster_id, NodeId from) {
   if (cluster_id_ == 0) {
     // A joining member learns its cluster from the first peer that calls
     // (the leader, once the member was added).
-    if (cluster_id == 0) return false;
+    // Only from a member it was told about (--initial-cluster).
+    if (cluster_id == 0 || peers_.count(from) == 0) return false;
     cluster_id_ = cluster_id;
     if (on_cluster_learned_) on_cluster_learned_(cluster_id);
     return true;
