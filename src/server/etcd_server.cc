@@ -114,16 +114,11 @@ class KvService final : public etcdserverpb::KV::CallbackService {
       reactor->Finish(ToGrpc(v));
       return reactor;
     }
-    s_.loop().Post([this, req, resp, reactor] {
-      s_.node().ReadBarrier(!req->serializable(), [this, req, resp, reactor](absl::Status st) {
-        if (st.ok()) st = s_.mvcc().Range(*req, resp);
-        if (!st.ok()) {
-          reactor->Finish(ToGrpc(s_.ToEtcdError(st)));
-          return;
-        }
-        s_.FillHeader(resp->mutable_header(), resp->header().revision());
-        reactor->Finish(grpc::Status::OK);
-      });
+    s_.ReadThen(reactor, !req->serializable(), [this, req, resp, reactor] {
+      absl::Status st = s_.mvcc().Range(*req, resp);
+      if (!st.ok()) return reactor->Finish(ToGrpc(st));
+      s_.FillHeader(resp->mutable_header(), resp->header().revision());
+      reactor->Finish(grpc::Status::OK);
     });
     return reactor;
   }
@@ -161,23 +156,17 @@ class KvService final : public etcdserverpb::KV::CallbackService {
     if (v.ok() && TxnReadOnly(*req)) {
       // A read-only txn needs no log entry: evaluate it after the read barrier.
       grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-      s_.loop().Post([this, req, resp, reactor] {
-        s_.node().ReadBarrier(!TxnSerializable(*req), [this, req, resp, reactor](absl::Status st) {
-          if (!st.ok()) {
-            reactor->Finish(ToGrpc(s_.ToEtcdError(st)));
-            return;
-          }
-          bulwark::internal::Request r;
-          *r.mutable_txn() = *req;
-          kv::MvccResult res = s_.mvcc().Apply(r);
-          if (!res.status.ok()) {
-            reactor->Finish(ToGrpc(res.status));
-            return;
-          }
-          resp->Swap(res.response.mutable_response_txn());
-          s_.FillHeader(resp->mutable_header(), res.revision);
-          reactor->Finish(grpc::Status::OK);
-        });
+      s_.ReadThen(reactor, !TxnSerializable(*req), [this, req, resp, reactor] {
+        bulwark::internal::Request r;
+        *r.mutable_txn() = *req;
+        kv::MvccResult res = s_.mvcc().Apply(r);
+        if (!res.status.ok()) {
+          reactor->Finish(ToGrpc(res.status));
+          return;
+        }
+        resp->Swap(res.response.mutable_response_txn());
+        s_.FillHeader(resp->mutable_header(), res.revision);
+        reactor->Finish(grpc::Status::OK);
       });
       return reactor;
     }
@@ -495,9 +484,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     s_.loop().Post([this, resp, reactor] {
       // etcd's member list header carries no revision.
-      s_.FillHeader(resp->mutable_header(), 0);
-      FillMembers(resp->mutable_members());
-      reactor->Finish(grpc::Status::OK);
+      FinishMembers(resp, reactor);
     });
     return reactor;
   }
@@ -507,12 +494,8 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
                                       etcdserverpb::MemberAddResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     s_.loop().Post([this, req, resp, reactor] {
-      if (s_.node().raft().role() != raft::Role::kLeader) {
-        if (!ForwardToLeader(*req, resp, reactor, &etcdserverpb::Cluster::Stub::async::MemberAdd)) {
-          Fail(reactor, kv::etcd_errors::NoLeader());
-        }
+      if (ForwardIfFollower(*req, resp, reactor, &etcdserverpb::Cluster::Stub::async::MemberAdd))
         return;
-      }
       std::vector<std::string> urls(req->peerurls().begin(), req->peerurls().end());
       if (urls.empty()) return Fail(reactor, BadUrls());
       for (const std::string& u : urls) {
@@ -555,9 +538,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
                                for (const std::string& u : urls)
                                  m->add_peerurls(u);
                                m->set_islearner(learner);
-                               s_.FillHeader(resp->mutable_header(), 0);
-                               FillMembers(resp->mutable_members());
-                               reactor->Finish(grpc::Status::OK);
+                               FinishMembers(resp, reactor);
                              });
                    });
                  });
@@ -572,13 +553,8 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
     s_.loop().Post([this, req, resp, reactor] {
       uint64_t id = req->id();
       if (!InConf(id)) return Fail(reactor, MemberNotFound());
-      if (s_.node().raft().role() != raft::Role::kLeader) {
-        if (!ForwardToLeader(*req, resp, reactor,
-                             &etcdserverpb::Cluster::Stub::async::MemberRemove)) {
-          Fail(reactor, kv::etcd_errors::NoLeader());
-        }
+      if (ForwardIfFollower(*req, resp, reactor, &etcdserverpb::Cluster::Stub::async::MemberRemove))
         return;
-      }
       raft::ConfChange cc;
       cc.changes.push_back({raft::ConfChangeType::kRemoveNode, NodeId(id)});
       ProposeConf(cc, [this, id, resp, reactor](absl::Status st) {
@@ -586,9 +562,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
         WaitFor([this, id] { return !InConf(id); },
                 [this, resp, reactor](bool ok) {
                   if (!ok) return Fail(reactor, kv::etcd_errors::Timeout());
-                  s_.FillHeader(resp->mutable_header(), 0);
-                  FillMembers(resp->mutable_members());
-                  reactor->Finish(grpc::Status::OK);
+                  FinishMembers(resp, reactor);
                 });
       });
     });
@@ -636,9 +610,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
             },
             [this, resp, reactor](bool ok) {
               if (!ok) return Fail(reactor, kv::etcd_errors::Timeout());
-              s_.FillHeader(resp->mutable_header(), 0);
-              FillMembers(resp->mutable_members());
-              reactor->Finish(grpc::Status::OK);
+              FinishMembers(resp, reactor);
             });
       });
     });
@@ -661,9 +633,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
       s_.Propose(std::move(r), [this, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
         absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
         if (!st.ok()) return Fail(reactor, st);
-        s_.FillHeader(resp->mutable_header(), 0);
-        FillMembers(resp->mutable_members());
-        reactor->Finish(grpc::Status::OK);
+        FinishMembers(resp, reactor);
       });
     });
     return reactor;
@@ -777,6 +747,23 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
                                      }
                                      reactor->Finish(st);
                                    });
+    return true;
+  }
+  // Answers with the header and the member list (membership calls).
+  template <typename Resp>
+  void FinishMembers(Resp* resp, grpc::ServerUnaryReactor* reactor) {
+    s_.FillHeader(resp->mutable_header(), 0);
+    FillMembers(resp->mutable_members());
+    reactor->Finish(grpc::Status::OK);
+  }
+  // On a follower: hands the call to the leader and returns true.
+  template <typename Req, typename Resp>
+  bool ForwardIfFollower(
+      const Req& req, Resp* resp, grpc::ServerUnaryReactor* reactor,
+      void (etcdserverpb::Cluster::Stub::async::*method)(grpc::ClientContext*, const Req*, Resp*,
+                                                         std::function<void(grpc::Status)>)) {
+    if (s_.node().raft().role() == raft::Role::kLeader) return false;
+    if (!ForwardToLeader(req, resp, reactor, method)) Fail(reactor, kv::etcd_errors::NoLeader());
     return true;
   }
   // Proposes a configuration change on the leader, retrying while another
@@ -918,26 +905,20 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
                                             const etcdserverpb::LeaseTimeToLiveRequest* req,
                                             etcdserverpb::LeaseTimeToLiveResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    s_.loop().Post([this, req, resp, reactor] {
-      s_.node().ReadBarrier(true, [this, req, resp, reactor](absl::Status st) {
-        if (!st.ok()) {
-          reactor->Finish(ToGrpc(s_.ToEtcdError(st)));
-          return;
-        }
-        s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
-        resp->set_id(req->id());
-        std::optional<kv::LeaseInfo> info =
-            s_.mvcc().GetLease(req->id(), s_.NowMicros(), req->keys());
-        if (!info) {
-          resp->set_ttl(-1);  // etcd: an unknown (or expired) lease has TTL -1
-        } else {
-          resp->set_ttl(std::max<int64_t>(info->remaining_s, 0));
-          resp->set_grantedttl(info->granted_ttl);
-          for (const std::string& k : info->keys)
-            resp->add_keys(k);
-        }
-        reactor->Finish(grpc::Status::OK);
-      });
+    s_.ReadThen(reactor, true, [this, req, resp, reactor] {
+      s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
+      resp->set_id(req->id());
+      std::optional<kv::LeaseInfo> info =
+          s_.mvcc().GetLease(req->id(), s_.NowMicros(), req->keys());
+      if (!info) {
+        resp->set_ttl(-1);  // etcd: an unknown (or expired) lease has TTL -1
+      } else {
+        resp->set_ttl(std::max<int64_t>(info->remaining_s, 0));
+        resp->set_grantedttl(info->granted_ttl);
+        for (const std::string& k : info->keys)
+          resp->add_keys(k);
+      }
+      reactor->Finish(grpc::Status::OK);
     });
     return reactor;
   }
@@ -946,17 +927,11 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
                                         const etcdserverpb::LeaseLeasesRequest*,
                                         etcdserverpb::LeaseLeasesResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    s_.loop().Post([this, resp, reactor] {
-      s_.node().ReadBarrier(true, [this, resp, reactor](absl::Status st) {
-        if (!st.ok()) {
-          reactor->Finish(ToGrpc(s_.ToEtcdError(st)));
-          return;
-        }
-        s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
-        for (int64_t id : s_.mvcc().LeaseIds())
-          resp->add_leases()->set_id(id);
-        reactor->Finish(grpc::Status::OK);
-      });
+    s_.ReadThen(reactor, true, [this, resp, reactor] {
+      s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
+      for (int64_t id : s_.mvcc().LeaseIds())
+        resp->add_leases()->set_id(id);
+      reactor->Finish(grpc::Status::OK);
     });
     return reactor;
   }
@@ -1061,17 +1036,14 @@ class IdempotencyService final : public bulwark::v1::Idempotency::CallbackServic
                                 const bulwark::v1::GetRequest* req,
                                 bulwark::v1::GetResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    s_.loop().Post([this, req, resp, reactor] {
-      s_.node().ReadBarrier(true, [this, req, resp, reactor](absl::Status st) {
-        if (!st.ok()) return reactor->Finish(ToGrpc(s_.ToEtcdError(st)));
-        const bulwark::v1::Record* r = s_.mvcc().GetRecord(req->scope(), req->key());
-        if (r == nullptr) {
-          return reactor->Finish(ToGrpc(
-              absl::NotFoundError("bulwark: no idempotency record for this key (expired?)")));
-        }
-        *resp->mutable_record() = *r;
-        reactor->Finish(grpc::Status::OK);
-      });
+    s_.ReadThen(reactor, true, [this, req, resp, reactor] {
+      const bulwark::v1::Record* r = s_.mvcc().GetRecord(req->scope(), req->key());
+      if (r == nullptr) {
+        return reactor->Finish(
+            ToGrpc(absl::NotFoundError("bulwark: no idempotency record for this key (expired?)")));
+      }
+      *resp->mutable_record() = *r;
+      reactor->Finish(grpc::Status::OK);
     });
     return reactor;
   }
@@ -1080,18 +1052,15 @@ class IdempotencyService final : public bulwark::v1::Idempotency::CallbackServic
                                  const bulwark::v1::ListRequest* req,
                                  bulwark::v1::ListResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    s_.loop().Post([this, req, resp, reactor] {
-      s_.node().ReadBarrier(true, [this, req, resp, reactor](absl::Status st) {
-        if (!st.ok()) return reactor->Finish(ToGrpc(s_.ToEtcdError(st)));
-        size_t limit = req->limit() > 0 ? std::min<int64_t>(req->limit(), 10000) : 1000;
-        bool more = false;
-        for (bulwark::v1::Record& r :
-             s_.mvcc().ListRecords(req->scope(), req->prefix(), limit, &more)) {
-          *resp->add_records() = std::move(r);
-        }
-        resp->set_more(more);
-        reactor->Finish(grpc::Status::OK);
-      });
+    s_.ReadThen(reactor, true, [this, req, resp, reactor] {
+      size_t limit = req->limit() > 0 ? std::min<int64_t>(req->limit(), 10000) : 1000;
+      bool more = false;
+      for (bulwark::v1::Record& r :
+           s_.mvcc().ListRecords(req->scope(), req->prefix(), limit, &more)) {
+        *resp->add_records() = std::move(r);
+      }
+      resp->set_more(more);
+      reactor->Finish(grpc::Status::OK);
     });
     return reactor;
   }
@@ -1509,6 +1478,16 @@ void EtcdServer::Propose(bulwark::internal::Request req,
       return;
     }
     done(std::any_cast<kv::MvccResult>(std::move(*r)));
+  });
+}
+
+void EtcdServer::ReadThen(grpc::ServerUnaryReactor* reactor, bool linearizable,
+                          std::function<void()> read) {
+  loop_.Post([this, reactor, linearizable, read = std::move(read)]() mutable {
+    node_->ReadBarrier(linearizable, [this, reactor, read = std::move(read)](absl::Status st) {
+      if (!st.ok()) return reactor->Finish(ToGrpc(ToEtcdError(st)));
+      read();
+    });
   });
 }
 

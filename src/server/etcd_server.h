@@ -28,7 +28,8 @@
 
 namespace grpc {
 class Server;
-}
+class ServerUnaryReactor;
+}  // namespace grpc
 
 namespace bw::server {
 
@@ -71,6 +72,10 @@ class EtcdServer {
   // The NOSPACE alarm: a full disk, or data past --quota-backend-bytes.
   bool nospace_alarm() const { return nospace_alarm_ || (node_ != nullptr && node_->no_space()); }
   void DisarmNoSpace() { nospace_alarm_ = false; }
+  // Runs `read` on the loop thread once the state machine may be read
+  // (after ReadIndex when linearizable); answers etcd's error on `reactor`
+  // if the barrier fails. For handlers on gRPC threads.
+  void ReadThen(grpc::ServerUnaryReactor* reactor, bool linearizable, std::function<void()> read);
   // Fills a response header: cluster, member, revision, term.
   void FillHeader(etcdserverpb::ResponseHeader* h, int64_t revision) const;
   // etcd's error for a node's failure (no leader, timed out, ...).
