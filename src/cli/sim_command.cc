@@ -19,6 +19,7 @@ struct SimFlags {
   sim::SimOptions options;
   uint64_t seeds = 0;
   std::string faults = "all";
+  std::string workload = "registers";
   double safety_s = static_cast<double>(sim::SimOptions{}.safety_us) / 1e6;
   double liveness_s = static_cast<double>(sim::SimOptions{}.liveness_us) / 1e6;
   double progress_s = static_cast<double>(sim::SimOptions{}.progress_every_us) / 1e6;
@@ -47,6 +48,10 @@ std::string ReproduceCommand(const SimFlags& f, uint64_t seed) {
   }
   if (o.corrupt_nodes != 0) absl::StrAppend(&cmd, " --corrupt-nodes ", o.corrupt_nodes);
   if (o.rebuild_damaged) absl::StrAppend(&cmd, " --rebuild");
+  if (f.workload != default_flags.workload) absl::StrAppend(&cmd, " --workload ", f.workload);
+  if (o.keyed_reuse_chance != defaults.keyed_reuse_chance) {
+    absl::StrAppend(&cmd, " --reuse-chance ", o.keyed_reuse_chance);
+  }
   for (const std::string& b : f.bugs)
     absl::StrAppend(&cmd, " --plant-bug ", b);
   return cmd;
@@ -55,6 +60,7 @@ std::string ReproduceCommand(const SimFlags& f, uint64_t seed) {
 absl::StatusOr<sim::SimOptions> MakeOptions(const SimFlags& f) {
   sim::SimOptions o = f.options;
   BW_ASSIGN_OR_RETURN(o.faults, sim::ParseFaults(f.faults));
+  BW_ASSIGN_OR_RETURN(o.workload, sim::ParseWorkload(f.workload));
   if (f.safety_s < 0 || f.liveness_s <= 0) {
     return absl::InvalidArgumentError("--safety-seconds must be >= 0 and --liveness-seconds > 0");
   }
@@ -75,11 +81,13 @@ absl::StatusOr<sim::SimOptions> MakeOptions(const SimFlags& f) {
       o.node_bugs.reads_without_read_index = true;
     } else if (b == "wal-skip-checksums") {
       o.node_bugs.wal_skip_checksums = true;
+    } else if (b == "skip-dedup") {
+      o.planted_skip_dedup = true;
     } else {
       return absl::InvalidArgumentError(
           absl::StrCat("unknown planted bug '", b,
                        "'; known: commit-previous-term, skip-vote-log-check, ack-before-persist, "
-                       "reads-without-read-index, wal-skip-checksums"));
+                       "reads-without-read-index, wal-skip-checksums, skip-dedup"));
     }
 #else
     return absl::InvalidArgumentError(
@@ -108,6 +116,15 @@ void PrintSummary(const sim::SimResult& r, uint64_t seed) {
       static_cast<unsigned long long>(s.halts), static_cast<unsigned long long>(s.refused_starts),
       static_cast<unsigned long long>(s.disk_full), s.leader_after_heal_us / 1e3,
       static_cast<unsigned long long>(r.final_digest));
+  if (s.keyed_requests > 0) {
+    std::printf(
+        "  keyed: %llu requests, %llu attempts, %llu answers replayed, %llu reused keys "
+        "refused\n",
+        static_cast<unsigned long long>(s.keyed_requests),
+        static_cast<unsigned long long>(s.keyed_attempts),
+        static_cast<unsigned long long>(s.keyed_replays),
+        static_cast<unsigned long long>(s.keyed_refused));
+  }
 }
 
 void PrintFailure(const sim::SimResult& r, const SimFlags& f, uint64_t seed) {
@@ -181,6 +198,11 @@ void AddSimCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--keys", flags->options.keys, "Keys the clients use");
   cmd->add_option("--faults", flags->faults,
                   "Comma-separated faults (" + sim::KnownFaults() + "), or all/none");
+  cmd->add_option("--workload", flags->workload,
+                  "What the clients do: registers (linearizability) or exactly-once (keyed "
+                  "etcd writes retried through the faults)");
+  cmd->add_option("--reuse-chance", flags->options.keyed_reuse_chance,
+                  "Exactly-once: how often a request reuses an answered key (must be refused)");
   cmd->add_option("--safety-seconds", flags->safety_s, "Simulated seconds with faults on");
   cmd->add_option("--liveness-seconds", flags->liveness_s, "Simulated seconds after healing");
   cmd->add_flag("--lease-reads", flags->options.lease_reads, "Serve reads from the leader's lease");

@@ -138,6 +138,31 @@ bool CompareValues(const T& a, const T& b, Compare::CompareResult result) {
 
 }  // namespace
 
+absl::Status AttachIdempotencyKey(std::string_view method,
+                                  const google::protobuf::Message& client_req,
+                                  const std::string& scope, const std::string& key,
+                                  bulwark::internal::Request* r) {
+  if (key.empty() || key.size() > kMaxIdempotencyKeyBytes ||
+      scope.size() > kMaxIdempotencyKeyBytes) {
+    return absl::InvalidArgumentError(
+        "bulwark: idempotency-key (and idempotency-scope) must be 1 to 255 bytes");
+  }
+  // FNV-1a over the method, a NUL and the request's bytes, then mixed.
+  uint64_t h = 1469598103934665603ULL;
+  auto mix = [&h](std::string_view bytes) {
+    for (unsigned char c : bytes)
+      h = (h ^ c) * 1099511628211ULL;
+  };
+  mix(method);
+  mix(std::string_view("\0", 1));
+  mix(client_req.SerializeAsString());
+  bulwark::internal::Idempotency* id = r->mutable_idempotency();
+  id->set_scope(scope);
+  id->set_key(key);
+  id->set_fingerprint(core::SplitMix64(h));
+  return absl::OkStatus();
+}
+
 absl::Status ValidateRange(const RangeRequest& r) {
   if (r.key().empty()) return etcd_errors::EmptyKey();
   if (!RangeRequest::SortOrder_IsValid(r.sort_order()) ||
@@ -1141,6 +1166,7 @@ absl::Status MvccStore::Restore(std::string_view snapshot) {
     fresh.SetRecord(RecordKey(r.scope(), r.key()), r);
   }
   fresh.record_events_ = record_events_;
+  fresh.planted_skip_dedup_ = planted_skip_dedup_;
   for (const bulwark::internal::Lease& pl : snap.leases()) {
     Lease& l = fresh.leases_[pl.id()];
     l.ttl = pl.ttl();

@@ -72,6 +72,16 @@ struct IdempotencyLimits {
 // The longest idempotency key, bytes.
 inline constexpr size_t kMaxIdempotencyKeyBytes = 255;
 
+// Attaches an idempotency key to a proposal: the scope, the key and a
+// fingerprint of the client's request as the client sent it (`method` names
+// the call, so a Put and a Txn with equal bytes differ). A retry of the same
+// request has the same fingerprint; anything else under the key is refused.
+// INVALID_ARGUMENT for an empty key, or a key or scope over 255 bytes.
+[[nodiscard]] absl::Status AttachIdempotencyKey(std::string_view method,
+                                                const google::protobuf::Message& client_req,
+                                                const std::string& scope, const std::string& key,
+                                                bulwark::internal::Request* r);
+
 struct LeaseInfo {
   int64_t id = 0;
   int64_t granted_ttl = 0;

@@ -710,6 +710,15 @@ void Raft::StepLeader(Message& m) {
       if (pr == nullptr) break;
       pr->recent_active = true;
       if (pr->state != ProgressState::kSnapshot || m.index != pr->pending_snapshot) break;
+      // Only an answer that moves the transfer sends the next chunk: a
+      // duplicated or stale answer would otherwise start a second stream of
+      // chunks beside the first, and duplication would multiply them (a
+      // rejection names the offset the follower holds; one equal to ours
+      // says nothing new).
+      if (m.reject ? m.snapshot_offset == pr->snapshot_offset
+                   : m.snapshot_offset <= pr->snapshot_offset) {
+        break;
+      }
       pr->snapshot_offset = m.snapshot_offset;
       pr->snapshot_acked = true;
       SendSnapshotChunk(m.from, *pr);

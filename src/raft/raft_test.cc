@@ -626,6 +626,42 @@ TEST(RaftTest, LostSnapshotChunksAreResent) {
   EXPECT_EQ(c.node(3).log().committed(), c.node(1).log().committed());
 }
 
+// Found by the simulator: with every answer duplicated, each copy used to
+// start its own stream of chunks, and the streams multiplied.
+TEST(RaftTest, DuplicatedSnapshotAnswersDoNotMultiplyChunks) {
+  auto chunks_sent = [](bool duplicate) {
+    Cluster c(3, [](Config& cfg) { cfg.snapshot_chunk_bytes = 16; });
+    c.Elect(1);
+    c.Isolate(3);
+    for (int i = 0; i < 30; ++i)
+      c.Propose(1, "entry-" + std::to_string(i));
+    c.TickAll(1);
+    c.Compact(1);
+    int chunks = 0;
+    // Past 2,000 chunks the transfer has run away: drop the rest, so that
+    // the failure is an assertion rather than exhausted memory.
+    c.SetDrop([&](const Message& m) {
+      chunks += m.type == MessageType::kSnapshot;
+      return chunks > 2000;
+    });
+    if (duplicate) {
+      c.SetDuplicate([](const Message& m) {
+        return m.type == MessageType::kSnapshotResponse || m.type == MessageType::kSnapshot;
+      });
+    }
+    c.Heal();
+    c.TickAll(40);
+    if (chunks <= 2000) {
+      EXPECT_EQ(c.node(3).log().committed(), c.node(1).log().committed());
+    }
+    return chunks;
+  };
+  int plain = chunks_sent(false);
+  int duplicated = chunks_sent(true);
+  EXPECT_GT(plain, 5);
+  EXPECT_LE(duplicated, plain + 5) << "duplicates must not start new streams of chunks";
+}
+
 TEST(RaftTest, FastBacktrackingSkipsWholeTerms) {
   Cluster c(3, NoPreVoteNoCheckQuorum);
   c.Elect(1);

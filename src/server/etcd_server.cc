@@ -46,20 +46,7 @@ absl::Status AttachIdempotency(grpc::CallbackServerContext* ctx, const char* met
   auto scope = md.find("idempotency-scope");
   std::string k(key->second.data(), key->second.size());
   std::string sc = scope == md.end() ? "" : std::string(scope->second.data(), scope->second.size());
-  if (k.empty() || k.size() > kv::kMaxIdempotencyKeyBytes ||
-      sc.size() > kv::kMaxIdempotencyKeyBytes) {
-    return absl::InvalidArgumentError(
-        "bulwark: idempotency-key (and idempotency-scope) must be 1 to 255 bytes");
-  }
-  std::string canon = absl::StrCat(method, std::string(1, '\0'), client_req.SerializeAsString());
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : canon)
-    h = (h ^ c) * 1099511628211ULL;
-  bulwark::internal::Idempotency* id = r->mutable_idempotency();
-  id->set_scope(sc);
-  id->set_key(k);
-  id->set_fingerprint(core::SplitMix64(h));
-  return absl::OkStatus();
+  return kv::AttachIdempotencyKey(method, client_req, sc, k, r);
 }
 
 // Marks a replayed answer in the response metadata (before Finish).

@@ -54,6 +54,24 @@ std::string FaultNames(uint32_t faults);
 // Every family's name, comma-separated (for help and error messages).
 std::string KnownFaults();
 
+// What the clients do.
+enum class Workload {
+  // Reads, writes and compare-and-sets on registers; the history must be
+  // linearizable and no acknowledged write may be lost.
+  kRegisters,
+  // Keyed (idempotent) etcd writes on the MVCC store, each retried with the
+  // same idempotency key through every fault until it is answered, sometimes
+  // sent twice at once, and now and then followed by a different request
+  // under a used key. No request may be applied twice, every answer to a key
+  // must be the first one, an acknowledged request must be applied, and a
+  // reused key must be refused.
+  kExactlyOnce,
+};
+
+// "registers" or "exactly-once".
+absl::StatusOr<Workload> ParseWorkload(const std::string& name);
+std::string WorkloadName(Workload w);
+
 struct SimOptions {
   uint64_t seed = 1;
   int nodes = 3;
@@ -81,7 +99,13 @@ struct SimOptions {
   // consensus step, and the new member must catch up from the others.
   bool rebuild_damaged = false;
   bool lease_reads = false;
+  Workload workload = Workload::kRegisters;
+  // Exactly-once: how often a new request reuses an answered key.
+  double keyed_reuse_chance = 0.05;
   raft::PlantedBugs raft_bugs;
+  // Planted bug (BW_PLANTED_BUGS builds): the MVCC store ignores
+  // idempotency keys, so every retry is applied again.
+  bool planted_skip_dedup = false;
   node::NodeBugs node_bugs;
   // How often the trace notes the clients' progress.
   int64_t progress_every_us = 5'000'000;
@@ -112,6 +136,13 @@ struct SimStats {
   uint64_t messages_dropped = 0;
   uint64_t events = 0;
   uint64_t applied_entries = 0;
+  // The exactly-once workload: keyed requests, attempts sent (retries and
+  // concurrent copies included), answers that were replays of the first,
+  // and reused keys refused.
+  uint64_t keyed_requests = 0;
+  uint64_t keyed_attempts = 0;
+  uint64_t keyed_replays = 0;
+  uint64_t keyed_refused = 0;
   int64_t virtual_us = 0;
   int64_t leader_after_heal_us = -1;
 };

@@ -34,11 +34,12 @@ struct Sweep {
   uint32_t faults;
   uint64_t first_seed;
   uint64_t seeds;
+  Workload workload = Workload::kRegisters;
 };
 
 void PrintTo(const Sweep& s, std::ostream* os) {
   *os << s.nodes << " nodes, faults " << FaultNames(s.faults) << ", seeds " << s.first_seed << "+"
-      << s.seeds;
+      << s.seeds << ", workload " << WorkloadName(s.workload);
 }
 
 class SimSweepTest : public ::testing::TestWithParam<Sweep> {};
@@ -51,15 +52,21 @@ TEST_P(SimSweepTest, NoViolations) {
     o.seed = p.first_seed + i;
     o.nodes = p.nodes;
     o.faults = p.faults;
+    o.workload = p.workload;
     SimResult r = RunSimulation(o);
     ASSERT_TRUE(r.ok) << Report(r, o.seed) << "reproduce: bulwark sim --seed " << o.seed
-                      << " --nodes " << p.nodes << " --faults " << FaultNames(p.faults);
+                      << " --nodes " << p.nodes << " --faults " << FaultNames(p.faults)
+                      << " --workload " << WorkloadName(p.workload);
     // A run that did nothing proves nothing.
     ASSERT_GT(r.stats.ops_ok, 0u) << "seed " << o.seed;
+    if (p.workload == Workload::kExactlyOnce) {
+      ASSERT_GT(r.stats.keyed_attempts, r.stats.keyed_requests) << "seed " << o.seed;
+    }
   }
 }
 
-// 1,015 seeds in all: 3/5/7 nodes under every fault, then each fault alone.
+// 1,125 seeds in all: 3/5/7 nodes under every fault, the exactly-once
+// workload, then each fault alone.
 std::vector<Sweep> AllSweeps() {
   std::vector<Sweep> out;
   for (uint64_t shard = 0; shard < 8; ++shard)
@@ -68,6 +75,10 @@ std::vector<Sweep> AllSweeps() {
     out.push_back({5, kFaultAll, 2000 + shard * 50, 50});
   for (uint64_t shard = 0; shard < 3; ++shard)
     out.push_back({7, kFaultAll, 3000 + shard * 50, 50});
+  // Keyed writes retried through every fault, on the MVCC store.
+  for (uint64_t shard = 0; shard < 2; ++shard)
+    out.push_back({3, kFaultAll, 6000 + shard * 40, 40, Workload::kExactlyOnce});
+  out.push_back({5, kFaultAll, 6100, 30, Workload::kExactlyOnce});
   uint64_t seed = 4000;
   for (uint32_t bit = 1; bit < kFaultAll; bit <<= 1) {
     out.push_back({bit == kFaultMembership ? 5 : 3, bit, seed, 15});
@@ -280,6 +291,20 @@ INSTANTIATE_TEST_SUITE_P(
         PlantedBug{"ack_before_persist", 5, kFaultAll, 300,
                    [](SimOptions& o) { o.node_bugs.ack_before_persist = true; }},
         // A WAL that does not verify checksums starts on a damaged log.
+        // Without the idempotency table a retry is applied again.
+        PlantedBug{"skip_dedup", 3, kFaultAll, 10,
+                   [](SimOptions& o) {
+                     o.workload = Workload::kExactlyOnce;
+                     o.planted_skip_dedup = true;
+                   }},
+        // The same, with no reused keys: the double application itself
+        // must be seen in the data.
+        PlantedBug{"skip_dedup_applied_twice", 3, kFaultAll, 10,
+                   [](SimOptions& o) {
+                     o.workload = Workload::kExactlyOnce;
+                     o.keyed_reuse_chance = 0;
+                     o.planted_skip_dedup = true;
+                   }},
         PlantedBug{"wal_skip_checksums", 3, kFaultAll & ~kFaultMembership & ~kFaultFigure8, 20,
                    [](SimOptions& o) {
                      o.corrupt_nodes = 1;

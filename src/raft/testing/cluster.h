@@ -95,6 +95,7 @@ class Cluster {
         if (!nodes_.count(m.to) || Cut(m.from, m.to)) continue;
         if (drop_ && drop_(m)) continue;
         if (transform_) transform_(m);
+        if (duplicate_ && duplicate_(m)) (void)nodes_.at(m.to)->Step(Message(m));
         (void)nodes_.at(m.to)->Step(std::move(m));
       }
       Flush();
@@ -140,6 +141,8 @@ class Cluster {
   void CutOneWay(uint64_t from, uint64_t to) { cut_.insert({NodeId(from), NodeId(to)}); }
   void Heal() { cut_.clear(); }
   void SetDrop(std::function<bool(const Message&)> drop) { drop_ = std::move(drop); }
+  // Messages for which `dup` answers true are delivered twice.
+  void SetDuplicate(std::function<bool(const Message&)> dup) { duplicate_ = std::move(dup); }
   // Rewrites messages in flight (after the drop filter).
   void SetTransform(std::function<void(Message&)> t) { transform_ = std::move(t); }
   std::deque<Message>& queue() { return queue_; }
@@ -223,6 +226,7 @@ class Cluster {
   std::deque<Message> queue_;
   std::set<std::pair<NodeId, NodeId>> cut_;
   std::function<bool(const Message&)> drop_;
+  std::function<bool(const Message&)> duplicate_;
   std::function<void(Message&)> transform_;
 };
 
