@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "cli/bench_command.h"
 #include "cli/demo_command.h"
 #include "cli/sim_command.h"
 #include "cli/start_command.h"
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
   bw::cli::AddSimDemoCommand(app, &exit_code);
   bw::cli::AddCheckDataCommand(app, &exit_code);
   bw::cli::AddStorageLoadCommand(app, &exit_code);
+  bw::cli::AddBenchCommand(app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }
