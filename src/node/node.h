@@ -154,6 +154,8 @@ class Node {
   void OnMessage(NodeId from, std::string_view bytes);
   // Runs the Ready loop as far as it can go now.
   void Pump();
+  // Pumps once the loop has run what is queued now (group commit).
+  void PumpSoon();
   void FinishReady(raft::Ready rd);
   void SendMessages(std::vector<raft::Message>& msgs);
   void Apply(const raft::Ready& rd);
@@ -179,6 +181,9 @@ class Node {
   env::TimerId tick_timer_ = 0;
   env::TimerId sync_timer_ = 0;
   bool persisting_ = false;
+  // A Pump is queued behind what the loop holds now (PumpSoon).
+  bool pump_scheduled_ = false;
+  env::TimerId pump_timer_ = 0;
   absl::Status halted_;
   core::Histogram sync_seconds_ = core::Histogram::LatencySeconds();
   uint64_t leader_changes_ = 0;
