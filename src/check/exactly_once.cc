@@ -30,10 +30,10 @@ absl::Status CheckExactlyOnce(const std::vector<KeyedRequest>& requests,
     }
     for (const auto& [response, revision] : k.answers) {
       if (revision != revs[0] || response != k.answers.front().first) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "exactly-once: request ", k.key, " applied at revision ", revs[0],
-            " was answered with revision ", revision,
-            response == k.answers.front().first ? "" : " and a different response"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("exactly-once: request ", k.key, " applied at revision ", revs[0],
+                         " was answered with revision ", revision,
+                         response == k.answers.front().first ? "" : " and a different response"));
       }
     }
   }

@@ -5,10 +5,16 @@
 namespace bw::check {
 namespace {
 
-KeyedRequest Answered(std::string key, std::string value, int64_t rev, int answers = 1) {
+KeyedRequest Unanswered(std::string key, std::string value, bool reuse = false) {
   KeyedRequest k;
   k.key = std::move(key);
   k.value = std::move(value);
+  k.reuse = reuse;
+  return k;
+}
+
+KeyedRequest Answered(std::string key, std::string value, int64_t rev, int answers = 1) {
+  KeyedRequest k = Unanswered(std::move(key), std::move(value));
   k.answered = true;
   for (int i = 0; i < answers; ++i)
     k.answers.emplace_back("resp@" + std::to_string(rev), rev);
@@ -17,15 +23,8 @@ KeyedRequest Answered(std::string key, std::string value, int64_t rev, int answe
 
 TEST(ExactlyOnceCheckTest, OnceAppliedAndReplayedIdenticallyPasses) {
   std::vector<KeyedRequest> reqs = {Answered("a", "va", 2, 3), Answered("b", "vb", 3)};
-  KeyedRequest unknown;  // never answered, never applied: allowed
-  unknown.key = "c";
-  unknown.value = "vc";
-  reqs.push_back(unknown);
-  KeyedRequest reused;  // refused, never applied
-  reused.key = "a";
-  reused.value = "va2";
-  reused.reuse = true;
-  reqs.push_back(reused);
+  reqs.push_back(Unanswered("c", "vc"));                   // never answered, never applied: allowed
+  reqs.push_back(Unanswered("a", "va2", /*reuse=*/true));  // refused, never applied
   EXPECT_TRUE(CheckExactlyOnce(reqs, {{"va", {2}}, {"vb", {3}}}).ok());
 }
 
@@ -36,10 +35,7 @@ TEST(ExactlyOnceCheckTest, AppliedTwiceIsCaught) {
 }
 
 TEST(ExactlyOnceCheckTest, UnansweredButAppliedTwiceIsCaught) {
-  KeyedRequest k;
-  k.key = "a";
-  k.value = "va";
-  EXPECT_FALSE(CheckExactlyOnce({k}, {{"va", {2, 3}}}).ok());
+  EXPECT_FALSE(CheckExactlyOnce({Unanswered("a", "va")}, {{"va", {2, 3}}}).ok());
 }
 
 TEST(ExactlyOnceCheckTest, AnsweredButNeverAppliedIsLost) {
@@ -65,11 +61,8 @@ TEST(ExactlyOnceCheckTest, AnswerNamingTheWrongRevisionIsCaught) {
 }
 
 TEST(ExactlyOnceCheckTest, ReusedKeyAppliedIsCaught) {
-  KeyedRequest reused;
-  reused.key = "a";
-  reused.value = "va2";
-  reused.reuse = true;
-  absl::Status s = CheckExactlyOnce({Answered("a", "va", 2), reused}, {{"va", {2}}, {"va2", {3}}});
+  absl::Status s = CheckExactlyOnce({Answered("a", "va", 2), Unanswered("a", "va2", true)},
+                                    {{"va", {2}}, {"va2", {3}}});
   EXPECT_NE(std::string(s.message()).find("reused"), std::string::npos);
 }
 

@@ -259,22 +259,38 @@ thread_local int Driver::depth_ = 0;
 
 const char* CodeName(grpc::StatusCode c) {
   switch (c) {
-    case grpc::StatusCode::CANCELLED: return "CANCELLED";
-    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
-    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
-    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case grpc::StatusCode::ABORTED: return "ABORTED";
-    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
-    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case grpc::StatusCode::INTERNAL: return "INTERNAL";
-    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
-    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
-    default: return "UNKNOWN";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED:
+      return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    default:
+      return "UNKNOWN";
   }
 }
 
@@ -341,8 +357,7 @@ class GrpcLoad : public Load {
       auto* call = NewCall<etcdserverpb::RangeRequest, etcdserverpb::RangeResponse>();
       call->req.set_key(f_.range_key);
       call->req.set_serializable(f_.consistency == "s");
-      kv_[conn]->async()->Range(&call->ctx, &call->req, &call->resp,
-                                Finish(call, std::move(done)));
+      kv_[conn]->async()->Range(&call->ctx, &call->req, &call->resp, Finish(call, std::move(done)));
     } else {
       Idem(conn, client, seq, std::move(done));
     }
@@ -409,8 +424,7 @@ class GrpcLoad : public Load {
                               bulwark::v1::BeginResponse::Outcome_Name(b->resp.outcome())));
             return;
           }
-          auto* complete =
-              NewCall<bulwark::v1::CompleteRequest, bulwark::v1::CompleteResponse>();
+          auto* complete = NewCall<bulwark::v1::CompleteRequest, bulwark::v1::CompleteResponse>();
           complete->req.set_scope("bench");
           complete->req.set_key(b->req.key());
           complete->req.set_token(b->resp.token());
@@ -493,8 +507,8 @@ class RedisLoad : public Load {
       c.key = absl::StrCat("bench-", run_id_, "-", client, "-", seq);
       c.phase = 0;
       c.done = std::move(done);
-      cmd = Command({"SET", c.key, absl::StrCat("token-", seq), "NX", "PX",
-                     std::to_string(f_.lock_ttl_ms)});
+      cmd = Command(
+          {"SET", c.key, absl::StrCat("token-", seq), "NX", "PX", std::to_string(f_.lock_ttl_ms)});
     }
     Send(c, cmd);
   }
@@ -640,8 +654,8 @@ void Report(const BenchFlags& f, const Summary& s) {
               f.load.c_str(), static_cast<long long>(s.ok), static_cast<long long>(s.errors),
               s.seconds, s.Throughput(), f.clients, f.conns);
   std::printf("latency ms: mean %.3f  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n",
-              s.MeanMs(), s.Percentile(50), s.Percentile(90), s.Percentile(99),
-              s.Percentile(99.9), s.Percentile(100));
+              s.MeanMs(), s.Percentile(50), s.Percentile(90), s.Percentile(99), s.Percentile(99.9),
+              s.Percentile(100));
   for (const auto& [kind, n] : s.error_kinds)
     std::printf("  %lld x %s\n", static_cast<long long>(n), kind.c_str());
 }
@@ -679,8 +693,9 @@ int RunBench(const BenchFlags& f) {
 void AddBenchCommand(CLI::App& app, int* exit_code) {
   auto f = std::make_shared<BenchFlags>();
   CLI::App* cmd = app.add_subcommand(
-      "bench", "Drive etcd or bulwark (etcd v3 API) or Redis with a bounded load and report "
-               "throughput and latency");
+      "bench",
+      "Drive etcd or bulwark (etcd v3 API) or Redis with a bounded load and report "
+      "throughput and latency");
   cmd->add_option("load", f->load, std::string("The load: ") + kLoads)->required();
   cmd->add_option("--endpoints", f->endpoints, "Comma-separated host:port list");
   cmd->add_option("--conns", f->conns, "gRPC connections (spread over the endpoints)");
