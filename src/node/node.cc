@@ -85,6 +85,7 @@ absl::Status Node::Init() {
   raft::Config cfg = options_.raft;
   cfg.id = options_.id;
   BW_ASSIGN_OR_RETURN(raft_, raft::Raft::Create(cfg, std::move(restored)));
+  durable_ = raft::HardState{raft_->term(), raft_->vote(), raft_->log().committed()};
   env_.network().SetReceiver(
       [this](NodeId from, std::string_view bytes) { OnMessage(from, bytes); });
   tick_timer_ = env_.timers().Schedule(options_.tick_us, [this] { OnTick(); });
@@ -232,7 +233,11 @@ void Node::Pump() {
 #ifdef BW_PLANTED_BUGS
     early_send = options_.bugs.ack_before_persist;
 #endif
-    if (early_send) SendMessages(rd.messages);
+    if (early_send) {
+      SendMessages(rd.messages);
+    } else {
+      SendLeaderMessagesEarly(rd);
+    }
     int64_t sync_us = options_.sync_latency_us;
     // A disk that is sometimes much slower than usual.
     if (rd.MustSync() && Buggify("node.slow_sync")) sync_us += 20'000;
@@ -311,6 +316,7 @@ void Node::FinishReady(raft::Ready rd) {
       return;
     }
   }
+  if (rd.hard_state.has_value()) durable_ = *rd.hard_state;
   if (observer_ != nullptr) observer_->OnPersisted(options_.id, rd);
   SendMessages(rd.messages);
   Apply(rd);
@@ -336,6 +342,32 @@ void Node::FinishReady(raft::Ready rd) {
   // Reads confirmed now may also be served at the next Ready.
   if (!Buggify("node.defer_reads")) ServeReads();
   MaybeSnapshot();
+}
+
+void Node::SendLeaderMessagesEarly(raft::Ready& rd) {
+  // A leader may write its log in parallel with replicating it (the Raft
+  // dissertation, 10.2.1): appends, heartbeats and snapshot chunks claim
+  // nothing about the leader's own disk, and an entry is applied and
+  // answered only after the Ready that appended it here was synced (Readies
+  // are finished in order). So those go out before the fsync, and a
+  // follower's write overlaps the leader's. Everything that does vouch for
+  // this node's durable state — votes, append acknowledgements — waits for
+  // the sync, as does every message of a Ready that changes term or vote.
+  if (raft_->role() != raft::Role::kLeader || rd.messages.empty()) return;
+  if (rd.hard_state.has_value() &&
+      (rd.hard_state->term != durable_.term || rd.hard_state->vote != durable_.vote)) {
+    return;
+  }
+  std::vector<raft::Message> early;
+  std::vector<raft::Message> late;
+  for (raft::Message& m : rd.messages) {
+    bool leader_only = m.type == raft::MessageType::kAppend ||
+                       m.type == raft::MessageType::kHeartbeat ||
+                       m.type == raft::MessageType::kSnapshot;
+    (leader_only ? early : late).push_back(std::move(m));
+  }
+  rd.messages = std::move(late);
+  SendMessages(early);
 }
 
 void Node::SendMessages(std::vector<raft::Message>& msgs) {

@@ -156,6 +156,9 @@ class Node {
   void Pump();
   // Pumps once the loop has run what is queued now (group commit).
   void PumpSoon();
+  // A leader's appends, heartbeats and snapshot chunks leave before its
+  // own fsync (removed from rd.messages).
+  void SendLeaderMessagesEarly(raft::Ready& rd);
   void FinishReady(raft::Ready rd);
   void SendMessages(std::vector<raft::Message>& msgs);
   void Apply(const raft::Ready& rd);
@@ -181,6 +184,8 @@ class Node {
   env::TimerId tick_timer_ = 0;
   env::TimerId sync_timer_ = 0;
   bool persisting_ = false;
+  // The term and vote known to be on disk (synced).
+  raft::HardState durable_;
   // A Pump is queued behind what the loop holds now (PumpSoon).
   bool pump_scheduled_ = false;
   env::TimerId pump_timer_ = 0;

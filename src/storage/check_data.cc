@@ -136,7 +136,14 @@ absl::StatusOr<DataReport> CheckDataDir(env::Disk& disk, const std::string& dir,
   const std::string state_dir = StateDir(dir);
   if (disk.Exists(state_dir)) {
     absl::StatusOr<RocksState::Report> st = RocksState::Check(state_dir);
-    if (!st.ok()) {
+    if (absl::IsNotFound(st.status())) {
+      // The store's first creation was cut short (the pointer file is its
+      // last step): like no store at all, the next start builds it from the
+      // log and snapshot. Nothing that was acknowledged lived only there.
+      report.lines.push_back(absl::StrCat("state: none (", st.status().message(),
+                                          "; its creation was interrupted, the next start "
+                                          "rebuilds it from the log)"));
+    } else if (!st.ok()) {
       problem(std::string(st.status().message()));
     } else {
       report.lines.push_back(absl::StrFormat("state %s: applied index %d, %d keys, %d clients",
