@@ -18,7 +18,9 @@ namespace {
 
 constexpr size_t kValueBytes = 256;
 
-std::string Key(int64_t i) { return absl::StrFormat("%08d", i); }
+std::string Key(int64_t i) {
+  return absl::StrFormat("%08d", i);
+}
 
 bulwark::internal::Request PutRequest(int64_t key, uint64_t id) {
   bulwark::internal::Request r;
@@ -53,8 +55,7 @@ void BM_MvccKeyedPut(benchmark::State& state) {
   uint64_t i = 0;
   for (auto _ : state) {
     bulwark::internal::Request r = PutRequest(static_cast<int64_t>(i % keys), i + 1);
-    absl::Status s =
-        AttachIdempotencyKey("Put", r.put(), "", absl::StrFormat("key-%d", i), &r);
+    absl::Status s = AttachIdempotencyKey("Put", r.put(), "", absl::StrFormat("key-%d", i), &r);
     benchmark::DoNotOptimize(s);
     MvccResult res = store.Apply(r);
     benchmark::DoNotOptimize(res.revision);

@@ -445,8 +445,7 @@ MvccResult MvccStore::Apply(const bulwark::internal::Request& req) {
   return res;
 }
 
-void MvccStore::EraseRecord(
-    std::map<std::string, bulwark::internal::IdempotencyRecord>::iterator it) {
+void MvccStore::EraseRecord(IdemTable::iterator it) {
   idem_sum_ -= RecordHash(it->second);
   idem_by_seq_.erase(it->second.seq());
   idem_.erase(it);

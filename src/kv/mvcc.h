@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "bulwark/idempotency.pb.h"
 #include "bulwark/internal.pb.h"
 #include "core/status.h"
@@ -176,6 +177,7 @@ class MvccStore final : public StateMachine {
   [[nodiscard]] absl::Status Restore(std::string_view snapshot) override;
 
  private:
+  using IdemTable = absl::flat_hash_map<std::string, bulwark::internal::IdempotencyRecord>;
   struct Version {
     int64_t mod = 0;
     int64_t sub = 0;
@@ -227,7 +229,7 @@ class MvccStore final : public StateMachine {
   absl::Status ApplyRecordCall(const bulwark::internal::Request& req, MvccResult* res);
   void SetRecord(const std::string& k, bulwark::v1::Record r);
   void EraseRecordKey(const std::string& k);
-  void EraseRecord(std::map<std::string, bulwark::internal::IdempotencyRecord>::iterator it);
+  void EraseRecord(IdemTable::iterator it);
   static uint64_t RecordHash(const bulwark::internal::IdempotencyRecord& r);
   void Revoke(WriteTxn& w, int64_t id);
   void Tick(int64_t now_us);
@@ -243,8 +245,10 @@ class MvccStore final : public StateMachine {
   std::map<int64_t, Lease> leases_;
   int64_t log_time_us_ = 0;
   std::map<uint64_t, bulwark::internal::MemberAttributes> members_;
-  // Kept answers by scope + '\0' + key, and their creation order.
-  std::map<std::string, bulwark::internal::IdempotencyRecord> idem_;
+  // Kept answers by scope + '\0' + key (hashed: looked up on every keyed
+  // write, never walked in key order), and their creation order (which is
+  // the order of snapshots, eviction and expiry).
+  IdemTable idem_;
   std::map<uint64_t, std::string> idem_by_seq_;
   uint64_t idem_seq_ = 0;
   uint64_t idem_sum_ = 0;
