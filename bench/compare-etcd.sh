@@ -31,6 +31,7 @@ LOADS=(
   "range-l-100|100|10|range --consistency l --key foo|"
   "range-s-100|100|10|range --consistency s --key foo|"
   "put-100-single|100|10|put --key-space-size 100000|1"
+  "watch-10000-single|1|100|watch --key w --streams 100 --watchers-per-stream 100 --total 50 --rate 100|1"
 )
 
 run_load() {
@@ -40,10 +41,13 @@ run_load() {
   eval "pids=(\"\${${sys}${suffix}_PIDS[@]}\")"
   total=$TOTAL
   [ "$clients" = 1 ] && total=$((TOTAL / 10))
+  # The watch load brings its own count (puts; every watcher sees each).
+  local sizes=(--total "$total" --val-size "$VAL")
+  [ "${load%% *}" = watch ] && sizes=()
   before=$(cpu_seconds "${pids[@]}")
   # shellcheck disable=SC2086
   out=$("$BULWARK" bench $load --endpoints "$eps" --clients "$clients" --conns "$conns" \
-    --total "$total" --val-size "$VAL" --json --no-progress)
+    "${sizes[@]}" --json --no-progress)
   after=$(cpu_seconds "${pids[@]}")
   local tp p99 mean ok cpu_us
   tp=$(json_field throughput <<<"$out")

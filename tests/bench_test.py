@@ -84,11 +84,20 @@ def main():
         check(0.8 <= out.get("seconds", 0) <= 2.0,
               f"--rate 200 spreads 200 requests over about 1 s ({out.get('seconds')} s)")
 
+        out, _ = bench(a.bulwark, "watch", "--endpoints", eps, "--streams", "3",
+                       "--watchers-per-stream", "5", "--total", "40", "--rate", "200",
+                       "--conns", "2")
+        check(out.get("ok") == 3 * 5 * 40 and out.get("errors") == 0,
+              f"bulwark watch: every one of 15 watchers saw all 40 puts ({out.get('ok')})")
+
     with cl.Cluster("etcd", 1).start() as etcd:
         eps = ",".join(etcd.endpoints())
         for load in ("put", "txn-put", "range"):
             out, _ = bench(a.bulwark, load, "--endpoints", eps, *common)
             sane(out, total, f"etcd {load}")
+        out, _ = bench(a.bulwark, "watch", "--endpoints", eps, "--streams", "3",
+                       "--watchers-per-stream", "5", "--total", "40", "--rate", "200")
+        check(out.get("ok") == 3 * 5 * 40, f"etcd watch: 600 events ({out.get('ok')})")
         out, _ = bench(a.bulwark, "idem", "--endpoints", eps, "--total", "5", expect_rc=1)
         check(out.get("ok") == 0 and any("UNIMPLEMENTED" in k for k in out.get("error_kinds", {})),
               f"etcd has no Idempotency service: {out.get('error_kinds')}")

@@ -47,7 +47,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kLoads = "put, keyed-put, txn-put, range, idem, redis-idem";
+constexpr const char* kLoads = "put, keyed-put, txn-put, range, idem, redis-idem, watch";
 
 struct BenchFlags {
   std::string load;
@@ -68,6 +68,9 @@ struct BenchFlags {
   int64_t lock_ttl_ms = 10'000;
   bool json = false;
   bool no_progress = false;
+  // watch: streams, and watchers on each (all on --key).
+  int streams = 10;
+  int watchers_per_stream = 10;
 };
 
 // A request's outcome: empty for success, else what went wrong (errors are
@@ -307,20 +310,40 @@ std::string Target(std::string ep) {
   return ipv4 ? "ipv4:" + ep : ep;
 }
 
+using Channels = std::vector<std::pair<std::string, std::shared_ptr<grpc::Channel>>>;
+
+// --conns separate connections, round-robin over the endpoints.
+Channels MakeChannels(const BenchFlags& f) {
+  Channels out;
+  std::vector<std::string> eps = absl::StrSplit(f.endpoints, ',', absl::SkipEmpty());
+  for (int i = 0; i < f.conns; ++i) {
+    grpc::ChannelArguments args;
+    // Separate connections, not one shared subchannel.
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetInt("bulwark.bench.conn", i);
+    args.SetMaxReceiveMessageSize(-1);
+    const std::string& ep = eps[static_cast<size_t>(i) % eps.size()];
+    out.push_back(
+        {ep, grpc::CreateCustomChannel(Target(ep), grpc::InsecureChannelCredentials(), args)});
+  }
+  return out;
+}
+
+absl::Status WaitConnected(const Channels& channels) {
+  for (const auto& [ep, ch] : channels) {
+    if (!ch->WaitForConnected(env::WallDeadlineAfter(std::chrono::seconds(5)))) {
+      return absl::UnavailableError(absl::StrCat("cannot connect to ", ep, " within 5 s"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // The etcd API (and bulwark's Idempotency service) over --conns connections.
 class GrpcLoad : public Load {
  public:
   explicit GrpcLoad(const BenchFlags& f) : f_(f), value_(static_cast<size_t>(f.val_size), 'v') {
-    std::vector<std::string> eps = absl::StrSplit(f.endpoints, ',', absl::SkipEmpty());
-    for (int i = 0; i < f.conns; ++i) {
-      grpc::ChannelArguments args;
-      // Separate connections, not one shared subchannel.
-      args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-      args.SetInt("bulwark.bench.conn", i);
-      args.SetMaxReceiveMessageSize(-1);
-      const std::string& ep = eps[static_cast<size_t>(i) % eps.size()];
-      auto ch = grpc::CreateCustomChannel(Target(ep), grpc::InsecureChannelCredentials(), args);
-      channels_.push_back({ep, ch});
+    channels_ = MakeChannels(f);
+    for (auto& [ep, ch] : channels_) {
       kv_.push_back(etcdserverpb::KV::NewStub(ch));
       idem_.push_back(bulwark::v1::Idempotency::NewStub(ch));
     }
@@ -330,14 +353,7 @@ class GrpcLoad : public Load {
       rngs_.emplace_back(rd());
   }
 
-  absl::Status Connect() {
-    for (auto& [ep, ch] : channels_) {
-      if (!ch->WaitForConnected(env::WallDeadlineAfter(std::chrono::seconds(5)))) {
-        return absl::UnavailableError(absl::StrCat("cannot connect to ", ep, " within 5 s"));
-      }
-    }
-    return absl::OkStatus();
-  }
+  absl::Status Connect() { return WaitConnected(channels_); }
 
   void Start(int client, int64_t seq, Done done) override {
     size_t conn = static_cast<size_t>(client) % channels_.size();
@@ -438,7 +454,7 @@ class GrpcLoad : public Load {
   const BenchFlags& f_;
   std::string value_;
   std::string run_id_;
-  std::vector<std::pair<std::string, std::shared_ptr<grpc::Channel>>> channels_;
+  Channels channels_;
   std::vector<std::unique_ptr<etcdserverpb::KV::Stub>> kv_;
   std::vector<std::unique_ptr<bulwark::v1::Idempotency::Stub>> idem_;
   std::vector<std::mt19937_64> rngs_;  // per client
@@ -626,6 +642,9 @@ absl::Status Validate(const BenchFlags& f) {
     return absl::InvalidArgumentError(
         "--key-size and --key-space-size must be at least 1, --val-size at least 0");
   }
+  if (f.streams < 1 || f.watchers_per_stream < 1) {
+    return absl::InvalidArgumentError("--streams and --watchers-per-stream must be at least 1");
+  }
   if (f.consistency != "l" && f.consistency != "s") {
     return absl::InvalidArgumentError("--consistency must be l (linearizable) or s (serializable)");
   }
@@ -650,14 +669,159 @@ void Report(const BenchFlags& f, const Summary& s) {
         s.Percentile(90), s.Percentile(99), s.Percentile(99.9), s.Percentile(100), kinds.c_str());
     return;
   }
-  std::printf("%s: %lld ok, %lld errors in %.2f s: %.0f requests/s (%d clients, %d conns)\n",
-              f.load.c_str(), static_cast<long long>(s.ok), static_cast<long long>(s.errors),
-              s.seconds, s.Throughput(), f.clients, f.conns);
+  if (f.load == "watch") {
+    std::printf("watch: %lld events received, %lld missed or failed, in %.2f s: %.0f events/s\n",
+                static_cast<long long>(s.ok), static_cast<long long>(s.errors), s.seconds,
+                s.Throughput());
+  } else {
+    std::printf("%s: %lld ok, %lld errors in %.2f s: %.0f requests/s (%d clients, %d conns)\n",
+                f.load.c_str(), static_cast<long long>(s.ok), static_cast<long long>(s.errors),
+                s.seconds, s.Throughput(), f.clients, f.conns);
+  }
   std::printf("latency ms: mean %.3f  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n",
               s.MeanMs(), s.Percentile(50), s.Percentile(90), s.Percentile(99), s.Percentile(99.9),
               s.Percentile(100));
   for (const auto& [kind, n] : s.error_kinds)
     std::printf("  %lld x %s\n", static_cast<long long>(n), kind.c_str());
+}
+
+// Watch fan-out: --streams streams (spread over the connections) with
+// --watchers-per-stream watchers each, all on --key; then --total puts to the
+// key at --rate, each value carrying the time it was sent. Every watcher must
+// see every put; the latency is from the put's send to each event's arrival.
+class WatchStream final : public grpc::ClientBidiReactor<etcdserverpb::WatchRequest,
+                                                         etcdserverpb::WatchResponse> {
+ public:
+  WatchStream(etcdserverpb::Watch::Stub* stub, const std::string& key, int watchers,
+              Clock::time_point epoch, std::atomic<int64_t>* created, std::atomic<int>* done)
+      : key_(key), watchers_(watchers), epoch_(epoch), created_(created), done_(done) {
+    stub->async()->Watch(&ctx_, this);
+    WriteNext();
+    StartRead(&resp_);
+    StartCall();
+  }
+  void Cancel() { ctx_.TryCancel(); }
+  std::vector<int64_t>& latencies() { return latencies_; }
+
+  void OnWriteDone(bool ok) override {
+    if (ok) WriteNext();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    if (resp_.created()) created_->fetch_add(1);
+    int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - epoch_)
+                      .count();
+    for (const mvccpb::Event& e : resp_.events()) {
+      int64_t sent = 0;
+      if (absl::SimpleAtoi(e.kv().value().substr(0, 16), &sent)) latencies_.push_back(now - sent);
+    }
+    StartRead(&resp_);
+  }
+  void OnDone(const grpc::Status&) override { done_->fetch_add(1); }
+
+ private:
+  void WriteNext() {
+    if (written_ == watchers_) return;
+    ++written_;
+    req_.mutable_create_request()->set_key(key_);
+    StartWrite(&req_);
+  }
+
+  grpc::ClientContext ctx_;
+  std::string key_;
+  int watchers_;
+  int written_ = 0;
+  Clock::time_point epoch_;
+  std::atomic<int64_t>* created_;
+  std::atomic<int>* done_;
+  etcdserverpb::WatchRequest req_;
+  etcdserverpb::WatchResponse resp_;
+  std::vector<int64_t> latencies_;  // only this stream's reads touch it
+};
+
+int RunWatchBench(const BenchFlags& f) {
+  Channels channels = MakeChannels(f);
+  absl::Status connected = WaitConnected(channels);
+  if (!connected.ok()) {
+    std::fprintf(stderr, "bulwark bench: %s\n", std::string(connected.message()).c_str());
+    return 1;
+  }
+  std::vector<std::unique_ptr<etcdserverpb::Watch::Stub>> watch;
+  for (auto& [ep, ch] : channels)
+    watch.push_back(etcdserverpb::Watch::NewStub(ch));
+  const int64_t watchers = int64_t{f.streams} * f.watchers_per_stream;
+  const Clock::time_point epoch = Clock::now();
+  std::atomic<int64_t> created{0};
+  std::atomic<int> done{0};
+  std::vector<std::unique_ptr<WatchStream>> streams;
+  for (int i = 0; i < f.streams; ++i) {
+    streams.push_back(std::make_unique<WatchStream>(watch[static_cast<size_t>(i) % watch.size()].get(),
+                                                    f.range_key, f.watchers_per_stream, epoch,
+                                                    &created, &done));
+  }
+  const Clock::time_point give_up = Clock::now() + std::chrono::seconds(30);
+  while (created.load() < watchers && Clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  Summary s;
+  if (created.load() < watchers) {
+    s.error_kinds["watchers not created within 30 s"] = watchers - created.load();
+  }
+  if (!f.no_progress) {
+    std::fprintf(stderr, "%lld watchers created in %.2f s; writing %lld puts\n",
+                 static_cast<long long>(created.load()),
+                 std::chrono::duration<double>(Clock::now() - epoch).count(),
+                 static_cast<long long>(f.total));
+  }
+  // The writer: one client, at --rate (default: one put per millisecond).
+  auto kv = etcdserverpb::KV::NewStub(channels[0].second);
+  const double rate = f.rate > 0 ? f.rate : 1000;
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point deadline =
+      start + std::chrono::microseconds(static_cast<int64_t>(f.duration_s * 1e6));
+  int64_t puts = 0;
+  for (; puts < f.total && Clock::now() < deadline; ++puts) {
+    std::this_thread::sleep_until(
+        start + std::chrono::microseconds(static_cast<int64_t>(static_cast<double>(puts) * 1e6 / rate)));
+    etcdserverpb::PutRequest req;
+    req.set_key(f.range_key);
+    int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - epoch).count();
+    std::string v = absl::StrFormat("%016d", now);
+    if (static_cast<int>(v.size()) < f.val_size) v.resize(static_cast<size_t>(f.val_size), 'v');
+    req.set_value(v);
+    etcdserverpb::PutResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(env::WallDeadlineAfter(
+        std::chrono::milliseconds(static_cast<int64_t>(f.timeout_s * 1e3))));
+    grpc::Status st = kv->Put(&ctx, req, &resp);
+    if (!st.ok()) ++s.error_kinds[absl::StrCat("put: ", ErrorKind(st))];
+  }
+  // Let the last events arrive, then end every stream.
+  const int64_t expected = puts * created.load();
+  const Clock::time_point drain = Clock::now() + std::chrono::seconds(5);
+  auto received = [&streams] {
+    int64_t n = 0;
+    for (auto& st : streams)
+      n += static_cast<int64_t>(st->latencies().size());
+    return n;
+  };
+  while (received() < expected && Clock::now() < drain)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  s.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  for (auto& st : streams)
+    st->Cancel();
+  while (done.load() < f.streams)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (auto& st : streams)
+    s.latencies_us.insert(s.latencies_us.end(), st->latencies().begin(), st->latencies().end());
+  std::sort(s.latencies_us.begin(), s.latencies_us.end());
+  s.ok = static_cast<int64_t>(s.latencies_us.size());
+  if (s.ok < expected) s.error_kinds["events missed"] = expected - s.ok;
+  for (const auto& [kind, n] : s.error_kinds)
+    s.errors += n;
+  std::printf("%lld watchers on %d streams, %lld puts\n", static_cast<long long>(created.load()),
+              f.streams, static_cast<long long>(puts));
+  Report(f, s);
+  return s.ok == 0 ? 1 : 0;
 }
 
 int RunBench(const BenchFlags& f) {
@@ -666,6 +830,7 @@ int RunBench(const BenchFlags& f) {
     std::fprintf(stderr, "bulwark bench: %s\n", std::string(v.message()).c_str());
     return 2;
   }
+  if (f.load == "watch") return RunWatchBench(f);
   std::unique_ptr<Load> load;
   absl::Status connected;
   if (f.load == "redis-idem") {
@@ -708,8 +873,11 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--key-space-size", f->key_space, "Distinct keys written");
   cmd->add_flag("--sequential-keys", f->sequential, "Write keys in order instead of at random");
   cmd->add_option("--consistency", f->consistency, "range: l (linearizable) or s (serializable)");
-  cmd->add_option("--key", f->range_key, "range: the key read");
+  cmd->add_option("--key", f->range_key, "range: the key read; watch: the key watched");
   cmd->add_option("--redis", f->redis, "redis-idem: the Redis server, host:port");
+  cmd->add_option("--streams", f->streams, "watch: watch streams");
+  cmd->add_option("--watchers-per-stream", f->watchers_per_stream,
+                  "watch: watchers on each stream (all on --key)");
   cmd->add_option("--timeout", f->timeout_s, "Deadline of each request, seconds");
   cmd->add_option("--lock-ttl-ms", f->lock_ttl_ms, "idem, redis-idem: the claim's lock time");
   cmd->add_flag("--json", f->json, "Print the summary as one JSON line");
