@@ -112,7 +112,11 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp>,
   }
   void WriteNext() {
     writing_ = true;
-    this->StartWrite(&queue_.front());
+    // More is queued behind this one: let gRPC buffer it and flush the lot
+    // with the last (a watch fan-out writes many small messages at once).
+    grpc::WriteOptions options;
+    if (queue_.size() > 1) options.set_buffer_hint();
+    this->StartWrite(&queue_.front(), options);
   }
 
   const size_t max_queued_;
