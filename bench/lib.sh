@@ -110,7 +110,7 @@ cpu_seconds() {
 
 # json_field FIELD < json-line  (numbers only; latency fields as latency_ms.p99)
 json_field() {
-  python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); 
+  python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); 
 v=d
 for p in sys.argv[1].split("."): v=v[p]
 print(v)' "$1"

@@ -89,6 +89,16 @@ def main():
                        "--conns", "2")
         check(out.get("ok") == 3 * 5 * 40 and out.get("errors") == 0,
               f"bulwark watch: every one of 15 watchers saw all 40 puts ({out.get('ok')})")
+        # The bench cancelled its watch streams: the server must let them go.
+        # A stream that never finished kept its watchers (every later put
+        # paid for them) and made SIGTERM hang in gRPC's shutdown.
+        for m in bw.members:
+            m.proc.send_signal(cl.signal.SIGTERM)
+            try:
+                rc = m.proc.wait(timeout=8)
+            except cl.subprocess.TimeoutExpired:
+                rc = None
+            check(rc == 0, f"{m.name} stops on SIGTERM after cancelled watch streams (exit {rc})")
 
     with cl.Cluster("etcd", 1).start() as etcd:
         eps = ",".join(etcd.endpoints())

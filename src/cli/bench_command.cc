@@ -689,8 +689,8 @@ void Report(const BenchFlags& f, const Summary& s) {
 // --watchers-per-stream watchers each, all on --key; then --total puts to the
 // key at --rate, each value carrying the time it was sent. Every watcher must
 // see every put; the latency is from the put's send to each event's arrival.
-class WatchStream final : public grpc::ClientBidiReactor<etcdserverpb::WatchRequest,
-                                                         etcdserverpb::WatchResponse> {
+class WatchStream final
+    : public grpc::ClientBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse> {
  public:
   WatchStream(etcdserverpb::Watch::Stub* stub, const std::string& key, int watchers,
               Clock::time_point epoch, std::atomic<int64_t>* created, std::atomic<int>* done)
@@ -709,8 +709,8 @@ class WatchStream final : public grpc::ClientBidiReactor<etcdserverpb::WatchRequ
   void OnReadDone(bool ok) override {
     if (!ok) return;
     if (resp_.created()) created_->fetch_add(1);
-    int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - epoch_)
-                      .count();
+    int64_t now =
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - epoch_).count();
     for (const mvccpb::Event& e : resp_.events()) {
       int64_t sent = 0;
       if (absl::SimpleAtoi(e.kv().value().substr(0, 16), &sent)) latencies_.push_back(now - sent);
@@ -755,9 +755,9 @@ int RunWatchBench(const BenchFlags& f) {
   std::atomic<int> done{0};
   std::vector<std::unique_ptr<WatchStream>> streams;
   for (int i = 0; i < f.streams; ++i) {
-    streams.push_back(std::make_unique<WatchStream>(watch[static_cast<size_t>(i) % watch.size()].get(),
-                                                    f.range_key, f.watchers_per_stream, epoch,
-                                                    &created, &done));
+    streams.push_back(
+        std::make_unique<WatchStream>(watch[static_cast<size_t>(i) % watch.size()].get(),
+                                      f.range_key, f.watchers_per_stream, epoch, &created, &done));
   }
   const Clock::time_point give_up = Clock::now() + std::chrono::seconds(30);
   while (created.load() < watchers && Clock::now() < give_up)
@@ -780,18 +780,19 @@ int RunWatchBench(const BenchFlags& f) {
       start + std::chrono::microseconds(static_cast<int64_t>(f.duration_s * 1e6));
   int64_t puts = 0;
   for (; puts < f.total && Clock::now() < deadline; ++puts) {
-    std::this_thread::sleep_until(
-        start + std::chrono::microseconds(static_cast<int64_t>(static_cast<double>(puts) * 1e6 / rate)));
+    std::this_thread::sleep_until(start + std::chrono::microseconds(static_cast<int64_t>(
+                                              static_cast<double>(puts) * 1e6 / rate)));
     etcdserverpb::PutRequest req;
     req.set_key(f.range_key);
-    int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - epoch).count();
+    int64_t now =
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - epoch).count();
     std::string v = absl::StrFormat("%016d", now);
     if (static_cast<int>(v.size()) < f.val_size) v.resize(static_cast<size_t>(f.val_size), 'v');
     req.set_value(v);
     etcdserverpb::PutResponse resp;
     grpc::ClientContext ctx;
-    ctx.set_deadline(env::WallDeadlineAfter(
-        std::chrono::milliseconds(static_cast<int64_t>(f.timeout_s * 1e3))));
+    ctx.set_deadline(
+        env::WallDeadlineAfter(std::chrono::milliseconds(static_cast<int64_t>(f.timeout_s * 1e3))));
     grpc::Status st = kv->Put(&ctx, req, &resp);
     if (!st.ok()) ++s.error_kinds[absl::StrCat("put: ", ErrorKind(st))];
   }
@@ -818,8 +819,8 @@ int RunWatchBench(const BenchFlags& f) {
   if (s.ok < expected) s.error_kinds["events missed"] = expected - s.ok;
   for (const auto& [kind, n] : s.error_kinds)
     s.errors += n;
-  std::printf("%lld watchers on %d streams, %lld puts\n", static_cast<long long>(created.load()),
-              f.streams, static_cast<long long>(puts));
+  std::fprintf(f.json ? stderr : stdout, "%lld watchers on %d streams, %lld puts\n",
+               static_cast<long long>(created.load()), f.streams, static_cast<long long>(puts));
   Report(f, s);
   return s.ok == 0 ? 1 : 0;
 }

@@ -96,6 +96,17 @@ class BidiStream : public grpc::ServerBidiReactor<Req, Resp>,
       FinishOnce(final_);
     }
   }
+  void OnCancel() override {
+    // The client cancelled or went away, or the server is shutting down:
+    // nothing more can be written. Finish, so that gRPC calls OnDone and the
+    // stream's watchers and keep-alives are let go (a watch stream never
+    // finishes by itself).
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    queue_.clear();
+    finishing_ = true;
+    final_ = grpc::Status::CANCELLED;
+    if (!writing_) FinishOnce(final_);
+  }
   void OnDone() override {
     {
       std::lock_guard<std::recursive_mutex> lock(mu_);

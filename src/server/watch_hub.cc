@@ -14,6 +14,7 @@ uint64_t WatchHub::AddStream(WatchSink sink) {
 
 void WatchHub::RemoveStream(uint64_t stream) {
   streams_.erase(stream);
+  index_dirty_ = true;
 }
 
 size_t WatchHub::watchers() const {
@@ -28,6 +29,7 @@ void WatchHub::CancelStream(uint64_t sid) {
   // stream end and may watch again from the last revision it saw.
   auto it = streams_.find(sid);
   if (it != streams_.end()) it->second.watchers.clear();
+  index_dirty_ = true;
 }
 
 void WatchHub::OnRequest(uint64_t sid, const etcdserverpb::WatchRequest& req) {
@@ -39,6 +41,7 @@ void WatchHub::OnRequest(uint64_t sid, const etcdserverpb::WatchRequest& req) {
   } else if (req.has_cancel_request()) {
     int64_t id = req.cancel_request().watch_id();
     if (s.watchers.erase(id) == 0) return;
+    index_dirty_ = true;
     etcdserverpb::WatchResponse r;
     header_(r.mutable_header());
     r.set_watch_id(id);
@@ -103,7 +106,10 @@ void WatchHub::Create(uint64_t sid, Stream& s, const etcdserverpb::WatchCreateRe
     CancelStream(sid);
     return;
   }
-  if (!cancelled) s.watchers[id] = std::move(w);
+  if (!cancelled) {
+    s.watchers[id] = std::move(w);
+    index_dirty_ = true;
+  }
 }
 
 bool WatchHub::CatchUp(Stream& s, int64_t id, Watcher& w, bool* cancelled) {
@@ -141,6 +147,7 @@ void WatchHub::Resync() {
         break;
       }
       it = cancelled ? s.watchers.erase(it) : std::next(it);
+      index_dirty_ |= cancelled;
     }
   }
   for (uint64_t sid : slow)
@@ -185,18 +192,47 @@ bool WatchHub::SendEvents(Stream& s, int64_t id, Watcher& w,
   return true;
 }
 
+void WatchHub::RebuildIndex() {
+  by_key_.clear();
+  ranged_.clear();
+  for (const auto& [sid, s] : streams_) {
+    for (const auto& [id, w] : s.watchers) {
+      if (w.end.empty()) {
+        by_key_[w.key].emplace_back(sid, id);
+      } else {
+        ranged_.emplace_back(sid, id);
+      }
+    }
+  }
+  index_dirty_ = false;
+}
+
 void WatchHub::OnApplied() {
   std::vector<mvccpb::Event> events = store_.TakeEvents();
   if (events.empty()) return;
+  if (index_dirty_) RebuildIndex();
+  // The watchers of the events' keys and every range watcher, in stream and
+  // watch id order (the order they were always served in).
+  std::vector<WatcherRef> candidates = ranged_;
+  for (const mvccpb::Event& e : events) {
+    auto it = by_key_.find(e.kv().key());
+    if (it != by_key_.end())
+      candidates.insert(candidates.end(), it->second.begin(), it->second.end());
+  }
+  std::sort(candidates.begin(), candidates.end());
+  candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
   std::vector<uint64_t> slow;
-  for (auto& [sid, s] : streams_) {
-    for (auto& [id, w] : s.watchers) {
-      if (!SendEvents(s, id, w, events)) {
-        slow.push_back(sid);
-        break;
-      }
-      w.next_rev = store_.revision() + 1;
+  for (const auto& [sid, id] : candidates) {
+    if (!slow.empty() && slow.back() == sid) continue;  // that stream is being cut
+    auto s = streams_.find(sid);
+    if (s == streams_.end()) continue;
+    auto w = s->second.watchers.find(id);
+    if (w == s->second.watchers.end()) continue;
+    if (!SendEvents(s->second, id, w->second, events)) {
+      slow.push_back(sid);
+      continue;
     }
+    w->second.next_rev = store_.revision() + 1;
   }
   for (uint64_t sid : slow)
     CancelStream(sid);

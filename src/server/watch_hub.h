@@ -6,6 +6,8 @@
 // between history and live events.
 #pragma once
 
+#include "absl/container/flat_hash_map.h"
+
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -71,7 +73,15 @@ class WatchHub {
   // is full. Cancels the watcher (sets *cancelled) if that is compacted.
   bool CatchUp(Stream& s, int64_t id, Watcher& w, bool* cancelled);
 
+  // The watchers an event may concern, by key: one lookup per event instead
+  // of a pass over every watcher. Rebuilt lazily after watchers change.
+  using WatcherRef = std::pair<uint64_t, int64_t>;  // stream, watch id
+  void RebuildIndex();
+
   kv::MvccStore& store_;
+  bool index_dirty_ = true;
+  absl::flat_hash_map<std::string, std::vector<WatcherRef>> by_key_;
+  std::vector<WatcherRef> ranged_;
   std::function<void(etcdserverpb::ResponseHeader*)> header_;
   size_t fragment_bytes_;
   uint64_t next_stream_ = 1;
