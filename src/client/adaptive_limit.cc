@@ -26,11 +26,19 @@ void AdaptiveLimit::OnResult(int64_t latency_us, bool dropped) {
   // The limit is judged by how full it was while this call ran.
   const int in_flight = in_flight_;
   if (in_flight_ > 0) --in_flight_;
+  // Calls sent before the last cut answer with what the old limit did to
+  // the server: one cut per overload, not one per dropped call.
+  const bool sent_before_cut = sent_before_cut_ > 0;
+  if (sent_before_cut_ > 0) --sent_before_cut_;
   if (dropped || latency_us >= o_.slow_us) {
-    limit_ = std::max(o_.min, limit_ * o_.backoff);
+    if (!sent_before_cut) {
+      limit_ = std::max(o_.min, limit_ * o_.backoff);
+      sent_before_cut_ = in_flight_;
+    }
   } else if (in_flight * 2 >= static_cast<int>(limit_)) {
-    // Only a limit in use is raised: idle capacity proves nothing.
-    limit_ = std::min(o_.max, limit_ + 1);
+    // Additive increase, about one per window of successful calls; only a
+    // limit in use is raised (idle capacity proves nothing).
+    limit_ = std::min(o_.max, limit_ + 1.0 / limit_);
   }
 }
 

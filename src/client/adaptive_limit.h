@@ -1,8 +1,10 @@
-// An adaptive concurrency limit (AIMD, after Netflix's concurrency-limits):
-// the number of calls allowed in flight grows by one while calls succeed
-// quickly with the limit in use, and is cut by `backoff` when a call is
-// dropped — it failed with overload, timed out, or took longer than
-// `slow_us`. It finds the load a server can take without being told.
+// An adaptive concurrency limit (AIMD, as TCP and Netflix's concurrency-
+// limits do it): the number of calls allowed in flight grows by about one per
+// window of calls that succeed quickly with the limit in use, and is cut by
+// `backoff` (once per overload: not again for the calls already sent) when
+// calls are dropped — they failed with
+// overload, timed out, or took longer than `slow_us`. It finds the load a
+// server can take without being told, and then saw-tooths just under it.
 // Deterministic; no clock: latencies are passed in.
 #pragma once
 
@@ -39,6 +41,8 @@ class AdaptiveLimit {
   AdaptiveLimitOptions o_;
   double limit_;
   int in_flight_ = 0;
+  // Calls still in flight that were sent before the last cut.
+  int sent_before_cut_ = 0;
   uint64_t shed_ = 0;
 };
 

@@ -52,9 +52,9 @@ std::vector<uint64_t> Bulkhead::TakeExpired(int64_t now_us) {
 }
 
 void Bulkhead::Cancel(uint64_t id) {
-  queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
-                              [id](const Waiter& w) { return w.id == id; }),
-               queue_.end());
+  queue_.erase(
+      std::remove_if(queue_.begin(), queue_.end(), [id](const Waiter& w) { return w.id == id; }),
+      queue_.end());
 }
 
 }  // namespace bw::client

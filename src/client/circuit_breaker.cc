@@ -105,6 +105,12 @@ double CircuitBreaker::failure_rate() const {
   return calls == 0 ? 0 : 100.0 * failures / calls;
 }
 
+int CircuitBreaker::calls_in_window() const {
+  int calls, failures, slow;
+  Totals(&calls, &failures, &slow);
+  return calls;
+}
+
 double CircuitBreaker::slow_rate() const {
   int calls, failures, slow;
   Totals(&calls, &failures, &slow);
@@ -123,8 +129,8 @@ void CircuitBreaker::OnResult(int64_t now_us, int64_t duration_us, bool failed) 
       probes_.failures += failed ? 1 : 0;
       probes_.slow += slow ? 1 : 0;
       if (probes_.calls < o_.half_open_calls) return;
-      bool bad = failure_rate() >= o_.failure_rate_threshold ||
-                 slow_rate() >= o_.slow_rate_threshold;
+      bool bad =
+          failure_rate() >= o_.failure_rate_threshold || slow_rate() >= o_.slow_rate_threshold;
       Transition(bad ? BreakerState::kOpen : BreakerState::kClosed, now_us);
       return;
     }
@@ -141,8 +147,8 @@ void CircuitBreaker::OnResult(int64_t now_us, int64_t duration_us, bool failed) 
       Trim(now_us);
       int calls, failures, slow_calls;
       Totals(&calls, &failures, &slow_calls);
-      if (calls >= o_.minimum_calls && (failure_rate() >= o_.failure_rate_threshold ||
-                                        slow_rate() >= o_.slow_rate_threshold)) {
+      if (calls >= o_.minimum_calls &&
+          (failure_rate() >= o_.failure_rate_threshold || slow_rate() >= o_.slow_rate_threshold)) {
         Transition(BreakerState::kOpen, now_us);
       }
       return;

@@ -59,6 +59,8 @@ class CircuitBreaker {
   // Over the current window (closed) or the probes so far (half-open).
   double failure_rate() const;
   double slow_rate() const;
+  // Calls in the current window (closed) or probes answered (half-open).
+  int calls_in_window() const;
   uint64_t refused() const { return refused_; }
   uint64_t opened() const { return opened_; }
 

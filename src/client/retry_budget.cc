@@ -17,8 +17,8 @@ RetryBudget::RetryBudget(RetryBudgetOptions o, int64_t now_us)
 
 void RetryBudget::Refill(int64_t now_us) {
   if (now_us > last_us_) {
-    tokens_ = std::min(o_.max_tokens, tokens_ + o_.min_per_second *
-                                                    static_cast<double>(now_us - last_us_) / 1e6);
+    tokens_ = std::min(o_.max_tokens,
+                       tokens_ + o_.min_per_second * static_cast<double>(now_us - last_us_) / 1e6);
     last_us_ = now_us;
   }
 }
