@@ -37,15 +37,26 @@ wait_ready() {
   return 1
 }
 
-# start_bulwark NAME N BASEPORT: members NAME-1..N, client port BASEPORT+2i, peer +1.
-start_bulwark() {
-  local name=$1 n=$2 base=$3 i cluster="" eps=""
+# cluster_spec NAME N BASEPORT: sets CLUSTER (etcd's --initial-cluster) and EPS.
+cluster_spec() {
+  local name=$1 n=$2 base=$3 i
+  CLUSTER="" EPS=""
   for i in $(seq 1 "$n"); do
-    cluster+="${cluster:+,}$name-$i=http://127.0.0.1:$((base + 2 * i + 1))"
-    eps+="${eps:+,}127.0.0.1:$((base + 2 * i))"
+    CLUSTER+="${CLUSTER:+,}$name-$i=http://127.0.0.1:$((base + 2 * i + 1))"
+    EPS+="${EPS:+,}127.0.0.1:$((base + 2 * i))"
   done
+}
+
+# start_members NAME N BASEPORT COMMAND...: members NAME-1..N of one cluster,
+# client port BASEPORT+2i and peer port +1, started as COMMAND with etcd's
+# flags (bulwark takes the same ones); sets NAME_ENDPOINTS and NAME_PIDS.
+start_members() {
+  local name=$1 n=$2 base=$3 i cluster eps
+  shift 3
+  cluster_spec "$name" "$n" "$base"
+  cluster=$CLUSTER eps=$EPS
   for i in $(seq 1 "$n"); do
-    "$BULWARK" start --name "$name-$i" --data-dir "$BENCH_DIR/$name-$i" \
+    "$@" --name "$name-$i" --data-dir "$BENCH_DIR/$name-$i" \
       --listen-client-urls "http://127.0.0.1:$((base + 2 * i))" \
       --advertise-client-urls "http://127.0.0.1:$((base + 2 * i))" \
       --listen-peer-urls "http://127.0.0.1:$((base + 2 * i + 1))" \
@@ -59,27 +70,8 @@ start_bulwark() {
   wait_ready "$eps"
 }
 
-start_etcd() {
-  local name=$1 n=$2 base=$3 i cluster="" eps=""
-  for i in $(seq 1 "$n"); do
-    cluster+="${cluster:+,}$name-$i=http://127.0.0.1:$((base + 2 * i + 1))"
-    eps+="${eps:+,}127.0.0.1:$((base + 2 * i))"
-  done
-  for i in $(seq 1 "$n"); do
-    etcd --name "$name-$i" --data-dir "$BENCH_DIR/$name-$i" \
-      --listen-client-urls "http://127.0.0.1:$((base + 2 * i))" \
-      --advertise-client-urls "http://127.0.0.1:$((base + 2 * i))" \
-      --listen-peer-urls "http://127.0.0.1:$((base + 2 * i + 1))" \
-      --initial-advertise-peer-urls "http://127.0.0.1:$((base + 2 * i + 1))" \
-      --initial-cluster "$cluster" --initial-cluster-token "$name" \
-      --initial-cluster-state new --log-level error \
-      >"$BENCH_DIR/$name-$i.log" 2>&1 &
-    BENCH_PIDS+=($!)
-    eval "${name}_PIDS+=($!)"
-  done
-  eval "${name}_ENDPOINTS=$eps"
-  wait_ready "$eps"
-}
+start_bulwark() { start_members "$1" "$2" "$3" "$BULWARK" start; }
+start_etcd() { start_members "$1" "$2" "$3" etcd --initial-cluster-state new --log-level error; }
 
 start_redis() {
   local name=$1 port=$2 i

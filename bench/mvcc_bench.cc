@@ -30,6 +30,15 @@ bulwark::internal::Request PutRequest(int64_t key, uint64_t id) {
   return r;
 }
 
+// Old versions are compacted away now and then, as an operator would, so
+// memory stays bounded however long a benchmark runs.
+void CompactNowAndThen(MvccStore& store, uint64_t writes) {
+  if (writes % 100'000 != 0) return;
+  bulwark::internal::Request c;
+  c.mutable_compaction()->set_revision(store.revision() - 1000);
+  store.Apply(c);
+}
+
 void BM_MvccPut(benchmark::State& state) {
   const int64_t keys = state.range(0);
   MvccStore store;
@@ -37,13 +46,7 @@ void BM_MvccPut(benchmark::State& state) {
   for (auto _ : state) {
     MvccResult res = store.Apply(PutRequest(static_cast<int64_t>(i % keys), i + 1));
     benchmark::DoNotOptimize(res.revision);
-    ++i;
-    // Old versions are compacted away now and then, as an operator would.
-    if (i % 100'000 == 0) {
-      bulwark::internal::Request c;
-      c.mutable_compaction()->set_revision(store.revision() - 1000);
-      store.Apply(c);
-    }
+    CompactNowAndThen(store, ++i);
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -59,12 +62,7 @@ void BM_MvccKeyedPut(benchmark::State& state) {
     benchmark::DoNotOptimize(s);
     MvccResult res = store.Apply(r);
     benchmark::DoNotOptimize(res.revision);
-    ++i;
-    if (i % 100'000 == 0) {
-      bulwark::internal::Request c;
-      c.mutable_compaction()->set_revision(store.revision() - 1000);
-      store.Apply(c);
-    }
+    CompactNowAndThen(store, ++i);
   }
   state.SetItemsProcessed(state.iterations());
 }

@@ -585,14 +585,20 @@ TEST(RaftTest, TransferToALearnerIsRefused) {
   EXPECT_EQ(c.node(1).TransferLeadership(NodeId(4)).code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST(RaftTest, LaggingFollowerGetsAChunkedSnapshot) {
-  Cluster c(3, [](Config& cfg) { cfg.snapshot_chunk_bytes = 16; });
+// Node 1 leads; node 3 is cut off while `entries` are committed and node 1
+// compacts them into a snapshot: healed, node 3 needs the snapshot.
+void LeaveNode3BehindASnapshot(Cluster& c, int entries) {
   c.Elect(1);
   c.Isolate(3);
-  for (int i = 0; i < 30; ++i)
+  for (int i = 0; i < entries; ++i)
     c.Propose(1, "entry-" + std::to_string(i));
   c.TickAll(1);
   c.Compact(1);
+}
+
+TEST(RaftTest, LaggingFollowerGetsAChunkedSnapshot) {
+  Cluster c(3, [](Config& cfg) { cfg.snapshot_chunk_bytes = 16; });
+  LeaveNode3BehindASnapshot(c, 30);
   ASSERT_GT(c.node(1).log().offset(), c.node(3).log().last_index());
   int chunks = 0;
   c.SetDrop([&](const Message& m) {
@@ -612,12 +618,7 @@ TEST(RaftTest, LaggingFollowerGetsAChunkedSnapshot) {
 
 TEST(RaftTest, LostSnapshotChunksAreResent) {
   Cluster c(3, [](Config& cfg) { cfg.snapshot_chunk_bytes = 16; });
-  c.Elect(1);
-  c.Isolate(3);
-  for (int i = 0; i < 10; ++i)
-    c.Propose(1, "entry-" + std::to_string(i));
-  c.TickAll(1);
-  c.Compact(1);
+  LeaveNode3BehindASnapshot(c, 10);
   int seen = 0;
   c.SetDrop(
       [&](const Message& m) { return m.type == MessageType::kSnapshot && (++seen % 3) == 0; });
@@ -631,12 +632,7 @@ TEST(RaftTest, LostSnapshotChunksAreResent) {
 TEST(RaftTest, DuplicatedSnapshotAnswersDoNotMultiplyChunks) {
   auto chunks_sent = [](bool duplicate) {
     Cluster c(3, [](Config& cfg) { cfg.snapshot_chunk_bytes = 16; });
-    c.Elect(1);
-    c.Isolate(3);
-    for (int i = 0; i < 30; ++i)
-      c.Propose(1, "entry-" + std::to_string(i));
-    c.TickAll(1);
-    c.Compact(1);
+    LeaveNode3BehindASnapshot(c, 30);
     int chunks = 0;
     // Past 2,000 chunks the transfer has run away: drop the rest, so that
     // the failure is an assertion rather than exhausted memory.

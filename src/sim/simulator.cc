@@ -215,7 +215,9 @@ class Simulation : public node::NodeObserver {
   NodeId LeaderNode();
 
   void ClientStep(Client& c);
-  void KeyedClientStep(Client& c);
+  // One attempt of the client's keyed request, to c.target (`members`: where
+  // a concurrent copy may go).
+  void KeyedClientStep(Client& c, const std::vector<NodeId>& members);
   // A new keyed request for client `c` (an index into keyed_).
   int64_t NewKeyedOp(Client& c);
   // Sends one attempt of keyed_[op] to node `n`; `drives` is false for a
@@ -630,10 +632,6 @@ void Simulation::ScheduleClient(Client& c, int64_t delay_us) {
 
 void Simulation::ClientStep(Client& c) {
   if (!clients_running_ || failed() || c.busy) return;
-  if (keyed()) {
-    KeyedClientStep(c);
-    return;
-  }
   // Pick a node: stay with the last one that answered, sometimes wander.
   std::vector<NodeId> members = Members();
   if (members.empty()) {
@@ -643,6 +641,10 @@ void Simulation::ClientStep(Client& c) {
   if (c.target == kNoNode || rng().Chance(0.1) ||
       std::find(members.begin(), members.end(), c.target) == members.end()) {
     c.target = members[rng().Below(members.size())];
+  }
+  if (keyed()) {
+    KeyedClientStep(c, members);
+    return;
   }
   node::Node* n = Live(c.target);
   std::string key = absl::StrCat("k", rng().Below(o_.keys));
@@ -777,16 +779,7 @@ int64_t Simulation::NewKeyedOp(Client& c) {
   return static_cast<int64_t>(keyed_.size()) - 1;
 }
 
-void Simulation::KeyedClientStep(Client& c) {
-  std::vector<NodeId> members = Members();
-  if (members.empty()) {
-    ScheduleClient(c, o_.client_think_us);
-    return;
-  }
-  if (c.target == kNoNode || rng().Chance(0.1) ||
-      std::find(members.begin(), members.end(), c.target) == members.end()) {
-    c.target = members[rng().Below(members.size())];
-  }
+void Simulation::KeyedClientStep(Client& c, const std::vector<NodeId>& members) {
   // A request is retried with the same key until it is answered.
   if (c.keyed_op < 0) c.keyed_op = NewKeyedOp(c);
   uint64_t serial = ++c.op_serial;
