@@ -30,6 +30,7 @@ LOADS=(
   "txn-put-100|100|10|txn-put --key-space-size 100000|"
   "range-l-100|100|10|range --consistency l --key foo|"
   "range-s-100|100|10|range --consistency s --key foo|"
+  "keepalive-100|100|10|lease-keepalive|"
   "put-100-single|100|10|put --key-space-size 100000|1"
   "watch-10000-single|1|100|watch --key w --streams 100 --watchers-per-stream 100 --total 50 --rate 100|1"
 )

@@ -68,7 +68,7 @@ def main():
                        "--key-space-size", "100000", "--val-size", "256", *common)
         sane(out, total, "bulwark put")
         check(count_keys(bw) == total, f"bulwark put: {total} distinct keys in the store")
-        for load in ("keyed-put", "txn-put", "range", "idem"):
+        for load in ("keyed-put", "txn-put", "range", "idem", "lease-keepalive"):
             extra = ["--consistency", "s"] if load == "range" else []
             out, _ = bench(a.bulwark, load, "--endpoints", eps, *extra, *common)
             sane(out, total, f"bulwark {load}")
@@ -102,7 +102,7 @@ def main():
 
     with cl.Cluster("etcd", 1).start() as etcd:
         eps = ",".join(etcd.endpoints())
-        for load in ("put", "txn-put", "range"):
+        for load in ("put", "txn-put", "range", "lease-keepalive"):
             out, _ = bench(a.bulwark, load, "--endpoints", eps, *common)
             sane(out, total, f"etcd {load}")
         out, _ = bench(a.bulwark, "watch", "--endpoints", eps, "--streams", "3",

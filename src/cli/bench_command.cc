@@ -47,7 +47,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kLoads = "put, keyed-put, txn-put, range, idem, redis-idem, watch";
+constexpr const char* kLoads =
+    "put, keyed-put, txn-put, range, idem, redis-idem, watch, lease-keepalive";
 
 struct BenchFlags {
   std::string load;
@@ -339,6 +340,84 @@ absl::Status WaitConnected(const Channels& channels) {
 }
 
 // The etcd API (and bulwark's Idempotency service) over --conns connections.
+// One client's lease keep-alive stream: a request, then its answer, as
+// etcd's clients renew a lease.
+class KeepAliveStream final : public grpc::ClientBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
+                                                             etcdserverpb::LeaseKeepAliveResponse> {
+ public:
+  KeepAliveStream(etcdserverpb::Lease::Stub* stub, int64_t lease) {
+    req_.set_id(lease);
+    stub->async()->LeaseKeepAlive(&ctx_, this);
+    StartCall();
+  }
+  // One renewal; `done` runs when its answer arrives (or the stream fails).
+  void KeepAlive(Done done) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (broken_) {
+        done("lease keep-alive stream closed");
+        return;
+      }
+      done_ = std::move(done);
+    }
+    StartWrite(&req_);
+  }
+  void Cancel() { ctx_.TryCancel(); }
+  void WaitDone() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return finished_; });
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (ok) {
+      StartRead(&resp_);
+    } else {
+      Fail();
+    }
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Fail();
+      return;
+    }
+    Done done = Take();
+    if (done) done(resp_.ttl() > 0 ? std::string() : "lease not found (TTL 0)");
+  }
+  void OnDone(const grpc::Status&) override {
+    Fail();
+    std::lock_guard<std::mutex> lock(mu_);
+    finished_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  Done Take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    Done d = std::move(done_);
+    done_ = nullptr;
+    return d;
+  }
+  void Fail() {
+    Done done;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      broken_ = true;
+      done = std::move(done_);
+      done_ = nullptr;
+    }
+    if (done) done("lease keep-alive stream closed");
+  }
+
+  grpc::ClientContext ctx_;
+  etcdserverpb::LeaseKeepAliveRequest req_;
+  etcdserverpb::LeaseKeepAliveResponse resp_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  Done done_;
+  bool broken_ = false;
+  bool finished_ = false;
+};
+
 class GrpcLoad : public Load {
  public:
   explicit GrpcLoad(const BenchFlags& f) : f_(f), value_(static_cast<size_t>(f.val_size), 'v') {
@@ -353,7 +432,31 @@ class GrpcLoad : public Load {
       rngs_.emplace_back(rd());
   }
 
-  absl::Status Connect() { return WaitConnected(channels_); }
+  ~GrpcLoad() override {
+    for (auto& st : keepalives_)
+      st->Cancel();
+    for (auto& st : keepalives_)
+      st->WaitDone();
+  }
+
+  absl::Status Connect() {
+    BW_RETURN_IF_ERROR(WaitConnected(channels_));
+    if (f_.load != "lease-keepalive") return absl::OkStatus();
+    // A lease per client, renewed on its own stream.
+    for (int c = 0; c < f_.clients; ++c) {
+      auto& ch = channels_[static_cast<size_t>(c) % channels_.size()].second;
+      leases_.push_back(etcdserverpb::Lease::NewStub(ch));
+      etcdserverpb::LeaseGrantRequest req;
+      req.set_ttl(60);
+      etcdserverpb::LeaseGrantResponse resp;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(env::WallDeadlineAfter(std::chrono::seconds(10)));
+      grpc::Status st = leases_.back()->LeaseGrant(&ctx, req, &resp);
+      if (!st.ok()) return absl::UnavailableError(absl::StrCat("lease grant: ", ErrorKind(st)));
+      keepalives_.push_back(std::make_unique<KeepAliveStream>(leases_.back().get(), resp.id()));
+    }
+    return absl::OkStatus();
+  }
 
   void Start(int client, int64_t seq, Done done) override {
     size_t conn = static_cast<size_t>(client) % channels_.size();
@@ -369,6 +472,8 @@ class GrpcLoad : public Load {
       put->set_key(Key(client, seq));
       put->set_value(value_);
       kv_[conn]->async()->Txn(&call->ctx, &call->req, &call->resp, Finish(call, std::move(done)));
+    } else if (f_.load == "lease-keepalive") {
+      keepalives_[static_cast<size_t>(client)]->KeepAlive(std::move(done));
     } else if (f_.load == "range") {
       auto* call = NewCall<etcdserverpb::RangeRequest, etcdserverpb::RangeResponse>();
       call->req.set_key(f_.range_key);
@@ -455,6 +560,8 @@ class GrpcLoad : public Load {
   std::string value_;
   std::string run_id_;
   Channels channels_;
+  std::vector<std::unique_ptr<etcdserverpb::Lease::Stub>> leases_;
+  std::vector<std::unique_ptr<KeepAliveStream>> keepalives_;  // per client
   std::vector<std::unique_ptr<etcdserverpb::KV::Stub>> kv_;
   std::vector<std::unique_ptr<bulwark::v1::Idempotency::Stub>> idem_;
   std::vector<std::mt19937_64> rngs_;  // per client
