@@ -72,6 +72,8 @@ const char* EventTypeName(EventType t) {
       return "deadline_exceeded";
     case EventType::kOutcomeUnknown:
       return "outcome_unknown";
+    case EventType::kPanic:
+      return "panic";
     case EventType::kCount_:
       break;
   }
@@ -135,6 +137,7 @@ struct Pipeline::Call {
   env::TimerId retry_timer = 0;
   // A bulkhead wait in progress.
   int waiting_endpoint = -1;
+  bool waiting_permit = false;
   uint64_t waiter_id = 0;
 };
 
@@ -213,7 +216,8 @@ void Pipeline::Execute(const CallSpec& spec, AttemptFn attempt, Done done) {
   StartAttempt(call, /*hedge=*/false);
 }
 
-int Pipeline::PickEndpoint(Call& call, bool hedge) {
+int Pipeline::PickEndpoint(Call& call, bool hedge, bool* permit) {
+  *permit = false;
   int n = static_cast<int>(endpoints_.size());
   int64_t now = clock_.NowMicros();
   int ejected_now = 0;
@@ -250,9 +254,16 @@ int Pipeline::PickEndpoint(Call& call, bool hedge) {
         Emit(EventType::kBreakerRefused, i);
         continue;
       }
+      *permit = o_.breaker_enabled;
       return i;
     }
     if (hedge) break;
+  }
+  if (hedge || !o_.panic_routing || n < 2) return -1;
+  for (int i : order) {
+    if (used(call.in_flight, i)) continue;
+    Emit(EventType::kPanic, i);
+    return i;
   }
   return -1;
 }
@@ -260,22 +271,25 @@ int Pipeline::PickEndpoint(Call& call, bool hedge) {
 void Pipeline::StartAttempt(const std::shared_ptr<Call>& call, bool hedge) {
   call->retry_timer = 0;
   if (call->finished) return;
-  int ep = PickEndpoint(*call, hedge);
+  bool permit = false;
+  int ep = PickEndpoint(*call, hedge, &permit);
   if (ep < 0) {
     if (hedge) return;
-    AfterFailure(call, AttemptResult{
-                           absl::UnavailableError("bulwark client: every endpoint refused the call "
-                                                  "(circuit breakers open); nothing was sent"),
-                           false, std::nullopt});
+    AfterFailure(
+        call,
+        AttemptResult{absl::UnavailableError("bulwark client: every endpoint refused the call "
+                                             "(circuit breakers open); nothing was sent"),
+                      false, std::nullopt},
+        /*sent=*/false);
     return;
   }
-  Launch(call, ep, hedge);
+  Launch(call, ep, hedge, permit);
 }
 
-void Pipeline::Launch(const std::shared_ptr<Call>& call, int ep, bool hedge) {
+void Pipeline::Launch(const std::shared_ptr<Call>& call, int ep, bool hedge, bool permit) {
   Endpoint& e = *endpoints_[ep];
   std::weak_ptr<bool> alive = alive_;
-  auto go = [this, alive, call, ep, hedge] {
+  auto go = [this, alive, call, ep, hedge, permit] {
     if (alive.expired()) return;
     int64_t now = clock_.NowMicros();
     Attempt a;
@@ -304,9 +318,9 @@ void Pipeline::Launch(const std::shared_ptr<Call>& call, int ep, bool hedge) {
       });
     }
     if (a.deadline_us >= call->deadline_us) {
-      call->fn(a, [this, alive, call, ep, now](AttemptResult r) {
+      call->fn(a, [this, alive, call, ep, now, permit](AttemptResult r) {
         if (alive.expired()) return;
-        OnAttemptDone(call, ep, now, std::move(r));
+        OnAttemptDone(call, ep, now, permit, std::move(r));
       });
       return;
     }
@@ -314,19 +328,19 @@ void Pipeline::Launch(const std::shared_ptr<Call>& call, int ep, bool hedge) {
     // attempt function that ignores the deadline cannot hold the call.
     auto reported = std::make_shared<bool>(false);
     env::TimerId timer =
-        timers_.Schedule(a.deadline_us - now, [this, alive, call, ep, now, reported] {
+        timers_.Schedule(a.deadline_us - now, [this, alive, call, ep, now, permit, reported] {
           if (alive.expired() || *reported) return;
           *reported = true;
-          OnAttemptDone(call, ep, now,
+          OnAttemptDone(call, ep, now, permit,
                         AttemptResult{absl::DeadlineExceededError(
                                           "bulwark client: attempt timed out with no answer"),
                                       true, std::nullopt});
         });
-    call->fn(a, [this, alive, call, ep, now, reported, timer](AttemptResult r) {
+    call->fn(a, [this, alive, call, ep, now, permit, reported, timer](AttemptResult r) {
       if (alive.expired() || *reported) return;
       *reported = true;
       timers_.Cancel(timer);
-      OnAttemptDone(call, ep, now, std::move(r));
+      OnAttemptDone(call, ep, now, permit, std::move(r));
     });
   };
   if (!o_.bulkhead_enabled) {
@@ -340,23 +354,25 @@ void Pipeline::Launch(const std::shared_ptr<Call>& call, int ep, bool hedge) {
       return;
     case Bulkhead::Outcome::kQueued: {
       call->waiting_endpoint = ep;
+      call->waiting_permit = permit;
       call->waiter_id = id;
-      e.waiters[id] = [this, call, ep, go = std::move(go)](bool granted) {
+      e.waiters[id] = [this, call, ep, permit, go = std::move(go)](bool granted) {
         call->waiting_endpoint = -1;
         if (!granted) {
-          if (o_.breaker_enabled) endpoints_[ep]->breaker.Release();
+          if (permit) endpoints_[ep]->breaker.Release();
           Emit(EventType::kBulkheadRejected, ep);
           if (!call->finished) {
             AfterFailure(call,
                          AttemptResult{absl::ResourceExhaustedError(
                                            "bulwark client: bulkhead full (waited too long for a "
                                            "slot); nothing was sent"),
-                                       false, std::nullopt});
+                                       false, std::nullopt},
+                         /*sent=*/false);
           }
           return;
         }
         if (call->finished) {
-          if (o_.breaker_enabled) endpoints_[ep]->breaker.Release();
+          if (permit) endpoints_[ep]->breaker.Release();
           ReleaseSlot(ep);
           return;
         }
@@ -377,11 +393,13 @@ void Pipeline::Launch(const std::shared_ptr<Call>& call, int ep, bool hedge) {
       return;
     }
     case Bulkhead::Outcome::kRejected:
-      if (o_.breaker_enabled) e.breaker.Release();
+      if (permit) e.breaker.Release();
       Emit(EventType::kBulkheadRejected, ep);
-      AfterFailure(call, AttemptResult{absl::ResourceExhaustedError(
-                                           "bulwark client: bulkhead full; nothing was sent"),
-                                       false, std::nullopt});
+      AfterFailure(call,
+                   AttemptResult{absl::ResourceExhaustedError(
+                                     "bulwark client: bulkhead full; nothing was sent"),
+                                 false, std::nullopt},
+                   /*sent=*/false);
       return;
   }
 }
@@ -436,12 +454,14 @@ void Pipeline::NoteTransport(int ep, bool failed) {
 }
 
 void Pipeline::OnAttemptDone(const std::shared_ptr<Call>& call, int ep, int64_t started_us,
-                             AttemptResult r) {
+                             bool permit, AttemptResult r) {
   int64_t now = clock_.NowMicros();
   bool transient = !r.status.ok() && IsTransient(r.status);
-  if (o_.breaker_enabled) endpoints_[ep]->breaker.OnResult(now, now - started_us, transient);
+  if (permit) {
+    endpoints_[ep]->breaker.OnResult(now, now - started_us, transient && !r.answered);
+  }
   ReleaseSlot(ep);
-  NoteTransport(ep, IsTransportFailure(r.status));
+  NoteTransport(ep, IsTransportFailure(r.status) && !r.answered);
   --call->outstanding;
   auto it = std::find(call->in_flight.begin(), call->in_flight.end(), ep);
   if (it != call->in_flight.end()) call->in_flight.erase(it);
@@ -469,7 +489,7 @@ void Pipeline::OnAttemptDone(const std::shared_ptr<Call>& call, int ep, int64_t 
   AfterFailure(call, r);
 }
 
-void Pipeline::AfterFailure(const std::shared_ptr<Call>& call, const AttemptResult& r) {
+void Pipeline::AfterFailure(const std::shared_ptr<Call>& call, const AttemptResult& r, bool sent) {
   if (call->finished) return;
   call->last_error = r.status;
   bool write = call->spec.kind == CallKind::kWrite;
@@ -488,7 +508,7 @@ void Pipeline::AfterFailure(const std::shared_ptr<Call>& call, const AttemptResu
   if (!delay) return give_up("the server asked not to retry");
   int64_t now = clock_.NowMicros();
   if (now + *delay >= call->deadline_us) return give_up("no time left for a retry");
-  if (!budget_.TryRetry(now)) {
+  if (sent && !budget_.TryRetry(now)) {
     Emit(EventType::kBudgetExhausted, -1);
     return give_up("retry budget spent");
   }
@@ -511,7 +531,7 @@ void Pipeline::Finish(const std::shared_ptr<Call>& call, Outcome o, absl::Status
     Endpoint& e = *endpoints_[call->waiting_endpoint];
     e.bulkhead.Cancel(call->waiter_id);
     e.waiters.erase(call->waiter_id);
-    if (o_.breaker_enabled) e.breaker.Release();
+    if (call->waiting_permit) e.breaker.Release();
     call->waiting_endpoint = -1;
   }
   int64_t now = clock_.NowMicros();

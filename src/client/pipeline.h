@@ -70,6 +70,12 @@ struct PipelineOptions {
       .initial = 100, .min = 4, .max = 2000, .backoff = 0.9, .slow_us = 1'000'000};
   bool limit_enabled = false;
   OutlierOptions outlier;
+  // With several endpoints: when every one is ejected or refused by its
+  // breaker, try one anyway, ignoring both (Envoy's panic routing). In a
+  // cluster, every member failing at once is an election far more often
+  // than three dead machines; failing fast would turn a one-second election
+  // into errors for every caller.
+  bool panic_routing = true;
   // Hedged calls: a second attempt goes to another endpoint when the first
   // has not answered within this delay (paid from the retry budget).
   int64_t hedge_delay_us = 20'000;
@@ -108,6 +114,11 @@ struct AttemptResult {
   bool maybe_applied = false;
   // The server asked for this pause before a retry (negative: no retry).
   std::optional<int64_t> pushback_us;
+  // The error is the other side's answer ("no leader", "too many
+  // requests"): worth a retry, but the endpoint itself works, so it does
+  // not count against its breaker or towards its ejection (a cluster in an
+  // election must not open every member's breaker).
+  bool answered = false;
 };
 
 enum class Outcome { kOk, kFailed, kUnknown };
@@ -138,6 +149,7 @@ enum class EventType {
   kUnejected,
   kDeadlineExceeded,
   kOutcomeUnknown,
+  kPanic,  // every endpoint refused; one was tried anyway
   kCount_,
 };
 const char* EventTypeName(EventType t);
@@ -197,13 +209,16 @@ class Pipeline {
   void Emit(EventType t, int endpoint);
   void StartAttempt(const std::shared_ptr<Call>& call, bool hedge);
   // The endpoint for the next attempt of `call`, or -1 if every one
-  // refuses (breakers open); takes the breaker permit.
-  int PickEndpoint(Call& call, bool hedge);
-  void Launch(const std::shared_ptr<Call>& call, int endpoint, bool hedge);
+  // refuses (breakers open). `*permit`: a breaker permit was taken (not in
+  // panic routing), to be answered with OnResult or Release.
+  int PickEndpoint(Call& call, bool hedge, bool* permit);
+  void Launch(const std::shared_ptr<Call>& call, int endpoint, bool hedge, bool permit);
   void OnAttemptDone(const std::shared_ptr<Call>& call, int endpoint, int64_t started_us,
-                     AttemptResult r);
+                     bool permit, AttemptResult r);
   void ReleaseSlot(int endpoint);
-  void AfterFailure(const std::shared_ptr<Call>& call, const AttemptResult& r);
+  // `sent`: the failed attempt reached the wire; retries after local
+  // refusals (nothing sent) back off but do not spend the retry budget.
+  void AfterFailure(const std::shared_ptr<Call>& call, const AttemptResult& r, bool sent = true);
   void Finish(const std::shared_ptr<Call>& call, Outcome o, absl::Status s, int endpoint);
   void NoteTransport(int endpoint, bool failed);
 

@@ -214,6 +214,70 @@ TEST(PipelineTest, BreakerOpensOnAFailingEndpointAndCallsGoElsewhere) {
   EXPECT_LT(to_zero, 15);
 }
 
+// A member that answers "no leader" during an election works; only the
+// cluster does not. Its answers are retried but must not open its breaker
+// or eject it (else an election would open every member's breaker).
+TEST(PipelineTest, ServerAnswersDoNotOpenBreakersOrEject) {
+  PipelineOptions o = Quiet();
+  o.breaker.minimum_calls = 5;
+  o.outlier.consecutive_failures = 3;
+  Rig rig(o);
+  int n = 0;
+  for (int i = 0; i < 30; ++i) {
+    rig.pipeline->Execute(
+        CallSpec{},
+        [&](const Attempt&, Pipeline::AttemptDone d) {
+          AttemptResult r;
+          if (n++ % 2 == 0) {
+            r.status = absl::UnavailableError("etcdserver: no leader");
+            r.answered = true;
+          }
+          rig.env.timers().Schedule(100, [d, r] { d(r); });
+        },
+        [](CallResult r) { EXPECT_EQ(r.outcome, Outcome::kOk) << r.status; });
+    rig.world.RunUntil(rig.world.now_us() + 100'000);
+  }
+  EXPECT_EQ(rig.Count(EventType::kBreakerOpened), 0);
+  EXPECT_EQ(rig.Count(EventType::kEjected), 0);
+  EXPECT_GE(rig.Count(EventType::kRetry), 15);
+}
+
+// Every member failing at once (an election): their breakers open, and
+// panic routing still tries one, so calls succeed as soon as the cluster
+// does instead of failing fast for the breakers' whole wait.
+TEST(PipelineTest, PanicRoutingTriesAMemberWhenEveryBreakerIsOpen) {
+  PipelineOptions o = Quiet();
+  o.breaker.minimum_calls = 3;
+  o.breaker.wait_in_open_us = 10'000'000;
+  o.outlier.consecutive_failures = 0;
+  Rig rig(o);
+  bool down = true;
+  auto script = [&](const Attempt&) {
+    return down ? Behaviour{absl::UnavailableError("connection refused"), 100, false, false}
+                : Behaviour{absl::OkStatus(), 100};
+  };
+  for (int i = 0; i < 10; ++i)
+    rig.Run(CallSpec{}, script);
+  for (int ep = 0; ep < 3; ++ep)
+    EXPECT_EQ(rig.pipeline->breaker_state(ep), BreakerState::kOpen);
+  down = false;
+  CallResult r = rig.Run(CallSpec{}, script);
+  EXPECT_EQ(r.outcome, Outcome::kOk) << r.status;
+  EXPECT_GE(rig.Count(EventType::kPanic), 1);
+  // Without panic routing the breakers refuse for their whole wait.
+  o.panic_routing = false;
+  Rig strict(o);
+  bool strict_down = true;
+  auto strict_script = [&](const Attempt&) {
+    return strict_down ? Behaviour{absl::UnavailableError("connection refused"), 100, false, false}
+                       : Behaviour{absl::OkStatus(), 100};
+  };
+  for (int i = 0; i < 10; ++i)
+    strict.Run(CallSpec{}, strict_script);
+  strict_down = false;
+  EXPECT_EQ(strict.Run(CallSpec{}, strict_script).outcome, Outcome::kFailed);
+}
+
 TEST(PipelineTest, OutlierEjectionSkipsAndThenReturnsAnEndpoint) {
   PipelineOptions o = Quiet();
   o.breaker_enabled = false;

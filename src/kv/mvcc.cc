@@ -417,6 +417,7 @@ MvccResult MvccStore::Apply(const bulwark::internal::Request& req) {
     res.revision = r.revision();
     res.lease_id = r.lease_id();
     res.lease_ttl = r.lease_ttl();
+    res.service_response = r.service_response();
     res.replayed = true;
     return res;
   }
@@ -435,6 +436,7 @@ MvccResult MvccStore::Apply(const bulwark::internal::Request& req) {
   r.set_revision(res.revision);
   r.set_lease_id(res.lease_id);
   r.set_lease_ttl(res.lease_ttl);
+  r.set_service_response(res.service_response);
   idem_by_seq_[r.seq()] = k;
   idem_sum_ += RecordHash(r);
   // The table is bounded: past the limit the oldest answers go first.

@@ -677,6 +677,33 @@ TEST_F(RecordsTest, BeginInProgressCompletedMismatch) {
   EXPECT_TRUE(absl::IsFailedPrecondition(Complete("charge-1", a.token(), "again")));
 }
 
+// A Begin retried with its own idempotency key (the SDK does this after a
+// lost reply) gets the first answer again, token included, instead of
+// IN_PROGRESS against its own lock.
+TEST_F(RecordsTest, AKeyedBeginRetriedGetsItsTokenBack) {
+  bulwark::internal::Request req;
+  req.set_time_us(1'000'000);
+  auto* b = req.mutable_idem_begin();
+  b->set_scope("pay");
+  b->set_key("order-9");
+  b->set_fingerprint("fp");
+  b->set_lock_ttl_ms(60'000);
+  ASSERT_TRUE(
+      AttachIdempotencyKey("/bulwark.v1.Idempotency/Begin", *b, "", "attempt-key", &req).ok());
+  MvccResult first = Roundtrip(req);
+  MvccResult again = Roundtrip(req);
+  bulwark::v1::BeginResponse r1, r2;
+  ASSERT_TRUE(r1.ParseFromString(first.service_response));
+  ASSERT_TRUE(r2.ParseFromString(again.service_response));
+  EXPECT_EQ(r1.outcome(), bulwark::v1::BeginResponse::STARTED);
+  EXPECT_EQ(r2.outcome(), bulwark::v1::BeginResponse::STARTED);
+  EXPECT_EQ(r2.token(), r1.token());
+  EXPECT_FALSE(first.replayed);
+  EXPECT_TRUE(again.replayed);
+  // Without the key the same Begin meets its own lock.
+  EXPECT_EQ(Begin("order-9", "fp", 1'000'001).outcome(), bulwark::v1::BeginResponse::IN_PROGRESS);
+}
+
 TEST_F(RecordsTest, AStalledWorkerIsFencedAndItsSuccessorResumes) {
   using R = bulwark::v1::BeginResponse;
   R a = Begin("charge-2", "fp", 1'000'000, /*ttl_ms=*/500);

@@ -995,28 +995,28 @@ class IdempotencyService final : public bulwark::v1::Idempotency::CallbackServic
                                   bulwark::v1::BeginResponse* resp) override {
     bulwark::internal::Request r;
     *r.mutable_idem_begin() = *req;
-    return Change(ctx, std::move(r), resp);
+    return Change(ctx, "/bulwark.v1.Idempotency/Begin", *req, std::move(r), resp);
   }
   grpc::ServerUnaryReactor* Checkpoint(grpc::CallbackServerContext* ctx,
                                        const bulwark::v1::CheckpointRequest* req,
                                        bulwark::v1::CheckpointResponse* resp) override {
     bulwark::internal::Request r;
     *r.mutable_idem_checkpoint() = *req;
-    return Change(ctx, std::move(r), resp);
+    return Change(ctx, "/bulwark.v1.Idempotency/Checkpoint", *req, std::move(r), resp);
   }
   grpc::ServerUnaryReactor* Complete(grpc::CallbackServerContext* ctx,
                                      const bulwark::v1::CompleteRequest* req,
                                      bulwark::v1::CompleteResponse* resp) override {
     bulwark::internal::Request r;
     *r.mutable_idem_complete() = *req;
-    return Change(ctx, std::move(r), resp);
+    return Change(ctx, "/bulwark.v1.Idempotency/Complete", *req, std::move(r), resp);
   }
   grpc::ServerUnaryReactor* Release(grpc::CallbackServerContext* ctx,
                                     const bulwark::v1::ReleaseRequest* req,
                                     bulwark::v1::ReleaseResponse* resp) override {
     bulwark::internal::Request r;
     *r.mutable_idem_release() = *req;
-    return Change(ctx, std::move(r), resp);
+    return Change(ctx, "/bulwark.v1.Idempotency/Release", *req, std::move(r), resp);
   }
 
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx,
@@ -1053,17 +1053,27 @@ class IdempotencyService final : public bulwark::v1::Idempotency::CallbackServic
   }
 
  private:
+  // A change to a record, through the log. The call may carry an
+  // `idempotency-key` of its own (the SDK's retries do): a retried Begin
+  // then gets the first attempt's answer, token included, instead of
+  // IN_PROGRESS against its own lock.
   template <typename Resp>
-  grpc::ServerUnaryReactor* Change(grpc::CallbackServerContext* ctx, bulwark::internal::Request r,
-                                   Resp* resp) {
+  grpc::ServerUnaryReactor* Change(grpc::CallbackServerContext* ctx, const char* method,
+                                   const google::protobuf::Message& client_req,
+                                   bulwark::internal::Request r, Resp* resp) {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    if (absl::Status v = AttachIdempotency(ctx, method, client_req, &r); !v.ok()) {
+      reactor->Finish(ToGrpc(v));
+      return reactor;
+    }
     if (r.ByteSizeLong() > s_.config().config.max_request_bytes) {
       reactor->Finish(ToGrpc(kv::etcd_errors::RequestTooLarge()));
       return reactor;
     }
-    s_.loop().Post([this, r = std::move(r), resp, reactor]() mutable {
-      s_.Propose(std::move(r), [this, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+    s_.loop().Post([this, ctx, r = std::move(r), resp, reactor]() mutable {
+      s_.Propose(std::move(r), [this, ctx, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
         absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
+        if (res.ok()) MarkReplayed(ctx, *res);
         if (!st.ok()) return reactor->Finish(ToGrpc(st));
         resp->ParseFromString(res->service_response);
         reactor->Finish(grpc::Status::OK);

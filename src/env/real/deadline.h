@@ -4,11 +4,21 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 
 namespace bw::env {
 
-inline std::chrono::system_clock::time_point WallDeadlineAfter(std::chrono::milliseconds d) {
-  return std::chrono::system_clock::now() + d;
+template <class Rep, class Period>
+std::chrono::system_clock::time_point WallDeadlineAfter(std::chrono::duration<Rep, Period> d) {
+  return std::chrono::system_clock::now() +
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(d);
+}
+
+// Milliseconds since the Unix epoch (UUIDv7 keys carry it).
+inline int64_t UnixMillisNow() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace bw::env
