@@ -8,6 +8,10 @@
 //                           client's UUIDv7 idempotency key; at the end every
 //                           key's version counts how often it was applied
 //   --mode unkeyed-writes   the same without idempotency keys
+//   --mode watch-lease      one writer puts fresh keys while a Watch on their
+//                           prefix must see each exactly once, in revision
+//                           order; and a leased key kept alive by a keeper
+//                           must outlive the faults
 //   --drop-replies P        lose each answer with chance P after the server
 //                           sent it (an injected fault in the client)
 //   --blind-retry           (unkeyed) retry a write whose outcome is unknown,
@@ -18,6 +22,7 @@
 #include <chrono>
 #include <cstdio>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,7 +50,7 @@ int Usage(const char* why) {
   std::fprintf(
       stderr,
       "client_faults: %s\nusage: client_faults --endpoints H:P,... --mode "
-      "reads|keyed-writes|unkeyed-writes [--duration-s S] [--concurrency C] "
+      "reads|keyed-writes|unkeyed-writes|watch-lease [--duration-s S] [--concurrency C] "
       "[--timeout-ms T] [--prefix P] [--serializable] [--drop-replies P] [--blind-retry]\n",
       why);
   return 2;
@@ -55,6 +60,98 @@ using Clock = std::chrono::steady_clock;
 
 double Ms(Clock::duration d) {
   return std::chrono::duration<double, std::milli>(d).count();
+}
+
+// Watch and lease keeper through the faults (see the file comment).
+int WatchLease(bulwark::Client& c, const Flags& f) {
+  auto grant = c.LeaseGrant(5);
+  if (!grant.ok()) {
+    std::fprintf(stderr, "client_faults: lease grant: %s\n",
+                 std::string(grant.status.message()).c_str());
+    return 1;
+  }
+  int64_t lease = grant.value.id();
+  std::unique_ptr<bulwark::LeaseKeeper> keeper = c.KeepAlive(lease);
+  etcdserverpb::PutRequest leased;
+  leased.set_key(f.prefix + "leased");
+  leased.set_value("v");
+  leased.set_lease(lease);
+  if (!c.Put(leased).ok()) {
+    std::fprintf(stderr, "client_faults: leased put failed\n");
+    return 1;
+  }
+  // The watch opens on the leader (the member the test kills first), once
+  // the client knows it, so the stream must resume.
+  for (int i = 0; i < 100 && c.metrics().leader < 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::mutex mu;
+  std::vector<std::pair<int64_t, std::string>> events;
+  bulwark::WatchOptions w;
+  w.key = f.prefix + "e/";
+  w.range_end = f.prefix + "e0";
+  bool canceled = false;
+  std::unique_ptr<bulwark::Watcher> watcher = c.Watch(w, [&](const etcdserverpb::WatchResponse& r) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (r.canceled()) canceled = true;
+    for (const auto& e : r.events())
+      events.emplace_back(e.kv().mod_revision(), e.kv().key());
+  });
+  const Clock::time_point end =
+      Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(f.duration_s * 1000));
+  uint64_t puts = 0, failed = 0;
+  for (int i = 0; Clock::now() < end; ++i) {
+    auto r = c.Put(absl::StrFormat("%se/%08d", f.prefix, i), "v");
+    (r.ok() ? puts : failed)++;
+  }
+  // Every key the store holds must reach the watcher (bounded wait).
+  etcdserverpb::RangeRequest rr;
+  rr.set_key(w.key);
+  rr.set_range_end(w.range_end);
+  rr.set_keys_only(true);
+  auto all = c.Range(rr);
+  if (!all.ok()) {
+    std::fprintf(stderr, "client_faults: final range failed\n");
+    return 1;
+  }
+  size_t stored = static_cast<size_t>(all.value.kvs_size());
+  for (int i = 0; i < 200; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (events.size() >= stored) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  watcher->Cancel();
+  std::set<std::string> seen;
+  uint64_t duplicates = 0, out_of_order = 0;
+  int64_t last = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    for (const auto& [rev, key] : events) {
+      if (rev <= last) ++out_of_order;
+      last = std::max(last, rev);
+      if (!seen.insert(key).second) ++duplicates;
+    }
+  }
+  uint64_t missing = 0;
+  for (const auto& kv : all.value.kvs())
+    missing += seen.count(kv.key()) ? 0 : 1;
+  auto still = c.Get(f.prefix + "leased");
+  bool leased_present = still.ok() && still.value.kvs_size() == 1;
+  bulwark::ClientMetrics m = c.metrics();
+  std::printf(
+      "{\"mode\":\"watch-lease\",\"puts\":%llu,\"failed\":%llu,\"stored\":%zu,"
+      "\"events\":%zu,\"missing\":%llu,\"duplicates\":%llu,\"out_of_order\":%llu,"
+      "\"canceled\":%s,\"leased_key_present\":%s,\"keeper_ttl\":%lld,\"retries\":%llu,\"watch_"
+      "resumes\":%llu}\n",
+      (unsigned long long)puts, (unsigned long long)failed, stored, seen.size(),
+      (unsigned long long)missing, (unsigned long long)duplicates, (unsigned long long)out_of_order,
+      canceled ? "true" : "false", leased_present ? "true" : "false", (long long)keeper->ttl(),
+      (unsigned long long)m.pipeline.count(bulwark::EventType::kRetry),
+      (unsigned long long)m.watch_resumes);
+  keeper->Stop();
+  return 0;
 }
 
 }  // namespace
@@ -93,8 +190,9 @@ int main(int argc, char** argv) {
     }
   }
   if (f.endpoints.empty()) return Usage("--endpoints is required");
-  if (f.mode != "reads" && f.mode != "keyed-writes" && f.mode != "unkeyed-writes") {
-    return Usage("--mode must be reads, keyed-writes or unkeyed-writes");
+  if (f.mode != "reads" && f.mode != "keyed-writes" && f.mode != "unkeyed-writes" &&
+      f.mode != "watch-lease") {
+    return Usage("--mode must be reads, keyed-writes, unkeyed-writes or watch-lease");
   }
 
   bulwark::ClientOptions o;
@@ -114,6 +212,7 @@ int main(int argc, char** argv) {
   }
   bulwark::Client& c = **client;
 
+  if (f.mode == "watch-lease") return WatchLease(c, f);
   if (f.mode == "reads") {
     auto put = c.Put(f.prefix + "r", "v");
     if (!put.ok()) {

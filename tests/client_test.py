@@ -14,6 +14,8 @@ restarts or pauses members, then checks the JSON summary it prints:
   and replies dropped            reported as outcome unknown, never retried
   keyed writes, replies dropped  every lost reply retried and answered from the
                                  server's record (replayed); none applied twice
+  watch + lease keeper, leader    every stored key seen once by a Watch, in order;
+  killed twice                   a 5 s lease kept alive by its keeper
   control: unkeyed writes with   the naive client that retries unknown outcomes
   --blind-retry                  applies writes twice, so the count can tell
 """
@@ -155,6 +157,21 @@ def main():
                   f"unkeyed writes: none applied twice - unknown outcomes were not retried "
                   f"({s['keys']} keys)")
             check(s["lost"] == 0, "unkeyed writes: every acknowledged write is there")
+        cluster.wait_ready(30)
+
+        s = run_faults(args, cluster, "watch-lease", "wl/", duration=10.0,
+                       during=kill_leader_and_restart(cluster, kills=2))
+        if s:
+            check(s["puts"] > 100 and s["stored"] >= s["puts"],
+                  f"watch: {s['puts']} puts acknowledged, {s['stored']} stored")
+            check(s["missing"] == 0 and s["duplicates"] == 0 and s["out_of_order"] == 0
+                  and not s["canceled"] and s["watch_resumes"] > 0,
+                  f"watch: every stored key seen exactly once, in revision order, through two "
+                  f"leader kills and {s['watch_resumes']} resumed stream(s) ({s['events']} events, {s['missing']} missing, "
+                  f"{s['duplicates']} duplicates, {s['out_of_order']} out of order)")
+            check(s["leased_key_present"] and s["keeper_ttl"] > 0,
+                  f"lease: the keeper kept a 5 s lease alive through the kills "
+                  f"(TTL {s['keeper_ttl']} s)")
         cluster.wait_ready(30)
 
         s = run_faults(args, cluster, "keyed-writes", "w3/", concurrency=16,

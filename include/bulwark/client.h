@@ -90,6 +90,8 @@ struct ClientMetrics {
   // Injected faults (ClientOptions::drop_*_chance).
   uint64_t requests_dropped = 0;
   uint64_t replies_dropped = 0;
+  // Watch streams reopened after they broke.
+  uint64_t watch_resumes = 0;
 };
 
 // Events of one watch, in revision order. After a broken stream the watch

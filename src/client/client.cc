@@ -426,6 +426,7 @@ class ClientImpl final : public Client {
   uint64_t leader_changes_ = 0;
   uint64_t replayed_ = 0;
   uint64_t requests_dropped_ = 0;
+  uint64_t watch_resumes_ = 0;
   uint64_t replies_dropped_ = 0;
   bool refreshing_ = false;
   int64_t last_refresh_us_ = 0;
@@ -638,6 +639,7 @@ ClientMetrics ClientImpl::metrics() {
     if (pipeline_) m.pipeline = pipeline_->metrics();
     m.replayed = replayed_;
     m.requests_dropped = requests_dropped_;
+    m.watch_resumes = watch_resumes_;
     m.replies_dropped = replies_dropped_;
     m.leader_changes = leader_changes_;
     m.leader = leader_;
@@ -813,6 +815,7 @@ void ClientImpl::OnWatchDone(const std::shared_ptr<WatchState>& s, grpc::ClientC
   if (s->ctx == ctx) s->ctx = nullptr;
   if (s->cancelled || s->finished || pipeline_ == nullptr) return;
   // Resume elsewhere after a pause, from the revision after the last event.
+  ++watch_resumes_;
   s->endpoint = (s->endpoint + 1) % static_cast<int>(endpoints_.size());
   std::optional<int64_t> delay = bw::client::RetryDelay(
       o_.policies.backoff, std::min(s->failures++, 10), std::nullopt, random_);
