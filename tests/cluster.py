@@ -115,6 +115,23 @@ def spawn(argv, log_path, env=None):
     return p
 
 
+def spawn_piped(argv):
+    """Start a helper process with its stdout readable (text), registered for cleanup."""
+    cmd = list(argv)
+    if _SETPRIV:
+        cmd = [_SETPRIV, "--pdeathsig", "KILL", "--"] + cmd
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    with _LIVE_LOCK:
+        _LIVE[p.pid] = p
+    return p
+
+
+def stop_process(p, grace=2.0):
+    """SIGTERM (then SIGKILL) a process started here, by its PID, and forget it."""
+    _terminate(p, grace)
+    _forget(p)
+
+
 def _forget(p):
     with _LIVE_LOCK:
         _LIVE.pop(p.pid, None)
