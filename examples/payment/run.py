@@ -145,7 +145,7 @@ def main():
     ap.add_argument("--drop", type=float, default=0.01)
     ap.add_argument("--kill-every", type=float, default=4.0)
     ap.add_argument("--only", choices=["keys", "no-keys"])
-        ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--expect-double-charges-without-keys", action="store_true",
                     help="also fail unless the run without keys shows double charges "
                          "(proves the books can tell)")
@@ -175,7 +175,7 @@ def main():
             f"double charges: {'EXACTLY ONCE' if exact else 'VIOLATED'}")
         ok = ok and exact
     if nokeys is not None:
-                say(f"without keys: {nokeys['double_charges']} double charges on "
+        say(f"without keys: {nokeys['double_charges']} double charges on "
             f"{nokeys['double_charged_orders']} orders - what retries do without idempotency")
         if args.expect_double_charges_without_keys and nokeys["double_charges"] == 0:
             say("FAIL: the run without keys showed no double charge; the books cannot tell")
