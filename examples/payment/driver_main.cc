@@ -99,7 +99,8 @@ int main(int argc, char** argv) {
       return Usage("bad value for " + a + ": " + v);
     }
   }
-  if (f.endpoints.empty() || f.gateway.empty()) return Usage("--endpoints and --gateway are required");
+  if (f.endpoints.empty() || f.gateway.empty())
+    return Usage("--endpoints and --gateway are required");
   if (f.charges < 1 || f.concurrency < 1 || f.drop < 0 || f.drop > 0.5) {
     return Usage("--charges and --concurrency at least 1, --drop in [0, 0.5]");
   }
@@ -148,9 +149,7 @@ int main(int argc, char** argv) {
         (r.kind == K::kCharged ? n.charged : n.replayed)++;
         return true;
       }
-      (r.kind == K::kInProgress ? n.in_progress
-       : r.kind == K::kUnknown  ? n.unknown
-                                : n.failed)++;
+      (r.kind == K::kInProgress ? n.in_progress : r.kind == K::kUnknown ? n.unknown : n.failed)++;
       if (!r.error.empty()) {
         std::lock_guard<std::mutex> lock(mu);
         last_error = r.error;
@@ -202,7 +201,8 @@ int main(int argc, char** argv) {
                    (unsigned long long)m.leader_changes);
     }
   });
-  for (std::thread& t : workers) t.join();
+  for (std::thread& t : workers)
+    t.join();
   finished = true;
   progress.join();
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();

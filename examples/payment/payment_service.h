@@ -58,8 +58,7 @@ struct PaymentOptions {
 
 class PaymentService {
  public:
-  PaymentService(bulwark::Client& store, std::shared_ptr<grpc::Channel> gateway,
-                 PaymentOptions o);
+  PaymentService(bulwark::Client& store, std::shared_ptr<grpc::Channel> gateway, PaymentOptions o);
 
   ChargeResult Charge(const std::string& order, int64_t amount_cents, const std::string& key);
 

@@ -131,29 +131,32 @@ class Client {
   template <class T>
   using Callback = std::function<void(Result<T>)>;
 
-  // --- KV ---
-  // A linearizable read unless `serializable`.
-  virtual Result<etcdserverpb::RangeResponse> Get(const std::string& key, bool serializable = false,
-                                                  CallOptions o = {}) = 0;
-  virtual Result<etcdserverpb::RangeResponse> Range(const etcdserverpb::RangeRequest& r,
-                                                    CallOptions o = {}) = 0;
-  virtual Result<etcdserverpb::PutResponse> Put(const std::string& key, const std::string& value,
-                                                CallOptions o = {}) = 0;
-  virtual Result<etcdserverpb::PutResponse> Put(const etcdserverpb::PutRequest& r,
-                                                CallOptions o = {}) = 0;
-  virtual Result<etcdserverpb::DeleteRangeResponse> Delete(
-      const etcdserverpb::DeleteRangeRequest& r, CallOptions o = {}) = 0;
-  virtual Result<etcdserverpb::TxnResponse> Txn(const etcdserverpb::TxnRequest& r,
-                                                CallOptions o = {}) = 0;
+  // Every call has an asynchronous form (the callback runs on the client's
+  // thread) and a synchronous one that waits for it. A synchronous call
+  // made from inside a client callback fails with FAILED_PRECONDITION.
 
+  // --- KV ---
   virtual void RangeAsync(const etcdserverpb::RangeRequest& r, CallOptions o,
                           Callback<etcdserverpb::RangeResponse> done) = 0;
   virtual void PutAsync(const etcdserverpb::PutRequest& r, CallOptions o,
                         Callback<etcdserverpb::PutResponse> done) = 0;
   virtual void DeleteAsync(const etcdserverpb::DeleteRangeRequest& r, CallOptions o,
                            Callback<etcdserverpb::DeleteRangeResponse> done) = 0;
+  // A Txn with only reads in it is retried as a read.
   virtual void TxnAsync(const etcdserverpb::TxnRequest& r, CallOptions o,
                         Callback<etcdserverpb::TxnResponse> done) = 0;
+
+  // A linearizable read unless `serializable`.
+  Result<etcdserverpb::RangeResponse> Get(const std::string& key, bool serializable = false,
+                                          CallOptions o = {});
+  Result<etcdserverpb::RangeResponse> Range(const etcdserverpb::RangeRequest& r,
+                                            CallOptions o = {});
+  Result<etcdserverpb::PutResponse> Put(const std::string& key, const std::string& value,
+                                        CallOptions o = {});
+  Result<etcdserverpb::PutResponse> Put(const etcdserverpb::PutRequest& r, CallOptions o = {});
+  Result<etcdserverpb::DeleteRangeResponse> Delete(const etcdserverpb::DeleteRangeRequest& r,
+                                                   CallOptions o = {});
+  Result<etcdserverpb::TxnResponse> Txn(const etcdserverpb::TxnRequest& r, CallOptions o = {});
 
   // --- Watch ---
   // `on_response` gets every WatchResponse with events (and the final one,
@@ -163,31 +166,56 @@ class Client {
       WatchOptions w, std::function<void(const etcdserverpb::WatchResponse&)> on_response) = 0;
 
   // --- Lease ---
-  virtual Result<etcdserverpb::LeaseGrantResponse> LeaseGrant(int64_t ttl_s,
-                                                              CallOptions o = {}) = 0;
-  virtual Result<etcdserverpb::LeaseRevokeResponse> LeaseRevoke(int64_t lease,
-                                                                CallOptions o = {}) = 0;
-  // One renewal.
-  virtual Result<etcdserverpb::LeaseKeepAliveResponse> LeaseKeepAliveOnce(int64_t lease,
-                                                                          CallOptions o = {}) = 0;
+  // Revocations and renewals are safe to repeat and are retried like reads.
+  virtual void LeaseGrantAsync(int64_t ttl_s, CallOptions o,
+                               Callback<etcdserverpb::LeaseGrantResponse> done) = 0;
+  virtual void LeaseRevokeAsync(int64_t lease, CallOptions o,
+                                Callback<etcdserverpb::LeaseRevokeResponse> done) = 0;
+  // One renewal (NOT_FOUND once the lease is gone).
+  virtual void LeaseKeepAliveOnceAsync(int64_t lease, CallOptions o,
+                                       Callback<etcdserverpb::LeaseKeepAliveResponse> done) = 0;
   // Renews `lease` every third of its TTL until stopped or the lease is gone.
   virtual std::unique_ptr<LeaseKeeper> KeepAlive(int64_t lease) = 0;
 
+  Result<etcdserverpb::LeaseGrantResponse> LeaseGrant(int64_t ttl_s, CallOptions o = {});
+  Result<etcdserverpb::LeaseRevokeResponse> LeaseRevoke(int64_t lease, CallOptions o = {});
+  Result<etcdserverpb::LeaseKeepAliveResponse> LeaseKeepAliveOnce(int64_t lease,
+                                                                  CallOptions o = {});
+
   // --- Idempotency records (bulwark.v1.Idempotency; see docs/idempotency.md) ---
-  // Each is retried like a keyed write: the record's key makes it safe.
-  virtual Result<bulwark::v1::BeginResponse> Begin(const bulwark::v1::BeginRequest& r,
-                                                   CallOptions o = {}) = 0;
-  virtual Result<bulwark::v1::CheckpointResponse> Checkpoint(
-      const bulwark::v1::CheckpointRequest& r, CallOptions o = {}) = 0;
-  virtual Result<bulwark::v1::CompleteResponse> Complete(const bulwark::v1::CompleteRequest& r,
-                                                         CallOptions o = {}) = 0;
-  virtual Result<bulwark::v1::ReleaseResponse> Release(const bulwark::v1::ReleaseRequest& r,
-                                                       CallOptions o = {}) = 0;
-  virtual Result<bulwark::v1::GetResponse> GetRecord(const bulwark::v1::GetRequest& r,
-                                                     CallOptions o = {}) = 0;
+  // Changes carry an idempotency key of their own, so a retried Begin gets
+  // its token back; GetRecord is a read.
+  virtual void BeginAsync(const bulwark::v1::BeginRequest& r, CallOptions o,
+                          Callback<bulwark::v1::BeginResponse> done) = 0;
+  virtual void CheckpointAsync(const bulwark::v1::CheckpointRequest& r, CallOptions o,
+                               Callback<bulwark::v1::CheckpointResponse> done) = 0;
+  virtual void CompleteAsync(const bulwark::v1::CompleteRequest& r, CallOptions o,
+                             Callback<bulwark::v1::CompleteResponse> done) = 0;
+  virtual void ReleaseAsync(const bulwark::v1::ReleaseRequest& r, CallOptions o,
+                            Callback<bulwark::v1::ReleaseResponse> done) = 0;
+  virtual void GetRecordAsync(const bulwark::v1::GetRequest& r, CallOptions o,
+                              Callback<bulwark::v1::GetResponse> done) = 0;
+
+  Result<bulwark::v1::BeginResponse> Begin(const bulwark::v1::BeginRequest& r, CallOptions o = {});
+  Result<bulwark::v1::CheckpointResponse> Checkpoint(const bulwark::v1::CheckpointRequest& r,
+                                                     CallOptions o = {});
+  Result<bulwark::v1::CompleteResponse> Complete(const bulwark::v1::CompleteRequest& r,
+                                                 CallOptions o = {});
+  Result<bulwark::v1::ReleaseResponse> Release(const bulwark::v1::ReleaseRequest& r,
+                                               CallOptions o = {});
+  Result<bulwark::v1::GetResponse> GetRecord(const bulwark::v1::GetRequest& r, CallOptions o = {});
 
   virtual ClientMetrics metrics() = 0;
   virtual const std::vector<std::string>& endpoints() const = 0;
+
+ protected:
+  // True on the client's own thread, where waiting for a call would
+  // deadlock.
+  virtual bool OnClientThread() const = 0;
+
+ private:
+  template <class T, class Start>
+  Result<T> Wait(Start start);
 };
 
 // A fresh UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then random

@@ -177,36 +177,6 @@ class ClientImpl final : public Client {
   absl::Status Start();
 
   // --- KV ---
-  Result<etcdserverpb::RangeResponse> Get(const std::string& key, bool serializable,
-                                          CallOptions o) override {
-    etcdserverpb::RangeRequest r;
-    r.set_key(key);
-    r.set_serializable(serializable);
-    return Range(r, o);
-  }
-  Result<etcdserverpb::RangeResponse> Range(const etcdserverpb::RangeRequest& r,
-                                            CallOptions o) override {
-    return Sync<etcdserverpb::RangeResponse>([&](auto done) { RangeAsync(r, o, std::move(done)); });
-  }
-  Result<etcdserverpb::PutResponse> Put(const std::string& key, const std::string& value,
-                                        CallOptions o) override {
-    etcdserverpb::PutRequest r;
-    r.set_key(key);
-    r.set_value(value);
-    return Put(r, o);
-  }
-  Result<etcdserverpb::PutResponse> Put(const etcdserverpb::PutRequest& r, CallOptions o) override {
-    return Sync<etcdserverpb::PutResponse>([&](auto done) { PutAsync(r, o, std::move(done)); });
-  }
-  Result<etcdserverpb::DeleteRangeResponse> Delete(const etcdserverpb::DeleteRangeRequest& r,
-                                                   CallOptions o) override {
-    return Sync<etcdserverpb::DeleteRangeResponse>(
-        [&](auto done) { DeleteAsync(r, o, std::move(done)); });
-  }
-  Result<etcdserverpb::TxnResponse> Txn(const etcdserverpb::TxnRequest& r, CallOptions o) override {
-    return Sync<etcdserverpb::TxnResponse>([&](auto done) { TxnAsync(r, o, std::move(done)); });
-  }
-
   void RangeAsync(const etcdserverpb::RangeRequest& r, CallOptions o,
                   Callback<etcdserverpb::RangeResponse> done) override {
     Call<etcdserverpb::RangeRequest, etcdserverpb::RangeResponse>(
@@ -256,36 +226,33 @@ class ClientImpl final : public Client {
       WatchOptions w, std::function<void(const etcdserverpb::WatchResponse&)> on_response) override;
 
   // --- Lease ---
-  Result<etcdserverpb::LeaseGrantResponse> LeaseGrant(int64_t ttl_s, CallOptions o) override {
+  void LeaseGrantAsync(int64_t ttl_s, CallOptions o,
+                       Callback<etcdserverpb::LeaseGrantResponse> done) override {
     etcdserverpb::LeaseGrantRequest r;
     r.set_ttl(ttl_s);
-    return Sync<etcdserverpb::LeaseGrantResponse>([&](auto done) {
-      Call<etcdserverpb::LeaseGrantRequest, etcdserverpb::LeaseGrantResponse>(
-          CallKind::kWrite, false, r, o,
-          [](Endpoint& e, grpc::ClientContext* c, const etcdserverpb::LeaseGrantRequest* q,
-             etcdserverpb::LeaseGrantResponse* p, std::function<void(grpc::Status)> f) {
-            e.lease->async()->LeaseGrant(c, q, p, std::move(f));
-          },
-          std::move(done));
-    });
+    Call<etcdserverpb::LeaseGrantRequest, etcdserverpb::LeaseGrantResponse>(
+        CallKind::kWrite, false, r, o,
+        [](Endpoint& e, grpc::ClientContext* c, const etcdserverpb::LeaseGrantRequest* q,
+           etcdserverpb::LeaseGrantResponse* p, std::function<void(grpc::Status)> f) {
+          e.lease->async()->LeaseGrant(c, q, p, std::move(f));
+        },
+        std::move(done));
   }
-  Result<etcdserverpb::LeaseRevokeResponse> LeaseRevoke(int64_t lease, CallOptions o) override {
+  void LeaseRevokeAsync(int64_t lease, CallOptions o,
+                        Callback<etcdserverpb::LeaseRevokeResponse> done) override {
     etcdserverpb::LeaseRevokeRequest r;
     r.set_id(lease);
-    // Revoking twice is harmless (the second answers "not found"): a read,
-    // as far as retrying goes.
-    return Sync<etcdserverpb::LeaseRevokeResponse>([&](auto done) {
-      Call<etcdserverpb::LeaseRevokeRequest, etcdserverpb::LeaseRevokeResponse>(
-          CallKind::kRead, false, r, o,
-          [](Endpoint& e, grpc::ClientContext* c, const etcdserverpb::LeaseRevokeRequest* q,
-             etcdserverpb::LeaseRevokeResponse* p, std::function<void(grpc::Status)> f) {
-            e.lease->async()->LeaseRevoke(c, q, p, std::move(f));
-          },
-          std::move(done));
-    });
+    // Revoking twice is harmless (the second answers "not found").
+    Call<etcdserverpb::LeaseRevokeRequest, etcdserverpb::LeaseRevokeResponse>(
+        CallKind::kRead, false, r, o,
+        [](Endpoint& e, grpc::ClientContext* c, const etcdserverpb::LeaseRevokeRequest* q,
+           etcdserverpb::LeaseRevokeResponse* p, std::function<void(grpc::Status)> f) {
+          e.lease->async()->LeaseRevoke(c, q, p, std::move(f));
+        },
+        std::move(done));
   }
-  void KeepAliveAsync(int64_t lease, CallOptions o,
-                      Callback<etcdserverpb::LeaseKeepAliveResponse> done) {
+  void LeaseKeepAliveOnceAsync(int64_t lease, CallOptions o,
+                               Callback<etcdserverpb::LeaseKeepAliveResponse> done) override {
     etcdserverpb::LeaseKeepAliveRequest r;
     r.set_id(lease);
     // A renewal may be repeated: it only moves the expiry.
@@ -297,78 +264,61 @@ class ClientImpl final : public Client {
         },
         std::move(done));
   }
-  Result<etcdserverpb::LeaseKeepAliveResponse> LeaseKeepAliveOnce(int64_t lease,
-                                                                  CallOptions o) override {
-    return Sync<etcdserverpb::LeaseKeepAliveResponse>(
-        [&](auto done) { KeepAliveAsync(lease, o, std::move(done)); });
-  }
   std::unique_ptr<LeaseKeeper> KeepAlive(int64_t lease) override;
 
   // --- Idempotency records ---
-  // Changes carry a key of their own (so a retried Begin gets its token
-  // back); Get is a read.
-  Result<bulwark::v1::BeginResponse> Begin(const bulwark::v1::BeginRequest& r,
-                                           CallOptions o) override {
-    return Sync<bulwark::v1::BeginResponse>([&](auto done) {
-      Call<bulwark::v1::BeginRequest, bulwark::v1::BeginResponse>(
-          CallKind::kWrite, false, r, o,
-          [](Endpoint& e, grpc::ClientContext* c, const bulwark::v1::BeginRequest* q,
-             bulwark::v1::BeginResponse* p, std::function<void(grpc::Status)> f) {
-            e.idem->async()->Begin(c, q, p, std::move(f));
-          },
-          std::move(done));
-    });
+  void BeginAsync(const bulwark::v1::BeginRequest& r, CallOptions o,
+                  Callback<bulwark::v1::BeginResponse> done) override {
+    Call<bulwark::v1::BeginRequest, bulwark::v1::BeginResponse>(
+        CallKind::kWrite, false, r, o,
+        [](Endpoint& e, grpc::ClientContext* c, const bulwark::v1::BeginRequest* q,
+           bulwark::v1::BeginResponse* p,
+           std::function<void(grpc::Status)> f) { e.idem->async()->Begin(c, q, p, std::move(f)); },
+        std::move(done));
   }
-  Result<bulwark::v1::CheckpointResponse> Checkpoint(const bulwark::v1::CheckpointRequest& r,
-                                                     CallOptions o) override {
-    return Sync<bulwark::v1::CheckpointResponse>([&](auto done) {
-      Call<bulwark::v1::CheckpointRequest, bulwark::v1::CheckpointResponse>(
-          CallKind::kWrite, false, r, o,
-          [](Endpoint& e, grpc::ClientContext* c, const bulwark::v1::CheckpointRequest* q,
-             bulwark::v1::CheckpointResponse* p, std::function<void(grpc::Status)> f) {
-            e.idem->async()->Checkpoint(c, q, p, std::move(f));
-          },
-          std::move(done));
-    });
+  void CheckpointAsync(const bulwark::v1::CheckpointRequest& r, CallOptions o,
+                       Callback<bulwark::v1::CheckpointResponse> done) override {
+    Call<bulwark::v1::CheckpointRequest, bulwark::v1::CheckpointResponse>(
+        CallKind::kWrite, false, r, o,
+        [](Endpoint& e, grpc::ClientContext* c, const bulwark::v1::CheckpointRequest* q,
+           bulwark::v1::CheckpointResponse* p, std::function<void(grpc::Status)> f) {
+          e.idem->async()->Checkpoint(c, q, p, std::move(f));
+        },
+        std::move(done));
   }
-  Result<bulwark::v1::CompleteResponse> Complete(const bulwark::v1::CompleteRequest& r,
-                                                 CallOptions o) override {
-    return Sync<bulwark::v1::CompleteResponse>([&](auto done) {
-      Call<bulwark::v1::CompleteRequest, bulwark::v1::CompleteResponse>(
-          CallKind::kWrite, false, r, o,
-          [](Endpoint& e, grpc::ClientContext* c, const bulwark::v1::CompleteRequest* q,
-             bulwark::v1::CompleteResponse* p, std::function<void(grpc::Status)> f) {
-            e.idem->async()->Complete(c, q, p, std::move(f));
-          },
-          std::move(done));
-    });
+  void CompleteAsync(const bulwark::v1::CompleteRequest& r, CallOptions o,
+                     Callback<bulwark::v1::CompleteResponse> done) override {
+    Call<bulwark::v1::CompleteRequest, bulwark::v1::CompleteResponse>(
+        CallKind::kWrite, false, r, o,
+        [](Endpoint& e, grpc::ClientContext* c, const bulwark::v1::CompleteRequest* q,
+           bulwark::v1::CompleteResponse* p, std::function<void(grpc::Status)> f) {
+          e.idem->async()->Complete(c, q, p, std::move(f));
+        },
+        std::move(done));
   }
-  Result<bulwark::v1::ReleaseResponse> Release(const bulwark::v1::ReleaseRequest& r,
-                                               CallOptions o) override {
-    return Sync<bulwark::v1::ReleaseResponse>([&](auto done) {
-      Call<bulwark::v1::ReleaseRequest, bulwark::v1::ReleaseResponse>(
-          CallKind::kWrite, false, r, o,
-          [](Endpoint& e, grpc::ClientContext* c, const bulwark::v1::ReleaseRequest* q,
-             bulwark::v1::ReleaseResponse* p, std::function<void(grpc::Status)> f) {
-            e.idem->async()->Release(c, q, p, std::move(f));
-          },
-          std::move(done));
-    });
+  void ReleaseAsync(const bulwark::v1::ReleaseRequest& r, CallOptions o,
+                    Callback<bulwark::v1::ReleaseResponse> done) override {
+    Call<bulwark::v1::ReleaseRequest, bulwark::v1::ReleaseResponse>(
+        CallKind::kWrite, false, r, o,
+        [](Endpoint& e, grpc::ClientContext* c, const bulwark::v1::ReleaseRequest* q,
+           bulwark::v1::ReleaseResponse* p, std::function<void(grpc::Status)> f) {
+          e.idem->async()->Release(c, q, p, std::move(f));
+        },
+        std::move(done));
   }
-  Result<bulwark::v1::GetResponse> GetRecord(const bulwark::v1::GetRequest& r,
-                                             CallOptions o) override {
-    return Sync<bulwark::v1::GetResponse>([&](auto done) {
-      Call<bulwark::v1::GetRequest, bulwark::v1::GetResponse>(
-          CallKind::kRead, false, r, o,
-          [](Endpoint& e, grpc::ClientContext* c, const bulwark::v1::GetRequest* q,
-             bulwark::v1::GetResponse* p,
-             std::function<void(grpc::Status)> f) { e.idem->async()->Get(c, q, p, std::move(f)); },
-          std::move(done));
-    });
+  void GetRecordAsync(const bulwark::v1::GetRequest& r, CallOptions o,
+                      Callback<bulwark::v1::GetResponse> done) override {
+    Call<bulwark::v1::GetRequest, bulwark::v1::GetResponse>(
+        CallKind::kRead, false, r, o,
+        [](Endpoint& e, grpc::ClientContext* c, const bulwark::v1::GetRequest* q,
+           bulwark::v1::GetResponse* p,
+           std::function<void(grpc::Status)> f) { e.idem->async()->Get(c, q, p, std::move(f)); },
+        std::move(done));
   }
 
   ClientMetrics metrics() override;
   const std::vector<std::string>& endpoints() const override { return o_.endpoints; }
+  bool OnClientThread() const override { return loop_.InLoopThread(); }
 
   // --- for watches and keepers ---
   EventLoop& loop() { return loop_; }
@@ -396,21 +346,6 @@ class ClientImpl final : public Client {
   template <class Req, class Resp>
   void Call(CallKind kind, bool serializable, const Req& req, const CallOptions& o,
             Method<Req, Resp> m, Callback<Resp> done);
-
-  template <class Resp, class Start>
-  Result<Resp> Sync(Start start) {
-    if (loop_.InLoopThread()) {
-      Result<Resp> r;
-      r.status = absl::FailedPreconditionError(
-          "bulwark client: a synchronous call from inside a client callback would deadlock; use "
-          "the Async form");
-      return r;
-    }
-    std::promise<Result<Resp>> p;
-    std::future<Result<Resp>> f = p.get_future();
-    start([&p](Result<Resp> r) { p.set_value(std::move(r)); });
-    return f.get();
-  }
 
   void RefreshLeader();
   void MaybeRefreshLeader();
@@ -845,7 +780,7 @@ class KeeperImpl final : public LeaseKeeper {
     if (!running_) return;
     CallOptions o;
     std::shared_ptr<bool> alive = alive_;
-    client_->KeepAliveAsync(
+    client_->LeaseKeepAliveOnceAsync(
         lease_, o, [this, alive](Result<etcdserverpb::LeaseKeepAliveResponse> r) {
           if (!*alive || !running_) return;
           if (r.ok()) {
@@ -882,6 +817,98 @@ std::unique_ptr<LeaseKeeper> ClientImpl::KeepAlive(int64_t lease) {
 }
 
 }  // namespace
+
+// --- the synchronous forms: the asynchronous call, waited for ---
+
+template <class T, class Start>
+Result<T> Client::Wait(Start start) {
+  if (OnClientThread()) {
+    Result<T> r;
+    r.status = absl::FailedPreconditionError(
+        "bulwark client: a synchronous call from inside a client callback would deadlock; use "
+        "the Async form");
+    return r;
+  }
+  std::promise<Result<T>> p;
+  std::future<Result<T>> f = p.get_future();
+  start([&p](Result<T> r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+Result<etcdserverpb::RangeResponse> Client::Get(const std::string& key, bool serializable,
+                                                CallOptions o) {
+  etcdserverpb::RangeRequest r;
+  r.set_key(key);
+  r.set_serializable(serializable);
+  return Range(r, o);
+}
+
+Result<etcdserverpb::RangeResponse> Client::Range(const etcdserverpb::RangeRequest& r,
+                                                  CallOptions o) {
+  return Wait<etcdserverpb::RangeResponse>([&](auto done) { RangeAsync(r, o, done); });
+}
+
+Result<etcdserverpb::PutResponse> Client::Put(const std::string& key, const std::string& value,
+                                              CallOptions o) {
+  etcdserverpb::PutRequest r;
+  r.set_key(key);
+  r.set_value(value);
+  return Put(r, o);
+}
+
+Result<etcdserverpb::PutResponse> Client::Put(const etcdserverpb::PutRequest& r, CallOptions o) {
+  return Wait<etcdserverpb::PutResponse>([&](auto done) { PutAsync(r, o, done); });
+}
+
+Result<etcdserverpb::DeleteRangeResponse> Client::Delete(const etcdserverpb::DeleteRangeRequest& r,
+                                                         CallOptions o) {
+  return Wait<etcdserverpb::DeleteRangeResponse>([&](auto done) { DeleteAsync(r, o, done); });
+}
+
+Result<etcdserverpb::TxnResponse> Client::Txn(const etcdserverpb::TxnRequest& r, CallOptions o) {
+  return Wait<etcdserverpb::TxnResponse>([&](auto done) { TxnAsync(r, o, done); });
+}
+
+Result<etcdserverpb::LeaseGrantResponse> Client::LeaseGrant(int64_t ttl_s, CallOptions o) {
+  return Wait<etcdserverpb::LeaseGrantResponse>(
+      [&](auto done) { LeaseGrantAsync(ttl_s, o, done); });
+}
+
+Result<etcdserverpb::LeaseRevokeResponse> Client::LeaseRevoke(int64_t lease, CallOptions o) {
+  return Wait<etcdserverpb::LeaseRevokeResponse>(
+      [&](auto done) { LeaseRevokeAsync(lease, o, done); });
+}
+
+Result<etcdserverpb::LeaseKeepAliveResponse> Client::LeaseKeepAliveOnce(int64_t lease,
+                                                                        CallOptions o) {
+  return Wait<etcdserverpb::LeaseKeepAliveResponse>(
+      [&](auto done) { LeaseKeepAliveOnceAsync(lease, o, done); });
+}
+
+Result<bulwark::v1::BeginResponse> Client::Begin(const bulwark::v1::BeginRequest& r,
+                                                 CallOptions o) {
+  return Wait<bulwark::v1::BeginResponse>([&](auto done) { BeginAsync(r, o, done); });
+}
+
+Result<bulwark::v1::CheckpointResponse> Client::Checkpoint(const bulwark::v1::CheckpointRequest& r,
+                                                           CallOptions o) {
+  return Wait<bulwark::v1::CheckpointResponse>([&](auto done) { CheckpointAsync(r, o, done); });
+}
+
+Result<bulwark::v1::CompleteResponse> Client::Complete(const bulwark::v1::CompleteRequest& r,
+                                                       CallOptions o) {
+  return Wait<bulwark::v1::CompleteResponse>([&](auto done) { CompleteAsync(r, o, done); });
+}
+
+Result<bulwark::v1::ReleaseResponse> Client::Release(const bulwark::v1::ReleaseRequest& r,
+                                                     CallOptions o) {
+  return Wait<bulwark::v1::ReleaseResponse>([&](auto done) { ReleaseAsync(r, o, done); });
+}
+
+Result<bulwark::v1::GetResponse> Client::GetRecord(const bulwark::v1::GetRequest& r,
+                                                   CallOptions o) {
+  return Wait<bulwark::v1::GetResponse>([&](auto done) { GetRecordAsync(r, o, done); });
+}
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
   auto c = std::make_unique<ClientImpl>(std::move(options));
