@@ -11,7 +11,7 @@ CMAKE_FLAGS ?=
 DEB_PACKAGES := cmake ninja-build g++ ccache clang-format libabsl-dev libgtest-dev libgmock-dev \
                 libbenchmark-dev libcli11-dev librapidcheck-dev librocksdb-dev libasio-dev python3 util-linux \
                 libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc dpkg libtomlplusplus-dev libssl-dev \
-                etcd-server etcd-client python3-etcd3 redis-server
+                etcd-server etcd-client python3-etcd3 redis-server iproute2 nftables
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

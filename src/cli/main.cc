@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "cli/bench_command.h"
+#include "cli/chaos_command.h"
 #include "cli/demo_command.h"
 #include "cli/sim_command.h"
 #include "cli/start_command.h"
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
   bw::cli::AddCheckDataCommand(app, &exit_code);
   bw::cli::AddStorageLoadCommand(app, &exit_code);
   bw::cli::AddBenchCommand(app, &exit_code);
+  bw::cli::AddChaosCommand(app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

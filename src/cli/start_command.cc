@@ -62,6 +62,7 @@ int RunStart(CLI::App* cmd, StartFlags& f) {
   if (given("--max-request-bytes")) c.max_request_bytes = f.c.max_request_bytes;
   if (given("--max-txn-ops")) c.max_txn_ops = f.c.max_txn_ops;
   c.plant_bug_skip_dedup = f.c.plant_bug_skip_dedup;
+  c.plant_bug_stale_reads = f.c.plant_bug_stale_reads;
 
   absl::StatusOr<server::ResolvedConfig> resolved = server::Resolve(std::move(c));
   if (!resolved.ok()) {
@@ -151,6 +152,9 @@ void AddStartCommand(CLI::App& app, int* exit_code) {
                   "URLs to serve /metrics and /health on");
   // Debug only: proves the exactly-once test catches a server without dedup.
   cmd->add_flag("--plant-bug-skip-dedup", flags->c.plant_bug_skip_dedup)->group("");
+  // Debug only: proves the chaos harness's linearizability check catches
+  // stale reads (a member answering linearizable reads from local state).
+  cmd->add_flag("--plant-bug-stale-reads", flags->c.plant_bug_stale_reads)->group("");
   cmd->callback([cmd, flags, exit_code] { *exit_code = RunStart(cmd, *flags); });
 }
 

@@ -113,8 +113,8 @@ absl::StatusOr<ResolvedConfig> Resolve(ServerConfig c) {
   }
   if (c.max_txn_ops == 0) return absl::InvalidArgumentError("--max-txn-ops must be positive");
 #ifndef BW_PLANTED_BUGS
-  if (c.plant_bug_skip_dedup) {
-    return absl::InvalidArgumentError("--plant-bug-skip-dedup: planted bugs are not in this build");
+  if (c.plant_bug_skip_dedup || c.plant_bug_stale_reads) {
+    return absl::InvalidArgumentError("--plant-bug-*: planted bugs are not in this build");
   }
 #endif
   if (c.initial_cluster_state != "new" && c.initial_cluster_state != "existing") {

@@ -46,8 +46,11 @@ struct ServerConfig {
   uint64_t max_request_bytes = 1536 * 1024;
   uint32_t max_txn_ops = 128;
   std::vector<std::string> listen_metrics_urls;
-  // Planted bug for the exactly-once test (BW_PLANTED_BUGS builds only).
+  // Planted bugs, BW_PLANTED_BUGS builds only: the exactly-once test's
+  // (ignore idempotency keys) and the chaos harness's (serve linearizable
+  // reads from local state, without ReadIndex).
   bool plant_bug_skip_dedup = false;
+  bool plant_bug_stale_reads = false;
 };
 
 struct Member {

@@ -1480,6 +1480,9 @@ void EtcdServer::Propose(bulwark::internal::Request req,
 
 void EtcdServer::ReadThen(grpc::ServerUnaryReactor* reactor, bool linearizable,
                           std::function<void()> read) {
+#ifdef BW_PLANTED_BUGS
+  if (config_.config.plant_bug_stale_reads) linearizable = false;
+#endif
   loop_.Post([this, reactor, linearizable, read = std::move(read)]() mutable {
     node_->ReadBarrier(linearizable, [this, reactor, read = std::move(read)](absl::Status st) {
       if (!st.ok()) return reactor->Finish(ToGrpc(ToEtcdError(st)));

@@ -1,0 +1,303 @@
+#include "chaos/chaos.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "chaos/cluster.h"
+#include "chaos/netns.h"
+#include "chaos/process.h"
+#include "chaos/register_workload.h"
+#include "chaos/report.h"
+#include "check/linearizability.h"
+#include "env/real/real_env.h"
+#include "env/seeded_random.h"
+
+namespace bw::chaos {
+
+const std::set<std::string>& KnownNemeses() {
+  static const std::set<std::string> k = {"partition", "kill", "pause", "loss"};
+  return k;
+}
+
+const std::set<std::string>& KnownWorkloads() {
+  static const std::set<std::string> k = {"register"};
+  return k;
+}
+
+namespace {
+
+class Run {
+ public:
+  Run(const ChaosOptions& o, std::atomic<bool>& stop)
+      : o_(o), stop_(stop), random_(o.seed), epoch_us_(clock_.NowMicros()) {}
+
+  int Go();
+
+ private:
+  double Elapsed() { return (clock_.NowMicros() - epoch_us_) / 1e6; }
+  void Say(const std::string& s) {
+    if (!o_.progress) return;
+    std::printf("[%6.1fs] %s\n", Elapsed(), s.c_str());
+    std::fflush(stdout);
+  }
+  // Sleeps up to `s` seconds, waking early when stopped. False if stopped.
+  bool Sleep(double s) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(int64_t(s * 1e6));
+    while (std::chrono::steady_clock::now() < until) {
+      if (stop_) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return !stop_;
+  }
+  double Draw(double x) { return x + random_.Uniform() * x; }
+  int Pick(int n) { return static_cast<int>(random_.Below(static_cast<uint64_t>(n))); }
+  // A member to hit: the leader half the time (faults there matter most).
+  int Target() {
+    if (random_.Chance(0.5)) {
+      int l = cluster_->Leader();
+      if (l >= 0) return l;
+    }
+    return Pick(o_.nodes);
+  }
+  // One fault: applies it, holds it, heals it, records the interval.
+  absl::Status Fault(const std::string& kind);
+  std::vector<CheckerVerdict> Check(const check::History& h);
+
+  const ChaosOptions& o_;
+  std::atomic<bool>& stop_;
+  env::RealClock clock_;
+  env::SeededRandom random_;
+  int64_t epoch_us_;
+  Network net_;
+  std::unique_ptr<Cluster> cluster_;
+  std::vector<NemesisInterval> nemesis_;
+};
+
+absl::Status Run::Fault(const std::string& kind) {
+  NemesisInterval n;
+  n.kind = kind;
+  double hold = Draw(o_.fault_s);
+  std::function<void()> heal;
+  if (kind == "partition") {
+    std::vector<int> all(o_.nodes);
+    for (int i = 0; i < o_.nodes; ++i)
+      all[i] = i;
+    // Shuffle, then cut: a minority of one or two against the rest, or (for
+    // five or more) halves that leave no majority... majority-minority keeps
+    // a majority; "isolate the leader" is the classic one.
+    for (int i = o_.nodes - 1; i > 0; --i)
+      std::swap(all[i], all[Pick(i + 1)]);
+    int leader = cluster_->Leader();
+    int scheme = Pick(3);
+    std::vector<int> minority, majority;
+    if (scheme == 0 && leader >= 0) {
+      minority = {leader};
+      for (int i : all)
+        if (i != leader) majority.push_back(i);
+    } else {
+      int m = scheme == 2 && o_.nodes >= 4 ? o_.nodes / 2 : std::max(1, (o_.nodes - 1) / 2);
+      minority.assign(all.begin(), all.begin() + m);
+      majority.assign(all.begin() + m, all.end());
+    }
+    std::sort(minority.begin(), minority.end());
+    std::sort(majority.begin(), majority.end());
+    auto names = [&](const std::vector<int>& g) {
+      std::vector<std::string> s;
+      for (int i : g)
+        s.push_back(cluster_->name(i));
+      return absl::StrJoin(s, " ");
+    };
+    n.what = absl::StrCat("partition ", names(minority), " | ", names(majority));
+    BW_RETURN_IF_ERROR(net_.Partition({minority, majority}));
+    heal = [this] { (void)net_.Heal(); };
+  } else if (kind == "kill") {
+    int t = Target();
+    n.what = absl::StrCat("kill -9 ", cluster_->name(t), ", restart");
+    cluster_->Kill(t);
+    heal = [this, t] { (void)cluster_->Start(t); };
+  } else if (kind == "pause") {
+    int t = Target();
+    n.what = absl::StrCat("SIGSTOP ", cluster_->name(t), ", SIGCONT");
+    cluster_->Pause(t);
+    heal = [this, t] { cluster_->Resume(t); };
+  } else if (kind == "loss") {
+    int percent = 10 + Pick(21);
+    n.what = absl::StrCat("drop ", percent, "% of packets at every member");
+    BW_RETURN_IF_ERROR(net_.SetLoss(percent));
+    heal = [this] { (void)net_.Heal(); };
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("unknown nemesis ", kind));
+  }
+  n.start_s = Elapsed();
+  Say(n.what);
+  Sleep(hold);
+  heal();
+  n.end_s = Elapsed();
+  nemesis_.push_back(n);
+  return absl::OkStatus();
+}
+
+std::vector<CheckerVerdict> Run::Check(const check::History& h) {
+  std::vector<CheckerVerdict> out;
+  check::CheckOptions co;
+  co.max_steps = 20'000'000;
+  check::LinearizabilityResult r = check::CheckLinearizable(h, co);
+  CheckerVerdict v;
+  v.checker = "linearizability (register workload, WGL)";
+  v.ok = r.ok();
+  if (r.verdict == check::Verdict::kGaveUp) {
+    v.detail = absl::StrCat("gave up on key ", r.key, " after ", r.steps,
+                            " steps: undecided is a failure to investigate, not a pass");
+  } else if (!r.ok()) {
+    v.detail = r.explanation;
+  } else {
+    v.detail = absl::StrCat(h.size(), " operations, ", r.steps, " search steps");
+  }
+  out.push_back(v);
+  return out;
+}
+
+int Run::Go() {
+  std::error_code ec;
+  std::filesystem::create_directories(o_.out_dir, ec);
+  if (ec) {
+    std::fprintf(stderr, "bulwark chaos: cannot create %s: %s\n", o_.out_dir.c_str(),
+                 ec.message().c_str());
+    return 2;
+  }
+  // Leftovers of runs killed before they could clean up, if nothing runs in them.
+  int removed = Network::RemoveLeftovers();
+  if (removed > 0)
+    Say(absl::StrCat("removed ", removed, " namespaces and bridges left by earlier runs"));
+  int tag = static_cast<int>(getpid() % 250);
+  absl::Status st = net_.Create(o_.nodes, tag);
+  if (!st.ok()) {
+    std::fprintf(stderr, "bulwark chaos: cannot build the network: %s\n",
+                 std::string(st.message()).c_str());
+    return 2;
+  }
+  Say(absl::StrCat(o_.nodes, " namespaces ", net_.ns(0), "..", net_.ns(o_.nodes - 1), " on 10.213.",
+                   tag, ".0/24, bridge bwc", tag));
+  std::vector<std::string> extra;
+  if (o_.plant_bug == "stale-reads") extra.push_back("--plant-bug-stale-reads");
+  cluster_ = std::make_unique<Cluster>(net_, o_.bulwark, o_.out_dir, extra);
+  st = cluster_->StartAll();
+  if (st.ok()) st = cluster_->WaitForLeader(20'000);
+  if (!st.ok()) {
+    std::fprintf(stderr, "bulwark chaos: the cluster did not start: %s\n",
+                 std::string(st.message()).c_str());
+    return 2;
+  }
+  Say(absl::StrCat("cluster up: ", absl::StrJoin(cluster_->endpoints(), " "),
+                   o_.plant_bug.empty() ? "" : absl::StrCat(" (planted bug: ", o_.plant_bug, ")")));
+
+  RegisterOptions ro;
+  ro.clients = o_.clients;
+  ro.seed = o_.seed;
+  RegisterWorkload workload(cluster_->endpoints(), ro, clock_, epoch_us_);
+  st = workload.Start();
+  if (!st.ok()) {
+    std::fprintf(stderr, "bulwark chaos: clients could not connect: %s\n",
+                 std::string(st.message()).c_str());
+    return 2;
+  }
+  std::vector<std::string> kinds(o_.nemeses.begin(), o_.nemeses.end());
+  const double recover_s = std::min(5.0, o_.time_limit_s / 4);
+  uint64_t last_ops = 0;
+  while (!stop_ && Elapsed() + recover_s < o_.time_limit_s) {
+    if (!Sleep(std::min(Draw(o_.quiet_s), o_.time_limit_s - recover_s - Elapsed()))) break;
+    uint64_t ops = workload.ops();
+    Say(absl::StrCat(ops, " operations (+", ops - last_ops, ")"));
+    last_ops = ops;
+    if (kinds.empty() || Elapsed() + recover_s + o_.fault_s > o_.time_limit_s) continue;
+    st = Fault(kinds[Pick(static_cast<int>(kinds.size()))]);
+    if (!st.ok()) {
+      std::fprintf(stderr, "bulwark chaos: a fault failed: %s\n",
+                   std::string(st.message()).c_str());
+      workload.Stop();
+      return 2;
+    }
+  }
+  // Everything healed and running; the workload goes on for a while so
+  // that what was pending settles.
+  (void)net_.Heal();
+  for (int i = 0; i < o_.nodes; ++i) {
+    cluster_->Resume(i);
+    (void)cluster_->Start(i);
+  }
+  Say("healed; the workload runs on to recover");
+  Sleep(recover_s);
+  workload.Stop();
+  double seconds = Elapsed();
+  if (stop_) {
+    Say("interrupted: cleaning up");
+    return 130;
+  }
+
+  check::History h = workload.history();
+  Say(absl::StrCat("checking ", h.size(), " operations"));
+  RunReport report;
+  report.title =
+      absl::StrCat("bulwark chaos: ", o_.nodes, " nodes, ", absl::StrJoin(o_.nemeses, ","),
+                   ", seed ", o_.seed, o_.plant_bug.empty() ? "" : ", planted bug " + o_.plant_bug);
+  report.command = o_.command_line;
+  report.seconds = seconds;
+  report.nemesis = nemesis_;
+  report.samples = workload.samples();
+  for (const check::Operation& op : h.ops()) {
+    if (op.outcome == check::Outcome::kOk) ++report.ok;
+    if (op.outcome == check::Outcome::kFailed) ++report.failed;
+    if (op.outcome == check::Outcome::kUnknown) ++report.unknown;
+  }
+  report.verdicts = Check(h);
+  cluster_->StopAll();
+  st = WriteReport(o_.out_dir, report, h);
+  if (!st.ok()) std::fprintf(stderr, "bulwark chaos: %s\n", std::string(st.message()).c_str());
+  bool ok = true;
+  for (const CheckerVerdict& v : report.verdicts) {
+    std::printf("%s: %s%s%s\n", v.checker.c_str(), v.ok ? "valid" : "INVALID", v.ok ? " - " : "\n",
+                v.detail.c_str());
+    ok = ok && v.ok;
+  }
+  std::printf(
+      "verdict: %s - %llu ops (%llu ok, %llu failed, %llu unknown), %zu faults, %.0f s; "
+      "report %s/report.html\n",
+      ok ? "PASS" : "FAIL", (unsigned long long)h.size(), (unsigned long long)report.ok,
+      (unsigned long long)report.failed, (unsigned long long)report.unknown, nemesis_.size(),
+      seconds, o_.out_dir.c_str());
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int RunChaos(const ChaosOptions& o, std::atomic<bool>& stop) {
+  if (geteuid() != 0) {
+    std::fprintf(stderr,
+                 "bulwark chaos: needs root to create network namespaces (run it as root or with "
+                 "sudo); nothing was changed\n");
+    return 2;
+  }
+  for (const char* tool : {"ip", "nft"}) {
+    std::string out;
+    if (!RunCommand({tool, "-V"}, &out).ok()) {
+      std::fprintf(stderr,
+                   "bulwark chaos: `%s` is missing (Debian: apt-get install iproute2 nftables); "
+                   "nothing was changed\n",
+                   tool);
+      return 2;
+    }
+  }
+  Run run(o, stop);
+  return run.Go();
+}
+
+}  // namespace bw::chaos

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""`bulwark chaos` in make test: a short run that must pass, and (with
+--plant-bug) a run of members with a planted bug that its checker must catch.
+
+Usage: chaos_test.py --bulwark PATH [--time-limit 45] [--plant-bug stale-reads]
+
+Checks, beyond the exit code: the report and history exist; faults happened;
+operations completed; after the run no namespace, bridge or member process of
+the run is left behind. The planted run must exit 1 with the checker's
+INVALID verdict (not 2: a run that could not be made proves nothing), and the
+time it took to catch is printed.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+FAILURES = []
+
+
+def check(cond, what):
+    print(("PASS  " if cond else "FAIL  ") + what, flush=True)
+    if not cond:
+        FAILURES.append(what)
+
+
+def leftovers(tag_prefix="bwc"):
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return [ln.split()[0] for ln in out.splitlines() if ln.startswith(tag_prefix)]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bulwark", required=True)
+    ap.add_argument("--time-limit", type=int, default=45)
+    ap.add_argument("--plant-bug")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("FAIL  chaos_test needs root (network namespaces); CI runs as root")
+        return 1
+
+    out = tempfile.mkdtemp(prefix="bulwark-chaos-")
+    before = set(leftovers())
+    nemesis = "partition" if args.plant_bug else "partition,kill,pause,loss"
+    argv = [args.bulwark, "chaos", "--nodes", "3", "--time-limit", str(args.time_limit),
+            "--nemesis", nemesis, "--out", out, "--seed", "7"]
+    if args.plant_bug:
+        argv += ["--plant-bug", args.plant_bug, "--quiet", "1"]
+    t0 = time.monotonic()
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=args.time_limit + 240)
+    took = time.monotonic() - t0
+    print(p.stdout[-3000:])
+    if p.stderr:
+        print(p.stderr[-2000:])
+    verdict = [ln for ln in p.stdout.splitlines() if ln.startswith("verdict:")]
+    if args.plant_bug:
+        check(p.returncode == 1, f"planted {args.plant_bug}: exit code 1 (got {p.returncode})")
+        check("INVALID" in p.stdout, f"planted {args.plant_bug}: the linearizability checker "
+              f"says INVALID (caught in a {took:.0f} s run)")
+    else:
+        check(p.returncode == 0, f"chaos run: exit code 0 (got {p.returncode})")
+        check(bool(verdict) and "PASS" in verdict[0], f"chaos run: verdict PASS: {verdict}")
+        check("faults" in (verdict[0] if verdict else "") and " 0 faults" not in verdict[0],
+              "chaos run: faults happened")
+    for f in ("report.html", "latency.svg", "throughput.svg", "history.jsonl", "nemesis.jsonl"):
+        check(os.path.exists(os.path.join(out, f)), f"{f} written")
+    with open(os.path.join(out, "history.jsonl")) if os.path.exists(
+            os.path.join(out, "history.jsonl")) else open(os.devnull) as h:
+        ops = sum(1 for _ in h)
+    check(ops > 200, f"history holds {ops} operations")
+    after = set(leftovers())
+    check(after <= before, f"no namespace left behind ({sorted(after - before)})")
+    ps = subprocess.run(["pgrep", "-f", out], capture_output=True, text=True).stdout.split()
+    check(not ps, f"no member process left behind ({ps})")
+    shutil.rmtree(out, ignore_errors=True)
+    if FAILURES:
+        print(f"\n{len(FAILURES)} check(s) failed")
+        return 1
+    print("\nall checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
