@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "chaos/cluster.h"
+#include "chaos/exactly_once_workload.h"
 #include "chaos/netns.h"
 #include "chaos/process.h"
 #include "chaos/register_workload.h"
@@ -29,7 +30,7 @@ const std::set<std::string>& KnownNemeses() {
 }
 
 const std::set<std::string>& KnownWorkloads() {
-  static const std::set<std::string> k = {"register"};
+  static const std::set<std::string> k = {"register", "exactly-once"};
   return k;
 }
 
@@ -189,6 +190,7 @@ int Run::Go() {
                    tag, ".0/24, bridge bwc", tag));
   std::vector<std::string> extra;
   if (o_.plant_bug == "stale-reads") extra.push_back("--plant-bug-stale-reads");
+  if (o_.plant_bug == "skip-dedup") extra.push_back("--plant-bug-skip-dedup");
   cluster_ = std::make_unique<Cluster>(net_, o_.bulwark, o_.out_dir, extra);
   st = cluster_->StartAll();
   if (st.ok()) st = cluster_->WaitForLeader(20'000);
@@ -200,22 +202,35 @@ int Run::Go() {
   Say(absl::StrCat("cluster up: ", absl::StrJoin(cluster_->endpoints(), " "),
                    o_.plant_bug.empty() ? "" : absl::StrCat(" (planted bug: ", o_.plant_bug, ")")));
 
-  RegisterOptions ro;
-  ro.clients = o_.clients;
-  ro.seed = o_.seed;
-  RegisterWorkload workload(cluster_->endpoints(), ro, clock_, epoch_us_);
-  st = workload.Start();
+  std::unique_ptr<RegisterWorkload> reg;
+  std::unique_ptr<ExactlyOnceWorkload> eo;
+  if (o_.workloads.count("register")) {
+    RegisterOptions ro;
+    ro.clients = o_.clients;
+    ro.seed = o_.seed;
+    reg = std::make_unique<RegisterWorkload>(cluster_->endpoints(), ro, clock_, epoch_us_);
+    st = reg->Start();
+  }
+  if (st.ok() && o_.workloads.count("exactly-once")) {
+    eo = std::make_unique<ExactlyOnceWorkload>(cluster_->endpoints(), ExactlyOnceOptions{});
+    st = eo->Start();
+  }
   if (!st.ok()) {
     std::fprintf(stderr, "bulwark chaos: clients could not connect: %s\n",
                  std::string(st.message()).c_str());
     return 2;
   }
+  auto total_ops = [&] { return (reg ? reg->ops() : 0) + (eo ? eo->ops() : 0); };
+  auto stop_workloads = [&] {
+    if (reg) reg->Stop();
+    if (eo) eo->Stop();
+  };
   std::vector<std::string> kinds(o_.nemeses.begin(), o_.nemeses.end());
   const double recover_s = std::min(5.0, o_.time_limit_s / 4);
   uint64_t last_ops = 0;
   while (!stop_ && Elapsed() + recover_s < o_.time_limit_s) {
     if (!Sleep(std::min(Draw(o_.quiet_s), o_.time_limit_s - recover_s - Elapsed()))) break;
-    uint64_t ops = workload.ops();
+    uint64_t ops = total_ops();
     Say(absl::StrCat(ops, " operations (+", ops - last_ops, ")"));
     last_ops = ops;
     if (kinds.empty() || Elapsed() + recover_s + o_.fault_s > o_.time_limit_s) continue;
@@ -223,7 +238,7 @@ int Run::Go() {
     if (!st.ok()) {
       std::fprintf(stderr, "bulwark chaos: a fault failed: %s\n",
                    std::string(st.message()).c_str());
-      workload.Stop();
+      stop_workloads();
       return 2;
     }
   }
@@ -236,14 +251,14 @@ int Run::Go() {
   }
   Say("healed; the workload runs on to recover");
   Sleep(recover_s);
-  workload.Stop();
+  stop_workloads();
   double seconds = Elapsed();
   if (stop_) {
     Say("interrupted: cleaning up");
     return 130;
   }
 
-  check::History h = workload.history();
+  check::History h = reg ? reg->history() : check::History();
   Say(absl::StrCat("checking ", h.size(), " operations"));
   RunReport report;
   report.title =
@@ -252,13 +267,22 @@ int Run::Go() {
   report.command = o_.command_line;
   report.seconds = seconds;
   report.nemesis = nemesis_;
-  report.samples = workload.samples();
+  if (reg) report.samples = reg->samples();
   for (const check::Operation& op : h.ops()) {
     if (op.outcome == check::Outcome::kOk) ++report.ok;
     if (op.outcome == check::Outcome::kFailed) ++report.failed;
     if (op.outcome == check::Outcome::kUnknown) ++report.unknown;
   }
-  report.verdicts = Check(h);
+  if (reg) report.verdicts = Check(h);
+  if (eo) {
+    CheckerVerdict v;
+    v.checker = "exactly-once (keyed writes, versions in the store)";
+    std::string summary;
+    absl::Status eo_st = eo->Check(&summary);
+    v.ok = eo_st.ok();
+    v.detail = eo_st.ok() ? summary : absl::StrCat(eo_st.message(), "\n", summary);
+    report.verdicts.push_back(v);
+  }
   cluster_->StopAll();
   st = WriteReport(o_.out_dir, report, h);
   if (!st.ok()) std::fprintf(stderr, "bulwark chaos: %s\n", std::string(st.message()).c_str());
@@ -269,11 +293,11 @@ int Run::Go() {
     ok = ok && v.ok;
   }
   std::printf(
-      "verdict: %s - %llu ops (%llu ok, %llu failed, %llu unknown), %zu faults, %.0f s; "
-      "report %s/report.html\n",
+      "verdict: %s - %llu register ops (%llu ok, %llu failed, %llu unknown), %llu keyed writes, "
+      "%zu faults, %.0f s; report %s/report.html\n",
       ok ? "PASS" : "FAIL", (unsigned long long)h.size(), (unsigned long long)report.ok,
-      (unsigned long long)report.failed, (unsigned long long)report.unknown, nemesis_.size(),
-      seconds, o_.out_dir.c_str());
+      (unsigned long long)report.failed, (unsigned long long)report.unknown,
+      (unsigned long long)(eo ? eo->ops() : 0), nemesis_.size(), seconds, o_.out_dir.c_str());
   return ok ? 0 : 1;
 }
 

@@ -21,10 +21,12 @@ struct ChaosOptions {
   int nodes = 3;
   double time_limit_s = 60;
   std::set<std::string> nemeses = {"partition", "kill", "pause", "loss"};
-  std::set<std::string> workloads = {"register"};
+  std::set<std::string> workloads = {"register", "exactly-once"};
   std::string out_dir;
-  std::string bulwark;    // the binary the members run
-  std::string plant_bug;  // "", or "stale-reads" (a debug server flag)
+  std::string bulwark;  // the binary the members run
+  // "", "stale-reads" or "skip-dedup": a debug server flag the checkers
+  // must catch.
+  std::string plant_bug;
   int clients = 10;
   // Seconds between the end of one fault and the start of the next, and how
   // long a fault lasts (each drawn uniformly from [x, 2x]).

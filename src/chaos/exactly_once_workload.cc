@@ -1,0 +1,101 @@
+#include "chaos/exactly_once_workload.h"
+
+#include <chrono>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+
+namespace bw::chaos {
+
+ExactlyOnceWorkload::ExactlyOnceWorkload(std::vector<std::string> endpoints,
+                                         ExactlyOnceOptions o)
+    : endpoints_(std::move(endpoints)), o_(o) {}
+
+absl::Status ExactlyOnceWorkload::Start() {
+  for (int w = 0; w < o_.clients; ++w) {
+    bulwark::ClientOptions co;
+    co.endpoints = endpoints_;
+    co.idempotency_scope = "chaos";
+    co.policies.default_timeout_us = o_.op_timeout_us;
+    co.policies.attempt_timeout_us = std::min<int64_t>(o_.op_timeout_us, 500'000);
+    co.policies.backoff = bulwark::BackoffOptions{10'000, 200'000, 2.0};
+    co.connect_timeout = std::chrono::milliseconds(10'000);
+    co.drop_reply_chance = o_.drop_reply_chance;
+    auto c = bulwark::Client::Connect(co);
+    if (!c.ok()) return c.status();
+    clients_.push_back(std::move(*c));
+  }
+  for (int w = 0; w < o_.clients; ++w) threads_.emplace_back([this, w] { Run(w); });
+  return absl::OkStatus();
+}
+
+void ExactlyOnceWorkload::Stop() {
+  stop_ = true;
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+}
+
+void ExactlyOnceWorkload::Run(int w) {
+  bulwark::Client& c = *clients_[w];
+  for (uint64_t seq = 0; !stop_; ++seq) {
+    check::KeyedRequest req;
+    std::string key = absl::StrCat("eo/", w, "/", seq);
+    req.value = absl::StrCat("v", w, "-", seq);
+    auto r = c.Put(key, req.value);
+    // The key the client made before its first attempt (and used on every retry).
+    req.key = r.idempotency_key;
+    req.answered = r.ok();
+    if (r.ok()) req.answers.emplace_back("", r.value.header().revision());
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      requests_.push_back(std::move(req));
+      if (r.ok()) ++ok_;
+      if (r.outcome == bulwark::Outcome::kFailed) ++failed_;
+      if (r.outcome == bulwark::Outcome::kUnknown) ++unknown_;
+      if (r.replayed) ++replayed_;
+    }
+    ++ops_;
+    if (o_.think_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(o_.think_ms));
+  }
+}
+
+absl::Status ExactlyOnceWorkload::Check(std::string* summary) {
+  // The store's record of what was applied: every key under eo/, with the
+  // revision that created it, the last one and its version (puts applied).
+  check::AppliedValues applied;
+  std::vector<mvccpb::KeyValue> kvs;
+  // In pages, from one revision: a long run writes more than one answer holds.
+  etcdserverpb::RangeRequest rr;
+  rr.set_key("eo/");
+  rr.set_range_end("eo0");
+  rr.set_limit(5000);
+  bulwark::CallOptions co;
+  co.timeout = std::chrono::seconds(30);
+  for (;;) {
+    auto page = clients_.front()->Range(rr, co);
+    if (!page.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("exactly-once: could not read the keys back: ", page.status.message()));
+    }
+    for (const auto& kv : page.value.kvs()) kvs.push_back(kv);
+    if (!page.value.more() || page.value.kvs_size() == 0) break;
+    rr.set_revision(page.value.header().revision());
+    rr.set_key(page.value.kvs(page.value.kvs_size() - 1).key() + std::string(1, '\0'));
+  }
+  for (const auto& kv : kvs) {
+    // Each value is written by one request only; a key holding it at version
+    // N was put N times (revisions between the first and the last are not
+    // kept by the store; the checker needs the count and the first).
+    std::vector<int64_t>& revs = applied[kv.value()];
+    revs.push_back(kv.create_revision());
+    for (int64_t v = 2; v <= kv.version(); ++v) revs.push_back(kv.mod_revision());
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  *summary = absl::StrCat(requests_.size(), " keyed writes (", ok_, " ok, ", failed_, " failed, ",
+                          unknown_, " unknown), ", replayed_,
+                          " answered from the record after a lost reply; ", applied.size(),
+                          " values in the store");
+  return check::CheckExactlyOnce(requests_, applied);
+}
+
+}  // namespace bw::chaos
