@@ -2,7 +2,7 @@
 """`bulwark chaos` in make test: a short run that must pass, and (with
 --plant-bug) a run of members with a planted bug that its checker must catch.
 
-Usage: chaos_test.py --bulwark PATH [--time-limit 45] [--plant-bug stale-reads|skip-dedup]
+Usage: chaos_test.py --bulwark PATH [--time-limit 45] [--plant-bug stale-reads|skip-dedup|watch-gaps]
 
 Checks, beyond the exit code: the report and history exist; faults happened;
 operations completed; after the run no namespace, bridge or member process of
@@ -49,9 +49,10 @@ def main():
     # a server that ignores idempotency keys needs only the client's lost
     # replies (its retries then apply writes twice).
     nemesis, workload = {
-        None: ("partition,kill,pause,loss", "register,exactly-once"),
+        None: ("partition,kill,pause,loss", "register,exactly-once,watch"),
         "stale-reads": ("partition", "register"),
         "skip-dedup": ("none", "exactly-once"),
+        "watch-gaps": ("none", "watch"),
     }[args.plant_bug]
     argv = [args.bulwark, "chaos", "--nodes", "3", "--time-limit", str(args.time_limit),
             "--nemesis", nemesis, "--workload", workload, "--out", out, "--seed", "7"]
@@ -65,7 +66,8 @@ def main():
         print(p.stderr[-2000:])
     verdict = [ln for ln in p.stdout.splitlines() if ln.startswith("verdict:")]
     if args.plant_bug:
-        checker = "linearizability" if args.plant_bug == "stale-reads" else "exactly-once"
+        checker = {"stale-reads": "linearizability", "skip-dedup": "exactly-once",
+                   "watch-gaps": "watch"}[args.plant_bug]
         check(p.returncode == 1, f"planted {args.plant_bug}: exit code 1 (got {p.returncode})")
         check(any(ln.startswith(checker) and "INVALID" in ln for ln in p.stdout.splitlines()),
               f"planted {args.plant_bug}: the {checker} checker says INVALID "

@@ -18,6 +18,7 @@
 #include "chaos/process.h"
 #include "chaos/register_workload.h"
 #include "chaos/report.h"
+#include "chaos/watch_workload.h"
 #include "check/linearizability.h"
 #include "env/real/real_env.h"
 #include "env/seeded_random.h"
@@ -30,7 +31,7 @@ const std::set<std::string>& KnownNemeses() {
 }
 
 const std::set<std::string>& KnownWorkloads() {
-  static const std::set<std::string> k = {"register", "exactly-once"};
+  static const std::set<std::string> k = {"register", "exactly-once", "watch"};
   return k;
 }
 
@@ -191,6 +192,7 @@ int Run::Go() {
   std::vector<std::string> extra;
   if (o_.plant_bug == "stale-reads") extra.push_back("--plant-bug-stale-reads");
   if (o_.plant_bug == "skip-dedup") extra.push_back("--plant-bug-skip-dedup");
+  if (o_.plant_bug == "watch-gaps") extra.push_back("--plant-bug-watch-gaps");
   cluster_ = std::make_unique<Cluster>(net_, o_.bulwark, o_.out_dir, extra);
   st = cluster_->StartAll();
   if (st.ok()) st = cluster_->WaitForLeader(20'000);
@@ -211,7 +213,13 @@ int Run::Go() {
     reg = std::make_unique<RegisterWorkload>(cluster_->endpoints(), ro, clock_, epoch_us_);
     st = reg->Start();
   }
-  if (st.ok() && o_.workloads.count("exactly-once")) {
+  std::unique_ptr<WatchWorkload> watch;
+  if (st.ok() && o_.workloads.count("watch")) {
+    // Started first, so that the watchers follow every write.
+    watch = std::make_unique<WatchWorkload>(cluster_->endpoints(), o_.nodes);
+    st = watch->Start();
+  }
+  if (st.ok() && (o_.workloads.count("exactly-once") || o_.workloads.count("watch"))) {
     eo = std::make_unique<ExactlyOnceWorkload>(cluster_->endpoints(), ExactlyOnceOptions{});
     st = eo->Start();
   }
@@ -274,6 +282,15 @@ int Run::Go() {
     if (op.outcome == check::Outcome::kUnknown) ++report.unknown;
   }
   if (reg) report.verdicts = Check(h);
+  if (watch) {
+    CheckerVerdict v;
+    v.checker = "watch (events against the committed history)";
+    std::string summary;
+    absl::Status w_st = watch->Check(&summary);
+    v.ok = w_st.ok();
+    v.detail = w_st.ok() ? summary : std::string(w_st.message());
+    report.verdicts.push_back(v);
+  }
   if (eo) {
     CheckerVerdict v;
     v.checker = "exactly-once (keyed writes, versions in the store)";

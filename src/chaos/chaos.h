@@ -21,11 +21,12 @@ struct ChaosOptions {
   int nodes = 3;
   double time_limit_s = 60;
   std::set<std::string> nemeses = {"partition", "kill", "pause", "loss"};
-  std::set<std::string> workloads = {"register", "exactly-once"};
+  // "watch" follows the exactly-once workload's writes (and brings it along).
+  std::set<std::string> workloads = {"register", "exactly-once", "watch"};
   std::string out_dir;
   std::string bulwark;  // the binary the members run
-  // "", "stale-reads" or "skip-dedup": a debug server flag the checkers
-  // must catch.
+  // "", "stale-reads", "skip-dedup" or "watch-gaps": a debug server flag
+  // the checkers must catch.
   std::string plant_bug;
   int clients = 10;
   // Seconds between the end of one fault and the start of the next, and how

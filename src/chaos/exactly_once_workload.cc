@@ -7,8 +7,7 @@
 
 namespace bw::chaos {
 
-ExactlyOnceWorkload::ExactlyOnceWorkload(std::vector<std::string> endpoints,
-                                         ExactlyOnceOptions o)
+ExactlyOnceWorkload::ExactlyOnceWorkload(std::vector<std::string> endpoints, ExactlyOnceOptions o)
     : endpoints_(std::move(endpoints)), o_(o) {}
 
 absl::Status ExactlyOnceWorkload::Start() {
@@ -25,13 +24,15 @@ absl::Status ExactlyOnceWorkload::Start() {
     if (!c.ok()) return c.status();
     clients_.push_back(std::move(*c));
   }
-  for (int w = 0; w < o_.clients; ++w) threads_.emplace_back([this, w] { Run(w); });
+  for (int w = 0; w < o_.clients; ++w)
+    threads_.emplace_back([this, w] { Run(w); });
   return absl::OkStatus();
 }
 
 void ExactlyOnceWorkload::Stop() {
   stop_ = true;
-  for (std::thread& t : threads_) t.join();
+  for (std::thread& t : threads_)
+    t.join();
   threads_.clear();
 }
 
@@ -77,7 +78,8 @@ absl::Status ExactlyOnceWorkload::Check(std::string* summary) {
       return absl::UnavailableError(
           absl::StrCat("exactly-once: could not read the keys back: ", page.status.message()));
     }
-    for (const auto& kv : page.value.kvs()) kvs.push_back(kv);
+    for (const auto& kv : page.value.kvs())
+      kvs.push_back(kv);
     if (!page.value.more() || page.value.kvs_size() == 0) break;
     rr.set_revision(page.value.header().revision());
     rr.set_key(page.value.kvs(page.value.kvs_size() - 1).key() + std::string(1, '\0'));
@@ -88,7 +90,8 @@ absl::Status ExactlyOnceWorkload::Check(std::string* summary) {
     // kept by the store; the checker needs the count and the first).
     std::vector<int64_t>& revs = applied[kv.value()];
     revs.push_back(kv.create_revision());
-    for (int64_t v = 2; v <= kv.version(); ++v) revs.push_back(kv.mod_revision());
+    for (int64_t v = 2; v <= kv.version(); ++v)
+      revs.push_back(kv.mod_revision());
   }
   std::lock_guard<std::mutex> lock(mu_);
   *summary = absl::StrCat(requests_.size(), " keyed writes (", ok_, " ok, ", failed_, " failed, ",

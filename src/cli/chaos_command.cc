@@ -22,7 +22,7 @@ std::atomic<bool> g_stop{false};
 struct ChaosFlags {
   bw::chaos::ChaosOptions o;
   std::string nemesis = "partition,kill,pause,loss";
-  std::string workload = "register,exactly-once";
+  std::string workload = "register,exactly-once,watch";
 };
 
 // Splits a comma list and checks each name against `known`.
@@ -54,7 +54,8 @@ void AddChaosCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--time-limit", flags->o.time_limit_s, "Seconds the run lasts")
       ->check(CLI::Range(10.0, 86400.0));
   cmd->add_option("--nemesis", flags->nemesis, "Faults: partition,kill,pause,loss (or none)");
-  cmd->add_option("--workload", flags->workload, "Workloads: register,exactly-once");
+  cmd->add_option("--workload", flags->workload,
+                  "Workloads: register, exactly-once, watch (follows the exactly-once writes)");
   cmd->add_option("--out", flags->o.out_dir, "Directory for the report, history and logs")
       ->required();
   cmd->add_option("--clients", flags->o.clients, "Concurrent clients")->check(CLI::Range(1, 200));
@@ -65,7 +66,7 @@ void AddChaosCommand(CLI::App& app, int* exit_code) {
                   "The bulwark binary the members run (default: this one)");
   cmd->add_option("--plant-bug", flags->o.plant_bug,
                   "Debug: run the members with a planted bug the checkers must catch "
-                  "(stale-reads, skip-dedup)");
+                  "(stale-reads, skip-dedup, watch-gaps)");
   cmd->add_flag("--progress,!--no-progress", flags->o.progress, "Progress lines while it runs");
   cmd->callback([flags, exit_code] {
     bw::chaos::ChaosOptions& o = flags->o;
@@ -80,8 +81,10 @@ void AddChaosCommand(CLI::App& app, int* exit_code) {
       *exit_code = 2;
       return;
     }
-    if (!o.plant_bug.empty() && o.plant_bug != "stale-reads" && o.plant_bug != "skip-dedup") {
-      std::fprintf(stderr, "bulwark chaos: --plant-bug: known: stale-reads, skip-dedup\n");
+    if (!o.plant_bug.empty() && o.plant_bug != "stale-reads" && o.plant_bug != "skip-dedup" &&
+        o.plant_bug != "watch-gaps") {
+      std::fprintf(stderr,
+                   "bulwark chaos: --plant-bug: known: stale-reads, skip-dedup, watch-gaps\n");
       *exit_code = 2;
       return;
     }

@@ -63,6 +63,7 @@ int RunStart(CLI::App* cmd, StartFlags& f) {
   if (given("--max-txn-ops")) c.max_txn_ops = f.c.max_txn_ops;
   c.plant_bug_skip_dedup = f.c.plant_bug_skip_dedup;
   c.plant_bug_stale_reads = f.c.plant_bug_stale_reads;
+  c.plant_bug_watch_gaps = f.c.plant_bug_watch_gaps;
 
   absl::StatusOr<server::ResolvedConfig> resolved = server::Resolve(std::move(c));
   if (!resolved.ok()) {
@@ -155,6 +156,7 @@ void AddStartCommand(CLI::App& app, int* exit_code) {
   // Debug only: proves the chaos harness's linearizability check catches
   // stale reads (a member answering linearizable reads from local state).
   cmd->add_flag("--plant-bug-stale-reads", flags->c.plant_bug_stale_reads)->group("");
+  cmd->add_flag("--plant-bug-watch-gaps", flags->c.plant_bug_watch_gaps)->group("");
   cmd->callback([cmd, flags, exit_code] { *exit_code = RunStart(cmd, *flags); });
 }
 

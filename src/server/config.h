@@ -51,6 +51,8 @@ struct ServerConfig {
   // reads from local state, without ReadIndex).
   bool plant_bug_skip_dedup = false;
   bool plant_bug_stale_reads = false;
+  // ... and its watch checker's (drop every 500th watch event).
+  bool plant_bug_watch_gaps = false;
 };
 
 struct Member {

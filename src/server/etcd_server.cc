@@ -1387,6 +1387,9 @@ absl::Status EtcdServer::StartNode() {
     watch_hub_ = std::make_unique<WatchHub>(
         *m, [this](etcdserverpb::ResponseHeader* h) { FillHeader(h, mvcc_->revision()); },
         config_.config.max_request_bytes);
+#ifdef BW_PLANTED_BUGS
+    watch_hub_->set_planted_drop_events(config_.config.plant_bug_watch_gaps);
+#endif
     return m;
   };
   BW_ASSIGN_OR_RETURN(node_, node::Node::Start(*env_, no, observer_.get()));

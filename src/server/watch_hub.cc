@@ -170,6 +170,9 @@ bool WatchHub::SendEvents(Stream& s, int64_t id, Watcher& w,
   size_t bytes = 0;
   for (const mvccpb::Event& e : events) {
     if (!Matches(w, e)) continue;
+#ifdef BW_PLANTED_BUGS
+    if (planted_drop_events_ && ++planted_sent_ % 500 == 0) continue;
+#endif
     mvccpb::Event copy = e;
     if (!w.prev_kv) copy.clear_prev_kv();
     size_t n = copy.ByteSizeLong();

@@ -84,6 +84,18 @@ class WatchHub {
   std::vector<WatcherRef> ranged_;
   std::function<void(etcdserverpb::ResponseHeader*)> header_;
   size_t fragment_bytes_;
+#ifdef BW_PLANTED_BUGS
+ public:
+  // Planted bug (debug builds): every 500th event sent is dropped, a gap
+  // the chaos harness's watch checker must catch.
+  void set_planted_drop_events(bool on) {
+    planted_drop_events_ = on;
+  }
+
+ private:
+  bool planted_drop_events_ = false;
+  uint64_t planted_sent_ = 0;
+#endif
   uint64_t next_stream_ = 1;
   std::map<uint64_t, Stream> streams_;
 };

@@ -1,0 +1,135 @@
+#include "chaos/watch_workload.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+
+namespace bw::chaos {
+
+WatchWorkload::WatchWorkload(std::vector<std::string> endpoints, int watchers)
+    : endpoints_(std::move(endpoints)), watchers_(watchers), seen_(watchers) {}
+
+WatchWorkload::~WatchWorkload() {
+  for (auto& w : watches_)
+    w->Cancel();
+  watches_.clear();
+}
+
+absl::Status WatchWorkload::Start() {
+  for (int i = 0; i < watchers_; ++i) {
+    bulwark::ClientOptions co;
+    // Each watcher's list starts at a different member.
+    for (size_t k = 0; k < endpoints_.size(); ++k) {
+      co.endpoints.push_back(endpoints_[(i + k) % endpoints_.size()]);
+    }
+    co.connect_timeout = std::chrono::milliseconds(10'000);
+    auto c = bulwark::Client::Connect(co);
+    if (!c.ok()) return c.status();
+    // Start after the current revision, so the watcher's span is known.
+    auto now = (*c)->Get("eo/");
+    if (!now.ok()) return now.status;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      seen_[i].start_revision = now.value.header().revision() + 1;
+    }
+    bulwark::WatchOptions w;
+    w.key = "eo/";
+    w.range_end = "eo0";
+    w.start_revision = now.value.header().revision() + 1;
+    w.prev_kv = true;
+    watches_.push_back((*c)->Watch(w, [this, i](const etcdserverpb::WatchResponse& r) {
+      std::lock_guard<std::mutex> lock(mu_);
+      Seen& s = seen_[i];
+      if (r.canceled()) s.canceled = true;
+      for (const mvccpb::Event& e : r.events()) {
+        s.events.emplace_back(e.kv().mod_revision(), e.kv().key());
+        // Every key is written once: a put never has a previous version.
+        if (e.has_prev_kv() && e.prev_kv().version() > 0) s.prev_kv_wrong = true;
+      }
+    }));
+    clients_.push_back(std::move(*c));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WatchWorkload::Check(std::string* summary) {
+  // The committed history of eo/: each key's put, by revision.
+  std::map<int64_t, std::string> committed;
+  etcdserverpb::RangeRequest rr;
+  rr.set_key("eo/");
+  rr.set_range_end("eo0");
+  rr.set_limit(5000);
+  bulwark::CallOptions co;
+  co.timeout = std::chrono::seconds(30);
+  for (;;) {
+    auto page = clients_.front()->Range(rr, co);
+    if (!page.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("watch: could not read the keys back: ", page.status.message()));
+    }
+    for (const auto& kv : page.value.kvs())
+      committed[kv.mod_revision()] = kv.key();
+    if (!page.value.more() || page.value.kvs_size() == 0) break;
+    rr.set_revision(page.value.header().revision());
+    rr.set_key(page.value.kvs(page.value.kvs_size() - 1).key() + std::string(1, '\0'));
+  }
+  int64_t last = committed.empty() ? 0 : committed.rbegin()->first;
+  // Bounded wait for every watcher to reach the last revision.
+  for (int i = 0; i < 300; ++i) {
+    bool all = true;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const Seen& s : seen_) {
+        all = all && (s.canceled || last < s.start_revision ||
+                      (!s.events.empty() && s.events.back().first >= last));
+      }
+    }
+    if (all) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (auto& w : watches_)
+    w->Cancel();
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t events = 0;
+  for (size_t i = 0; i < seen_.size(); ++i) {
+    const Seen& s = seen_[i];
+    events += s.events.size();
+    std::string who = absl::StrCat("watcher ", i, " (from revision ", s.start_revision, ")");
+    if (s.canceled) return absl::FailedPreconditionError(who + " was canceled by the server");
+    if (s.prev_kv_wrong) {
+      return absl::FailedPreconditionError(who + ": a put of a new key came with a prev_kv");
+    }
+    for (size_t k = 1; k < s.events.size(); ++k) {
+      if (s.events[k].first <= s.events[k - 1].first) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            who, ": revision ", s.events[k].first, " after ", s.events[k - 1].first,
+            s.events[k].first == s.events[k - 1].first ? " (a duplicate)" : " (out of order)"));
+      }
+    }
+    size_t k = 0;
+    for (auto it = committed.lower_bound(s.start_revision); it != committed.end(); ++it) {
+      if (k < s.events.size() && s.events[k].first < it->first) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(who, ": an event at revision ", s.events[k].first, " (",
+                         s.events[k].second, ") that the store never committed"));
+      }
+      if (k >= s.events.size() || s.events[k].first != it->first) {
+        return absl::FailedPreconditionError(absl::StrCat(who, ": missed the put of ", it->second,
+                                                          " at revision ", it->first, " (a gap)"));
+      }
+      ++k;
+    }
+    if (k < s.events.size()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          who, ": an event at revision ", s.events[k].first, " beyond the committed history"));
+    }
+  }
+  *summary = absl::StrCat(seen_.size(), " watchers, ", events, " events against ", committed.size(),
+                          " committed puts");
+  return absl::OkStatus();
+}
+
+}  // namespace bw::chaos
