@@ -15,7 +15,7 @@ DEB_PACKAGES := cmake ninja-build g++ ccache clang-format libabsl-dev libgtest-d
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build build-asan build-release test demo sim-sweep bench crash-test bench-storage format \
+.PHONY: all deps build build-asan build-release test demo sim-sweep bench crash-test bench-storage format chaos-runs \
         format-check clean
 
 all: build
@@ -68,6 +68,21 @@ CHARGES ?= 3000
 demo: build
 	$(BUILD)/bin/bulwark demo
 	/usr/bin/python3 examples/payment/run.py --bin $(BUILD)/bin --charges $(CHARGES) --kill-every 3
+
+# Long chaos runs (root): RUNS runs of CHAOS_TIME seconds, alternating 3 and 5
+# members, every nemesis and workload, a seed per run; reports under
+# chaos-runs/run-N/. Stops at the first run that does not pass.
+RUNS ?= 20
+CHAOS_TIME ?= 300
+chaos-runs: build
+	@for i in $$(seq 1 $(RUNS)); do \
+	  n=$$([ $$((i % 2)) = 0 ] && echo 5 || echo 3); \
+	  echo "run $$i: $$n nodes, $(CHAOS_TIME) s, seed $$i"; \
+	  $(SUDO) $(BUILD)/bin/bulwark chaos --nodes $$n --time-limit $(CHAOS_TIME) --seed $$i \
+	    --out chaos-runs/run-$$i --no-progress | grep -E '^(verdict|linearizability|watch|exactly-once)' \
+	    || exit 1; \
+	  grep -q PASS chaos-runs/run-$$i/report.html || exit 1; \
+	done
 
 # Long sweeps stay out of `make test`.
 sim-sweep: build

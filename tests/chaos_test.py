@@ -27,9 +27,10 @@ def check(cond, what):
         FAILURES.append(what)
 
 
-def leftovers(tag_prefix="bwc"):
+def leftovers(pid):
+    """Namespaces of the chaos run with this pid (named bwc<tag>-<pid>-n<i>)."""
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return [ln.split()[0] for ln in out.splitlines() if ln.startswith(tag_prefix)]
+    return [ln.split()[0] for ln in out.splitlines() if f"-{pid}-n" in ln.split()[0]]
 
 
 def main():
@@ -43,7 +44,6 @@ def main():
         return 1
 
     out = tempfile.mkdtemp(prefix="bulwark-chaos-")
-    before = set(leftovers())
     # Each planted bug with the faults and workload that expose it: stale
     # reads need a partition (a cut-off member answering from its own state);
     # a server that ignores idempotency keys needs only the client's lost
@@ -59,17 +59,22 @@ def main():
     if args.plant_bug:
         argv += ["--plant-bug", args.plant_bug, "--quiet", "1"]
     t0 = time.monotonic()
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=args.time_limit + 240)
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = p.communicate(timeout=args.time_limit + 240)
+    except subprocess.TimeoutExpired:
+        p.terminate()
+        stdout, stderr = p.communicate()
     took = time.monotonic() - t0
-    print(p.stdout[-3000:])
-    if p.stderr:
-        print(p.stderr[-2000:])
-    verdict = [ln for ln in p.stdout.splitlines() if ln.startswith("verdict:")]
+    print(stdout[-3000:])
+    if stderr:
+        print(stderr[-2000:])
+    verdict = [ln for ln in stdout.splitlines() if ln.startswith("verdict:")]
     if args.plant_bug:
         checker = {"stale-reads": "linearizability", "skip-dedup": "exactly-once",
                    "watch-gaps": "watch"}[args.plant_bug]
         check(p.returncode == 1, f"planted {args.plant_bug}: exit code 1 (got {p.returncode})")
-        check(any(ln.startswith(checker) and "INVALID" in ln for ln in p.stdout.splitlines()),
+        check(any(ln.startswith(checker) and "INVALID" in ln for ln in stdout.splitlines()),
               f"planted {args.plant_bug}: the {checker} checker says INVALID "
               f"(caught in a {took:.0f} s run)")
     else:
@@ -84,8 +89,8 @@ def main():
         ops = sum(1 for _ in h)
     if "register" in workload:
         check(ops > 200, f"history holds {ops} operations")
-    after = set(leftovers())
-    check(after <= before, f"no namespace left behind ({sorted(after - before)})")
+    left = leftovers(p.pid)
+    check(not left, f"no namespace of the run left behind ({left})")
     ps = subprocess.run(["pgrep", "-f", out], capture_output=True, text=True).stdout.split()
     check(not ps, f"no member process left behind ({ps})")
     shutil.rmtree(out, ignore_errors=True)

@@ -201,9 +201,16 @@ int main(int argc, char** argv) {
   o.policies.attempt_timeout_us = std::min<int64_t>(o.policies.default_timeout_us, 700'000);
   o.drop_reply_chance = f.drop_replies;
   std::atomic<uint64_t> breaker_opened{0}, ejected{0};
+  const auto t_start = std::chrono::steady_clock::now();
   o.on_event = [&](const bulwark::Event& e) {
     if (e.type == bulwark::EventType::kBreakerOpened) ++breaker_opened;
     if (e.type == bulwark::EventType::kEjected) ++ejected;
+    if (getenv("CLIENT_FAULTS_EVENTS") != nullptr && e.type != bulwark::EventType::kHedge) {
+      std::fprintf(
+          stderr, "%.3f %s endpoint %d\n",
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count(),
+          bulwark::EventTypeName(e.type), e.endpoint);
+    }
   };
   auto client = bulwark::Client::Connect(o);
   if (!client.ok()) {

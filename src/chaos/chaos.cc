@@ -188,7 +188,7 @@ int Run::Go() {
     return 2;
   }
   Say(absl::StrCat(o_.nodes, " namespaces ", net_.ns(0), "..", net_.ns(o_.nodes - 1), " on 10.213.",
-                   tag, ".0/24, bridge bwc", tag));
+                   net_.tag(), ".0/24, bridge bwc", net_.tag()));
   std::vector<std::string> extra;
   if (o_.plant_bug == "stale-reads") extra.push_back("--plant-bug-stale-reads");
   if (o_.plant_bug == "skip-dedup") extra.push_back("--plant-bug-skip-dedup");

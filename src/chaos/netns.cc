@@ -1,6 +1,14 @@
 #include "chaos/netns.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "chaos/process.h"
@@ -8,8 +16,31 @@
 namespace bw::chaos {
 
 std::string Network::ns(int node) const {
-  return absl::StrCat("bwc", tag_, "-n", node);
+  return absl::StrCat("bwc", tag_, "-", getpid(), "-n", node);
 }
+
+namespace {
+
+// Creating a network and removing leftovers happen under one lock, so that
+// no run mistakes another's half-built network for a leftover.
+class SetupLock {
+ public:
+  SetupLock() : fd_(open("/run/lock/bulwark-chaos.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0600)) {
+    if (fd_ >= 0) flock(fd_, LOCK_EX);
+  }
+  ~SetupLock() {
+    if (fd_ >= 0) close(fd_);  // releases the lock
+  }
+
+ private:
+  int fd_;
+};
+
+bool BridgeExists(int tag) {
+  return RunCommand({"ip", "link", "show", absl::StrCat("bwc", tag)}).ok();
+}
+
+}  // namespace
 
 std::string Network::address(int node) const {
   return absl::StrCat("10.213.", tag_, ".", node + 1);
@@ -23,6 +54,13 @@ absl::Status Network::Create(int nodes, int tag) {
   if (nodes < 1 || nodes > 9 || tag < 0 || tag > 249) {
     return absl::InvalidArgumentError("chaos network: 1 to 9 nodes, tag 0 to 249");
   }
+  SetupLock lock;
+  // The first free tag from the one asked for.
+  for (int k = 0; k < 250 && BridgeExists((tag + k) % 250); ++k) {
+    if (k == 249) return absl::ResourceExhaustedError("chaos network: all 250 subnets in use");
+  }
+  while (BridgeExists(tag))
+    tag = (tag + 1) % 250;
   nodes_ = nodes;
   tag_ = tag;
   created_ = true;
@@ -59,15 +97,20 @@ void Network::Destroy() {
 }
 
 int Network::RemoveLeftovers() {
+  SetupLock lock;
   int removed = 0;
   std::string out;
   if (RunCommand({"ip", "netns", "list"}, &out).ok()) {
     for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
       std::string name(line.substr(0, line.find(' ')));
-      if (!absl::StartsWith(name, "bwc") || !absl::StrContains(name, "-n")) continue;
-      // Another run's, still in use: leave it.
-      std::string pids;
-      if (!RunCommand({"ip", "netns", "pids", name}, &pids).ok() || !pids.empty()) continue;
+      // bwc<tag>-<pid>-n<i>: a leftover once the run <pid> is gone.
+      std::vector<std::string> parts = absl::StrSplit(name, '-');
+      int pid = 0;
+      if (parts.size() != 3 || !absl::StartsWith(parts[0], "bwc") ||
+          !absl::SimpleAtoi(parts[1], &pid) || pid <= 0) {
+        continue;
+      }
+      if (kill(pid, 0) == 0 || errno != ESRCH) continue;  // its run is alive
       if (RunCommand({"ip", "netns", "del", name}).ok()) ++removed;
     }
   }

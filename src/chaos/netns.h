@@ -29,8 +29,9 @@ class Network {
   Network(const Network&) = delete;
   Network& operator=(const Network&) = delete;
 
-  // Creates `nodes` namespaces and the bridge; `tag` (0..249) picks the
-  // names (bwc<tag>-n<i>, bwc<tag>) and the subnet 10.213.<tag>.0/24.
+  // Creates `nodes` namespaces and the bridge; `tag` (0..249; the next free
+  // one if a live run has it) picks the names (namespaces
+  // bwc<tag>-<pid>-n<i>, bridge bwc<tag>) and the subnet 10.213.<tag>.0/24.
   [[nodiscard]] absl::Status Create(int nodes, int tag);
   void Destroy();
 
@@ -38,6 +39,7 @@ class Network {
   std::string address(int node) const;  // 10.213.<tag>.<node+1>
   std::string host_address() const;     // 10.213.<tag>.254
   int nodes() const { return nodes_; }
+  int tag() const { return tag_; }
 
   // Members in different groups cannot reach each other (a member in no
   // group reaches everyone). Replaces any earlier partition.
@@ -50,8 +52,8 @@ class Network {
   [[nodiscard]] absl::Status Heal();
 
   // Removes namespaces and bridges left by earlier runs that were killed
-  // before they could clean up (names bwc*-n* and bwc*, with no process in
-  // the namespace and no port on the bridge). Returns how many.
+  // before they could clean up: namespaces whose run (the pid in the name)
+  // is gone, bridges with no port. Returns how many.
   static int RemoveLeftovers();
 
  private:

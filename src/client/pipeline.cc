@@ -468,6 +468,13 @@ void Pipeline::OnAttemptDone(const std::shared_ptr<Call>& call, int ep, int64_t 
   if (call->finished) return;
   if (!transient) {
     Outcome o = r.status.ok() ? Outcome::kOk : Outcome::kFailed;
+    // A hedge answered while the first attempt is still out: a strike
+    // against the slow endpoint, so that one that keeps losing (a paused or
+    // overloaded member) is ejected before its hedges drain the budget.
+    if (r.status.ok()) {
+      for (int slow : call->in_flight)
+        NoteTransport(slow, /*failed=*/true);
+    }
     Finish(call, o, std::move(r.status), ep);
     return;
   }

@@ -39,8 +39,8 @@
 namespace bw::client {
 
 struct OutlierOptions {
-  // Consecutive transport failures (unavailable, timed out) that eject an
-  // endpoint; 0 turns ejection off.
+  // Consecutive transport failures (unavailable, timed out, or beaten by a
+  // hedge to another endpoint) that eject an endpoint; 0 turns ejection off.
   int consecutive_failures = 5;
   // An ejected endpoint is skipped for base_ejection_us times the number of
   // times it has been ejected (capped at max_ejection_us).

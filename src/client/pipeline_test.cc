@@ -193,6 +193,32 @@ TEST(PipelineTest, HedgedReadTakesTheFasterEndpoint) {
   EXPECT_EQ(*ended - t0, 6'000);
 }
 
+// A member that stalls (paused, overloaded) never fails, it just loses
+// every hedge; after a few losses it is ejected, so calls stop going there
+// and spending the budget on hedges.
+TEST(PipelineTest, AnEndpointThatKeepsLosingHedgesIsEjected) {
+  PipelineOptions o = Quiet();
+  o.hedge_delay_us = 5'000;
+  o.outlier.consecutive_failures = 3;
+  Rig rig(o);
+  auto stalled = [&rig](const Attempt& a, Pipeline::AttemptDone d) {
+    int64_t latency = a.endpoint == 0 ? 10'000'000 : 1'000;
+    rig.env.timers().Schedule(latency, [d] { d(AttemptResult{}); });
+  };
+  for (int i = 0; i < 10; ++i) {
+    std::optional<CallResult> res;
+    rig.pipeline->Execute(CallSpec{CallKind::kRead, true, 0, true, 0}, stalled,
+                          [&res](CallResult r) { res = r; });
+    rig.world.RunUntil(rig.world.now_us() + 50'000);
+    ASSERT_TRUE(res.has_value());
+    EXPECT_EQ(res->outcome, Outcome::kOk);
+  }
+  EXPECT_EQ(rig.Count(EventType::kEjected), 1);
+  EXPECT_TRUE(rig.pipeline->ejected(0));
+  // Once ejected, the preferred-but-stalled endpoint is skipped: no more hedges.
+  EXPECT_LE(rig.Count(EventType::kHedge), 4);
+}
+
 TEST(PipelineTest, BreakerOpensOnAFailingEndpointAndCallsGoElsewhere) {
   PipelineOptions o = Quiet();
   o.breaker.minimum_calls = 5;
