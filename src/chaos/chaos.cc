@@ -282,23 +282,23 @@ int Run::Go() {
     if (op.outcome == check::Outcome::kUnknown) ++report.unknown;
   }
   if (reg) report.verdicts = Check(h);
-  if (watch) {
+  // The checkers that read the store back: their status, and a summary.
+  auto add_verdict = [&](std::string name, auto check) {
     CheckerVerdict v;
-    v.checker = "watch (events against the committed history)";
+    v.checker = std::move(name);
     std::string summary;
-    absl::Status w_st = watch->Check(&summary);
-    v.ok = w_st.ok();
-    v.detail = w_st.ok() ? summary : std::string(w_st.message());
+    absl::Status st = check(&summary);
+    v.ok = st.ok();
+    v.detail = st.ok() ? summary : absl::StrCat(st.message(), "\n", summary);
     report.verdicts.push_back(v);
+  };
+  if (watch) {
+    add_verdict("watch (events against the committed history)",
+                [&](std::string* s) { return watch->Check(s); });
   }
   if (eo) {
-    CheckerVerdict v;
-    v.checker = "exactly-once (keyed writes, versions in the store)";
-    std::string summary;
-    absl::Status eo_st = eo->Check(&summary);
-    v.ok = eo_st.ok();
-    v.detail = eo_st.ok() ? summary : absl::StrCat(eo_st.message(), "\n", summary);
-    report.verdicts.push_back(v);
+    add_verdict("exactly-once (keyed writes, versions in the store)",
+                [&](std::string* s) { return eo->Check(s); });
   }
   cluster_->StopAll();
   st = WriteReport(o_.out_dir, report, h);

@@ -1,5 +1,7 @@
 #include "chaos/exactly_once_workload.h"
 
+#include "chaos/chaos_client.h"
+
 #include <chrono>
 #include <map>
 
@@ -12,13 +14,8 @@ ExactlyOnceWorkload::ExactlyOnceWorkload(std::vector<std::string> endpoints, Exa
 
 absl::Status ExactlyOnceWorkload::Start() {
   for (int w = 0; w < o_.clients; ++w) {
-    bulwark::ClientOptions co;
-    co.endpoints = endpoints_;
+    bulwark::ClientOptions co = ChaosClientOptions(endpoints_, o_.op_timeout_us);
     co.idempotency_scope = "chaos";
-    co.policies.default_timeout_us = o_.op_timeout_us;
-    co.policies.attempt_timeout_us = std::min<int64_t>(o_.op_timeout_us, 500'000);
-    co.policies.backoff = bulwark::BackoffOptions{10'000, 200'000, 2.0};
-    co.connect_timeout = std::chrono::milliseconds(10'000);
     co.drop_reply_chance = o_.drop_reply_chance;
     auto c = bulwark::Client::Connect(co);
     if (!c.ok()) return c.status();
@@ -65,25 +62,8 @@ absl::Status ExactlyOnceWorkload::Check(std::string* summary) {
   // revision that created it, the last one and its version (puts applied).
   check::AppliedValues applied;
   std::vector<mvccpb::KeyValue> kvs;
-  // In pages, from one revision: a long run writes more than one answer holds.
-  etcdserverpb::RangeRequest rr;
-  rr.set_key("eo/");
-  rr.set_range_end("eo0");
-  rr.set_limit(5000);
-  bulwark::CallOptions co;
-  co.timeout = std::chrono::seconds(30);
-  for (;;) {
-    auto page = clients_.front()->Range(rr, co);
-    if (!page.ok()) {
-      return absl::UnavailableError(
-          absl::StrCat("exactly-once: could not read the keys back: ", page.status.message()));
-    }
-    for (const auto& kv : page.value.kvs())
-      kvs.push_back(kv);
-    if (!page.value.more() || page.value.kvs_size() == 0) break;
-    rr.set_revision(page.value.header().revision());
-    rr.set_key(page.value.kvs(page.value.kvs_size() - 1).key() + std::string(1, '\0'));
-  }
+  absl::Status read = ReadAll(*clients_.front(), "eo/", "eo0", &kvs);
+  if (!read.ok()) return absl::UnavailableError(absl::StrCat("exactly-once: ", read.message()));
   for (const auto& kv : kvs) {
     // Each value is written by one request only; a key holding it at version
     // N was put N times (revisions between the first and the last are not

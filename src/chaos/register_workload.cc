@@ -1,5 +1,7 @@
 #include "chaos/register_workload.h"
 
+#include "chaos/chaos_client.h"
+
 #include <chrono>
 #include <map>
 
@@ -30,12 +32,8 @@ RegisterWorkload::RegisterWorkload(std::vector<std::string> endpoints, RegisterO
 
 absl::Status RegisterWorkload::Start() {
   for (int w = 0; w < o_.clients; ++w) {
-    bulwark::ClientOptions co;
-    co.endpoints = {endpoints_[w % endpoints_.size()]};
-    co.policies.default_timeout_us = o_.op_timeout_us;
-    co.policies.attempt_timeout_us = std::min<int64_t>(o_.op_timeout_us, 500'000);
-    co.policies.backoff = bulwark::BackoffOptions{10'000, 200'000, 2.0};
-    co.connect_timeout = std::chrono::milliseconds(10'000);
+    bulwark::ClientOptions co =
+        ChaosClientOptions({endpoints_[w % endpoints_.size()]}, o_.op_timeout_us);
     auto c = bulwark::Client::Connect(co);
     if (!c.ok()) return c.status();
     clients_.push_back(std::move(*c));

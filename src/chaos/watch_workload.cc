@@ -1,5 +1,7 @@
 #include "chaos/watch_workload.h"
 
+#include "chaos/chaos_client.h"
+
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -20,12 +22,12 @@ WatchWorkload::~WatchWorkload() {
 
 absl::Status WatchWorkload::Start() {
   for (int i = 0; i < watchers_; ++i) {
-    bulwark::ClientOptions co;
     // Each watcher's list starts at a different member.
+    std::vector<std::string> eps;
     for (size_t k = 0; k < endpoints_.size(); ++k) {
-      co.endpoints.push_back(endpoints_[(i + k) % endpoints_.size()]);
+      eps.push_back(endpoints_[(i + k) % endpoints_.size()]);
     }
-    co.connect_timeout = std::chrono::milliseconds(10'000);
+    bulwark::ClientOptions co = ChaosClientOptions(eps, 2'000'000);
     auto c = bulwark::Client::Connect(co);
     if (!c.ok()) return c.status();
     // Start after the current revision, so the watcher's span is known.
@@ -58,24 +60,11 @@ absl::Status WatchWorkload::Start() {
 absl::Status WatchWorkload::Check(std::string* summary) {
   // The committed history of eo/: each key's put, by revision.
   std::map<int64_t, std::string> committed;
-  etcdserverpb::RangeRequest rr;
-  rr.set_key("eo/");
-  rr.set_range_end("eo0");
-  rr.set_limit(5000);
-  bulwark::CallOptions co;
-  co.timeout = std::chrono::seconds(30);
-  for (;;) {
-    auto page = clients_.front()->Range(rr, co);
-    if (!page.ok()) {
-      return absl::UnavailableError(
-          absl::StrCat("watch: could not read the keys back: ", page.status.message()));
-    }
-    for (const auto& kv : page.value.kvs())
-      committed[kv.mod_revision()] = kv.key();
-    if (!page.value.more() || page.value.kvs_size() == 0) break;
-    rr.set_revision(page.value.header().revision());
-    rr.set_key(page.value.kvs(page.value.kvs_size() - 1).key() + std::string(1, '\0'));
-  }
+  std::vector<mvccpb::KeyValue> kvs;
+  absl::Status read = ReadAll(*clients_.front(), "eo/", "eo0", &kvs);
+  if (!read.ok()) return absl::UnavailableError(absl::StrCat("watch: ", read.message()));
+  for (const auto& kv : kvs)
+    committed[kv.mod_revision()] = kv.key();
   int64_t last = committed.empty() ? 0 : committed.rbegin()->first;
   // Bounded wait for every watcher to reach the last revision.
   for (int i = 0; i < 300; ++i) {
