@@ -40,4 +40,23 @@ absl::Status ReadAll(bulwark::Client& c, const std::string& key, const std::stri
   }
 }
 
+absl::Status Workers::Start(int n, const std::function<bulwark::ClientOptions(int)>& options,
+                            std::function<void(int)> run) {
+  for (int w = 0; w < n; ++w) {
+    auto c = bulwark::Client::Connect(options(w));
+    if (!c.ok()) return c.status();
+    clients_.push_back(std::move(*c));
+  }
+  for (int w = 0; w < n; ++w)
+    threads_.emplace_back([run, w] { run(w); });
+  return absl::OkStatus();
+}
+
+void Workers::Stop() {
+  stop_ = true;
+  for (std::thread& t : threads_)
+    t.join();
+  threads_.clear();
+}
+
 }  // namespace bw::chaos

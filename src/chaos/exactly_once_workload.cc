@@ -13,29 +13,24 @@ ExactlyOnceWorkload::ExactlyOnceWorkload(std::vector<std::string> endpoints, Exa
     : endpoints_(std::move(endpoints)), o_(o) {}
 
 absl::Status ExactlyOnceWorkload::Start() {
-  for (int w = 0; w < o_.clients; ++w) {
-    bulwark::ClientOptions co = ChaosClientOptions(endpoints_, o_.op_timeout_us);
-    co.idempotency_scope = "chaos";
-    co.drop_reply_chance = o_.drop_reply_chance;
-    auto c = bulwark::Client::Connect(co);
-    if (!c.ok()) return c.status();
-    clients_.push_back(std::move(*c));
-  }
-  for (int w = 0; w < o_.clients; ++w)
-    threads_.emplace_back([this, w] { Run(w); });
-  return absl::OkStatus();
+  return workers_.Start(
+      o_.clients,
+      [this](int) {
+        bulwark::ClientOptions co = ChaosClientOptions(endpoints_, o_.op_timeout_us);
+        co.idempotency_scope = "chaos";
+        co.drop_reply_chance = o_.drop_reply_chance;
+        return co;
+      },
+      [this](int w) { Run(w); });
 }
 
 void ExactlyOnceWorkload::Stop() {
-  stop_ = true;
-  for (std::thread& t : threads_)
-    t.join();
-  threads_.clear();
+  workers_.Stop();
 }
 
 void ExactlyOnceWorkload::Run(int w) {
-  bulwark::Client& c = *clients_[w];
-  for (uint64_t seq = 0; !stop_; ++seq) {
+  bulwark::Client& c = workers_.client(w);
+  for (uint64_t seq = 0; !workers_.stopping(); ++seq) {
     check::KeyedRequest req;
     std::string key = absl::StrCat("eo/", w, "/", seq);
     req.value = absl::StrCat("v", w, "-", seq);
@@ -62,7 +57,7 @@ absl::Status ExactlyOnceWorkload::Check(std::string* summary) {
   // revision that created it, the last one and its version (puts applied).
   check::AppliedValues applied;
   std::vector<mvccpb::KeyValue> kvs;
-  absl::Status read = ReadAll(*clients_.front(), "eo/", "eo0", &kvs);
+  absl::Status read = ReadAll(workers_.client(0), "eo/", "eo0", &kvs);
   if (!read.ok()) return absl::UnavailableError(absl::StrCat("exactly-once: ", read.message()));
   for (const auto& kv : kvs) {
     // Each value is written by one request only; a key holding it at version

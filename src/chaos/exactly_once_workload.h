@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "bulwark/client.h"
+#include "chaos/chaos_client.h"
 #include "check/exactly_once.h"
 
 namespace bw::chaos {
@@ -46,9 +47,7 @@ class ExactlyOnceWorkload {
 
   std::vector<std::string> endpoints_;
   ExactlyOnceOptions o_;
-  std::vector<std::unique_ptr<bulwark::Client>> clients_;
-  std::vector<std::thread> threads_;
-  std::atomic<bool> stop_{false};
+  Workers workers_;
   std::atomic<uint64_t> ops_{0};
   std::mutex mu_;
   std::vector<check::KeyedRequest> requests_;

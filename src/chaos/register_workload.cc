@@ -31,23 +31,16 @@ RegisterWorkload::RegisterWorkload(std::vector<std::string> endpoints, RegisterO
     : endpoints_(std::move(endpoints)), o_(o), clock_(clock), epoch_us_(epoch_us) {}
 
 absl::Status RegisterWorkload::Start() {
-  for (int w = 0; w < o_.clients; ++w) {
-    bulwark::ClientOptions co =
-        ChaosClientOptions({endpoints_[w % endpoints_.size()]}, o_.op_timeout_us);
-    auto c = bulwark::Client::Connect(co);
-    if (!c.ok()) return c.status();
-    clients_.push_back(std::move(*c));
-  }
-  for (int w = 0; w < o_.clients; ++w)
-    threads_.emplace_back([this, w] { Run(w); });
-  return absl::OkStatus();
+  return workers_.Start(
+      o_.clients,
+      [this](int w) {
+        return ChaosClientOptions({endpoints_[w % endpoints_.size()]}, o_.op_timeout_us);
+      },
+      [this](int w) { Run(w); });
 }
 
 void RegisterWorkload::Stop() {
-  stop_ = true;
-  for (std::thread& t : threads_)
-    t.join();
-  threads_.clear();
+  workers_.Stop();
 }
 
 check::History RegisterWorkload::history() const {
@@ -61,12 +54,12 @@ std::vector<Sample> RegisterWorkload::samples() const {
 }
 
 void RegisterWorkload::Run(int w) {
-  bulwark::Client& c = *clients_[w];
+  bulwark::Client& c = workers_.client(w);
   env::SeededRandom random(o_.seed * 7919 + static_cast<uint64_t>(w));
   // The last value this client saw on each key: what its CAS expects.
   std::map<std::string, std::string> last_seen;
   uint64_t seq = 0;
-  while (!stop_) {
+  while (!workers_.stopping()) {
     int64_t generation = static_cast<int64_t>(Now() / (o_.key_lifetime_s * 1e6));
     std::string key = absl::StrCat("r/", generation, "/", random.Below(o_.keys));
     uint64_t dice = random.Below(100);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bulwark/client.h"
+#include "chaos/chaos_client.h"
 #include "check/history.h"
 #include "env/real/real_env.h"
 
@@ -62,9 +63,7 @@ class RegisterWorkload {
   RegisterOptions o_;
   env::Clock& clock_;
   int64_t epoch_us_;
-  std::vector<std::unique_ptr<bulwark::Client>> clients_;
-  std::vector<std::thread> threads_;
-  std::atomic<bool> stop_{false};
+  Workers workers_;
   std::atomic<uint64_t> ops_{0};
   mutable std::mutex mu_;
   check::History history_;
