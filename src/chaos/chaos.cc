@@ -53,10 +53,10 @@ class Run {
   }
   // Sleeps up to `s` seconds, waking early when stopped. False if stopped.
   bool Sleep(double s) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(int64_t(s * 1e6));
-    while (std::chrono::steady_clock::now() < until) {
+    const int64_t until_us = clock_.NowMicros() + static_cast<int64_t>(s * 1e6);
+    while (clock_.NowMicros() < until_us) {
       if (stop_) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      env::SleepMicros(20'000);
     }
     return !stop_;
   }

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "chaos/process.h"
 #include "env/real/deadline.h"
+#include "env/real/real_env.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 
 namespace bw::chaos {
@@ -147,10 +148,11 @@ int Cluster::Leader() const {
 }
 
 absl::Status Cluster::WaitForLeader(int timeout_ms) const {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::chrono::steady_clock::now() < deadline) {
+  env::RealClock clock;
+  const int64_t deadline_us = clock.NowMicros() + int64_t{timeout_ms} * 1000;
+  while (clock.NowMicros() < deadline_us) {
     if (Leader() >= 0) return absl::OkStatus();
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    env::SleepMicros(100'000);
   }
   return absl::UnavailableError(
       absl::StrCat("no leader within ", timeout_ms, " ms (member logs: ", log_path(0), " ...)"));

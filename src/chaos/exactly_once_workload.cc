@@ -6,6 +6,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "env/real/real_env.h"
 
 namespace bw::chaos {
 
@@ -48,7 +49,7 @@ void ExactlyOnceWorkload::Run(int w) {
       if (r.replayed) ++replayed_;
     }
     ++ops_;
-    if (o_.think_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(o_.think_ms));
+    env::SleepMicros(int64_t{o_.think_ms} * 1000);
   }
 }
 

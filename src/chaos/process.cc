@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "env/real/real_env.h"
 
 namespace bw::chaos {
 
@@ -109,13 +110,14 @@ void Signal(pid_t pid, int sig) {
 }
 
 bool Reap(pid_t pid, int timeout_ms) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  env::RealClock clock;
+  const int64_t deadline_us = clock.NowMicros() + int64_t{timeout_ms} * 1000;
   for (;;) {
     int status = 0;
     pid_t r = waitpid(pid, &status, WNOHANG);
     if (r == pid || (r < 0 && errno == ECHILD)) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (clock.NowMicros() >= deadline_us) return false;
+    env::SleepMicros(10'000);
   }
 }
 

@@ -114,7 +114,7 @@ void RegisterWorkload::Run(int w) {
       samples_.push_back(Sample{invoke, done - invoke, kind, outcome});
     }
     ++ops_;
-    if (o_.think_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(o_.think_ms));
+    env::SleepMicros(int64_t{o_.think_ms} * 1000);
   }
 }
 

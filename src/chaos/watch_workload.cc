@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "env/real/real_env.h"
 
 namespace bw::chaos {
 
@@ -77,7 +78,7 @@ absl::Status WatchWorkload::Check(std::string* summary) {
       }
     }
     if (all) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    env::SleepMicros(50'000);
   }
   for (auto& w : watches_)
     w->Cancel();

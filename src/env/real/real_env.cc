@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <random>
+#include <thread>
 #include <utility>
 
 #include "core/assert.h"
@@ -16,6 +17,10 @@ uint64_t SeedFromDevice() {
 }
 
 }  // namespace
+
+void SleepMicros(int64_t us) {
+  if (us > 0) std::this_thread::sleep_for(std::chrono::microseconds(us));
+}
 
 int64_t RealClock::NowMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(

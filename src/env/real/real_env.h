@@ -22,6 +22,10 @@ class RealClock final : public Clock {
   int64_t NowMicros() override;
 };
 
+// Blocks the calling thread for `us` microseconds (harness and tool threads
+// only: the event loop never sleeps).
+void SleepMicros(int64_t us);
+
 // xoshiro256**, its state filled by splitmix64 from one seed. Not for
 // cryptography: it picks election timeouts, jitter and request ids.
 class RealRandom final : public SeededRandom {
