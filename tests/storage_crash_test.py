@@ -57,7 +57,12 @@ def main():
                     (["--plant-bug-ack-on-submit"] if args.plant_bug else []),
                     stdout=out, stderr=subprocess.DEVNULL)
                 # Kill while it writes: after recovery (which grows with the
-                # log) plus a random moment of writing.
+                # log) plus a random moment of writing. On a loaded machine
+                # the first start can take longer than the shortest pause, so
+                # wait for the data directory before the clock starts.
+                deadline = time.time() + 30
+                while not os.path.isdir(data) and proc.poll() is None and time.time() < deadline:
+                    time.sleep(0.01)
                 time.sleep(0.05 + rng.random() * 0.6)
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(timeout=30)
