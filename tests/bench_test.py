@@ -108,9 +108,12 @@ def main():
         out, _ = bench(a.bulwark, "watch", "--endpoints", eps, "--streams", "3",
                        "--watchers-per-stream", "5", "--total", "40", "--rate", "200")
         check(out.get("ok") == 3 * 5 * 40, f"etcd watch: 600 events ({out.get('ok')})")
-        out, _ = bench(a.bulwark, "idem", "--endpoints", eps, "--total", "5", expect_rc=1)
-        check(out.get("ok") == 0 and any("UNIMPLEMENTED" in k for k in out.get("error_kinds", {})),
-              f"etcd has no Idempotency service: {out.get('error_kinds')}")
+        out, p = bench(a.bulwark, "idem", "--endpoints", eps, "--total", "5", expect_rc=1)
+        unimplemented = out.get("ok") == 0 and any(
+            "UNIMPLEMENTED" in k for k in out.get("error_kinds", {}))
+        if not unimplemented:
+            print("stdout:", p.stdout[-2000:], "\nstderr:", p.stderr[-4000:])
+        check(unimplemented, f"etcd has no Idempotency service: {out.get('error_kinds')}")
 
     work = tempfile.mkdtemp(prefix="bench-redis-")
     port = cl.free_port()

@@ -774,6 +774,9 @@ void Report(const BenchFlags& f, const Summary& s) {
         f.load.c_str(), f.clients, f.conns, static_cast<long long>(s.ok),
         static_cast<long long>(s.errors), s.seconds, s.Throughput(), s.MeanMs(), s.Percentile(50),
         s.Percentile(90), s.Percentile(99), s.Percentile(99.9), s.Percentile(100), kinds.c_str());
+    // Out before teardown: whatever happens while the channels close, the
+    // summary has been written.
+    std::fflush(stdout);
     return;
   }
   if (f.load == "watch") {
@@ -790,6 +793,7 @@ void Report(const BenchFlags& f, const Summary& s) {
               s.Percentile(100));
   for (const auto& [kind, n] : s.error_kinds)
     std::printf("  %lld x %s\n", static_cast<long long>(n), kind.c_str());
+  std::fflush(stdout);
 }
 
 // Watch fan-out: --streams streams (spread over the connections) with
