@@ -64,6 +64,7 @@ int RunStart(CLI::App* cmd, StartFlags& f) {
   c.plant_bug_skip_dedup = f.c.plant_bug_skip_dedup;
   c.plant_bug_stale_reads = f.c.plant_bug_stale_reads;
   c.plant_bug_watch_gaps = f.c.plant_bug_watch_gaps;
+  c.plant_bug_ack_before_fsync = f.c.plant_bug_ack_before_fsync;
 
   absl::StatusOr<server::ResolvedConfig> resolved = server::Resolve(std::move(c));
   if (!resolved.ok()) {
@@ -157,6 +158,7 @@ void AddStartCommand(CLI::App& app, int* exit_code) {
   // stale reads (a member answering linearizable reads from local state).
   cmd->add_flag("--plant-bug-stale-reads", flags->c.plant_bug_stale_reads)->group("");
   cmd->add_flag("--plant-bug-watch-gaps", flags->c.plant_bug_watch_gaps)->group("");
+  cmd->add_flag("--plant-bug-ack-before-fsync", flags->c.plant_bug_ack_before_fsync)->group("");
   cmd->callback([cmd, flags, exit_code] { *exit_code = RunStart(cmd, *flags); });
 }
 

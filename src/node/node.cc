@@ -16,7 +16,8 @@ absl::Status NodeOptions::Validate() const {
     return absl::InvalidArgumentError("node: request timeout and max pending must be positive");
   }
 #ifndef BW_PLANTED_BUGS
-  if (bugs.ack_before_persist || bugs.reads_without_read_index || bugs.wal_skip_checksums) {
+  if (bugs.ack_before_persist || bugs.reads_without_read_index || bugs.wal_skip_checksums ||
+      bugs.wal_lying_sync) {
     return absl::InvalidArgumentError("node: planted bugs are not compiled in this build");
   }
 #endif
@@ -62,6 +63,7 @@ absl::Status Node::Init() {
   wal.node_id = options_.id;
   wal.segment_bytes = options_.wal_segment_bytes;
   wal.planted_skip_checksums = options_.bugs.wal_skip_checksums;
+  wal.planted_lying_sync = options_.bugs.wal_lying_sync;
   BW_ASSIGN_OR_RETURN(store_, storage::RaftStore::Open(env_.disk(), options_.data_dir, wal));
   raft::Restored restored;
   if (store_->fresh()) {
@@ -95,6 +97,16 @@ absl::Status Node::Init() {
 
 void Node::OnTick() {
   tick_timer_ = env_.timers().Schedule(options_.tick_us, [this] { OnTick(); });
+#ifdef BW_PLANTED_BUGS
+  // NodeBugs::wal_lying_sync: what was "synced" reaches the file now.
+  if (options_.bugs.wal_lying_sync) {
+    absl::Status s = store_->PlantedFlush();
+    if (!s.ok()) {
+      Halt(s);
+      return;
+    }
+  }
+#endif
   // An event loop that stalls (a long GC-like pause) loses a tick.
   if (!Buggify("node.stall_tick")) raft_->Tick();
   ExpireRequests();
@@ -228,11 +240,11 @@ void Node::Pump() {
         if (observer_ != nullptr) observer_->OnRoleChange(options_.id, *rd.soft_state);
       }
     }
-    if (!Persist(rd)) return;
     bool early_send = false;
 #ifdef BW_PLANTED_BUGS
     early_send = options_.bugs.ack_before_persist;
 #endif
+    if (!Persist(rd)) return;
     if (early_send) {
       SendMessages(rd.messages);
     } else {

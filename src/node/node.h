@@ -34,6 +34,10 @@ namespace bw::node {
 struct NodeBugs {
   // Send messages (votes, append acknowledgements) before the sync completes.
   bool ack_before_persist = false;
+  // The log reports appends synced at once but keeps them in memory until
+  // the next tick (a disk whose cache lies about fsync): a crash of the
+  // members that acknowledged an entry loses it.
+  bool wal_lying_sync = false;
   // Serve "linearizable" reads from local state without ReadIndex.
   bool reads_without_read_index = false;
   // Recover the WAL without verifying record checksums.

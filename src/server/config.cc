@@ -113,7 +113,8 @@ absl::StatusOr<ResolvedConfig> Resolve(ServerConfig c) {
   }
   if (c.max_txn_ops == 0) return absl::InvalidArgumentError("--max-txn-ops must be positive");
 #ifndef BW_PLANTED_BUGS
-  if (c.plant_bug_skip_dedup || c.plant_bug_stale_reads || c.plant_bug_watch_gaps) {
+  if (c.plant_bug_skip_dedup || c.plant_bug_stale_reads || c.plant_bug_watch_gaps ||
+      c.plant_bug_ack_before_fsync) {
     return absl::InvalidArgumentError("--plant-bug-*: planted bugs are not in this build");
   }
 #endif

@@ -51,6 +51,9 @@ struct ServerConfig {
   // reads from local state, without ReadIndex).
   bool plant_bug_skip_dedup = false;
   bool plant_bug_stale_reads = false;
+  // The log claims appends are synced before it has written them (they
+  // reach the file at the next heartbeat tick).
+  bool plant_bug_ack_before_fsync = false;
   // ... and its watch checker's (drop every 500th watch event).
   bool plant_bug_watch_gaps = false;
 };

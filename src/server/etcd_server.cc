@@ -1379,6 +1379,9 @@ absl::Status EtcdServer::StartNode() {
   no.raft.random_seed = env_->random().Next();
   no.snapshot_every = c.snapshot_count;
   no.snapshot_keep_entries = 5000;
+#ifdef BW_PLANTED_BUGS
+  no.bugs.wal_lying_sync = c.plant_bug_ack_before_fsync;
+#endif
   no.state_machine = [this] {
     auto m = std::make_unique<kv::MvccStore>();
     m->set_record_events(true);

@@ -40,6 +40,8 @@ class RaftStore {
                                     const std::vector<raft::Entry>& entries);
   // Makes every Append so far durable.
   [[nodiscard]] absl::Status Sync();
+  // WalOptions::planted_lying_sync: writes what Sync only pretended to.
+  [[nodiscard]] absl::Status PlantedFlush() { return wal_->PlantedFlush(); }
   // Durably stores `snap` and rewrites the log to hold only `hs` and the
   // entries after the snapshot.
   [[nodiscard]] absl::Status SaveSnapshot(const raft::Snapshot& snap, const raft::HardState& hs,

@@ -145,7 +145,7 @@ absl::Status WalOptions::Validate() const {
     return absl::InvalidArgumentError("wal: segment size must be at least 4096 bytes");
   }
 #ifndef BW_PLANTED_BUGS
-  if (planted_skip_checksums) {
+  if (planted_skip_checksums || planted_lying_sync) {
     return absl::InvalidArgumentError("wal: planted bugs are not compiled in this build");
   }
 #endif
@@ -161,7 +161,18 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(env::Disk& disk, std::string dir,
   return wal;
 }
 
-Wal::~Wal() = default;
+Wal::~Wal() {
+  // A clean close writes what the planted lie held back; only a crash loses it.
+  (void)PlantedFlush();
+}
+
+absl::Status Wal::PlantedFlush() {
+  if (planted_pending_.empty() || !file_ || !failed_.ok()) return absl::OkStatus();
+  std::string pending = std::move(planted_pending_);
+  planted_pending_.clear();
+  BW_RETURN_IF_ERROR(Fail(file_->Append(pending)));
+  return Fail(file_->Sync());
+}
 
 WalRecovered Wal::TakeRecovered() {
   WalRecovered out = std::move(recovered_);
@@ -435,6 +446,7 @@ std::string Wal::SegmentStart(uint64_t seq, LogIndex prev_index, const raft::Har
 
 absl::Status Wal::CloseSegment() {
   if (!file_) return absl::OkStatus();
+  BW_RETURN_IF_ERROR(PlantedFlush());
   // Only the last segment may ever hold an unsynced tail: this one is
   // synced before the next exists, so a crash in between leaves it whole.
   return Fail(file_->Sync());
@@ -496,7 +508,12 @@ absl::Status Wal::Append(const std::optional<raft::HardState>& hs,
   if (cur.records > 2 && cur.bytes + buf.size() > options_.segment_bytes) {
     BW_RETURN_IF_ERROR(StartSegment(cur.seq + 1, last_index_));
   }
-  BW_RETURN_IF_ERROR(Write(buf));
+  if (options_.planted_lying_sync) {
+    planted_pending_ += buf;
+    segments_.back().bytes += buf.size();
+  } else {
+    BW_RETURN_IF_ERROR(Write(buf));
+  }
   segments_.back().records += entries.size() + (hs ? 1 : 0);
   if (!entries.empty()) last_index_ = entries.back().index;
   if (hs) hard_state_ = *hs;
@@ -507,6 +524,7 @@ absl::Status Wal::Append(const std::optional<raft::HardState>& hs,
 absl::Status Wal::Sync() {
   if (!failed_.ok()) return failed_;
   if (!file_) return absl::FailedPreconditionError(absl::StrCat(dir_, ": opened for reading only"));
+  if (options_.planted_lying_sync) return absl::OkStatus();
   return Fail(file_->Sync());
 }
 

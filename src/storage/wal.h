@@ -74,6 +74,10 @@ struct WalOptions {
   // Planted bug (BW_PLANTED_BUGS builds only): recovery accepts records
   // whose checksum fails. The simulator's corruption check must catch it.
   bool planted_skip_checksums = false;
+  // Planted bug: Sync reports success at once while appends wait in memory
+  // until PlantedFlush (a disk cache that lies about fsync). A crash loses
+  // what was acknowledged as durable.
+  bool planted_lying_sync = false;
 
   [[nodiscard]] absl::Status Validate() const;
 };
@@ -123,6 +127,8 @@ class Wal {
                                     const std::vector<raft::Entry>& entries);
   // Makes every Append so far durable (one fdatasync).
   [[nodiscard]] absl::Status Sync();
+  // WalOptions::planted_lying_sync: writes and syncs what Sync pretended to.
+  [[nodiscard]] absl::Status PlantedFlush();
   // The log now continues after a snapshot at `index`: writes, atomically
   // and durably, a segment whose predecessor is `index`, holding the entries
   // of `after` past `index` and then `hs`. Segments before it become
@@ -166,7 +172,8 @@ class Wal {
   WalRecovered recovered_;
   raft::HardState hard_state_;
   LogIndex last_index_;
-  std::string scratch_;  // Append's encoding buffer
+  std::string scratch_;          // Append's encoding buffer
+  std::string planted_pending_;  // planted_lying_sync: appended, not yet written
   // The first error of a write or sync; sticky.
   absl::Status failed_;
 };
