@@ -11,7 +11,8 @@ CMAKE_FLAGS ?=
 DEB_PACKAGES := cmake ninja-build g++ ccache clang-format libabsl-dev libgtest-dev libgmock-dev \
                 libbenchmark-dev libcli11-dev librapidcheck-dev librocksdb-dev libasio-dev python3 util-linux \
                 libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc dpkg libtomlplusplus-dev libssl-dev \
-                etcd-server etcd-client python3-etcd3 redis-server iproute2 nftables
+                etcd-server etcd-client python3-etcd3 redis-server iproute2 nftables libfaketime \
+                e2fsprogs mount
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -71,17 +72,20 @@ demo: build
 
 # Long chaos runs (root): RUNS runs of CHAOS_TIME seconds, alternating 3 and 5
 # members, every nemesis and workload, a seed per run; reports under
-# chaos-runs/run-N/. Stops at the first run that does not pass.
+# chaos-runs/run-<seed>/ (seeds SEED_BASE+1 ...). Stops at the first run that
+# does not pass.
 RUNS ?= 20
 CHAOS_TIME ?= 300
+SEED_BASE ?= 0
+CHAOS_NEMESES ?= partition,kill,pause,loss,clock,member,power,disk
 chaos-runs: build
 	@for i in $$(seq 1 $(RUNS)); do \
-	  n=$$([ $$((i % 2)) = 0 ] && echo 5 || echo 3); \
-	  echo "run $$i: $$n nodes, $(CHAOS_TIME) s, seed $$i"; \
-	  $(SUDO) $(BUILD)/bin/bulwark chaos --nodes $$n --time-limit $(CHAOS_TIME) --seed $$i \
-	    --out chaos-runs/run-$$i --no-progress | grep -E '^(verdict|linearizability|watch|exactly-once)' \
-	    || exit 1; \
-	  grep -q PASS chaos-runs/run-$$i/report.html || exit 1; \
+	  n=$$([ $$((i % 2)) = 0 ] && echo 5 || echo 3); seed=$$(( $(SEED_BASE) + i )); \
+	  echo "run $$i: $$n nodes, $(CHAOS_TIME) s, seed $$seed"; \
+	  $(SUDO) $(BUILD)/bin/bulwark chaos --nodes $$n --time-limit $(CHAOS_TIME) --seed $$seed \
+	    --nemesis $(CHAOS_NEMESES) --out chaos-runs/run-$$seed --no-progress \
+	    | grep -E '^(verdict|linearizability|watch|exactly-once|txn|lock)' || exit 1; \
+	  grep -q PASS chaos-runs/run-$$seed/report.html || exit 1; \
 	done
 
 # Long sweeps stay out of `make test`.

@@ -2,7 +2,8 @@
 """`bulwark chaos` in make test: a short run that must pass, and (with
 --plant-bug) a run of members with a planted bug that its checker must catch.
 
-Usage: chaos_test.py --bulwark PATH [--time-limit 45] [--plant-bug stale-reads|skip-dedup|watch-gaps]
+Usage: chaos_test.py --bulwark PATH [--time-limit 90]
+                     [--plant-bug stale-reads|skip-dedup|watch-gaps|ack-before-fsync|unfenced-lock]
 
 Checks, beyond the exit code: the report and history exist; faults happened;
 operations completed; after the run no namespace, bridge or member process of
@@ -36,24 +37,37 @@ def leftovers(pid):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bulwark", required=True)
-    ap.add_argument("--time-limit", type=int, default=45)
+    ap.add_argument("--time-limit", type=int, default=90)
     ap.add_argument("--plant-bug")
+    ap.add_argument("--workload", help="override the workloads the planted bug runs with")
+    ap.add_argument("--checker", help="override the checker that must catch it")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("FAIL  chaos_test needs root (network namespaces); CI runs as root")
         return 1
 
     out = tempfile.mkdtemp(prefix="bulwark-chaos-")
-    # Each planted bug with the faults and workload that expose it: stale
-    # reads need a partition (a cut-off member answering from its own state);
-    # a server that ignores idempotency keys needs only the client's lost
-    # replies (its retries then apply writes twice).
-    nemesis, workload = {
-        None: ("partition,kill,pause,loss", "register,exactly-once,watch"),
-        "stale-reads": ("partition", "register"),
-        "skip-dedup": ("none", "exactly-once"),
-        "watch-gaps": ("none", "watch"),
+    # Each planted bug with the faults and workload that expose it, and the
+    # checkers that must say INVALID: stale reads need a partition (a cut-off
+    # member answering from its own state); a server that ignores idempotency
+    # keys needs only the clients' lost replies (their retries then apply
+    # writes twice, single puts and multi-key txns alike); acknowledging
+    # before the disk has the write needs every member to crash at once.
+    nemesis, workload, checkers = {
+        None: ("partition,kill,pause,loss,clock,member,power,disk",
+               "register,exactly-once,watch,txn,lock", []),
+        "stale-reads": ("partition", "register", ["linearizability"]),
+        "skip-dedup": ("none", "exactly-once", ["exactly-once"]),
+        "watch-gaps": ("none", "watch", ["watch"]),
+        "ack-before-fsync": ("power", "register,exactly-once", ["linearizability", "exactly-once"]),
+        # A client-side bug: lock holders that trust their lease and write
+        # without the fence (holders stall past their lease in every run).
+        "unfenced-lock": ("none", "lock", ["lock"]),
     }[args.plant_bug]
+    if args.workload:
+        workload = args.workload
+    if args.checker:
+        checkers = [args.checker]
     argv = [args.bulwark, "chaos", "--nodes", "3", "--time-limit", str(args.time_limit),
             "--nemesis", nemesis, "--workload", workload, "--out", out, "--seed", "7"]
     if args.plant_bug:
@@ -71,17 +85,19 @@ def main():
         print(stderr[-2000:])
     verdict = [ln for ln in stdout.splitlines() if ln.startswith("verdict:")]
     if args.plant_bug:
-        checker = {"stale-reads": "linearizability", "skip-dedup": "exactly-once",
-                   "watch-gaps": "watch"}[args.plant_bug]
         check(p.returncode == 1, f"planted {args.plant_bug}: exit code 1 (got {p.returncode})")
-        check(any(ln.startswith(checker) and "INVALID" in ln for ln in stdout.splitlines()),
-              f"planted {args.plant_bug}: the {checker} checker says INVALID "
-              f"(caught in a {took:.0f} s run)")
+        caught = [c for c in checkers
+                  if any(ln.startswith(c) and "INVALID" in ln for ln in stdout.splitlines())]
+        check(bool(caught), f"planted {args.plant_bug}: a checker of {checkers} says INVALID "
+              f"(caught by {caught} in a {took:.0f} s run)")
     else:
         check(p.returncode == 0, f"chaos run: exit code 0 (got {p.returncode})")
         check(bool(verdict) and "PASS" in verdict[0], f"chaos run: verdict PASS: {verdict}")
         check("faults" in (verdict[0] if verdict else "") and " 0 faults" not in verdict[0],
               "chaos run: faults happened")
+        for c in ("linearizability", "watch", "exactly-once", "txn", "lock"):
+            check(any(ln.startswith(c) and ": valid" in ln for ln in stdout.splitlines()),
+                  f"chaos run: the {c} checker ran and says valid")
     for f in ("report.html", "latency.svg", "throughput.svg", "history.jsonl", "nemesis.jsonl"):
         check(os.path.exists(os.path.join(out, f)), f"{f} written")
     with open(os.path.join(out, "history.jsonl")) if os.path.exists(

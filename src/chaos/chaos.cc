@@ -7,17 +7,21 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "chaos/cluster.h"
 #include "chaos/exactly_once_workload.h"
+#include "chaos/lock_workload.h"
 #include "chaos/netns.h"
 #include "chaos/process.h"
 #include "chaos/register_workload.h"
 #include "chaos/report.h"
+#include "chaos/txn_workload.h"
 #include "chaos/watch_workload.h"
 #include "check/linearizability.h"
 #include "env/real/real_env.h"
@@ -26,12 +30,13 @@
 namespace bw::chaos {
 
 const std::set<std::string>& KnownNemeses() {
-  static const std::set<std::string> k = {"partition", "kill", "pause", "loss"};
+  static const std::set<std::string> k = {"partition", "kill",   "pause", "loss",
+                                          "clock",     "member", "power", "disk"};
   return k;
 }
 
 const std::set<std::string>& KnownWorkloads() {
-  static const std::set<std::string> k = {"register", "exactly-once", "watch"};
+  static const std::set<std::string> k = {"register", "exactly-once", "watch", "txn", "lock"};
   return k;
 }
 
@@ -73,6 +78,14 @@ class Run {
   // One fault: applies it, holds it, heals it, records the interval.
   absl::Status Fault(const std::string& kind);
   std::vector<CheckerVerdict> Check(const check::History& h);
+  // Adds a removed member back as a learner and promotes it.
+  void RejoinMember(int t) {
+    if (!cluster_->removed(t)) return;
+    absl::Status st = cluster_->AddLearner(t);
+    if (st.ok()) st = cluster_->Promote(t, 30'000);
+    Say(st.ok() ? absl::StrCat(cluster_->name(t), " is a voter again")
+                : absl::StrCat("rejoining ", cluster_->name(t), ": ", st.message()));
+  }
 
   const ChaosOptions& o_;
   std::atomic<bool>& stop_;
@@ -89,43 +102,114 @@ absl::Status Run::Fault(const std::string& kind) {
   n.kind = kind;
   double hold = Draw(o_.fault_s);
   std::function<void()> heal;
+  // Called every 100 ms while the fault holds (a strobing clock).
+  std::function<void()> tick;
+  auto names = [&](const std::vector<int>& g) {
+    std::vector<std::string> out;
+    for (int i : g)
+      out.push_back(cluster_->name(i));
+    return absl::StrJoin(out, " ");
+  };
   if (kind == "partition") {
     std::vector<int> all(o_.nodes);
     for (int i = 0; i < o_.nodes; ++i)
       all[i] = i;
-    // Shuffle, then cut: a minority of one or two against the rest, or (for
-    // five or more) halves that leave no majority... majority-minority keeps
-    // a majority; "isolate the leader" is the classic one.
     for (int i = o_.nodes - 1; i > 0; --i)
       std::swap(all[i], all[Pick(i + 1)]);
-    int leader = cluster_->Leader();
-    int scheme = Pick(3);
-    std::vector<int> minority, majority;
-    if (scheme == 0 && leader >= 0) {
-      minority = {leader};
-      for (int i : all)
-        if (i != leader) majority.push_back(i);
+    const int leader = cluster_->Leader();
+    // isolate the leader, majority|minority, halves, bridge, ring, one-way.
+    int scheme = Pick(6);
+    if (scheme == 0 && leader < 0) scheme = 1;
+    if (scheme == 4 && o_.nodes < 5) scheme = 5;  // in three, everyone is a neighbour
+    if (scheme <= 2) {
+      std::vector<int> minority, majority;
+      if (scheme == 0) {
+        minority = {leader};
+        for (int i : all)
+          if (i != leader) majority.push_back(i);
+      } else {
+        int m = scheme == 2 && o_.nodes >= 4 ? o_.nodes / 2 : std::max(1, (o_.nodes - 1) / 2);
+        minority.assign(all.begin(), all.begin() + m);
+        majority.assign(all.begin() + m, all.end());
+      }
+      std::sort(minority.begin(), minority.end());
+      std::sort(majority.begin(), majority.end());
+      n.what = absl::StrCat(scheme == 0 ? "isolate the leader: " : "partition ", names(minority),
+                            " | ", names(majority));
+      BW_RETURN_IF_ERROR(net_.Partition({minority, majority}));
     } else {
-      int m = scheme == 2 && o_.nodes >= 4 ? o_.nodes / 2 : std::max(1, (o_.nodes - 1) / 2);
-      minority.assign(all.begin(), all.begin() + m);
-      majority.assign(all.begin() + m, all.end());
+      std::vector<std::pair<int, int>> links;
+      auto cut = [&](int a, int b) {
+        links.emplace_back(a, b);
+        links.emplace_back(b, a);
+      };
+      if (scheme == 3) {
+        // Bridge: two sides that cannot talk, and one member that hears both.
+        std::vector<int> a(all.begin() + 1, all.begin() + 1 + (o_.nodes - 1) / 2);
+        std::vector<int> b(all.begin() + 1 + (o_.nodes - 1) / 2, all.end());
+        for (int x : a)
+          for (int y : b)
+            cut(x, y);
+        n.what = absl::StrCat("bridge: ", names(a), " | ", names(b), ", ", cluster_->name(all[0]),
+                              " hears both");
+      } else if (scheme == 4) {
+        // Ring: each member hears only its two neighbours.
+        for (int i = 0; i < o_.nodes; ++i)
+          for (int j = i + 1; j < o_.nodes; ++j)
+            if (j - i != 1 && j - i != o_.nodes - 1) cut(all[i], all[j]);
+        n.what = absl::StrCat("ring ", names(all), " (each hears only its neighbours)");
+      } else {
+        // One-way: a member (the leader when known) hears no one, or no one hears it.
+        int t = leader >= 0 && random_.Chance(0.7) ? leader : all[0];
+        bool deaf = random_.Chance(0.5);
+        for (int j = 0; j < o_.nodes; ++j) {
+          if (j == t) continue;
+          if (deaf)
+            links.emplace_back(j, t);
+          else
+            links.emplace_back(t, j);
+        }
+        n.what = absl::StrCat("one-way: ", cluster_->name(t),
+                              deaf ? " hears no one (others hear it)" : " is heard by no one");
+      }
+      BW_RETURN_IF_ERROR(net_.Block(links));
     }
-    std::sort(minority.begin(), minority.end());
-    std::sort(majority.begin(), majority.end());
-    auto names = [&](const std::vector<int>& g) {
-      std::vector<std::string> s;
-      for (int i : g)
-        s.push_back(cluster_->name(i));
-      return absl::StrJoin(s, " ");
-    };
-    n.what = absl::StrCat("partition ", names(minority), " | ", names(majority));
-    BW_RETURN_IF_ERROR(net_.Partition({minority, majority}));
     heal = [this] { (void)net_.Heal(); };
   } else if (kind == "kill") {
+    // Mostly one member (the leader half the time); sometimes a majority at
+    // once, which loses whatever was acknowledged but not yet on disk.
+    std::vector<int> victims = {Target()};
+    if (random_.Chance(0.3)) {
+      std::vector<int> all(o_.nodes);
+      for (int i = 0; i < o_.nodes; ++i)
+        all[i] = i;
+      for (int i = o_.nodes - 1; i > 0; --i)
+        std::swap(all[i], all[Pick(i + 1)]);
+      victims.assign(all.begin(), all.begin() + o_.nodes / 2 + 1);
+      std::sort(victims.begin(), victims.end());
+    }
+    n.what = absl::StrCat("kill -9 ", names(victims), ", restart");
+    for (int t : victims)
+      cluster_->Kill(t);
+    heal = [this, victims] {
+      for (int t : victims)
+        (void)cluster_->Start(t);
+    };
+  } else if (kind == "power") {
+    // Every member at once, as when a rack loses power: what was
+    // acknowledged must be on a disk somewhere.
+    n.what = "power loss: kill -9 every member at once, restart";
+    for (int t = 0; t < o_.nodes; ++t)
+      cluster_->Kill(t);
+    heal = [this] {
+      for (int t = 0; t < o_.nodes; ++t)
+        (void)cluster_->Start(t);
+    };
+  } else if (kind == "disk") {
     int t = Target();
-    n.what = absl::StrCat("kill -9 ", cluster_->name(t), ", restart");
-    cluster_->Kill(t);
-    heal = [this, t] { (void)cluster_->Start(t); };
+    BW_RETURN_IF_ERROR(cluster_->FillDisk(t));
+    n.what = absl::StrCat("fill ", cluster_->name(t), "'s disk, then free it");
+    heal = [this, t] { cluster_->FreeDisk(t); };
   } else if (kind == "pause") {
     int t = Target();
     n.what = absl::StrCat("SIGSTOP ", cluster_->name(t), ", SIGCONT");
@@ -136,12 +220,64 @@ absl::Status Run::Fault(const std::string& kind) {
     n.what = absl::StrCat("drop ", percent, "% of packets at every member");
     BW_RETURN_IF_ERROR(net_.SetLoss(percent));
     heal = [this] { (void)net_.Heal(); };
+  } else if (kind == "clock") {
+    // Some members' wall clocks jump (up to ten minutes either way), skew a
+    // little, or strobe between two offsets.
+    std::vector<int> hit;
+    for (int i = 0; i < o_.nodes; ++i)
+      if (random_.Chance(0.5)) hit.push_back(i);
+    if (hit.empty()) hit.push_back(Target());
+    auto offset = [this] {
+      double mag =
+          random_.Chance(0.5) ? 0.05 + random_.Uniform() * 2 : 10 + random_.Uniform() * 590;
+      return random_.Chance(0.5) ? mag : -mag;
+    };
+    const bool strobe = random_.Chance(0.3);
+    std::vector<std::pair<double, double>> offsets;
+    std::vector<std::string> parts;
+    for (int t : hit) {
+      offsets.emplace_back(offset(), strobe ? offset() : 0);
+      parts.push_back(absl::StrFormat("%s %+.2fs", cluster_->name(t), offsets.back().first));
+      if (strobe) parts.back() += absl::StrFormat("/%+.2fs", offsets.back().second);
+      BW_RETURN_IF_ERROR(cluster_->SetClockOffset(t, offsets.back().first));
+    }
+    n.what = absl::StrCat(strobe ? "clocks strobe: " : "clocks jump: ", absl::StrJoin(parts, ", "));
+    if (strobe) {
+      auto flips = std::make_shared<int>(0);
+      tick = [this, hit, offsets, flips] {
+        // Every second (libfaketime re-reads the offset once a second).
+        if (++*flips % 10 != 0) return;
+        for (size_t k = 0; k < hit.size(); ++k) {
+          double o = (*flips / 10) % 2 ? offsets[k].second : offsets[k].first;
+          (void)cluster_->SetClockOffset(hit[k], o);
+        }
+      };
+    }
+    heal = [this, hit] {
+      for (int t : hit)
+        (void)cluster_->SetClockOffset(t, 0);
+    };
+  } else if (kind == "member") {
+    // Remove a member (the leader half the time) and add it back, empty, as
+    // a learner; promote it once it has caught up.
+    int t = Target();
+    absl::Status removed = cluster_->RemoveMember(t);
+    n.what = removed.ok()
+                 ? absl::StrCat("remove ", cluster_->name(t), ", add it back as a learner, promote")
+                 : absl::StrCat("remove ", cluster_->name(t), " refused: ", removed.message());
+    heal = [this, t] { RejoinMember(t); };
   } else {
     return absl::InvalidArgumentError(absl::StrCat("unknown nemesis ", kind));
   }
   n.start_s = Elapsed();
   Say(n.what);
-  Sleep(hold);
+  if (tick) {
+    const double until = Elapsed() + hold;
+    while (Elapsed() < until && Sleep(0.1))
+      tick();
+  } else {
+    Sleep(hold);
+  }
   heal();
   n.end_s = Elapsed();
   nemesis_.push_back(n);
@@ -193,7 +329,17 @@ int Run::Go() {
   if (o_.plant_bug == "stale-reads") extra.push_back("--plant-bug-stale-reads");
   if (o_.plant_bug == "skip-dedup") extra.push_back("--plant-bug-skip-dedup");
   if (o_.plant_bug == "watch-gaps") extra.push_back("--plant-bug-watch-gaps");
-  cluster_ = std::make_unique<Cluster>(net_, o_.bulwark, o_.out_dir, extra);
+  if (o_.plant_bug == "ack-before-fsync") extra.push_back("--plant-bug-ack-before-fsync");
+  cluster_ =
+      std::make_unique<Cluster>(net_, o_.bulwark, o_.out_dir, extra, o_.nemeses.count("clock") > 0);
+  if (o_.nemeses.count("disk")) {
+    st = cluster_->UseSmallDisks(256);
+    if (!st.ok()) {
+      std::fprintf(stderr, "bulwark chaos: cannot make the members' small disks: %s\n",
+                   std::string(st.message()).c_str());
+      return 2;
+    }
+  }
   st = cluster_->StartAll();
   if (st.ok()) st = cluster_->WaitForLeader(20'000);
   if (!st.ok()) {
@@ -223,15 +369,35 @@ int Run::Go() {
     eo = std::make_unique<ExactlyOnceWorkload>(cluster_->endpoints(), ExactlyOnceOptions{});
     st = eo->Start();
   }
+  std::unique_ptr<TxnWorkload> txn;
+  if (st.ok() && o_.workloads.count("txn")) {
+    TxnOptions to;
+    to.seed = o_.seed;
+    txn = std::make_unique<TxnWorkload>(cluster_->endpoints(), to, clock_, epoch_us_);
+    st = txn->Start();
+  }
+  std::unique_ptr<LockWorkload> lock;
+  if (st.ok() && o_.workloads.count("lock")) {
+    LockOptions lo;
+    lo.seed = o_.seed;
+    lo.unfenced = o_.plant_bug == "unfenced-lock";
+    lock = std::make_unique<LockWorkload>(cluster_->endpoints(), lo, clock_, epoch_us_);
+    st = lock->Start();
+  }
   if (!st.ok()) {
     std::fprintf(stderr, "bulwark chaos: clients could not connect: %s\n",
                  std::string(st.message()).c_str());
     return 2;
   }
-  auto total_ops = [&] { return (reg ? reg->ops() : 0) + (eo ? eo->ops() : 0); };
+  auto total_ops = [&] {
+    return (reg ? reg->ops() : 0) + (eo ? eo->ops() : 0) + (txn ? txn->ops() : 0) +
+           (lock ? lock->ops() : 0);
+  };
   auto stop_workloads = [&] {
     if (reg) reg->Stop();
     if (eo) eo->Stop();
+    if (txn) txn->Stop();
+    if (lock) lock->Stop();
   };
   std::vector<std::string> kinds(o_.nemeses.begin(), o_.nemeses.end());
   const double recover_s = std::min(5.0, o_.time_limit_s / 4);
@@ -256,6 +422,9 @@ int Run::Go() {
   for (int i = 0; i < o_.nodes; ++i) {
     cluster_->Resume(i);
     (void)cluster_->Start(i);
+    if (o_.nemeses.count("clock")) (void)cluster_->SetClockOffset(i, 0);
+    if (o_.nemeses.count("disk")) cluster_->FreeDisk(i);
+    RejoinMember(i);
   }
   Say("healed; the workload runs on to recover");
   Sleep(recover_s);
@@ -300,6 +469,14 @@ int Run::Go() {
     add_verdict("exactly-once (keyed writes, versions in the store)",
                 [&](std::string* s) { return eo->Check(s); });
   }
+  if (txn) {
+    add_verdict("txn (multi-key list-append: atomic, serializable, nothing lost or doubled)",
+                [&](std::string* s) { return txn->Check(s); });
+  }
+  if (lock) {
+    add_verdict("lock (etcd lock recipe with fencing: no write from an older holder)",
+                [&](std::string* s) { return lock->Check(s); });
+  }
   cluster_->StopAll();
   st = WriteReport(o_.out_dir, report, h);
   if (!st.ok()) std::fprintf(stderr, "bulwark chaos: %s\n", std::string(st.message()).c_str());
@@ -336,6 +513,12 @@ int RunChaos(const ChaosOptions& o, std::atomic<bool>& stop) {
                    tool);
       return 2;
     }
+  }
+  if (o.nemeses.count("clock") && Cluster::FakeTimeLibrary().empty()) {
+    std::fprintf(stderr,
+                 "bulwark chaos: the clock nemesis needs libfaketime (Debian: apt-get install "
+                 "libfaketime); nothing was changed\n");
+    return 2;
   }
   Run run(o, stop);
   return run.Go();

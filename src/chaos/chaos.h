@@ -20,12 +20,13 @@ namespace bw::chaos {
 struct ChaosOptions {
   int nodes = 3;
   double time_limit_s = 60;
-  std::set<std::string> nemeses = {"partition", "kill", "pause", "loss"};
+  std::set<std::string> nemeses = {"partition", "kill",   "pause", "loss",
+                                   "clock",     "member", "power"};
   // "watch" follows the exactly-once workload's writes (and brings it along).
-  std::set<std::string> workloads = {"register", "exactly-once", "watch"};
+  std::set<std::string> workloads = {"register", "exactly-once", "watch", "txn", "lock"};
   std::string out_dir;
   std::string bulwark;  // the binary the members run
-  // "", "stale-reads", "skip-dedup" or "watch-gaps": a debug server flag
+  // "", "stale-reads", "skip-dedup", "watch-gaps" or "ack-before-fsync": a debug server flag
   // the checkers must catch.
   std::string plant_bug;
   int clients = 10;

@@ -150,11 +150,15 @@ absl::Status Network::Partition(const std::vector<std::vector<int>>& groups) {
   return Apply();
 }
 
-absl::Status Network::Block(int from, int to) {
-  if (from < 0 || to < 0 || from >= nodes_ || to >= nodes_ || from == to) {
-    return absl::InvalidArgumentError("block: no such pair of nodes");
+absl::Status Network::Block(const std::vector<std::pair<int, int>>& links) {
+  for (auto& row : blocked_)
+    row.assign(nodes_, false);
+  for (auto [from, to] : links) {
+    if (from < 0 || to < 0 || from >= nodes_ || to >= nodes_ || from == to) {
+      return absl::InvalidArgumentError("block: no such pair of nodes");
+    }
+    blocked_[to][from] = true;
   }
-  blocked_[to][from] = true;
   return Apply();
 }
 

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -44,8 +45,9 @@ class Network {
   // Members in different groups cannot reach each other (a member in no
   // group reaches everyone). Replaces any earlier partition.
   [[nodiscard]] absl::Status Partition(const std::vector<std::vector<int>>& groups);
-  // One-way: `to` stops hearing from `from` (but `from` still hears `to`).
-  [[nodiscard]] absl::Status Block(int from, int to);
+  // One-way links: for each (from, to), `to` stops hearing from `from` (but
+  // `from` still hears `to`). Replaces any earlier partition or block.
+  [[nodiscard]] absl::Status Block(const std::vector<std::pair<int, int>>& links);
   // Each member drops `percent` of what it receives (0: none).
   [[nodiscard]] absl::Status SetLoss(int percent);
   // Removes every partition, block and loss.

@@ -42,6 +42,9 @@ const char* NemesisColour(const std::string& kind) {
   if (kind == "kill") return "#a6c8f4";
   if (kind == "pause") return "#f4e3a6";
   if (kind == "loss") return "#c9a6f4";
+  if (kind == "clock") return "#a6f4c9";
+  if (kind == "member") return "#f4c9a6";
+  if (kind == "power") return "#8c8c8c";
   return "#cccccc";
 }
 
@@ -162,7 +165,7 @@ std::string ReportHtml(const RunReport& r) {
   absl::StrAppend(&html,
                   "<h2>Latency</h2>\n<p>Each dot an operation (green ok, orange failed, red "
                   "unknown); bands are faults (red partition, blue kill, yellow pause, purple "
-                  "loss).</p>\n",
+                  "loss, green clock, orange membership, grey power loss).</p>\n",
                   LatencySvg(r), "<h2>Throughput (ok operations per second)</h2>\n",
                   ThroughputSvg(r),
                   "<h2>Faults</h2>\n<table><tr><th>from</th><th>to</th>"

@@ -21,8 +21,8 @@ std::atomic<bool> g_stop{false};
 
 struct ChaosFlags {
   bw::chaos::ChaosOptions o;
-  std::string nemesis = "partition,kill,pause,loss";
-  std::string workload = "register,exactly-once,watch";
+  std::string nemesis = "partition,kill,pause,loss,clock,member,power";
+  std::string workload = "register,exactly-once,watch,txn,lock";
 };
 
 // Splits a comma list and checks each name against `known`.
@@ -53,9 +53,11 @@ void AddChaosCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--nodes", flags->o.nodes, "Members (3 or 5)")->check(CLI::Range(1, 9));
   cmd->add_option("--time-limit", flags->o.time_limit_s, "Seconds the run lasts")
       ->check(CLI::Range(10.0, 86400.0));
-  cmd->add_option("--nemesis", flags->nemesis, "Faults: partition,kill,pause,loss (or none)");
+  cmd->add_option("--nemesis", flags->nemesis,
+                  "Faults: partition,kill,pause,loss,clock,member,power (or none)");
   cmd->add_option("--workload", flags->workload,
-                  "Workloads: register, exactly-once, watch (follows the exactly-once writes)");
+                  "Workloads: register, exactly-once, watch (follows the exactly-once writes), "
+                  "txn, lock");
   cmd->add_option("--out", flags->o.out_dir, "Directory for the report, history and logs")
       ->required();
   cmd->add_option("--clients", flags->o.clients, "Concurrent clients")->check(CLI::Range(1, 200));
@@ -66,7 +68,8 @@ void AddChaosCommand(CLI::App& app, int* exit_code) {
                   "The bulwark binary the members run (default: this one)");
   cmd->add_option("--plant-bug", flags->o.plant_bug,
                   "Debug: run the members with a planted bug the checkers must catch "
-                  "(stale-reads, skip-dedup, watch-gaps)");
+                  "(stale-reads, skip-dedup, watch-gaps, ack-before-fsync; unfenced-lock: the lock "
+                  "workload's clients skip the fence)");
   cmd->add_flag("--progress,!--no-progress", flags->o.progress, "Progress lines while it runs");
   cmd->callback([flags, exit_code] {
     bw::chaos::ChaosOptions& o = flags->o;
@@ -82,9 +85,11 @@ void AddChaosCommand(CLI::App& app, int* exit_code) {
       return;
     }
     if (!o.plant_bug.empty() && o.plant_bug != "stale-reads" && o.plant_bug != "skip-dedup" &&
-        o.plant_bug != "watch-gaps") {
+        o.plant_bug != "watch-gaps" && o.plant_bug != "ack-before-fsync" &&
+        o.plant_bug != "unfenced-lock") {
       std::fprintf(stderr,
-                   "bulwark chaos: --plant-bug: known: stale-reads, skip-dedup, watch-gaps\n");
+                   "bulwark chaos: --plant-bug: known: stale-reads, skip-dedup, watch-gaps, "
+                   "ack-before-fsync, unfenced-lock\n");
       *exit_code = 2;
       return;
     }
