@@ -9,9 +9,13 @@ existing; waits until the learner has caught up and promotes it; removes m1
 (which stops by itself); replaces it by adding m5 as a voter and starting it.
 Then every acknowledged write must be on every member, the member list must be
 {m2, m3, m4, m5} with no learner, and a write through the newest member works.
+Last, m2 is removed and added back at the same address with an empty data
+directory: it must get a new id, catch up, be promoted and keep its id across
+a restart.
 """
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -191,6 +195,44 @@ def main():
             rc, out, _ = etcdctl([ms["m5"].endpoint], "endpoint", "status")
             check(rc == 0 and ", true," in out, f"m5 leads now: {out.strip()}")
             check(len(acked) > 20, f"writes acknowledged during the changes: {len(acked)}")
+
+            # Remove m2 and add it back at the same address, empty, as a
+            # learner: it gets a new id (a removed id stays retired), learns
+            # it from the leader, catches up, is promoted, and keeps that id
+            # across a restart.
+            old_m2 = member_ids(final)["m2"][0]
+            rc, out, err = etcdctl(final, "member", "remove", old_m2)
+            check(rc == 0, f"member remove m2: {out}{err}")
+            check(wait_until(lambda: ms["m2"].p.poll() is not None, 10), "m2 stopped itself")
+            shutil.rmtree(os.path.join(tmp, "m2"))
+            rest = [ms[n].endpoint for n in ["m3", "m4", "m5"]]
+            for _ in range(50):
+                rc, out, err = etcdctl(rest, "member", "add", "m2", "--learner",
+                                       f"--peer-urls={ms['m2'].peer}")
+                if rc == 0 or ("leader changed" not in err and "no leader" not in err):
+                    break
+                time.sleep(0.2)
+            check(rc == 0, f"member add m2 --learner at its old address: {out}{err}")
+            again = [l.split('"')[1] for l in out.splitlines()
+                     if l.startswith("ETCD_INITIAL_CLUSTER=")]
+            ms["m2"].start(again[0] if again else "", "existing")
+            # Listed under its name once it has caught up and published it.
+            check(wait_until(lambda: member_ids(final).get("m2", ("", False))[1] is True, 20),
+                  "m2 is listed (by name) as a learner again")
+            new_m2 = member_ids(final).get("m2", ("",))[0]
+            check(new_m2 and new_m2 != old_m2, f"m2 came back under a new id ({old_m2} -> {new_m2})")
+            check(wait_until(lambda: etcdctl(final, "member", "promote", new_m2)[0] == 0, 30),
+                  "m2 promoted again")
+            rc, _, err = etcdctl([ms["m2"].endpoint], "put", "via-m2-again", "yes")
+            check(rc == 0, f"a write through m2 after it came back: {err}")
+            ms["m2"].stop()
+            ms["m2"].start(again[0] if again else "", "existing")
+            check(wait_until(lambda: etcdctl([ms["m2"].endpoint], "put", "m2-restarted",
+                                             "yes")[0] == 0, 20),
+                  "m2 restarted on its data keeps its new id and serves")
+            ids = member_ids(final)
+            check(ids.get("m2") == (new_m2, False), f"m2 is a voter under {new_m2}: {ids}")
+            final = [ms[n].endpoint for n in ["m2", "m3", "m4", "m5"]]
 
             # Every acknowledged write on every member (local reads once caught up).
             last = max(acked) if acked else "ready"

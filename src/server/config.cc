@@ -74,11 +74,13 @@ absl::StatusOr<Url> ParseUrl(const std::string& flag, const std::string& text) {
   return u;
 }
 
-uint64_t MemberIdFor(const std::vector<std::string>& peer_urls, const std::string& token) {
+uint64_t MemberIdFor(const std::vector<std::string>& peer_urls, const std::string& token,
+                     int incarnation) {
   std::vector<std::string> sorted = peer_urls;
   std::sort(sorted.begin(), sorted.end());
   uint64_t h = HashString(absl::StrJoin(sorted, ","), 1469598103934665603ULL);
   h = HashString(token, h);
+  if (incarnation > 0) h = HashString(absl::StrCat("#", incarnation), h);
   return h == 0 ? 1 : h;
 }
 

@@ -84,7 +84,13 @@ struct ResolvedConfig {
 // A member's id, from its peer URLs and the cluster token (stable across
 // restarts, different for a member of another cluster), and the cluster's
 // id from its members' ids. Never 0.
-uint64_t MemberIdFor(const std::vector<std::string>& peer_urls, const std::string& token);
+// A member added again at the same peer URLs after it was removed gets a
+// new id, never one used before: the id of its `incarnation` (0 for the
+// first; the leader picks the first unused one, and a joining member
+// accepts any of the first kMaxIncarnations as its own).
+inline constexpr int kMaxIncarnations = 64;
+uint64_t MemberIdFor(const std::vector<std::string>& peer_urls, const std::string& token,
+                     int incarnation = 0);
 uint64_t ClusterIdFor(std::vector<uint64_t> member_ids);
 
 // Reads a TOML config file whose keys are the flags' names without the

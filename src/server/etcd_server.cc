@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "bulwark/idempotency.grpc.pb.h"
 #include "core/splitmix.h"
 #include "env/real/deadline.h"
@@ -488,7 +489,11 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
       for (const std::string& u : urls) {
         if (!ParseUrl("peer-urls", u).ok()) return Fail(reactor, BadUrls());
       }
-      for (const auto& [id, m] : Known()) {
+      // Only members of the configuration now: a removed member's URLs may
+      // be added again (under a new id).
+      const std::map<uint64_t, bulwark::internal::MemberAttributes> known = Known();
+      for (const auto& [id, m] : known) {
+        if (!InConf(id)) continue;
         for (const std::string& u : m.peer_urls()) {
           if (std::find(urls.begin(), urls.end(), u) != urls.end()) {
             return Fail(reactor,
@@ -496,9 +501,17 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
           }
         }
       }
-      uint64_t id = MemberIdFor(urls, s_.config().config.initial_cluster_token);
-      if (InConf(id)) {
-        return Fail(reactor, absl::FailedPreconditionError("etcdserver: member ID already exist"));
+      // The first id of these URLs never used: ids of removed members stay
+      // retired (their old incarnations may still be out there).
+      uint64_t id = 0;
+      for (int k = 0; k < kMaxIncarnations && id == 0; ++k) {
+        uint64_t candidate = MemberIdFor(urls, s_.config().config.initial_cluster_token, k);
+        if (!InConf(candidate) && known.count(candidate) == 0) id = candidate;
+      }
+      if (id == 0) {
+        return Fail(reactor, absl::FailedPreconditionError(absl::StrCat(
+                                 "etcdserver: these peer URLs were added ", kMaxIncarnations,
+                                 " times already; use another address")));
       }
       bulwark::internal::Request r;
       bulwark::internal::MemberAttributes* a = r.mutable_member_add();
@@ -1143,11 +1156,23 @@ absl::Status EtcdServer::Init() {
     env::RealDisk disk;
     if (disk.Exists(id_path)) {
       absl::StatusOr<std::string> text = disk.ReadFile(id_path);
+      // "<cluster id>\n<member id>\n" (hex); files of older builds have no
+      // member id: it is then the one the peer URLs give.
+      std::vector<std::string> lines;
+      if (text.ok()) lines = absl::StrSplit(*text, '\n', absl::SkipWhitespace());
       uint64_t id = 0;
-      if (!text.ok() || !absl::SimpleHexAtoi(absl::StripAsciiWhitespace(*text), &id) || id == 0) {
-        return absl::DataLossError(absl::StrCat(id_path, ": not a cluster id"));
+      uint64_t member = config_.member_id;
+      if (lines.empty() || lines.size() > 2 ||
+          !absl::SimpleHexAtoi(absl::StripAsciiWhitespace(lines[0]), &id) || id == 0 ||
+          (lines.size() == 2 &&
+           (!absl::SimpleHexAtoi(absl::StripAsciiWhitespace(lines[1]), &member) || member == 0))) {
+        return absl::DataLossError(absl::StrCat(id_path, ": not a cluster id and member id"));
       }
       config_.cluster_id = id;
+      for (Member& m : config_.members) {
+        if (m.id == config_.member_id) m.id = member;
+      }
+      config_.member_id = member;
     } else if (!config_.new_cluster) {
       config_.cluster_id = 0;
     }
@@ -1159,6 +1184,14 @@ absl::Status EtcdServer::Init() {
   loop_.Post([&] {
     transport::TcpNetworkOptions o;
     o.self = NodeId(config_.member_id);
+    if (config_.cluster_id == 0) {
+      for (const Member& m : config_.members) {
+        if (m.id != config_.member_id) continue;
+        for (int k = 1; k < kMaxIncarnations; ++k)
+          o.joining_ids.push_back(
+              NodeId(MemberIdFor(m.peer_urls, config_.config.initial_cluster_token, k)));
+      }
+    }
     o.cluster_id = config_.cluster_id;
     o.listen_host = config_.peer_listen.IpHost();
     o.listen_port = config_.peer_listen.port;
@@ -1175,12 +1208,25 @@ absl::Status EtcdServer::Init() {
       if (m.id == config_.member_id) continue;
       absl::StatusOr<Url> u = ParseUrl("initial-cluster", m.peer_urls[0]);
       net_->SetPeer(NodeId(m.id), u->IpHost(), u->port);
+      // A joining member learns the members' ids from the cluster's state,
+      // but must answer the leader before it has any: the leader may be a
+      // member added again under a later incarnation's id.
+      for (int k = 1; config_.cluster_id == 0 && k < kMaxIncarnations; ++k) {
+        net_->SetPeer(NodeId(MemberIdFor(m.peer_urls, config_.config.initial_cluster_token, k)),
+                      u->IpHost(), u->port);
+      }
     }
     env_ = std::make_unique<env::RealEnv>(loop_, *net_);
     observer_ = std::make_unique<Observer>(*this);
     if (config_.cluster_id == 0) {
-      net_->SetOnClusterLearned([this, learned](uint64_t id) {
+      net_->SetOnClusterLearned([this, learned](uint64_t id, NodeId self) {
         config_.cluster_id = id;
+        // A member added again after it was removed has an id of a later
+        // incarnation; the leader's call names it.
+        for (Member& m : config_.members) {
+          if (m.id == config_.member_id) m.id = self.value();
+        }
+        config_.member_id = self.value();
         learned->set_value();
       });
     } else {
@@ -1400,7 +1446,8 @@ absl::Status EtcdServer::StartNode() {
   // Where this member's cluster is recorded for its next start.
   if (!env_->disk().Exists(ClusterIdPath())) {
     BW_RETURN_IF_ERROR(env_->disk().WriteFileAtomic(
-        ClusterIdPath(), absl::StrCat(absl::Hex(config_.cluster_id, absl::kZeroPad16), "\n")));
+        ClusterIdPath(), absl::StrCat(absl::Hex(config_.cluster_id, absl::kZeroPad16), "\n",
+                                      absl::Hex(config_.member_id, absl::kZeroPad16), "\n")));
   }
   SyncMembers();
   lease_timer_ = loop_.Schedule(c.heartbeat_interval_ms * 1000, [this] { OnLeaseTimer(); });

@@ -65,16 +65,24 @@ TcpNetwork::TcpNetwork(env::EventLoop& loop, TcpNetworkOptions o)
       acceptor_(loop.context()),
       cluster_id_(options_.cluster_id) {}
 
-bool TcpNetwork::AcceptCluster(uint64_t cluster_id, NodeId from) {
+bool TcpNetwork::AcceptCluster(uint64_t cluster_id, NodeId from, NodeId to) {
   if (cluster_id_ == 0) {
-    // A joining member learns its cluster from the first peer that calls
-    // (the leader, once the member was added).
-    // Only from a member it was told about (--initial-cluster).
-    if (cluster_id == 0 || peers_.count(from) == 0) return false;
+    // A joining member learns its cluster, and its own id, from the first
+    // peer that calls (the leader, once the member was added): a call to
+    // one of the ids its peer URLs can have. The caller may be a member
+    // added after this one's --initial-cluster was written, so it need not
+    // be a peer this member was told about.
+    const std::vector<NodeId>& ids = options_.joining_ids;
+    if (cluster_id == 0 ||
+        (to != options_.self && std::find(ids.begin(), ids.end(), to) == ids.end())) {
+      return false;
+    }
     cluster_id_ = cluster_id;
-    if (on_cluster_learned_) on_cluster_learned_(cluster_id);
+    options_.self = to;
+    if (on_cluster_learned_) on_cluster_learned_(cluster_id, to);
     return true;
   }
+  if (to != options_.self) return false;
   if (cluster_id == cluster_id_) return true;
   // A joining member that does not know the cluster yet: only one this
   // member was told about (added to the cluster, so it has its address).
@@ -224,7 +232,7 @@ void TcpNetwork::ReadFrom(const std::shared_ptr<Inbound>& in) {
         for (std::string& f : frames) {
           if (!in->greeted) {
             absl::StatusOr<Handshake> h = DecodeHandshake(f);
-            if (!h.ok() || h->to != options_.self || !AcceptCluster(h->cluster_id, h->from)) {
+            if (!h.ok() || !AcceptCluster(h->cluster_id, h->from, h->to)) {
               ++stats_.rejected_handshakes;
               std::error_code ignored;
               in->socket.close(ignored);

@@ -40,6 +40,10 @@ struct TcpNetworkOptions {
   size_t max_queue_bytes = 64 << 20;  // per peer
   int64_t backoff_min_us = 10'000;
   int64_t backoff_max_us = 1'000'000;
+  // A member joining a cluster (cluster_id 0) may have been given any of
+  // these ids by the member that added it (see server::MemberIdFor); the
+  // first peer that calls it by one of them names its id.
+  std::vector<NodeId> joining_ids;
 };
 
 struct TcpNetworkStats {
@@ -68,10 +72,12 @@ class TcpNetwork final : public env::Network {
 
   // The cluster this network belongs to. A network made with cluster id 0
   // (a member joining a cluster whose id it does not know) accepts the first
-  // peer's cluster, calls `fn` with it and keeps it from then on; members
-  // accept a caller with cluster id 0 only if they know its address.
+  // peer's cluster and its own id (one of joining_ids), calls `fn` with
+  // both and keeps them from then on; members accept a caller with cluster
+  // id 0 only if they know its address.
   uint64_t cluster_id() const { return cluster_id_; }
-  void SetOnClusterLearned(std::function<void(uint64_t)> fn) {
+  NodeId self() const { return options_.self; }
+  void SetOnClusterLearned(std::function<void(uint64_t cluster, NodeId self)> fn) {
     on_cluster_learned_ = std::move(fn);
   }
 
@@ -88,17 +94,17 @@ class TcpNetwork final : public env::Network {
   void Fail(const std::shared_ptr<Peer>& peer);
   void Accept();
   void ReadFrom(const std::shared_ptr<Inbound>& in);
-  bool AcceptCluster(uint64_t cluster_id, NodeId from);
+  bool AcceptCluster(uint64_t cluster_id, NodeId from, NodeId to);
 
   env::EventLoop& loop_;
-  const TcpNetworkOptions options_;
+  TcpNetworkOptions options_;  // self changes once, when a joining member learns its id
   asio::ip::tcp::acceptor acceptor_;
   uint16_t port_ = 0;
   std::map<NodeId, std::shared_ptr<Peer>> peers_;
   Receiver receiver_;
   TcpNetworkStats stats_;
   uint64_t cluster_id_ = 0;
-  std::function<void(uint64_t)> on_cluster_learned_;
+  std::function<void(uint64_t, NodeId)> on_cluster_learned_;
   // Handlers still queued when the network goes check this first.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
