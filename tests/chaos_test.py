@@ -109,7 +109,10 @@ def main():
     check(not left, f"no namespace of the run left behind ({left})")
     ps = subprocess.run(["pgrep", "-f", out], capture_output=True, text=True).stdout.split()
     check(not ps, f"no member process left behind ({ps})")
-    shutil.rmtree(out, ignore_errors=True)
+    if FAILURES:
+        print(f"kept {out} (report, history, member logs)")
+    else:
+        shutil.rmtree(out, ignore_errors=True)
     if FAILURES:
         print(f"\n{len(FAILURES)} check(s) failed")
         return 1

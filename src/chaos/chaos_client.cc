@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "env/real/real_env.h"
 
 namespace bw::chaos {
 
@@ -28,6 +29,13 @@ absl::Status ReadAll(bulwark::Client& c, const std::string& key, const std::stri
   co.timeout = std::chrono::seconds(30);
   for (;;) {
     auto page = c.Range(rr, co);
+    // Reading back measures the run, it does not test availability: a
+    // cluster just healed may still be electing, so keep asking (each try
+    // ends within 30 s; three of them).
+    for (int again = 0; again < 2 && !page.ok(); ++again) {
+      env::SleepMicros(2'000'000);
+      page = c.Range(rr, co);
+    }
     if (!page.ok()) {
       return absl::UnavailableError(
           absl::StrCat("could not read ", key, "..", range_end, " back: ", page.status.message()));

@@ -49,6 +49,7 @@ absl::Status WatchWorkload::Start() {
       if (r.canceled()) s.canceled = true;
       for (const mvccpb::Event& e : r.events()) {
         s.events.emplace_back(e.kv().mod_revision(), e.kv().key());
+        s.served_by.push_back(r.header().member_id());
         // Every key is written once: a put never has a previous version.
         if (e.has_prev_kv() && e.prev_kv().version() > 0) s.prev_kv_wrong = true;
       }
@@ -107,8 +108,21 @@ absl::Status WatchWorkload::Check(std::string* summary) {
                          s.events[k].second, ") that the store never committed"));
       }
       if (k >= s.events.size() || s.events[k].first != it->first) {
+        // Where the events around it came from tells a gap (events after
+        // it arrived) from a watch that stopped (none did, within 15 s).
+        std::string before =
+            k == 0 ? "none before it"
+                   : absl::StrCat("the one before it (revision ", s.events[k - 1].first,
+                                  ") from member ", absl::Hex(s.served_by[k - 1]));
+        std::string after =
+            k >= s.events.size()
+                ? absl::StrCat("nothing after it arrived: the watch stopped, ",
+                               std::distance(it, committed.end()), " puts undelivered")
+                : absl::StrCat("the next one received (revision ", s.events[k].first,
+                               ") from member ", absl::Hex(s.served_by[k]));
         return absl::FailedPreconditionError(absl::StrCat(who, ": missed the put of ", it->second,
-                                                          " at revision ", it->first, " (a gap)"));
+                                                          " at revision ", it->first, " (a gap; ",
+                                                          before, "; ", after, ")"));
       }
       ++k;
     }

@@ -29,6 +29,7 @@ class WatchWorkload {
   struct Seen {
     int64_t start_revision = 0;
     std::vector<std::pair<int64_t, std::string>> events;  // revision, key
+    std::vector<uint64_t> served_by;                      // the member that sent each event
     bool prev_kv_wrong = false;
     bool canceled = false;
   };

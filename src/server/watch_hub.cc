@@ -132,7 +132,9 @@ bool WatchHub::CatchUp(Stream& s, int64_t id, Watcher& w, bool* cancelled) {
     if (!SendEvents(s, id, w, events)) return false;
     w.next_rev = last + 1;
   }
-  w.next_rev = current + 1;
+  // A watch from a revision this member has not reached yet (a member
+  // behind the others, or a start in the future) keeps waiting for it.
+  w.next_rev = std::max(w.next_rev, current + 1);
   return true;
 }
 
@@ -235,7 +237,7 @@ void WatchHub::OnApplied() {
       slow.push_back(sid);
       continue;
     }
-    w->second.next_rev = store_.revision() + 1;
+    w->second.next_rev = std::max(w->second.next_rev, store_.revision() + 1);
   }
   for (uint64_t sid : slow)
     CancelStream(sid);

@@ -106,6 +106,18 @@ TEST_F(WatchHubTest, HistoryThenLiveWithoutGapsOrDuplicates) {
   EXPECT_EQ(Events(), (std::vector<std::string>{"PUT k@2", "PUT k@3", "PUT k@5"}));
 }
 
+TEST_F(WatchHubTest, AStartThisMemberHasNotReachedGetsNothingBeforeIt) {
+  // A client resuming a watch on a member that is behind (or asking for a
+  // future revision) must get events from its start on, never earlier ones.
+  Put("k", "1");      // 2
+  Watch("k", "", 5);  // the store is at 2
+  Put("k", "2");      // 3
+  Put("k", "3");      // 4
+  Put("k", "4");      // 5
+  Put("k", "5");      // 6
+  EXPECT_EQ(Events(), (std::vector<std::string>{"PUT k@5", "PUT k@6"}));
+}
+
 TEST_F(WatchHubTest, CompactedStartIsCancelledWithTheCompactRevision) {
   Put("k", "1");
   Put("k", "2");
