@@ -148,6 +148,7 @@ class Member:
         self.log_path = os.path.join(cluster.workdir, self.name + ".log")
         self.proc = None
         self.member_id = None  # learnt from endpoint status
+        self.env = None  # extra environment for the process (libfaketime, ...)
 
     @property
     def client_url(self):
@@ -186,7 +187,8 @@ class Member:
             return
         with open(self.log_path, "ab") as f:
             f.write(f"\n=== start {time.strftime('%H:%M:%S')}: {' '.join(self.argv())}\n".encode())
-        self.proc = spawn(self.argv(), self.log_path)
+        env = dict(os.environ, **self.env) if self.env else None
+        self.proc = spawn(self.argv(), self.log_path, env=env)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

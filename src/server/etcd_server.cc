@@ -805,7 +805,7 @@ class KeepAliveStream final
     s_.loop().Post([self, id = req.id()] {
       EtcdServer& s = self->s_;
       bulwark::internal::Request r;
-      r.set_time_us(s.NowMicros());
+      r.set_time_us(s.LogNowMicros());
       r.mutable_lease_renew()->set_id(id);
       s.Propose(std::move(r), [self, id](absl::StatusOr<kv::MvccResult> res) {
         EtcdServer& s = self->s_;
@@ -846,7 +846,7 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
     }
     s_.loop().Post([this, ctx, req, resp, reactor, keyed = std::move(keyed)] {
       bulwark::internal::Request r = keyed;
-      r.set_time_us(s_.NowMicros());
+      r.set_time_us(s_.LogNowMicros());
       etcdserverpb::LeaseGrantRequest* g = r.mutable_lease_grant();
       *g = *req;
       if (g->id() == 0) g->set_id(s_.NewLeaseId());
@@ -909,7 +909,7 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
       s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
       resp->set_id(req->id());
       std::optional<kv::LeaseInfo> info =
-          s_.mvcc().GetLease(req->id(), s_.NowMicros(), req->keys());
+          s_.mvcc().GetLease(req->id(), s_.LogNowMicros(), req->keys());
       if (!info) {
         resp->set_ttl(-1);  // etcd: an unknown (or expired) lease has TTL -1
       } else {
@@ -1115,6 +1115,7 @@ class EtcdServer::Observer final : public node::NodeObserver {
  public:
   explicit Observer(EtcdServer& s) : s_(s) {}
   void OnApplied(NodeId, const raft::Entry& e, uint64_t) override {
+    s_.ObserveLogTime();
     if (s_.watch_hub_ != nullptr) s_.watch_hub_->OnApplied();
     if (s_.mvcc_ != nullptr && s_.mvcc_->members_version() != s_.synced_members_version_) {
       s_.SyncMembers();
@@ -1122,6 +1123,7 @@ class EtcdServer::Observer final : public node::NodeObserver {
     if (e.type == raft::EntryType::kConfChange && s_.node_ != nullptr) s_.CheckRemoved();
   }
   void OnSnapshotInstalled(NodeId, const raft::SnapshotMeta&, uint64_t) override {
+    s_.ObserveLogTime();
     if (s_.watch_hub_ != nullptr) s_.watch_hub_->Resync();
     s_.SyncMembers();
     if (s_.node_ != nullptr) s_.CheckRemoved();
@@ -1317,16 +1319,17 @@ void EtcdServer::OnLeaseTimer() {
   MaybePublish();
   if (node_ == nullptr || tick_in_flight_ || !mvcc_->needs_log_time()) return;
   if (node_->raft().role() != raft::Role::kLeader) return;
-  int64_t now = NowMicros();
+  const int64_t now = LogNowMicros();
+  const int64_t steady = NowMicros();
   // Propose log time when a lease is due, and every second anyway so that
   // remaining times stay current on every member; with only kept
   // idempotency answers (retention in hours), every ten seconds.
   int64_t every_us = mvcc_->has_leases() ? 1'000'000 : 10'000'000;
-  if (now < mvcc_->next_expiry_us() && now - last_tick_us_ < every_us) return;
+  if (now < mvcc_->next_expiry_us() && steady - last_tick_us_ < every_us) return;
   bulwark::internal::Request r;
   r.mutable_tick()->set_now_us(now);
   tick_in_flight_ = true;
-  last_tick_us_ = now;
+  last_tick_us_ = steady;
   Propose(std::move(r), [this](absl::StatusOr<kv::MvccResult>) { tick_in_flight_ = false; });
 }
 
@@ -1468,6 +1471,18 @@ absl::Status EtcdServer::StartNode() {
   return absl::OkStatus();
 }
 
+int64_t EtcdServer::LogNowMicros() {
+  if (mvcc_ == nullptr) return 0;
+  ObserveLogTime();
+  return seen_log_time_us_ + (NowMicros() - seen_log_time_at_us_);
+}
+
+void EtcdServer::ObserveLogTime() {
+  if (mvcc_ == nullptr || mvcc_->log_time_us() == seen_log_time_us_) return;
+  seen_log_time_us_ = mvcc_->log_time_us();
+  seen_log_time_at_us_ = NowMicros();
+}
+
 void EtcdServer::SyncMembers() {
   if (mvcc_ == nullptr || node_ == nullptr) return;
   synced_members_version_ = mvcc_->members_version();
@@ -1519,7 +1534,7 @@ void EtcdServer::Propose(bulwark::internal::Request req,
   uint64_t id = next_request_id_++;
   if (id == 0) id = next_request_id_++;
   req.set_id(id);
-  if (req.time_us() == 0) req.set_time_us(NowMicros());
+  if (req.time_us() == 0) req.set_time_us(LogNowMicros());
   std::string data;
   req.SerializeToString(&data);
   node_->Propose(id, std::move(data), [done = std::move(done)](absl::StatusOr<std::any> r) {

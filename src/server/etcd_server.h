@@ -59,6 +59,14 @@ class EtcdServer {
   kv::MvccStore& mvcc() { return *mvcc_; }
   WatchHub& watch_hub() { return *watch_hub_; }
   int64_t NowMicros() { return env_->clock().NowMicros(); }
+  // Log time now, as this member reckons it: the log time it last saw
+  // advance plus the time its own monotonic clock measured since. Only
+  // durations of one clock are used, never one machine's clock against
+  // another's (monotonic clocks count from each machine's boot), so stamps
+  // from any member agree to within the time an entry takes to apply.
+  int64_t LogNowMicros();
+  // Called when an entry or a snapshot was applied.
+  void ObserveLogTime();
   // A new lease id: positive, random (etcd's are too).
   int64_t NewLeaseId() {
     // Positive, and 16 hex digits as etcd's usually print.
@@ -110,7 +118,9 @@ class EtcdServer {
   kv::MvccStore* mvcc_ = nullptr;  // owned by node_
   std::unique_ptr<WatchHub> watch_hub_;
   env::TimerId lease_timer_ = 0;
-  int64_t last_tick_us_ = 0;
+  int64_t last_tick_us_ = 0;  // this member's monotonic clock
+  int64_t seen_log_time_us_ = -1;
+  int64_t seen_log_time_at_us_ = 0;  // this member's monotonic clock
   bool tick_in_flight_ = false;
   // This member's attributes are in the state machine (etcd's publish).
   bool published_ = false;
