@@ -45,6 +45,7 @@ const char* NemesisColour(const std::string& kind) {
   if (kind == "clock") return "#a6f4c9";
   if (kind == "member") return "#f4c9a6";
   if (kind == "power") return "#8c8c8c";
+  if (kind == "disk") return "#cccccc";
   return "#cccccc";
 }
 
@@ -165,7 +166,8 @@ std::string ReportHtml(const RunReport& r) {
   absl::StrAppend(&html,
                   "<h2>Latency</h2>\n<p>Each dot an operation (green ok, orange failed, red "
                   "unknown); bands are faults (red partition, blue kill, yellow pause, purple "
-                  "loss, green clock, orange membership, grey power loss).</p>\n",
+                  "loss, green clock, orange membership, dark grey power loss, light grey full "
+                  "disk).</p>\n",
                   LatencySvg(r), "<h2>Throughput (ok operations per second)</h2>\n",
                   ThroughputSvg(r),
                   "<h2>Faults</h2>\n<table><tr><th>from</th><th>to</th>"
