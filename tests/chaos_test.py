@@ -12,6 +12,7 @@ INVALID verdict (not 2: a run that could not be made proves nothing), and the
 time it took to catch is printed.
 """
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -100,6 +101,19 @@ def main():
                   f"chaos run: the {c} checker ran and says valid")
     for f in ("report.html", "latency.svg", "throughput.svg", "history.jsonl", "nemesis.jsonl"):
         check(os.path.exists(os.path.join(out, f)), f"{f} written")
+    # Every other workload's operations, one JSON object per line.
+    for w in ("exactly-once", "txn", "lock"):
+        if w not in workload:
+            continue
+        path = os.path.join(out, w + ".jsonl")
+        try:
+            with open(path) as f:
+                ops = [json.loads(line) for line in f]
+            fields = {"client", "op", "invoke_us", "complete_us", "outcome"}
+            check(len(ops) > 0 and all(fields <= set(o) for o in ops),
+                  f"{w}.jsonl: {len(ops)} operations, each with {sorted(fields)}")
+        except (OSError, ValueError) as e:
+            check(False, f"{w}.jsonl readable: {e}")
     with open(os.path.join(out, "history.jsonl")) if os.path.exists(
             os.path.join(out, "history.jsonl")) else open(os.devnull) as h:
         ops = sum(1 for _ in h)

@@ -351,7 +351,6 @@ int Run::Go() {
                    o_.plant_bug.empty() ? "" : absl::StrCat(" (planted bug: ", o_.plant_bug, ")")));
 
   std::unique_ptr<RegisterWorkload> reg;
-  std::unique_ptr<ExactlyOnceWorkload> eo;
   if (o_.workloads.count("register")) {
     RegisterOptions ro;
     ro.clients = o_.clients;
@@ -359,45 +358,44 @@ int Run::Go() {
     reg = std::make_unique<RegisterWorkload>(cluster_->endpoints(), ro, clock_, epoch_us_);
     st = reg->Start();
   }
-  std::unique_ptr<WatchWorkload> watch;
-  if (st.ok() && o_.workloads.count("watch")) {
-    // Started first, so that the watchers follow every write.
-    watch = std::make_unique<WatchWorkload>(cluster_->endpoints(), o_.nodes);
-    st = watch->Start();
+  // The workloads checked against the store afterwards, in the order they
+  // start (the watchers first, so that they follow every write) and report.
+  std::vector<std::unique_ptr<Workload>> checked;
+  const std::vector<std::string> eps = cluster_->endpoints();
+  if (o_.workloads.count("watch"))
+    checked.push_back(std::make_unique<WatchWorkload>(eps, o_.nodes));
+  if (o_.workloads.count("exactly-once") || o_.workloads.count("watch")) {
+    checked.push_back(
+        std::make_unique<ExactlyOnceWorkload>(eps, ExactlyOnceOptions{}, clock_, epoch_us_));
   }
-  if (st.ok() && (o_.workloads.count("exactly-once") || o_.workloads.count("watch"))) {
-    eo = std::make_unique<ExactlyOnceWorkload>(cluster_->endpoints(), ExactlyOnceOptions{});
-    st = eo->Start();
-  }
-  std::unique_ptr<TxnWorkload> txn;
-  if (st.ok() && o_.workloads.count("txn")) {
+  if (o_.workloads.count("txn")) {
     TxnOptions to;
     to.seed = o_.seed;
-    txn = std::make_unique<TxnWorkload>(cluster_->endpoints(), to, clock_, epoch_us_);
-    st = txn->Start();
+    checked.push_back(std::make_unique<TxnWorkload>(eps, to, clock_, epoch_us_));
   }
-  std::unique_ptr<LockWorkload> lock;
-  if (st.ok() && o_.workloads.count("lock")) {
+  if (o_.workloads.count("lock")) {
     LockOptions lo;
     lo.seed = o_.seed;
     lo.unfenced = o_.plant_bug == "unfenced-lock";
-    lock = std::make_unique<LockWorkload>(cluster_->endpoints(), lo, clock_, epoch_us_);
-    st = lock->Start();
+    checked.push_back(std::make_unique<LockWorkload>(eps, lo, clock_, epoch_us_));
   }
+  for (auto& w : checked)
+    if (st.ok()) st = w->Start();
   if (!st.ok()) {
     std::fprintf(stderr, "bulwark chaos: clients could not connect: %s\n",
                  std::string(st.message()).c_str());
     return 2;
   }
   auto total_ops = [&] {
-    return (reg ? reg->ops() : 0) + (eo ? eo->ops() : 0) + (txn ? txn->ops() : 0) +
-           (lock ? lock->ops() : 0);
+    uint64_t n = reg ? reg->ops() : 0;
+    for (auto& w : checked)
+      n += w->ops();
+    return n;
   };
   auto stop_workloads = [&] {
     if (reg) reg->Stop();
-    if (eo) eo->Stop();
-    if (txn) txn->Stop();
-    if (lock) lock->Stop();
+    for (auto& w : checked)
+      w->Stop();
   };
   std::vector<std::string> kinds(o_.nemeses.begin(), o_.nemeses.end());
   const double recover_s = std::min(5.0, o_.time_limit_s / 4);
@@ -458,30 +456,18 @@ int Run::Go() {
   // The checkers that read the store back go first, while the members have
   // the machine to themselves (the linearizability search after them is
   // CPU-bound).
-  auto add_verdict = [&](std::string name, auto check) {
+  for (auto& w : checked) {
     CheckerVerdict v;
-    v.checker = std::move(name);
+    v.checker = w->checker();
     std::string summary;
-    absl::Status st = check(&summary);
+    absl::Status st = w->Check(&summary);
     v.ok = st.ok();
     v.detail = st.ok() ? summary : absl::StrCat(st.message(), "\n", summary);
     report.verdicts.push_back(v);
-  };
-  if (watch) {
-    add_verdict("watch (events against the committed history)",
-                [&](std::string* s) { return watch->Check(s); });
-  }
-  if (eo) {
-    add_verdict("exactly-once (keyed writes, versions in the store)",
-                [&](std::string* s) { return eo->Check(s); });
-  }
-  if (txn) {
-    add_verdict("txn (multi-key list-append: atomic, serializable, nothing lost or doubled)",
-                [&](std::string* s) { return txn->Check(s); });
-  }
-  if (lock) {
-    add_verdict("lock (etcd lock recipe with fencing: no write from an older holder)",
-                [&](std::string* s) { return lock->Check(s); });
+    if (w->log() != nullptr) {
+      absl::Status written = w->log()->Write(absl::StrCat(o_.out_dir, "/", w->name(), ".jsonl"));
+      if (!written.ok()) std::fprintf(stderr, "bulwark chaos: %s\n", written.ToString().c_str());
+    }
   }
   if (reg) {
     std::vector<CheckerVerdict> lin = Check(h);
@@ -496,12 +482,15 @@ int Run::Go() {
                 v.detail.c_str());
     ok = ok && v.ok;
   }
+  uint64_t keyed_writes = 0;
+  for (auto& w : checked)
+    if (std::string(w->name()) == "exactly-once") keyed_writes = w->ops();
   std::printf(
       "verdict: %s - %llu register ops (%llu ok, %llu failed, %llu unknown), %llu keyed writes, "
       "%zu faults, %.0f s; report %s/report.html\n",
       ok ? "PASS" : "FAIL", (unsigned long long)h.size(), (unsigned long long)report.ok,
       (unsigned long long)report.failed, (unsigned long long)report.unknown,
-      (unsigned long long)(eo ? eo->ops() : 0), nemesis_.size(), seconds, o_.out_dir.c_str());
+      (unsigned long long)keyed_writes, nemesis_.size(), seconds, o_.out_dir.c_str());
   return ok ? 0 : 1;
 }
 

@@ -2,11 +2,72 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "env/real/real_env.h"
 
 namespace bw::chaos {
+
+std::string JsonString(absl::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += absl::StrFormat("\\u%04x", c);
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out + "\"";
+}
+
+check::Outcome ToCheck(bulwark::Outcome o) {
+  switch (o) {
+    case bulwark::Outcome::kOk:
+      return check::Outcome::kOk;
+    case bulwark::Outcome::kFailed:
+      return check::Outcome::kFailed;
+    case bulwark::Outcome::kUnknown:
+      return check::Outcome::kUnknown;
+  }
+  return check::Outcome::kUnknown;
+}
+
+std::vector<std::string> RotatedEndpoints(const std::vector<std::string>& endpoints, size_t w) {
+  std::vector<std::string> out;
+  for (size_t k = 0; k < endpoints.size(); ++k)
+    out.push_back(endpoints[(w + k) % endpoints.size()]);
+  return out;
+}
+
+void OpLog::Add(int client, absl::string_view op, absl::string_view detail, int64_t invoke_us,
+                int64_t complete_us, check::Outcome outcome) {
+  std::string line =
+      absl::StrCat("{\"client\":", client, ",\"op\":", JsonString(op), detail.empty() ? "" : ",",
+                   detail, ",\"invoke_us\":", invoke_us, ",\"complete_us\":", complete_us,
+                   ",\"outcome\":", JsonString(std::string(check::OutcomeName(outcome))), "}\n");
+  std::lock_guard<std::mutex> lock(mu_);
+  lines_ += line;
+  ++n_;
+}
+
+absl::Status OpLog::Write(const std::string& path) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::ofstream f(path);
+  f << lines_;
+  f.close();
+  if (!f) return absl::InternalError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
+
+size_t OpLog::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return n_;
+}
 
 bulwark::ClientOptions ChaosClientOptions(std::vector<std::string> endpoints,
                                           int64_t op_timeout_us) {

@@ -10,8 +10,9 @@
 
 namespace bw::chaos {
 
-ExactlyOnceWorkload::ExactlyOnceWorkload(std::vector<std::string> endpoints, ExactlyOnceOptions o)
-    : endpoints_(std::move(endpoints)), o_(o) {}
+ExactlyOnceWorkload::ExactlyOnceWorkload(std::vector<std::string> endpoints, ExactlyOnceOptions o,
+                                         env::Clock& clock, int64_t epoch_us)
+    : endpoints_(std::move(endpoints)), o_(o), log_(clock, epoch_us) {}
 
 absl::Status ExactlyOnceWorkload::Start() {
   return workers_.Start(
@@ -35,7 +36,14 @@ void ExactlyOnceWorkload::Run(int w) {
     check::KeyedRequest req;
     std::string key = absl::StrCat("eo/", w, "/", seq);
     req.value = absl::StrCat("v", w, "-", seq);
+    const int64_t invoke = log_.Now();
     auto r = c.Put(key, req.value);
+    log_.Add(w, "put",
+             absl::StrCat("\"key\":", JsonString(key), ",\"value\":", JsonString(req.value),
+                          ",\"idempotency_key\":", JsonString(r.idempotency_key), ",\"attempts\":",
+                          r.attempts, ",\"replayed\":", r.replayed ? "true" : "false",
+                          ",\"revision\":", r.ok() ? r.value.header().revision() : 0),
+             invoke, r.outcome == bulwark::Outcome::kUnknown ? -1 : log_.Now(), ToCheck(r.outcome));
     // The key the client made before its first attempt (and used on every retry).
     req.key = r.idempotency_key;
     req.answered = r.ok();

@@ -29,18 +29,22 @@ struct ExactlyOnceOptions {
   double drop_reply_chance = 0.02;
 };
 
-class ExactlyOnceWorkload {
+class ExactlyOnceWorkload final : public Workload {
  public:
-  ExactlyOnceWorkload(std::vector<std::string> endpoints, ExactlyOnceOptions o);
-  ~ExactlyOnceWorkload() { Stop(); }
+  ExactlyOnceWorkload(std::vector<std::string> endpoints, ExactlyOnceOptions o, env::Clock& clock,
+                      int64_t epoch_us);
+  ~ExactlyOnceWorkload() override { Stop(); }
 
-  [[nodiscard]] absl::Status Start();
-  void Stop();
-
-  // Reads back every key written and runs the checker. `summary` gets the
-  // counts for the report.
-  [[nodiscard]] absl::Status Check(std::string* summary);
-  uint64_t ops() const { return ops_.load(); }
+  const char* name() const override { return "exactly-once"; }
+  const char* checker() const override {
+    return "exactly-once (keyed writes, versions in the store)";
+  }
+  [[nodiscard]] absl::Status Start() override;
+  void Stop() override;
+  // Reads back every key written and runs the checker.
+  [[nodiscard]] absl::Status Check(std::string* summary) override;
+  uint64_t ops() const override { return ops_.load(); }
+  const OpLog* log() const override { return &log_; }
 
  private:
   void Run(int worker);
@@ -48,6 +52,7 @@ class ExactlyOnceWorkload {
   std::vector<std::string> endpoints_;
   ExactlyOnceOptions o_;
   Workers workers_;
+  OpLog log_;
   std::atomic<uint64_t> ops_{0};
   std::mutex mu_;
   std::vector<check::KeyedRequest> requests_;

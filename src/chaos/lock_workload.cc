@@ -8,7 +8,13 @@ namespace bw::chaos {
 
 LockWorkload::LockWorkload(std::vector<std::string> endpoints, LockOptions o, env::Clock& clock,
                            int64_t epoch_us)
-    : endpoints_(std::move(endpoints)), o_(o), clock_(clock), epoch_us_(epoch_us) {}
+    : endpoints_(std::move(endpoints)), o_(o), log_(clock, epoch_us) {}
+
+void LockWorkload::Log(int w, absl::string_view op, std::string detail, int64_t invoke,
+                       bulwark::Outcome outcome) {
+  log_.Add(w, op, detail, invoke, outcome == bulwark::Outcome::kUnknown ? -1 : log_.Now(),
+           ToCheck(outcome));
+}
 
 absl::Status LockWorkload::Start() {
   const size_t n = endpoints_.size();
@@ -19,12 +25,9 @@ absl::Status LockWorkload::Start() {
   }
   return workers_.Start(
       o_.clients,
-      [this, n](int w) {
+      [this](int w) {
         // Every member, starting with the one this worker reads from.
-        std::vector<std::string> eps;
-        for (size_t k = 0; k < n; ++k)
-          eps.push_back(endpoints_[(w + k) % n]);
-        return ChaosClientOptions(eps, o_.op_timeout_us);
+        return ChaosClientOptions(RotatedEndpoints(endpoints_, w), o_.op_timeout_us);
       },
       [this](int w) { Run(w); });
 }
@@ -38,8 +41,12 @@ void LockWorkload::Run(int w) {
   bulwark::Client& reader = *readers_[w];
   env::SeededRandom random(o_.seed * 15485863 + static_cast<uint64_t>(w));
   while (!workers_.stopping()) {
+    int64_t invoke = Now();
     auto grant = c.LeaseGrant(o_.lease_ttl_s);
     ++ops_;
+    Log(w, "lease-grant",
+        absl::StrCat("\"ttl\":", o_.lease_ttl_s, ",\"lease\":", grant.ok() ? grant.value.id() : 0),
+        invoke, grant.outcome);
     if (!grant.ok()) {
       env::SleepMicros(50'000);
       continue;
@@ -51,15 +58,21 @@ void LockWorkload::Run(int w) {
     put.set_key(key);
     put.set_value(absl::StrCat("client ", w));
     put.set_lease(lease);
+    invoke = Now();
     auto created = c.Put(put);
     ++ops_;
+    Log(w, "put-lock-key",
+        absl::StrCat("\"key\":", JsonString(key),
+                     ",\"revision\":", created.ok() ? created.value.header().revision() : 0),
+        invoke, created.outcome);
     bool held = false;
     int64_t token = 0;
     if (created.ok()) {
       // A new key: the put's revision is its create revision (a replayed
       // answer names the original one).
       token = created.value.header().revision();
-      const int64_t give_up_at = Now() + o_.acquire_timeout_us;
+      const int64_t wait_from = Now();
+      const int64_t give_up_at = wait_from + o_.acquire_timeout_us;
       while (!workers_.stopping() && Now() < give_up_at) {
         etcdserverpb::RangeRequest older;
         older.set_key("lock/");
@@ -74,6 +87,10 @@ void LockWorkload::Run(int w) {
         }
         env::SleepMicros(20'000);
       }
+      // The wait as one operation: acquired, or given up (nothing applied).
+      Log(w, held ? "acquire" : "acquire-gave-up",
+          absl::StrCat("\"key\":", JsonString(key), ",\"token\":", token), wait_from,
+          held ? bulwark::Outcome::kOk : bulwark::Outcome::kFailed);
     }
     if (held) {
       {
@@ -100,10 +117,15 @@ void LockWorkload::Run(int w) {
         guarded->set_key("lockres");
         guarded->set_value(absl::StrCat(w, ":", token, ":", i));
         if (o_.unfenced) t.clear_compare();  // the planted bug: trust the lease
-        const int64_t invoke = Now();
+        invoke = Now();
         auto r = c.Txn(t);
         const int64_t done = Now();
         ++ops_;
+        Log(w, "guarded-write",
+            absl::StrCat("\"token\":", token, ",\"value\":", JsonString(guarded->value()),
+                         ",\"succeeded\":", r.ok() && r.value.succeeded() ? "true" : "false",
+                         ",\"revision\":", r.ok() ? r.value.header().revision() : 0),
+            invoke, r.outcome);
         std::lock_guard<std::mutex> lock(mu_);
         if (r.ok() && r.value.succeeded()) {
           writes_.push_back(check::FencedWrite{static_cast<uint64_t>(w), token,
@@ -124,9 +146,13 @@ void LockWorkload::Run(int w) {
     // recipe's unlock plus the session's close).
     etcdserverpb::DeleteRangeRequest del;
     del.set_key(key);
-    (void)c.Delete(del);
+    invoke = Now();
+    auto deleted = c.Delete(del);
+    Log(w, "delete-lock-key", absl::StrCat("\"key\":", JsonString(key)), invoke, deleted.outcome);
     keeper->Stop();
-    (void)c.LeaseRevoke(lease);
+    invoke = Now();
+    auto revoked = c.LeaseRevoke(lease);
+    Log(w, "lease-revoke", absl::StrCat("\"lease\":", lease), invoke, revoked.outcome);
     ops_ += 2;
   }
 }

@@ -41,25 +41,32 @@ struct LockOptions {
   uint64_t seed = 1;
 };
 
-class LockWorkload {
+class LockWorkload final : public Workload {
  public:
   LockWorkload(std::vector<std::string> endpoints, LockOptions o, env::Clock& clock,
                int64_t epoch_us);
-  ~LockWorkload() { Stop(); }
+  ~LockWorkload() override { Stop(); }
 
-  [[nodiscard]] absl::Status Start();
-  void Stop();
-  [[nodiscard]] absl::Status Check(std::string* summary);
-  uint64_t ops() const { return ops_.load(); }
+  const char* name() const override { return "lock"; }
+  const char* checker() const override {
+    return "lock (etcd lock recipe with fencing: no write from an older holder)";
+  }
+  [[nodiscard]] absl::Status Start() override;
+  void Stop() override;
+  [[nodiscard]] absl::Status Check(std::string* summary) override;
+  uint64_t ops() const override { return ops_.load(); }
+  const OpLog* log() const override { return &log_; }
 
  private:
   void Run(int worker);
-  int64_t Now() { return clock_.NowMicros() - epoch_us_; }
+  int64_t Now() { return log_.Now(); }
+  // Logs one call that ended with `outcome` (started at `invoke`).
+  void Log(int w, absl::string_view op, std::string detail, int64_t invoke,
+           bulwark::Outcome outcome);
 
   std::vector<std::string> endpoints_;
   LockOptions o_;
-  env::Clock& clock_;
-  int64_t epoch_us_;
+  OpLog log_;
   Workers workers_;
   // One more client per worker, bound to a single member: the reads that
   // decide whether the lock is held.

@@ -10,22 +10,6 @@
 
 namespace bw::chaos {
 
-namespace {
-
-check::Outcome ToCheck(bulwark::Outcome o) {
-  switch (o) {
-    case bulwark::Outcome::kOk:
-      return check::Outcome::kOk;
-    case bulwark::Outcome::kFailed:
-      return check::Outcome::kFailed;
-    case bulwark::Outcome::kUnknown:
-      return check::Outcome::kUnknown;
-  }
-  return check::Outcome::kUnknown;
-}
-
-}  // namespace
-
 RegisterWorkload::RegisterWorkload(std::vector<std::string> endpoints, RegisterOptions o,
                                    env::Clock& clock, int64_t epoch_us)
     : endpoints_(std::move(endpoints)), o_(o), clock_(clock), epoch_us_(epoch_us) {}

@@ -1,5 +1,7 @@
 #include "chaos/report.h"
 
+#include "chaos/chaos_client.h"
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -20,21 +22,6 @@ constexpr int kBottom = 30;
 
 std::string Escape(const std::string& s) {
   return absl::StrReplaceAll(s, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}});
-}
-
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += absl::StrFormat("\\u%04x", c);
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out + "\"";
 }
 
 const char* NemesisColour(const std::string& kind) {

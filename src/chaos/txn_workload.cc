@@ -48,17 +48,14 @@ Snapshot FromResponse(const etcdserverpb::TxnResponse& r) {
 
 TxnWorkload::TxnWorkload(std::vector<std::string> endpoints, TxnOptions o, env::Clock& clock,
                          int64_t epoch_us)
-    : endpoints_(std::move(endpoints)), o_(o), clock_(clock), epoch_us_(epoch_us) {}
+    : endpoints_(std::move(endpoints)), o_(o), log_(clock, epoch_us) {}
 
 absl::Status TxnWorkload::Start() {
-  const size_t n = endpoints_.size();
   return workers_.Start(
       o_.clients,
-      [this, n](int w) {
-        std::vector<std::string> eps;
-        for (size_t k = 0; k < n; ++k)
-          eps.push_back(endpoints_[(w + k) % n]);
-        bulwark::ClientOptions co = ChaosClientOptions(eps, o_.op_timeout_us);
+      [this](int w) {
+        bulwark::ClientOptions co =
+            ChaosClientOptions(RotatedEndpoints(endpoints_, w), o_.op_timeout_us);
         co.drop_reply_chance = o_.drop_reply_chance;
         return co;
       },
@@ -73,7 +70,7 @@ void TxnWorkload::Run(int w) {
   bulwark::Client& c = workers_.client(w);
   env::SeededRandom random(o_.seed * 104729 + static_cast<uint64_t>(w));
   for (uint64_t seq = 1; !workers_.stopping(); ++seq) {
-    const int64_t generation = static_cast<int64_t>(Now() / (o_.key_lifetime_s * 1e6));
+    const int64_t generation = static_cast<int64_t>(log_.Now() / (o_.key_lifetime_s * 1e6));
     std::set<uint64_t> picked;
     const size_t want = 2 + random.Below(2);
     while (picked.size() < want)
@@ -81,9 +78,38 @@ void TxnWorkload::Run(int w) {
     std::vector<std::string> keys;
     for (uint64_t k : picked)
       keys.push_back(absl::StrCat("t/", generation, "/", k));
-    if (random.Chance(0.3)) {
-      auto r = c.Txn(ReadTxn(keys));
+    // One txn call, logged: what it read or wrote, and how it ended.
+    auto call = [&](const etcdserverpb::TxnRequest& t, absl::string_view op, std::string detail) {
+      const int64_t invoke = log_.Now();
+      auto r = c.Txn(t);
       ++ops_;
+      if (r.ok()) {
+        Snapshot s = FromResponse(r.value);
+        absl::StrAppend(&detail, ",\"succeeded\":", r.value.succeeded() ? "true" : "false",
+                        ",\"revision\":", r.value.header().revision());
+        if (op != "append") {
+          // Each list's length and last id: a valid read is the first
+          // `length` ids of the key's final list, so this is enough to
+          // rebuild it (and keeps a five-minute log in megabytes).
+          std::string lengths, last;
+          for (size_t i = 0; i < s.values.size(); ++i) {
+            std::vector<uint64_t> list = ParseList(s.values[i]);
+            absl::StrAppend(&lengths, i ? "," : "", list.size());
+            absl::StrAppend(&last, i ? "," : "", list.empty() ? 0 : list.back());
+          }
+          absl::StrAppend(&detail, ",\"lengths\":[", lengths, "],\"last\":[", last, "]");
+        }
+      }
+      log_.Add(w, op, detail, invoke, r.outcome == bulwark::Outcome::kUnknown ? -1 : log_.Now(),
+               ToCheck(r.outcome));
+      return r;
+    };
+    std::string keys_json = "\"keys\":[";
+    for (size_t i = 0; i < keys.size(); ++i)
+      absl::StrAppend(&keys_json, i ? "," : "", JsonString(keys[i]));
+    keys_json += "]";
+    if (random.Chance(0.3)) {
+      auto r = call(ReadTxn(keys), "read", keys_json);
       if (r.ok()) {
         Snapshot s = FromResponse(r.value);
         check::ListRead read;
@@ -98,8 +124,7 @@ void TxnWorkload::Run(int w) {
       txn.keys = keys;
       txn.outcome = check::Outcome::kFailed;  // until an attempt may have applied it
       for (int attempt = 0; attempt < 5 && !workers_.stopping(); ++attempt) {
-        auto before = c.Txn(ReadTxn(keys));
-        ++ops_;
+        auto before = call(ReadTxn(keys), "read-before-append", keys_json);
         if (!before.ok()) break;
         Snapshot s = FromResponse(before.value);
         if (s.values.size() != keys.size()) break;
@@ -114,8 +139,7 @@ void TxnWorkload::Run(int w) {
           put->set_key(keys[i]);
           put->set_value(absl::StrCat(s.values[i], s.values[i].empty() ? "" : " ", txn.id));
         }
-        auto r = c.Txn(t);
-        ++ops_;
+        auto r = call(t, "append", absl::StrCat(keys_json, ",\"id\":", txn.id));
         if (r.ok() && r.value.succeeded()) {
           txn.outcome = check::Outcome::kOk;
           break;

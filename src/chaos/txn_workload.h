@@ -31,25 +31,28 @@ struct TxnOptions {
   uint64_t seed = 1;
 };
 
-class TxnWorkload {
+class TxnWorkload final : public Workload {
  public:
   TxnWorkload(std::vector<std::string> endpoints, TxnOptions o, env::Clock& clock,
               int64_t epoch_us);
-  ~TxnWorkload() { Stop(); }
+  ~TxnWorkload() override { Stop(); }
 
-  [[nodiscard]] absl::Status Start();
-  void Stop();
-  [[nodiscard]] absl::Status Check(std::string* summary);
-  uint64_t ops() const { return ops_.load(); }
+  const char* name() const override { return "txn"; }
+  const char* checker() const override {
+    return "txn (multi-key list-append: atomic, serializable, nothing lost or doubled)";
+  }
+  [[nodiscard]] absl::Status Start() override;
+  void Stop() override;
+  [[nodiscard]] absl::Status Check(std::string* summary) override;
+  uint64_t ops() const override { return ops_.load(); }
+  const OpLog* log() const override { return &log_; }
 
  private:
   void Run(int worker);
-  int64_t Now() { return clock_.NowMicros() - epoch_us_; }
 
   std::vector<std::string> endpoints_;
   TxnOptions o_;
-  env::Clock& clock_;
-  int64_t epoch_us_;
+  OpLog log_;
   Workers workers_;
   std::atomic<uint64_t> ops_{0};
   std::mutex mu_;

@@ -12,18 +12,25 @@
 #include <vector>
 
 #include "bulwark/client.h"
+#include "chaos/chaos_client.h"
 
 namespace bw::chaos {
 
-class WatchWorkload {
+class WatchWorkload final : public Workload {
  public:
   WatchWorkload(std::vector<std::string> endpoints, int watchers);
-  ~WatchWorkload();
+  ~WatchWorkload() override;
 
-  [[nodiscard]] absl::Status Start();
+  const char* name() const override { return "watch"; }
+  const char* checker() const override { return "watch (events against the committed history)"; }
+  [[nodiscard]] absl::Status Start() override;
+  // The watchers run until Check.
+  void Stop() override {}
   // Waits (bounded) until every watcher has seen the store's last revision
   // of the keys, then cancels them and checks. `summary` gets the counts.
-  [[nodiscard]] absl::Status Check(std::string* summary);
+  [[nodiscard]] absl::Status Check(std::string* summary) override;
+  // It only watches: the writes are the exactly-once workload's.
+  uint64_t ops() const override { return 0; }
 
  private:
   struct Seen {
