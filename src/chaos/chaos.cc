@@ -333,7 +333,7 @@ int Run::Go() {
   cluster_ =
       std::make_unique<Cluster>(net_, o_.bulwark, o_.out_dir, extra, o_.nemeses.count("clock") > 0);
   if (o_.nemeses.count("disk")) {
-    st = cluster_->UseSmallDisks(256);
+    st = cluster_->UseSmallDisks(1024);
     if (!st.ok()) {
       std::fprintf(stderr, "bulwark chaos: cannot make the members' small disks: %s\n",
                    std::string(st.message()).c_str());

@@ -447,6 +447,9 @@ void Node::MaybeSnapshot() {
   if (!early) {
     if (options_.snapshot_every == 0) return;
     if (applied - last_snapshot_index_ < options_.snapshot_every) return;
+    // After a full disk refused one: not before a tenth of the interval more
+    // (serializing the whole state at every apply would starve the member).
+    if (applied < snapshot_retry_at_) return;
   }
   raft_->Compact(state_->Serialize(), options_.snapshot_keep_entries);
   // The rewritten log keeps the durable entries after the snapshot.
@@ -456,8 +459,12 @@ void Node::MaybeSnapshot() {
   raft::HardState hs{raft_->term(), raft_->vote(), std::min(log.committed(), log.stabled())};
   absl::Status s = store_->SaveSnapshot(raft_->snapshot(), hs, after);
   // A full disk: the log still holds everything the snapshot would cover,
-  // so the node goes on and tries again at the next apply.
-  if (absl::IsResourceExhausted(s)) return;
+  // so the node goes on and tries again a little later.
+  if (absl::IsResourceExhausted(s)) {
+    snapshot_retry_at_ =
+        LogIndex(applied.value() + std::max<uint64_t>(1, options_.snapshot_every / 10));
+    return;
+  }
   if (!s.ok()) {
     Halt(s);
     return;

@@ -187,6 +187,9 @@ class Node {
   std::unique_ptr<kv::StateMachine> state_;
   env::TimerId tick_timer_ = 0;
   env::TimerId sync_timer_ = 0;
+  // The applied index before which a snapshot refused for lack of space is
+  // not tried again.
+  LogIndex snapshot_retry_at_{0};
   bool persisting_ = false;
   // The term and vote known to be on disk (synced).
   raft::HardState durable_;
