@@ -77,7 +77,11 @@ def main():
         return 1
     with cl.Cluster("bulwark", 3, binary=args.bulwark) as c:
         skewed = c.members[2]
-        skewed.env = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": "+0d"}
+        # A sanitizer build refuses a library preloaded ahead of its runtime
+        # unless told that this is intended.
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        skewed.env = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": "+0d",
+                      "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"}
         c.start()
         plain = c.members[0]
 

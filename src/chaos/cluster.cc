@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include <chrono>
@@ -139,7 +140,12 @@ std::vector<std::string> Cluster::Argv(int i) const {
   }
   std::vector<std::string> argv = {"ip", "netns", "exec", net_.ns(i)};
   if (fake_clock_) {
-    argv.insert(argv.end(), {"env", "LD_PRELOAD=" + FakeTimeLibrary(),
+    // A sanitizer build refuses to start with a library preloaded ahead of
+    // its runtime unless told that this is intended.
+    const char* asan = std::getenv("ASAN_OPTIONS");
+    std::string asan_options = absl::StrCat("ASAN_OPTIONS=", asan ? asan : "",
+                                            asan && *asan ? ":" : "", "verify_asan_link_order=0");
+    argv.insert(argv.end(), {"env", asan_options, "LD_PRELOAD=" + FakeTimeLibrary(),
                              "FAKETIME_TIMESTAMP_FILE=" + clock_path(i),
                              // Re-read the offset every second; fake only the wall clock.
                              "FAKETIME_CACHE_DURATION=1", "FAKETIME_DONT_FAKE_MONOTONIC=1"});
