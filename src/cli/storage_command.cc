@@ -180,7 +180,14 @@ int RunStorageLoad(const LoadFlags& f) {
                    static_cast<unsigned long long>((*wal)->last_index().value()));
       return 1;
     }
-    absl::Status replayed = ApplyEntries(*state, rec.entries);
+    // Only what the log says is committed: entries after the last durable
+    // hard state were written but never acknowledged (a kill between a
+    // group's entries and its hard state); the next group's commit covers them.
+    std::vector<raft::Entry> committed;
+    for (raft::Entry& e : rec.entries) {
+      if (e.index <= rec.hard_state.commit) committed.push_back(std::move(e));
+    }
+    absl::Status replayed = ApplyEntries(*state, committed);
     if (!replayed.ok()) {
       std::fprintf(stderr, "bulwark storage-load: replay: %s\n",
                    std::string(replayed.message()).c_str());
