@@ -186,6 +186,7 @@ class Node {
   std::unique_ptr<raft::Raft> raft_;
   std::unique_ptr<kv::StateMachine> state_;
   env::TimerId tick_timer_ = 0;
+  uint64_t planted_flush_ticks_ = 0;  // NodeBugs::wal_lying_sync
   env::TimerId sync_timer_ = 0;
   // The applied index before which a snapshot refused for lack of space is
   // not tried again.
