@@ -61,6 +61,8 @@ int RunStart(CLI::App* cmd, StartFlags& f) {
   if (given("--quota-backend-bytes")) c.quota_backend_bytes = f.c.quota_backend_bytes;
   if (given("--max-request-bytes")) c.max_request_bytes = f.c.max_request_bytes;
   if (given("--max-txn-ops")) c.max_txn_ops = f.c.max_txn_ops;
+  if (given("--auth-token")) c.auth_token = f.c.auth_token;
+  if (given("--auth-token-ttl")) c.auth_token_ttl_s = f.c.auth_token_ttl_s;
   c.plant_bug_skip_dedup = f.c.plant_bug_skip_dedup;
   c.plant_bug_stale_reads = f.c.plant_bug_stale_reads;
   c.plant_bug_watch_gaps = f.c.plant_bug_watch_gaps;
@@ -150,6 +152,11 @@ void AddStartCommand(CLI::App& app, int* exit_code) {
       ->default_str(std::to_string(defaults.max_request_bytes));
   cmd->add_option("--max-txn-ops", flags->c.max_txn_ops, "Most operations in one txn")
       ->default_str(std::to_string(defaults.max_txn_ops));
+  cmd->add_option("--auth-token", flags->c.auth_token, "Kind of authentication token (simple)")
+      ->default_str(defaults.auth_token);
+  cmd->add_option("--auth-token-ttl", flags->c.auth_token_ttl_s,
+                  "Seconds an unused simple token stays valid")
+      ->default_str(std::to_string(defaults.auth_token_ttl_s));
   cmd->add_option("--listen-metrics-urls", flags->listen_metrics_urls,
                   "URLs to serve /metrics and /health on");
   // Debug only: proves the exactly-once test catches a server without dedup.

@@ -393,6 +393,15 @@ StateMachine::Applied MvccStore::ApplyEntry(LogIndex index, std::string_view dat
 }
 
 MvccResult MvccStore::Apply(const bulwark::internal::Request& req) {
+  // Permissions first, against the auth state at this index: a grant
+  // revoked between the proposal and its application is revoked for it, and
+  // a replayed answer is never shown to someone who may not see it.
+  if (absl::Status allowed = Authorize(req.auth_user(), req); !allowed.ok()) {
+    MvccResult res;
+    res.status = std::move(allowed);
+    res.revision = revision_;
+    return res;
+  }
   bool dedup = req.has_idempotency();
 #ifdef BW_PLANTED_BUGS
   if (planted_skip_dedup_) dedup = false;
@@ -728,6 +737,27 @@ MvccResult MvccStore::ApplyOp(const bulwark::internal::Request& req) {
       }
       break;
     }
+    case bulwark::internal::Request::kAuthEnable:
+    case bulwark::internal::Request::kAuthDisable:
+    case bulwark::internal::Request::kAuthAuthenticate:
+    case bulwark::internal::Request::kAuthUserAdd:
+    case bulwark::internal::Request::kAuthUserDelete:
+    case bulwark::internal::Request::kAuthUserChangePassword:
+    case bulwark::internal::Request::kAuthUserGrantRole:
+    case bulwark::internal::Request::kAuthUserRevokeRole:
+    case bulwark::internal::Request::kAuthRoleAdd:
+    case bulwark::internal::Request::kAuthRoleDelete:
+    case bulwark::internal::Request::kAuthRoleGrantPermission:
+    case bulwark::internal::Request::kAuthRoleRevokePermission:
+      res.status = auth_.Apply(req);
+      break;
+    case bulwark::internal::Request::kRange:
+    case bulwark::internal::Request::kWatchCreate:
+    case bulwark::internal::Request::kLeaseTimeToLive:
+    case bulwark::internal::Request::kAdmin:
+      // Descriptions for Authorize; a node never proposes them.
+      res.status = absl::InvalidArgumentError("mvcc: not a write request");
+      break;
     case bulwark::internal::Request::OP_NOT_SET:
       res.status = absl::InvalidArgumentError("mvcc: empty request");
       break;
@@ -738,6 +768,112 @@ MvccResult MvccStore::ApplyOp(const bulwark::internal::Request& req) {
     res.response.mutable_response_txn()->mutable_header()->set_revision(revision_);
   }
   return res;
+}
+
+// --- permissions ---------------------------------------------------------------
+
+void MvccStore::TxnAccesses(const etcdserverpb::TxnRequest& t, std::vector<KeyAccess>* out) {
+  for (const etcdserverpb::Compare& c : t.compare())
+    out->push_back({false, c.key(), c.range_end()});
+  // Both branches: which one runs is decided at apply time, and a user may
+  // not learn or change through either what it could not directly.
+  for (const auto* ops : {&t.success(), &t.failure()}) {
+    for (const etcdserverpb::RequestOp& op : *ops) {
+      switch (op.request_case()) {
+        case etcdserverpb::RequestOp::kRequestRange:
+          out->push_back({false, op.request_range().key(), op.request_range().range_end()});
+          break;
+        case etcdserverpb::RequestOp::kRequestPut:
+          out->push_back({true, op.request_put().key(), ""});
+          if (op.request_put().prev_kv()) out->push_back({false, op.request_put().key(), ""});
+          break;
+        case etcdserverpb::RequestOp::kRequestDeleteRange: {
+          const etcdserverpb::DeleteRangeRequest& d = op.request_delete_range();
+          out->push_back({true, d.key(), d.range_end()});
+          if (d.prev_kv()) out->push_back({false, d.key(), d.range_end()});
+          break;
+        }
+        case etcdserverpb::RequestOp::kRequestTxn:
+          TxnAccesses(op.request_txn(), out);
+          break;
+        case etcdserverpb::RequestOp::REQUEST_NOT_SET:
+          break;
+      }
+    }
+  }
+}
+
+void MvccStore::LeaseAccesses(int64_t id, bool write, std::vector<KeyAccess>* out) const {
+  auto it = leases_.find(id);
+  if (it == leases_.end()) return;
+  for (const std::string& k : it->second.keys)
+    out->push_back({write, k, ""});
+}
+
+absl::Status MvccStore::Authorize(const std::string& user,
+                                  const bulwark::internal::Request& r) const {
+  if (!auth_.enabled()) return absl::OkStatus();
+  using Req = bulwark::internal::Request;
+  std::vector<KeyAccess> acc;
+  switch (r.op_case()) {
+    case Req::kPut:
+      acc.push_back({true, r.put().key(), ""});
+      if (r.put().prev_kv()) acc.push_back({false, r.put().key(), ""});
+      break;
+    case Req::kDeleteRange:
+      acc.push_back({true, r.delete_range().key(), r.delete_range().range_end()});
+      if (r.delete_range().prev_kv()) {
+        acc.push_back({false, r.delete_range().key(), r.delete_range().range_end()});
+      }
+      break;
+    case Req::kTxn:
+      TxnAccesses(r.txn(), &acc);
+      break;
+    case Req::kRange:
+      acc.push_back({false, r.range().key(), r.range().range_end()});
+      break;
+    case Req::kWatchCreate:
+      acc.push_back({false, r.watch_create().key(), r.watch_create().range_end()});
+      break;
+    case Req::kLeaseRevoke:
+      // Revoking deletes the lease's keys: the user must be able to.
+      LeaseAccesses(r.lease_revoke().id(), true, &acc);
+      break;
+    case Req::kLeaseTimeToLive:
+      if (r.lease_time_to_live().keys()) LeaseAccesses(r.lease_time_to_live().id(), false, &acc);
+      break;
+    case Req::kLeaseGrant:
+    case Req::kLeaseRenew:
+    // etcd lets any user compact (Kubernetes' API server compacts with its
+    // own, often non-root, user); bulwark asks for an authenticated one.
+    case Req::kCompaction:
+    case Req::kIdemBegin:
+    case Req::kIdemCheckpoint:
+    case Req::kIdemComplete:
+    case Req::kIdemRelease:
+      break;  // any authenticated user
+    case Req::kMemberAdd:
+    case Req::kMemberUpdate:
+    case Req::kAdmin:
+    case Req::kAuthEnable:
+    case Req::kAuthDisable:
+    case Req::kAuthUserAdd:
+    case Req::kAuthUserDelete:
+    case Req::kAuthUserChangePassword:
+    case Req::kAuthUserGrantRole:
+    case Req::kAuthUserRevokeRole:
+    case Req::kAuthRoleAdd:
+    case Req::kAuthRoleDelete:
+    case Req::kAuthRoleGrantPermission:
+    case Req::kAuthRoleRevokePermission:
+      return auth_.CheckAdmin(user);
+    case Req::kAuthAuthenticate:  // the password was checked by the proposer
+    case Req::kTick:              // the members' own entries
+    case Req::kPublish:
+    case Req::OP_NOT_SET:
+      return absl::OkStatus();
+  }
+  return auth_.CheckAccess(user, acc);
 }
 
 absl::Status MvccStore::CheckPut(const PutRequest& r, int64_t read_rev) const {
@@ -1090,6 +1226,7 @@ uint64_t MvccStore::digest() const {
   }
   d ^= Mix(idem_sum_ + idem_seq_);
   d ^= Mix(records_sum_ + record_token_seq_ * 0x9E3779B97F4A7C15ULL);
+  d ^= Mix(auth_.digest() + 0x61757468ULL);
   for (const auto& [id, l] : leases_) {
     d += Mix(static_cast<uint64_t>(id) ^ Mix(static_cast<uint64_t>(l.expiry_us)) ^
              Mix(static_cast<uint64_t>(l.ttl) + l.keys.size()));
@@ -1124,6 +1261,7 @@ std::string MvccStore::Serialize() const {
   for (const auto& [k, r] : records_)
     *snap.add_records() = r;
   snap.set_record_token_seq(record_token_seq_);
+  auth_.SaveTo(snap.mutable_auth());
   for (const auto& [id, l] : leases_) {
     bulwark::internal::Lease* pl = snap.add_leases();
     pl->set_id(id);
@@ -1166,6 +1304,7 @@ absl::Status MvccStore::Restore(std::string_view snapshot) {
     }
     fresh.SetRecord(RecordKey(r.scope(), r.key()), r);
   }
+  BW_RETURN_IF_ERROR(fresh.auth_.LoadFrom(snap.auth()));
   fresh.record_events_ = record_events_;
   fresh.planted_skip_dedup_ = planted_skip_dedup_;
   for (const bulwark::internal::Lease& pl : snap.leases()) {

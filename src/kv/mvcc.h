@@ -30,6 +30,7 @@
 #include "bulwark/internal.pb.h"
 #include "core/status.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.pb.h"
+#include "kv/auth.h"
 #include "kv/state_machine.h"
 
 namespace bw::kv {
@@ -161,6 +162,19 @@ class MvccStore final : public StateMachine {
                                          int64_t from, size_t max,
                                          std::vector<mvccpb::Event>* out) const;
 
+  // --- authentication and RBAC (etcd's auth store; see auth.h).
+  const AuthStore& auth() const { return auth_; }
+  std::vector<AuthStore::Notice> TakeAuthNotices() { return auth_.TakeNotices(); }
+  // The one place permissions are checked: OK when `user` may make the
+  // request, with every key it reads or writes (a Txn's compares and nested
+  // operations, the keys of a lease it revokes), or when authentication is
+  // off; etcd's error otherwise. Apply calls it for every entry (with the
+  // entry's auth_user, against the auth state at that index); the server
+  // calls it for reads (range, watch_create, lease_time_to_live) and for
+  // administrative calls (admin).
+  [[nodiscard]] absl::Status Authorize(const std::string& user,
+                                       const bulwark::internal::Request& r) const;
+
   int64_t revision() const { return revision_; }
   int64_t compact_revision() const { return compact_revision_; }
   // Live keys at the current revision, and stored versions in all.
@@ -241,8 +255,14 @@ class MvccStore final : public StateMachine {
 
   static uint64_t VersionHash(const std::string& key, const Version& v);
 
+  // The keys a txn reads and writes, all the way down (for Authorize).
+  static void TxnAccesses(const etcdserverpb::TxnRequest& t, std::vector<KeyAccess>* out);
+  // The keys attached to a lease, as accesses of one kind.
+  void LeaseAccesses(int64_t id, bool write, std::vector<KeyAccess>* out) const;
+
   std::map<std::string, History, std::less<>> keys_;
   std::map<int64_t, Lease> leases_;
+  AuthStore auth_;
   int64_t log_time_us_ = 0;
   std::map<uint64_t, bulwark::internal::MemberAttributes> members_;
   // Kept answers by scope + '\0' + key (hashed: looked up on every keyed

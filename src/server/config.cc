@@ -114,6 +114,14 @@ absl::StatusOr<ResolvedConfig> Resolve(ServerConfig c) {
     return absl::InvalidArgumentError("--max-request-bytes must be from 1 to 67108864");
   }
   if (c.max_txn_ops == 0) return absl::InvalidArgumentError("--max-txn-ops must be positive");
+  if (c.auth_token != "simple") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--auth-token: \"", c.auth_token,
+        "\" is not a token kind bulwark has (it has \"simple\"; JWT is not built yet)"));
+  }
+  if (c.auth_token_ttl_s <= 0) {
+    return absl::InvalidArgumentError("--auth-token-ttl must be a positive number of seconds");
+  }
 #ifndef BW_PLANTED_BUGS
   if (c.plant_bug_skip_dedup || c.plant_bug_stale_reads || c.plant_bug_watch_gaps ||
       c.plant_bug_ack_before_fsync) {
@@ -274,6 +282,10 @@ absl::StatusOr<ServerConfig> LoadTomlConfig(const std::string& path) {
       s = num(&c.max_request_bytes);
     else if (k == "max-txn-ops")
       s = num(&c.max_txn_ops);
+    else if (k == "auth-token")
+      s = str(&c.auth_token);
+    else if (k == "auth-token-ttl")
+      s = num(&c.auth_token_ttl_s);
     else
       s = absl::InvalidArgumentError(absl::StrCat(where(), " is not a setting bulwark knows"));
     if (!s.ok()) return s;

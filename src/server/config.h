@@ -45,6 +45,10 @@ struct ServerConfig {
   int64_t quota_backend_bytes = int64_t{2} << 30;
   uint64_t max_request_bytes = 1536 * 1024;
   uint32_t max_txn_ops = 128;
+  // Authentication tokens: "simple" (etcd's default; the only kind so far).
+  std::string auth_token = "simple";
+  // A simple token unused this long ends (etcd's --auth-token-ttl).
+  int64_t auth_token_ttl_s = 300;
   std::vector<std::string> listen_metrics_urls;
   // Planted bugs, BW_PLANTED_BUGS builds only: the exactly-once test's
   // (ignore idempotency keys) and the chaos harness's (serve linearizable

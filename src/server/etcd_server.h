@@ -20,6 +20,7 @@
 #include "env/real/real_env.h"
 #include "kv/mvcc.h"
 #include "node/node.h"
+#include "server/auth_tokens.h"
 #include "server/config.h"
 #include "server/metrics.h"
 #include "server/watch_hub.h"
@@ -27,6 +28,7 @@
 #include "transport/tcp_network.h"
 
 namespace grpc {
+class CallbackServerContext;
 class Server;
 class ServerUnaryReactor;
 }  // namespace grpc
@@ -81,9 +83,56 @@ class EtcdServer {
   bool nospace_alarm() const { return nospace_alarm_ || (node_ != nullptr && node_->no_space()); }
   void DisarmNoSpace() { nospace_alarm_ = false; }
   // Runs `read` on the loop thread once the state machine may be read
-  // (after ReadIndex when linearizable); answers etcd's error on `reactor`
-  // if the barrier fails. For handlers on gRPC threads.
-  void ReadThen(grpc::ServerUnaryReactor* reactor, bool linearizable, std::function<void()> read);
+  // (after ReadIndex when linearizable) and the caller may make `access`
+  // (MvccStore::Authorize, against the state read); answers etcd's error on
+  // `reactor` if the barrier fails or permission is denied. `read` gets the
+  // caller's user name ("" with authentication off). For handlers on gRPC
+  // threads.
+  void ReadThen(grpc::ServerUnaryReactor* reactor, bool linearizable, const std::string& token,
+                bulwark::internal::Request access, std::function<void(const std::string&)> read);
+
+  // --- authentication (see docs/security.md) ------------------------------
+  // The caller's token (gRPC metadata "token"; "" with none). Any thread.
+  static std::string TokenOf(grpc::CallbackServerContext* ctx);
+  // The user a token names: "" with authentication off or no token; etcd's
+  // invalid auth token for a token unknown here or expired. Loop thread.
+  absl::StatusOr<std::string> UserOf(const std::string& token);
+  // UserOf, then MvccStore::Authorize: the user when `access` is allowed.
+  // Loop thread.
+  absl::StatusOr<std::string> Authorize(const std::string& token,
+                                        const bulwark::internal::Request& access);
+  // Root-only calls: false, with the error answered on `reactor`, unless
+  // the token's user has the root role (or authentication is off). Loop
+  // thread.
+  bool Admitted(const std::string& token, const char* method, grpc::ServerUnaryReactor* reactor);
+  // Propose for a client: the request is stamped with the token's user
+  // (whose permissions the state machine checks when it applies it, and
+  // whose idempotency scopes it uses), and refused at once if the current
+  // state already denies it. Loop thread.
+  void ProposeAs(const std::string& token, bulwark::internal::Request req,
+                 std::function<void(absl::StatusOr<kv::MvccResult>)> done);
+  // A user's own idempotency scope: users never see each other's keys or
+  // records. The empty user (authentication off) keeps the scope as given.
+  static std::string UserScope(const std::string& user, const std::string& scope);
+  static std::string ClientScope(const std::string& user, const std::string& stored);
+  SimpleTokens& tokens() { return tokens_; }
+  // Runs slow work (password hashing) off the member's loop; `fn` must post
+  // its answer back with loop().Post. False (nothing run) when
+  // kMaxSlowPending are waiting already: a flood of Authenticate calls is
+  // refused rather than queued without bound.
+  static constexpr int kMaxSlowPending = 64;
+  bool RunSlow(std::function<void()> fn) {
+    if (slow_pending_.fetch_add(1) >= kMaxSlowPending) {
+      slow_pending_.fetch_sub(1);
+      return false;
+    }
+    slow_loop_.Post([this, fn = std::move(fn)] {
+      fn();
+      slow_pending_.fetch_sub(1);
+    });
+    return true;
+  }
+  uint64_t NextTokenSuffix() { return ++token_suffix_; }
   // Fills a response header: cluster, member, revision, term.
   void FillHeader(etcdserverpb::ResponseHeader* h, int64_t revision) const;
   // etcd's error for a node's failure (no leader, timed out, ...).
@@ -111,6 +160,11 @@ class EtcdServer {
 
   ResolvedConfig config_;
   env::EventLoop loop_;
+  // Password hashing and checking (tens of ms each) run here.
+  env::EventLoop slow_loop_;
+  std::atomic<int> slow_pending_{0};
+  SimpleTokens tokens_{300'000'000};
+  uint64_t token_suffix_ = 0;
   std::unique_ptr<transport::TcpNetwork> net_;
   std::unique_ptr<env::RealEnv> env_;
   std::unique_ptr<Observer> observer_;
