@@ -22,6 +22,8 @@ etcdctl cannot build (nested txns, idempotency metadata) are sent as well:
   password-flood       200 wrong passwords at once are answered with errors while other
                        clients are served
   restart              users, roles and auth on survive a restart of every member
+  jwt                  --auth-token jwt: tokens checked by any member with the public key,
+                       retired by any change to the auth state, forged ones refused
 
 Usage: tests/auth_test.py --bulwark PATH [--server bulwark|etcd] [--etcd PATH] [--keep]
 """
@@ -374,6 +376,41 @@ def case_restart(c):
                  grpc.StatusCode.PERMISSION_DENIED)
 
 
+def case_jwt(binary, keep):
+    """--auth-token jwt: a token from one member works at another; a change to the auth
+    state retires it ("revision of auth store is old") until the client authenticates again;
+    a forged token is refused; etcdctl works with it."""
+    c = cl.Cluster("bulwark", 3, binary=binary, keep=keep)
+    key, pub = os.path.join(c.workdir, "jwt.key"), os.path.join(c.workdir, "jwt.pub")
+    cl.run_bounded(["openssl", "genrsa", "-out", key, "2048"], timeout=60)
+    cl.run_bounded(["openssl", "rsa", "-in", key, "-pubout", "-out", pub], timeout=60)
+    c.extra_bulwark_args = ("--auth-token",
+                            f"jwt,pub-key={pub},priv-key={key},sign-method=RS256,ttl=10m")
+    try:
+        c.start()
+        setup(c)
+        alice = login(c.members[0].endpoint, "alice", ALICE_PW)
+        check(alice.token.count(".") == 2, f"a JWT: {alice.token[:40]}...")
+        other = Conn(c.members[2].endpoint, alice.token)
+        other.call(other.kv.Put, put_req(b"app/jwt"))
+        root = login(c.members[1].endpoint, "root", ROOT_PW)
+        root.call(root.auth.RoleAdd, etcdrpc.AuthRoleAddRequest(name="unrelated"))
+        expect_error(lambda: other.call(other.kv.Put, put_req(b"app/jwt2")),
+                     grpc.StatusCode.INVALID_ARGUMENT, "revision of auth store is old")
+        again = login(c.members[2].endpoint, "alice", ALICE_PW)
+        again.call(again.kv.Put, put_req(b"app/jwt2"))
+        expect_error(lambda: again.call(again.kv.Put, put_req(b"secret")),
+                     grpc.StatusCode.PERMISSION_DENIED)
+        head, claims, sig = again.token.split(".")
+        forged = Conn(c.members[0].endpoint, head + "." + claims[:-4] + "AAAA." + sig)
+        expect_error(lambda: forged.call(forged.kv.Range, etcdrpc.RangeRequest(key=b"pub")),
+                     grpc.StatusCode.UNAUTHENTICATED, "invalid auth token")
+        out = c.etcdctl(["--user", f"alice:{ALICE_PW}", "get", "app/jwt2", "--print-value-only"])
+        check(out.returncode == 0 and out.stdout.strip() == "v", f"etcdctl with jwt: {out}")
+    finally:
+        c.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bulwark")
@@ -403,6 +440,8 @@ def main():
         run_case("restart", case_restart, c)
     finally:
         c.stop()
+    if a.server == "bulwark":
+        run_case("jwt", case_jwt, binary, a.keep)
     failed = [n for n, s in RESULTS if s == "FAIL"]
     print(f"{len(RESULTS) - len(failed)} passed, {len(failed)} failed"
           + (f": {', '.join(failed)}" if failed else ""))

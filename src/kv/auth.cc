@@ -54,6 +54,9 @@ absl::Status InvalidAuthToken() {
 absl::Status InvalidAuthMgmt() {
   return absl::InvalidArgumentError("etcdserver: invalid auth management");
 }
+absl::Status AuthOldRevision() {
+  return absl::InvalidArgumentError("etcdserver: revision of auth store is old");
+}
 }  // namespace auth_errors
 
 namespace {

@@ -51,6 +51,7 @@ absl::Status PermissionNotGranted();
 absl::Status AuthNotEnabled();
 absl::Status InvalidAuthToken();
 absl::Status InvalidAuthMgmt();
+absl::Status AuthOldRevision();
 }  // namespace auth_errors
 
 class AuthStore {

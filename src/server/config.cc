@@ -6,10 +6,12 @@
 
 #include <toml++/toml.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/splitmix.h"
+#include "server/jwt.h"
 
 namespace bw::server {
 
@@ -115,9 +117,12 @@ absl::StatusOr<ResolvedConfig> Resolve(ServerConfig c) {
   }
   if (c.max_txn_ops == 0) return absl::InvalidArgumentError("--max-txn-ops must be positive");
   if (c.auth_token != "simple") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--auth-token: \"", c.auth_token,
-        "\" is not a token kind bulwark has (it has \"simple\"; JWT is not built yet)"));
+    if (!absl::StartsWith(c.auth_token, "jwt")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--auth-token: \"", c.auth_token,
+                       "\" is not a token kind bulwark has (simple, or jwt,pub-key=...)"));
+    }
+    BW_RETURN_IF_ERROR(ParseJwtOptions(c.auth_token).status());
   }
   if (c.auth_token_ttl_s <= 0) {
     return absl::InvalidArgumentError("--auth-token-ttl must be a positive number of seconds");

@@ -45,7 +45,8 @@ struct ServerConfig {
   int64_t quota_backend_bytes = int64_t{2} << 30;
   uint64_t max_request_bytes = 1536 * 1024;
   uint32_t max_txn_ops = 128;
-  // Authentication tokens: "simple" (etcd's default; the only kind so far).
+  // Authentication tokens: "simple" (etcd's default) or
+  // "jwt,pub-key=PATH,priv-key=PATH,sign-method=RS256,ttl=5m".
   std::string auth_token = "simple";
   // A simple token unused this long ends (etcd's --auth-token-ttl).
   int64_t auth_token_ttl_s = 300;

@@ -1254,6 +1254,15 @@ class AuthService final : public etcdserverpb::Auth::CallbackService {
         ok = ok && !stored.empty();
         s_.loop().Post([this, ok, req, resp, reactor] {
           if (!ok) return reactor->Finish(ToGrpc(kv::auth_errors::AuthFailed()));
+          if (s_.jwt() != nullptr) {
+            // A signed token needs no log entry: every member checks it.
+            absl::StatusOr<std::string> jwt =
+                s_.jwt()->Sign(req->name(), s_.mvcc().auth().revision(), env::UnixMillisNow());
+            if (!jwt.ok()) return reactor->Finish(ToGrpc(jwt.status()));
+            resp->set_token(*std::move(jwt));
+            s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
+            return reactor->Finish(grpc::Status::OK);
+          }
           std::string token = NewSimpleToken(s_.NextTokenSuffix());
           bulwark::internal::Request r;
           r.mutable_auth_authenticate()->set_name(req->name());
@@ -1544,6 +1553,13 @@ absl::Status EtcdServer::Init() {
   loop_.Start("bw-member");
   slow_loop_.Start("bw-auth");
   tokens_ = SimpleTokens(config_.config.auth_token_ttl_s * 1'000'000);
+  if (config_.config.auth_token != "simple") {
+    absl::StatusOr<JwtOptions> jo = ParseJwtOptions(config_.config.auth_token);
+    if (!jo.ok()) return jo.status();
+    absl::StatusOr<std::unique_ptr<JwtTokens>> jwt = JwtTokens::Load(*jo);
+    if (!jwt.ok()) return jwt.status();
+    jwt_ = std::move(*jwt);
+  }
   // A member that ran before knows its cluster from its data directory; a
   // member joining an existing cluster for the first time learns it from
   // the first peer that calls (the leader, once the member was added).
@@ -1969,6 +1985,15 @@ std::string EtcdServer::TokenOf(grpc::CallbackServerContext* ctx) {
 
 absl::StatusOr<std::string> EtcdServer::UserOf(const std::string& token) {
   if (mvcc_ == nullptr || !mvcc_->auth().enabled() || token.empty()) return std::string();
+  if (jwt_ != nullptr) {
+    absl::StatusOr<JwtTokens::Claims> c = jwt_->Verify(token, env::UnixMillisNow());
+    if (!c.ok()) return c.status();
+    // Any change to users, roles or grants retires the tokens made before
+    // it (etcd's rule for JWT); clients authenticate again.
+    if (c->revision < mvcc_->auth().revision()) return kv::auth_errors::AuthOldRevision();
+    if (mvcc_->auth().FindUser(c->user) == nullptr) return kv::auth_errors::InvalidAuthToken();
+    return std::move(c->user);
+  }
   std::optional<std::string> user = tokens_.Use(token, NowMicros());
   if (!user.has_value()) return kv::auth_errors::InvalidAuthToken();
   return *std::move(user);

@@ -22,6 +22,7 @@
 #include "node/node.h"
 #include "server/auth_tokens.h"
 #include "server/config.h"
+#include "server/jwt.h"
 #include "server/metrics.h"
 #include "server/watch_hub.h"
 #include "transport/http_server.h"
@@ -133,6 +134,8 @@ class EtcdServer {
     return true;
   }
   uint64_t NextTokenSuffix() { return ++token_suffix_; }
+  // With --auth-token jwt: the keys; null with simple tokens.
+  const JwtTokens* jwt() const { return jwt_.get(); }
   // Fills a response header: cluster, member, revision, term.
   void FillHeader(etcdserverpb::ResponseHeader* h, int64_t revision) const;
   // etcd's error for a node's failure (no leader, timed out, ...).
@@ -165,6 +168,7 @@ class EtcdServer {
   std::atomic<int> slow_pending_{0};
   SimpleTokens tokens_{300'000'000};
   uint64_t token_suffix_ = 0;
+  std::unique_ptr<JwtTokens> jwt_;
   std::unique_ptr<transport::TcpNetwork> net_;
   std::unique_ptr<env::RealEnv> env_;
   std::unique_ptr<Observer> observer_;
