@@ -1061,22 +1061,33 @@ class WatchStream final
         // is created, as etcd does).
         bulwark::internal::Request access;
         *access.mutable_watch_create() = req.create_request();
-        absl::StatusOr<std::string> user = self->s_.Authorize(self->token_, access);
-        if (!user.ok()) {
-          etcdserverpb::WatchResponse refused;
-          self->s_.FillHeader(refused.mutable_header(), self->s_.mvcc().revision());
-          refused.set_watch_id(req.create_request().watch_id());
-          refused.set_created(true);
-          refused.set_canceled(true);
-          refused.set_cancel_reason(GoStatusText(user.status()));
-          self->Send(std::move(refused));
-          self->RequestDone();
-          return;
-        }
+        self->s_.ResolveUser(self->token_, [self, req, access](absl::StatusOr<std::string> user) {
+          if (user.ok()) {
+            if (absl::Status st = self->s_.mvcc().Authorize(*user, access); !st.ok()) user = st;
+          }
+          self->CreateOrRefuse(req, user.status());
+        });
+        return;
       }
       self->s_.watch_hub().OnRequest(self->sid_, req);
       self->RequestDone();
     });
+  }
+  // A create request once its user is known: refused (created and canceled,
+  // with etcd's reason) or handed to the hub. Loop thread.
+  void CreateOrRefuse(const etcdserverpb::WatchRequest& req, const absl::Status& allowed) {
+    if (!allowed.ok()) {
+      etcdserverpb::WatchResponse refused;
+      s_.FillHeader(refused.mutable_header(), s_.mvcc().revision());
+      refused.set_watch_id(req.create_request().watch_id());
+      refused.set_created(true);
+      refused.set_canceled(true);
+      refused.set_cancel_reason(GoStatusText(allowed));
+      Send(std::move(refused));
+    } else {
+      s_.watch_hub().OnRequest(sid_, req);
+    }
+    RequestDone();
   }
   void OnClosed() override {
     auto self = std::static_pointer_cast<WatchStream>(shared_from_this());
@@ -1969,9 +1980,14 @@ void EtcdServer::ReadThen(grpc::ServerUnaryReactor* reactor, bool linearizable,
                                       read = std::move(read)](absl::Status st) {
       if (!st.ok()) return reactor->Finish(ToGrpc(ToEtcdError(st)));
       // After the barrier: the auth state is as new as the data read.
-      absl::StatusOr<std::string> user = Authorize(token, access);
-      if (!user.ok()) return reactor->Finish(ToGrpc(user.status()));
-      read(*user);
+      ResolveUser(token, [this, reactor, access = std::move(access),
+                          read = std::move(read)](absl::StatusOr<std::string> user) {
+        if (user.ok() && mvcc_ != nullptr) {
+          if (absl::Status st = mvcc_->Authorize(*user, access); !st.ok()) user = st;
+        }
+        if (!user.ok()) return reactor->Finish(ToGrpc(user.status()));
+        read(*user);
+      });
     });
   });
 }
@@ -1997,6 +2013,18 @@ absl::StatusOr<std::string> EtcdServer::UserOf(const std::string& token) {
   std::optional<std::string> user = tokens_.Use(token, NowMicros());
   if (!user.has_value()) return kv::auth_errors::InvalidAuthToken();
   return *std::move(user);
+}
+
+void EtcdServer::ResolveUser(const std::string& token,
+                             std::function<void(absl::StatusOr<std::string>)> then) {
+  absl::StatusOr<std::string> user = UserOf(token);
+  if (user.ok() || jwt_ != nullptr || node_ == nullptr || !absl::IsUnauthenticated(user.status())) {
+    return then(std::move(user));
+  }
+  node_->ReadBarrier(true, [this, token, then = std::move(then)](absl::Status st) {
+    if (!st.ok()) return then(ToEtcdError(st));
+    then(UserOf(token));
+  });
 }
 
 absl::StatusOr<std::string> EtcdServer::Authorize(const std::string& token,
@@ -2029,7 +2057,36 @@ bool EtcdServer::Admitted(const std::string& token, const char* method,
 
 void EtcdServer::ProposeAs(const std::string& token, bulwark::internal::Request req,
                            std::function<void(absl::StatusOr<kv::MvccResult>)> done) {
-  absl::StatusOr<std::string> user = Authorize(token, req);
+  ResolveUser(token, [this, req = std::move(req),
+                      done = std::move(done)](absl::StatusOr<std::string> user) mutable {
+    ProposeAsUser(std::move(user), std::move(req), std::move(done), /*caught_up=*/false);
+  });
+}
+
+void EtcdServer::ProposeAsUser(absl::StatusOr<std::string> user, bulwark::internal::Request req,
+                               std::function<void(absl::StatusOr<kv::MvccResult>)> done,
+                               bool caught_up) {
+  if (user.ok() && mvcc_ != nullptr) {
+    absl::Status st = mvcc_->Authorize(*user, req);
+    if (absl::IsPermissionDenied(st) && !caught_up && node_ != nullptr) {
+      // This member may not have applied a grant the client already saw
+      // committed (made through another member): look again once it has
+      // applied what the leader had committed. The entry's own check, when
+      // it is applied, is the one that counts; this one only spares the log
+      // requests that would be refused there.
+      node_->ReadBarrier(
+          true, [this, user, req = std::move(req), done = std::move(done)](absl::Status b) mutable {
+            if (!b.ok()) {
+              kv::MvccResult refused;
+              refused.status = ToEtcdError(b);
+              return done(std::move(refused));
+            }
+            ProposeAsUser(std::move(user), std::move(req), std::move(done), /*caught_up=*/true);
+          });
+      return;
+    }
+    if (!st.ok()) user = st;
+  }
   if (!user.ok()) {
     kv::MvccResult refused;
     refused.status = user.status();

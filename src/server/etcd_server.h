@@ -98,6 +98,12 @@ class EtcdServer {
   // The user a token names: "" with authentication off or no token; etcd's
   // invalid auth token for a token unknown here or expired. Loop thread.
   absl::StatusOr<std::string> UserOf(const std::string& token);
+  // UserOf, but a simple token this member does not know yet gets a second
+  // look once the member has applied everything the leader had committed
+  // (the token's Authenticate entry may not have reached it: it restarted,
+  // or lags), as etcd waits for its applied index. Loop thread; `then` runs
+  // on it.
+  void ResolveUser(const std::string& token, std::function<void(absl::StatusOr<std::string>)> then);
   // UserOf, then MvccStore::Authorize: the user when `access` is allowed.
   // Loop thread.
   absl::StatusOr<std::string> Authorize(const std::string& token,
@@ -112,6 +118,8 @@ class EtcdServer {
   // state already denies it. Loop thread.
   void ProposeAs(const std::string& token, bulwark::internal::Request req,
                  std::function<void(absl::StatusOr<kv::MvccResult>)> done);
+  void ProposeAsUser(absl::StatusOr<std::string> user, bulwark::internal::Request req,
+                     std::function<void(absl::StatusOr<kv::MvccResult>)> done, bool caught_up);
   // A user's own idempotency scope: users never see each other's keys or
   // records. The empty user (authentication off) keeps the scope as given.
   static std::string UserScope(const std::string& user, const std::string& scope);
