@@ -17,6 +17,7 @@
 //   --blind-retry           (unkeyed) retry a write whose outcome is unknown,
 //                           as a naive client would: the version count must
 //                           then show double applies (the check can fail)
+//   --user U --password P   authenticate as U (ClientOptions::user)
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -44,15 +45,17 @@ struct Flags {
   bool serializable = false;
   bool blind_retry = false;
   double drop_replies = 0;
+  std::string user;
+  std::string password;
 };
 
 int Usage(const char* why) {
-  std::fprintf(
-      stderr,
-      "client_faults: %s\nusage: client_faults --endpoints H:P,... --mode "
-      "reads|keyed-writes|unkeyed-writes|watch-lease [--duration-s S] [--concurrency C] "
-      "[--timeout-ms T] [--prefix P] [--serializable] [--drop-replies P] [--blind-retry]\n",
-      why);
+  std::fprintf(stderr,
+               "client_faults: %s\nusage: client_faults --endpoints H:P,... --mode "
+               "reads|keyed-writes|unkeyed-writes|watch-lease [--duration-s S] [--concurrency C] "
+               "[--timeout-ms T] [--prefix P] [--serializable] [--drop-replies P] [--blind-retry]\n"
+               "       [--user U --password P]\n",
+               why);
   return 2;
 }
 
@@ -183,6 +186,10 @@ int main(int argc, char** argv) {
       f.serializable = true;
     } else if (a == "--drop-replies") {
       f.drop_replies = std::stod(value("--drop-replies"));
+    } else if (a == "--user") {
+      f.user = value("--user");
+    } else if (a == "--password") {
+      f.password = value("--password");
     } else if (a == "--blind-retry") {
       f.blind_retry = true;
     } else {
@@ -200,6 +207,8 @@ int main(int argc, char** argv) {
   o.policies.default_timeout_us = int64_t{f.timeout_ms} * 1000;
   o.policies.attempt_timeout_us = std::min<int64_t>(o.policies.default_timeout_us, 700'000);
   o.drop_reply_chance = f.drop_replies;
+  o.user = f.user;
+  o.password = f.password;
   std::atomic<uint64_t> breaker_opened{0}, ejected{0};
   const auto t_start = std::chrono::steady_clock::now();
   o.on_event = [&](const bulwark::Event& e) {

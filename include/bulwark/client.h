@@ -40,6 +40,13 @@ struct ClientOptions {
   // Sent as `idempotency-scope` with every keyed write: keys need only be
   // unique within a scope (a tenant, a service).
   std::string idempotency_scope;
+  // With authentication on: the user and password. Connect authenticates
+  // (CONNECT fails with the server's error for a wrong password); every call
+  // carries the token, and a token the cluster refuses (expired, issued
+  // before an auth change, lost in a restart) is replaced by authenticating
+  // again, and the call retried, without the caller noticing.
+  std::string user;
+  std::string password;
   // How long Connect waits for the first member to answer.
   std::chrono::milliseconds connect_timeout{5000};
   // Each policy event (retry, hedge, breaker opened, ejected, ...), on the

@@ -78,6 +78,14 @@ std::optional<int64_t> Pushback(const grpc::ClientContext& ctx) {
   return ms < 0 ? -1 : ms * 1000;
 }
 
+// The server refused the call's token (or its lack): expired, unknown
+// after a restart, or issued before a change to the auth state.
+bool TokenRefused(const grpc::Status& s) {
+  const std::string& m = s.error_message();
+  return s.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+         m == "etcdserver: revision of auth store is old" || m == "etcdserver: user name is empty";
+}
+
 bool Replayed(const grpc::ClientContext& ctx) {
   const auto& md = ctx.GetServerInitialMetadata();
   auto it = md.find("idempotent-replayed");
@@ -92,6 +100,7 @@ struct Endpoint {
   std::unique_ptr<etcdserverpb::Watch::Stub> watch;
   std::unique_ptr<etcdserverpb::Maintenance::Stub> maintenance;
   std::unique_ptr<bulwark::v1::Idempotency::Stub> idem;
+  std::unique_ptr<etcdserverpb::Auth::Stub> auth;
   uint64_t member_id = 0;  // loop thread; 0 until a Status answer
 };
 
@@ -330,6 +339,10 @@ class ClientImpl final : public Client {
   int leader() const { return leader_; }
   // Registers a live RPC; false when the client is closing (do not start it).
   bool Track(grpc::ClientContext* ctx);
+  bool Closing() {
+    std::lock_guard<std::mutex> lock(rpc_mu_);
+    return closing_;
+  }
   void Untrack(grpc::ClientContext* ctx);
   void OpenWatch(const std::shared_ptr<WatchState>& w);
   void OnWatchResponse(const std::shared_ptr<WatchState>& w, const etcdserverpb::WatchResponse& r);
@@ -349,6 +362,8 @@ class ClientImpl final : public Client {
 
   void RefreshLeader();
   void MaybeRefreshLeader();
+  // A new token (one request at a time), after the cluster refused ours.
+  void Reauthenticate(int endpoint);
 
   ClientOptions o_;
   EventLoop loop_;
@@ -364,6 +379,8 @@ class ClientImpl final : public Client {
   uint64_t watch_resumes_ = 0;
   uint64_t replies_dropped_ = 0;
   bool refreshing_ = false;
+  std::string token_;  // ClientOptions::user's current token
+  bool authenticating_ = false;
   int64_t last_refresh_us_ = 0;
   TimerId refresh_timer_ = 0;
   // First answer to a Status probe (Connect waits for it).
@@ -416,6 +433,7 @@ void ClientImpl::Call(CallKind kind, bool serializable, const Req& req, const Ca
           auto st = std::make_shared<AttemptState>();
           int64_t left_us = std::max<int64_t>(0, a.deadline_us - clock_.NowMicros());
           st->ctx.set_deadline(WallDeadlineAfter(std::chrono::microseconds(left_us)));
+          if (!token_.empty()) st->ctx.AddMetadata("token", token_);
           if (!op->key.empty()) {
             st->ctx.AddMetadata("idempotency-key", op->key);
             if (!o_.idempotency_scope.empty()) {
@@ -436,8 +454,18 @@ void ClientImpl::Call(CallKind kind, bool serializable, const Req& req, const Ca
           }
           bool write = kind == CallKind::kWrite;
           m(*endpoints_[a.endpoint], &st->ctx, &op->req, &st->resp,
-            [this, st, op, adone = std::move(adone), write](grpc::Status s) mutable {
-              loop_.Post([this, st, op, adone = std::move(adone), write, s] {
+            [this, st, op, adone = std::move(adone), write,
+             ep = a.endpoint](grpc::Status s) mutable {
+              loop_.Post([this, st, op, adone = std::move(adone), write, s, ep]() mutable {
+                if (s.error_code() == grpc::StatusCode::CANCELLED && !Closing()) {
+                  // Not our cancel (a call the pipeline gave up on is no
+                  // longer awaited): the member stopped with the call in
+                  // flight (a graceful shutdown cancels its calls). Like a
+                  // broken connection: worth a retry, and a write may
+                  // have been applied.
+                  s = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                   "bulwark client: the member cancelled the call (stopping?)");
+                }
                 if (s.ok() && o_.drop_reply_chance > 0 && random_.Chance(o_.drop_reply_chance)) {
                   ++replies_dropped_;
                   adone(AttemptResult{
@@ -450,6 +478,16 @@ void ClientImpl::Call(CallKind kind, bool serializable, const Req& req, const Ca
                   op->resp = std::move(st->resp);
                   op->replayed = Replayed(st->ctx);
                   adone(AttemptResult{});
+                  return;
+                }
+                if (TokenRefused(s) && !o_.user.empty()) {
+                  // Refused before anything was done: authenticate again
+                  // and let the pipeline retry (the breaker is not charged).
+                  Reauthenticate(ep);
+                  adone(AttemptResult{absl::UnavailableError(absl::StrCat(
+                                          "bulwark client: token refused (", s.error_message(),
+                                          "); authenticating again")),
+                                      false, std::nullopt, true});
                   return;
                 }
                 AttemptResult r{FromGrpc(s), write && MaybeApplied(s), Pushback(st->ctx),
@@ -506,6 +544,7 @@ absl::Status ClientImpl::Start() {
     e->watch = etcdserverpb::Watch::NewStub(e->channel);
     e->maintenance = etcdserverpb::Maintenance::NewStub(e->channel);
     e->idem = bulwark::v1::Idempotency::NewStub(e->channel);
+    e->auth = etcdserverpb::Auth::NewStub(e->channel);
     endpoints_.push_back(std::move(e));
   }
   pipeline_ = std::make_unique<Pipeline>(o_.policies, static_cast<int>(endpoints_.size()), clock_,
@@ -520,7 +559,54 @@ absl::Status ClientImpl::Start() {
         "bulwark client: no endpoint of ", absl::StrJoin(o_.endpoints, ","), " answered within ",
         o_.connect_timeout.count(), " ms", why.empty() ? "" : absl::StrCat(" (", why, ")")));
   }
-  return first.get();
+  BW_RETURN_IF_ERROR(first.get());
+  if (o_.user.empty()) return absl::OkStatus();
+  // The first token, from any member that answers; a wrong password is
+  // the same answer everywhere, so it ends the search.
+  absl::Status last;
+  for (auto& e : endpoints_) {
+    etcdserverpb::AuthenticateRequest req;
+    req.set_name(o_.user);
+    req.set_password(o_.password);
+    etcdserverpb::AuthenticateResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(WallDeadlineAfter(o_.connect_timeout));
+    grpc::Status s = e->auth->Authenticate(&ctx, req, &resp);
+    if (s.ok()) {
+      RunOnLoop([&] { token_ = resp.token(); });
+      return absl::OkStatus();
+    }
+    last = FromGrpc(s);
+    if (s.error_code() != grpc::StatusCode::UNAVAILABLE &&
+        s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+      break;
+    }
+  }
+  return absl::Status(last.code(), absl::StrCat("bulwark client: authenticating as ", o_.user, ": ",
+                                                last.message()));
+}
+
+void ClientImpl::Reauthenticate(int endpoint) {
+  if (authenticating_ || o_.user.empty()) return;
+  authenticating_ = true;
+  struct Call {
+    grpc::ClientContext ctx;
+    etcdserverpb::AuthenticateRequest req;
+    etcdserverpb::AuthenticateResponse resp;
+  };
+  auto call = std::make_shared<Call>();
+  call->req.set_name(o_.user);
+  call->req.set_password(o_.password);
+  call->ctx.set_deadline(WallDeadlineAfter(o_.connect_timeout));
+  if (!Track(&call->ctx)) return;
+  endpoints_[endpoint]->auth->async()->Authenticate(&call->ctx, &call->req, &call->resp,
+                                                    [this, call](grpc::Status s) {
+                                                      loop_.Post([this, call, s] {
+                                                        authenticating_ = false;
+                                                        if (s.ok()) token_ = call->resp.token();
+                                                      });
+                                                      Untrack(&call->ctx);
+                                                    });
 }
 
 ClientImpl::~ClientImpl() {
@@ -725,6 +811,7 @@ void ClientImpl::OpenWatch(const std::shared_ptr<WatchState>& s) {
     return;
   }
   s->ctx = &stream->ctx();
+  if (!token_.empty()) stream->ctx().AddMetadata("token", token_);
   stream->Start(*endpoints_[s->endpoint]);
 }
 
@@ -737,6 +824,15 @@ void ClientImpl::OnWatchResponse(const std::shared_ptr<WatchState>& s,
     int64_t last = r.events(r.events_size() - 1).kv().mod_revision();
     if (last < s->next_revision) return;  // already delivered before a resume
     s->next_revision = last + 1;
+  }
+  if (r.canceled() && !o_.user.empty() &&
+      (absl::StrContains(r.cancel_reason(), "invalid auth token") ||
+       absl::StrContains(r.cancel_reason(), "revision of auth store is old"))) {
+    // Our token, not the watch, was refused: a new token, then the stream
+    // is opened again like any broken one.
+    Reauthenticate(s->endpoint);
+    if (s->ctx) s->ctx->TryCancel();
+    return;
   }
   if (r.canceled()) {
     s->finished = true;
