@@ -2,7 +2,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include <cstdint>
 #include <vector>
@@ -12,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/assert.h"
+#include "env/real/secure_random.h"
 
 namespace bw::server {
 
@@ -30,17 +30,10 @@ std::string Derive(std::string_view password, const std::string& salt, int itera
   return out;
 }
 
-std::string RandomBytes(size_t n) {
-  std::string b(n, '\0');
-  BW_ASSERT_MSG(RAND_bytes(reinterpret_cast<unsigned char*>(b.data()), static_cast<int>(n)) == 1,
-                "the system's random generator failed");
-  return b;
-}
-
 }  // namespace
 
 std::string HashPassword(std::string_view password, int iterations) {
-  std::string salt = RandomBytes(kSaltBytes);
+  std::string salt = env::SecureRandomBytes(kSaltBytes);
   return absl::StrCat("pbkdf2-sha256$", iterations, "$", absl::BytesToHexString(salt), "$",
                       absl::BytesToHexString(Derive(password, salt, iterations)));
 }
@@ -63,7 +56,7 @@ bool CheckPassword(std::string_view password, std::string_view stored) {
 std::string NewSimpleToken(uint64_t suffix) {
   static constexpr char kAlphabet[] =
       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-  std::string raw = RandomBytes(32);
+  std::string raw = env::SecureRandomBytes(32);
   std::string t;
   for (unsigned char c : raw)
     t.push_back(kAlphabet[c % 62]);
