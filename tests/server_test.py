@@ -99,7 +99,11 @@ def main():
         bad = [
             (["--listen-client-urls", "127.0.0.1:2379"], "--listen-client-urls"),
             (["--listen-client-urls", "http://127.0.0.1:99999"], "port must be a number"),
-            (["--listen-peer-urls", "https://127.0.0.1:2380"], "TLS is not supported yet"),
+            (["--listen-peer-urls", "https://127.0.0.1:2380"], "TLS between peers is not supported yet"),
+            (["--listen-client-urls", "https://127.0.0.1:2379"], "TLS needs --cert-file"),
+            (["--cert-file", "/nonexistent.pem", "--key-file", "/nonexistent.key"],
+             "--cert-file /nonexistent.pem: cannot read"),
+            (["--cipher-suites", "TLS_RSA_WITH_RC4_128_SHA"], "--cipher-suites"),
             (["--heartbeat-interval", "100", "--election-timeout", "300"],
              "should be at least 5 times"),
             (["--name", "x", "--initial-cluster", "y=http://127.0.0.1:2380"],

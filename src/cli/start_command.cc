@@ -24,6 +24,7 @@ struct StartFlags {
   // URL lists as etcd takes them: comma-separated.
   std::string listen_client_urls, advertise_client_urls, listen_peer_urls,
       initial_advertise_peer_urls, listen_metrics_urls;
+  std::string cipher_suites;
 };
 
 std::vector<std::string> SplitUrls(const std::string& s) {
@@ -61,6 +62,16 @@ int RunStart(CLI::App* cmd, StartFlags& f) {
   if (given("--quota-backend-bytes")) c.quota_backend_bytes = f.c.quota_backend_bytes;
   if (given("--max-request-bytes")) c.max_request_bytes = f.c.max_request_bytes;
   if (given("--max-txn-ops")) c.max_txn_ops = f.c.max_txn_ops;
+  if (given("--cert-file")) c.cert_file = f.c.cert_file;
+  if (given("--key-file")) c.key_file = f.c.key_file;
+  if (given("--trusted-ca-file")) c.trusted_ca_file = f.c.trusted_ca_file;
+  if (given("--client-cert-auth")) c.client_cert_auth = f.c.client_cert_auth;
+  if (given("--peer-cert-file")) c.peer_cert_file = f.c.peer_cert_file;
+  if (given("--peer-key-file")) c.peer_key_file = f.c.peer_key_file;
+  if (given("--peer-trusted-ca-file")) c.peer_trusted_ca_file = f.c.peer_trusted_ca_file;
+  if (given("--peer-client-cert-auth")) c.peer_client_cert_auth = f.c.peer_client_cert_auth;
+  if (given("--peer-cert-allowed-cn")) c.peer_cert_allowed_cn = f.c.peer_cert_allowed_cn;
+  if (given("--cipher-suites")) c.cipher_suites = SplitUrls(f.cipher_suites);
   c.plant_bug_skip_dedup = f.c.plant_bug_skip_dedup;
   c.plant_bug_stale_reads = f.c.plant_bug_stale_reads;
   c.plant_bug_watch_gaps = f.c.plant_bug_watch_gaps;
@@ -152,6 +163,33 @@ void AddStartCommand(CLI::App& app, int* exit_code) {
       ->default_str(std::to_string(defaults.max_txn_ops));
   cmd->add_option("--listen-metrics-urls", flags->listen_metrics_urls,
                   "URLs to serve /metrics and /health on");
+  // TLS: etcd's flags (docs/security.md).
+  const std::string tls = "TLS (https:// URLs)";
+  cmd->add_option("--cert-file", flags->c.cert_file, "Certificate served on https client URLs")
+      ->group(tls);
+  cmd->add_option("--key-file", flags->c.key_file, "Key of --cert-file")->group(tls);
+  cmd->add_option("--trusted-ca-file", flags->c.trusted_ca_file,
+                  "CAs that sign client certificates (with --client-cert-auth)")
+      ->group(tls);
+  cmd->add_flag("--client-cert-auth", flags->c.client_cert_auth,
+                "Clients must present a certificate signed by --trusted-ca-file")
+      ->group(tls);
+  cmd->add_option("--peer-cert-file", flags->c.peer_cert_file,
+                  "Certificate for peer connections (https peer URLs)")
+      ->group(tls);
+  cmd->add_option("--peer-key-file", flags->c.peer_key_file, "Key of --peer-cert-file")->group(tls);
+  cmd->add_option("--peer-trusted-ca-file", flags->c.peer_trusted_ca_file,
+                  "CAs that sign peers' certificates")
+      ->group(tls);
+  cmd->add_flag("--peer-client-cert-auth", flags->c.peer_client_cert_auth,
+                "Calling peers must present a certificate signed by --peer-trusted-ca-file")
+      ->group(tls);
+  cmd->add_option("--peer-cert-allowed-cn", flags->c.peer_cert_allowed_cn,
+                  "Calling peers' certificates must have this common name")
+      ->group(tls);
+  cmd->add_option("--cipher-suites", flags->cipher_suites,
+                  "TLS 1.2 cipher suites, Go's names, comma-separated (default: OpenSSL's)")
+      ->group(tls);
   // Debug only: proves the exactly-once test catches a server without dedup.
   cmd->add_flag("--plant-bug-skip-dedup", flags->c.plant_bug_skip_dedup)->group("");
   // Debug only: proves the chaos harness's linearizability check catches

@@ -1,15 +1,18 @@
 #include "server/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <set>
 
 #include <toml++/toml.h>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/splitmix.h"
+#include "server/tls.h"
 
 namespace bw::server {
 
@@ -32,6 +35,54 @@ absl::Status ParseUrls(const std::string& flag, const std::vector<std::string>& 
   return absl::OkStatus();
 }
 
+absl::Status ResolveTls(const ServerConfig& c, ResolvedConfig* r) {
+  bool client_tls = false;
+  for (const Url& u : r->client_listen)
+    client_tls = client_tls || u.tls();
+  if (client_tls && (c.cert_file.empty() || c.key_file.empty())) {
+    return absl::InvalidArgumentError(
+        "--listen-client-urls has an https:// URL: TLS needs --cert-file and --key-file");
+  }
+  if (c.client_cert_auth && c.trusted_ca_file.empty()) {
+    return absl::InvalidArgumentError("--client-cert-auth needs --trusted-ca-file");
+  }
+  if (!c.cert_file.empty() || !c.key_file.empty()) {
+    BW_RETURN_IF_ERROR(CheckKeyPair("cert-file", c.cert_file, "key-file", c.key_file));
+  }
+  if (!c.trusted_ca_file.empty()) {
+    BW_RETURN_IF_ERROR(CheckCaFile("trusted-ca-file", c.trusted_ca_file));
+  }
+  if (r->peer_listen.tls()) {
+    return absl::UnimplementedError(
+        "--listen-peer-urls: TLS between peers is not supported yet; use http://");
+  }
+  if (r->peer_listen.tls() && (c.peer_cert_file.empty() || c.peer_key_file.empty())) {
+    return absl::InvalidArgumentError(
+        "--listen-peer-urls is https://: TLS needs --peer-cert-file and --peer-key-file");
+  }
+  if (!r->peer_listen.tls() && !c.peer_cert_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--peer-cert-file is given but --listen-peer-urls is http://; use https:// peer URLs");
+  }
+  if (c.peer_client_cert_auth && c.peer_trusted_ca_file.empty()) {
+    return absl::InvalidArgumentError("--peer-client-cert-auth needs --peer-trusted-ca-file");
+  }
+  if (!c.peer_cert_allowed_cn.empty() && !c.peer_client_cert_auth) {
+    return absl::InvalidArgumentError("--peer-cert-allowed-cn needs --peer-client-cert-auth");
+  }
+  if (!c.peer_cert_file.empty() || !c.peer_key_file.empty()) {
+    BW_RETURN_IF_ERROR(
+        CheckKeyPair("peer-cert-file", c.peer_cert_file, "peer-key-file", c.peer_key_file));
+  }
+  if (!c.peer_trusted_ca_file.empty()) {
+    BW_RETURN_IF_ERROR(CheckCaFile("peer-trusted-ca-file", c.peer_trusted_ca_file));
+  }
+  absl::StatusOr<std::string> ciphers = OpenSslCipherList(c.cipher_suites);
+  if (!ciphers.ok()) return ciphers.status();
+  r->openssl_ciphers = *ciphers;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string Url::HostPort() const {
@@ -49,11 +100,11 @@ absl::StatusOr<Url> ParseUrl(const std::string& flag, const std::string& text) {
   if (sep == std::string::npos) return bad("no scheme");
   Url u;
   u.scheme = text.substr(0, sep);
-  if (u.scheme == "https" || u.scheme == "unixs") {
-    return absl::UnimplementedError(
-        absl::StrCat("--", flag, ": \"", text, "\": TLS is not supported yet; use http://"));
+  if (u.scheme == "unix" || u.scheme == "unixs") {
+    return absl::UnimplementedError(absl::StrCat(
+        "--", flag, ": \"", text, "\": unix sockets are not supported; use http(s)://"));
   }
-  if (u.scheme != "http") return bad("the scheme must be http");
+  if (u.scheme != "http" && u.scheme != "https") return bad("the scheme must be http or https");
   std::string rest = text.substr(sep + 3);
   if (!rest.empty() && rest.back() == '/') rest.pop_back();
   if (rest.find('/') != std::string::npos) return bad("a path is not allowed");
@@ -142,6 +193,7 @@ absl::StatusOr<ResolvedConfig> Resolve(ServerConfig c) {
     if (!u.ok()) return u.status();
     r.metrics_listen.push_back(*u);
   }
+  BW_RETURN_IF_ERROR(ResolveTls(c, &r));
   std::string cluster = c.initial_cluster;
   if (cluster.empty()) cluster = absl::StrCat(c.name, "=", c.initial_advertise_peer_urls[0]);
   // name=url pairs; a name given twice has several peer URLs (etcd).
@@ -153,7 +205,14 @@ absl::StatusOr<ResolvedConfig> Resolve(ServerConfig c) {
       return absl::InvalidArgumentError(absl::StrCat("--initial-cluster: \"", std::string(part),
                                                      "\" is not name=http://host:port"));
     }
-    BW_RETURN_IF_ERROR(ParseUrl("initial-cluster", kv[1]).status());
+    absl::StatusOr<Url> peer = ParseUrl("initial-cluster", kv[1]);
+    if (!peer.ok()) return peer.status();
+    // The peer transport is TLS or not as a whole (one listener).
+    if (peer->tls() != r.peer_listen.tls()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--initial-cluster: \"", kv[1], "\" is ", peer->scheme, " but --listen-peer-urls is ",
+          r.peer_listen.scheme, "; peers are all TLS (https) or none"));
+    }
     if (!urls.count(kv[0])) order.push_back(kv[0]);
     urls[kv[0]].push_back(kv[1]);
   }
@@ -241,6 +300,12 @@ absl::StatusOr<ServerConfig> LoadTomlConfig(const std::string& path) {
       *out = static_cast<std::remove_pointer_t<decltype(out)>>(node.as_integer()->get());
       return absl::OkStatus();
     };
+    auto boolean = [&](bool* out) -> absl::Status {
+      if (!node.is_boolean())
+        return absl::InvalidArgumentError(absl::StrCat(where(), " must be true or false"));
+      *out = node.as_boolean()->get();
+      return absl::OkStatus();
+    };
     absl::Status s;
     if (k == "name")
       s = str(&c.name);
@@ -274,6 +339,26 @@ absl::StatusOr<ServerConfig> LoadTomlConfig(const std::string& path) {
       s = num(&c.max_request_bytes);
     else if (k == "max-txn-ops")
       s = num(&c.max_txn_ops);
+    else if (k == "cert-file")
+      s = str(&c.cert_file);
+    else if (k == "key-file")
+      s = str(&c.key_file);
+    else if (k == "trusted-ca-file")
+      s = str(&c.trusted_ca_file);
+    else if (k == "client-cert-auth")
+      s = boolean(&c.client_cert_auth);
+    else if (k == "peer-cert-file")
+      s = str(&c.peer_cert_file);
+    else if (k == "peer-key-file")
+      s = str(&c.peer_key_file);
+    else if (k == "peer-trusted-ca-file")
+      s = str(&c.peer_trusted_ca_file);
+    else if (k == "peer-client-cert-auth")
+      s = boolean(&c.peer_client_cert_auth);
+    else if (k == "peer-cert-allowed-cn")
+      s = str(&c.peer_cert_allowed_cn);
+    else if (k == "cipher-suites")
+      s = urls(&c.cipher_suites);
     else
       s = absl::InvalidArgumentError(absl::StrCat(where(), " is not a setting bulwark knows"));
     if (!s.ok()) return s;

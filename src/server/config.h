@@ -14,7 +14,7 @@
 namespace bw::server {
 
 struct Url {
-  std::string scheme;  // "http" (TLS arrives with the security work)
+  std::string scheme;  // "http", or "https": TLS (docs/security.md)
   std::string host;
   uint16_t port = 0;
   // host:port, as gRPC takes it.
@@ -22,9 +22,11 @@ struct Url {
   // The host as an IP address for the peer transport and HTTP listeners,
   // which take addresses only: "localhost" is 127.0.0.1.
   std::string IpHost() const { return host == "localhost" ? "127.0.0.1" : host; }
+  bool tls() const { return scheme == "https"; }
 };
 
-// "http://host:port", with etcd's rules: a scheme, a host and a port.
+// "http://host:port" or "https://host:port", with etcd's rules: a scheme,
+// a host and a port.
 [[nodiscard]] absl::StatusOr<Url> ParseUrl(const std::string& flag, const std::string& text);
 
 struct ServerConfig {
@@ -46,6 +48,26 @@ struct ServerConfig {
   uint64_t max_request_bytes = 1536 * 1024;
   uint32_t max_txn_ops = 128;
   std::vector<std::string> listen_metrics_urls;
+
+  // --- TLS (etcd's flags and meanings; docs/security.md) ---
+  // The key pair served on https:// client URLs; with client_cert_auth,
+  // clients must present a certificate signed by a CA in trusted_ca_file.
+  std::string cert_file;
+  std::string key_file;
+  std::string trusted_ca_file;
+  bool client_cert_auth = false;
+  // The same for peers, when the peer URLs are https://. The dialling
+  // member checks that the certificate names the host it dialled.
+  std::string peer_cert_file;
+  std::string peer_key_file;
+  std::string peer_trusted_ca_file;
+  bool peer_client_cert_auth = false;
+  // Non-empty: a calling peer's certificate must have this common name.
+  std::string peer_cert_allowed_cn;
+  // Go's cipher-suite names (TLS 1.2; TLS 1.3's are always on, as in Go).
+  // Empty: OpenSSL's defaults.
+  std::vector<std::string> cipher_suites;
+
   // Planted bugs, BW_PLANTED_BUGS builds only: the exactly-once test's
   // (ignore idempotency keys) and the chaos harness's (serve linearizable
   // reads from local state, without ReadIndex).
@@ -68,6 +90,8 @@ struct Member {
 // A configuration checked and worked out: ids, addresses, the data dir.
 struct ResolvedConfig {
   ServerConfig config;
+  // --cipher-suites as OpenSSL names ("" for OpenSSL's defaults).
+  std::string openssl_ciphers;
   std::string data_dir;
   uint64_t cluster_id = 0;
   uint64_t member_id = 0;

@@ -19,6 +19,7 @@
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 #include "kv/etcd_errors.h"
 #include "server/bidi_stream.h"
+#include "server/tls.h"
 
 namespace bw::server {
 
@@ -732,7 +733,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
     };
     auto call = std::make_shared<Call>();
     call->stub = etcdserverpb::Cluster::NewStub(
-        grpc::CreateChannel(u->HostPort(), grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(u->HostPort(), MemberChannelCredentials(s_.config().config, *u)));
     call->req = req;
     call->ctx.set_deadline(env::WallDeadlineAfter(std::chrono::seconds(5)));
     (call->stub->async()->*method)(&call->ctx, &call->req, &call->resp,
@@ -1264,10 +1265,14 @@ absl::Status EtcdServer::Init() {
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(MakeMetricsInterceptor(grpc_metrics_));
   b.experimental().SetInterceptorCreators(std::move(interceptors));
+  SetGrpcCipherList(config_.openssl_ciphers);
   std::vector<std::unique_ptr<int>> ports;
   for (const Url& u : config_.client_listen) {
     ports.push_back(std::make_unique<int>(0));
-    b.AddListeningPort(u.HostPort(), grpc::InsecureServerCredentials(), ports.back().get());
+    b.AddListeningPort(
+        u.HostPort(),
+        u.tls() ? ClientServerCredentials(config_.config) : grpc::InsecureServerCredentials(),
+        ports.back().get());
   }
   b.RegisterService(&services_->kv);
   b.RegisterService(&services_->maintenance);
