@@ -44,15 +44,17 @@ struct Flags {
   bool serializable = false;
   bool blind_retry = false;
   double drop_replies = 0;
+  // TLS, as etcdctl's --cacert, --cert and --key.
+  std::string cacert, cert, key;
 };
 
 int Usage(const char* why) {
-  std::fprintf(
-      stderr,
-      "client_faults: %s\nusage: client_faults --endpoints H:P,... --mode "
-      "reads|keyed-writes|unkeyed-writes|watch-lease [--duration-s S] [--concurrency C] "
-      "[--timeout-ms T] [--prefix P] [--serializable] [--drop-replies P] [--blind-retry]\n",
-      why);
+  std::fprintf(stderr,
+               "client_faults: %s\nusage: client_faults --endpoints H:P,... --mode "
+               "reads|keyed-writes|unkeyed-writes|watch-lease [--duration-s S] [--concurrency C] "
+               "[--timeout-ms T] [--prefix P] [--serializable] [--drop-replies P] [--blind-retry] "
+               "[--cacert F --cert F --key F]\n",
+               why);
   return 2;
 }
 
@@ -183,6 +185,12 @@ int main(int argc, char** argv) {
       f.serializable = true;
     } else if (a == "--drop-replies") {
       f.drop_replies = std::stod(value("--drop-replies"));
+    } else if (a == "--cacert") {
+      f.cacert = value("--cacert");
+    } else if (a == "--cert") {
+      f.cert = value("--cert");
+    } else if (a == "--key") {
+      f.key = value("--key");
     } else if (a == "--blind-retry") {
       f.blind_retry = true;
     } else {
@@ -200,6 +208,9 @@ int main(int argc, char** argv) {
   o.policies.default_timeout_us = int64_t{f.timeout_ms} * 1000;
   o.policies.attempt_timeout_us = std::min<int64_t>(o.policies.default_timeout_us, 700'000);
   o.drop_reply_chance = f.drop_replies;
+  o.tls_ca_file = f.cacert;
+  o.tls_cert_file = f.cert;
+  o.tls_key_file = f.key;
   std::atomic<uint64_t> breaker_opened{0}, ejected{0};
   const auto t_start = std::chrono::steady_clock::now();
   o.on_event = [&](const bulwark::Event& e) {

@@ -15,7 +15,9 @@ this test starts and stops by PID:
           server), a client certificate of another CA, an expired client
           certificate, no client certificate, plaintext to the TLS port;
           TLS 1.1 refused and TLS 1.2 taken (openssl s_client); with
-          --cipher-suites, a suite not listed is refused; an expired
+          --cipher-suites, a suite not listed is refused; bulwark bench
+          (the SDK's credentials) with --cacert/--cert/--key-file works and
+          with the wrong CA fails; an expired
           --cert-file is refused at start with exit code 2.
 """
 import argparse
@@ -193,6 +195,27 @@ def client_part(a, certs, tmp):
         except ImportError:
             print("SKIP  python grpc not installed")
 
+        # bulwark's own client (the CLI's bench, on the SDK's credentials).
+        r = run_bounded([a.bulwark, "bench", "put", "--endpoints", f"https://127.0.0.1:{port}",
+                         "--cacert", c.path("ca.pem"), "--cert", c.path("client.pem"),
+                         "--key-file", c.path("client.key"), "--total", "50", "--no-progress"],
+                        timeout=60)
+        check(r.returncode == 0, f"bulwark bench --cacert/--cert/--key-file over TLS "
+                                 f"({(r.stdout + r.stderr).strip()[-160:]!r})")
+        if a.client_faults:
+            # The C++ SDK (bulwark::Client) with ClientOptions' TLS files.
+            r = run_bounded([a.client_faults, "--endpoints", f"https://127.0.0.1:{port}",
+                             "--mode", "keyed-writes", "--duration-s", "2", "--concurrency", "2",
+                             "--cacert", c.path("ca.pem"), "--cert", c.path("client.pem"),
+                             "--key", c.path("client.key")], timeout=60)
+            check(r.returncode == 0, f"the C++ SDK writes over mutual TLS "
+                                     f"({(r.stdout + r.stderr).strip()[-160:]!r})")
+        r = run_bounded([a.bulwark, "bench", "put", "--endpoints", f"https://127.0.0.1:{port}",
+                         "--cacert", c.path("ca2.pem"), "--cert", c.path("client.pem"),
+                         "--key-file", c.path("client.key"), "--total", "5", "--timeout", "2",
+                         "--no-progress"], timeout=60)
+        check(r.returncode != 0, "bulwark bench with the wrong CA fails")
+
         client_cert = ["-CAfile", c.path("ca.pem"), "-cert", c.path("client.pem"), "-key",
                        c.path("client.key")]
         # SECLEVEL=0: OpenSSL 3 clients refuse TLS 1.1 themselves otherwise.
@@ -230,6 +253,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bulwark", required=True)
     ap.add_argument("--etcdctl", default="/usr/bin/etcdctl")
+    ap.add_argument("--client-faults", help="tests/client_faults (the C++ SDK), optional")
     ap.add_argument("--only", choices=["client"])
     a = ap.parse_args()
     a.bulwark = os.path.abspath(a.bulwark)
