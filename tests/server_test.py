@@ -99,7 +99,7 @@ def main():
         bad = [
             (["--listen-client-urls", "127.0.0.1:2379"], "--listen-client-urls"),
             (["--listen-client-urls", "http://127.0.0.1:99999"], "port must be a number"),
-            (["--listen-peer-urls", "https://127.0.0.1:2380"], "TLS between peers is not supported yet"),
+            (["--listen-peer-urls", "https://127.0.0.1:2380"], "TLS needs --peer-cert-file"),
             (["--listen-client-urls", "https://127.0.0.1:2379"], "TLS needs --cert-file"),
             (["--cert-file", "/nonexistent.pem", "--key-file", "/nonexistent.key"],
              "--cert-file /nonexistent.pem: cannot read"),

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """TLS on the client and peer ports, against real processes and real clients.
 
-Usage: tls_test.py --bulwark PATH [--etcdctl PATH] [--only client]
+Usage: tls_test.py --bulwark PATH [--etcdctl PATH] [--client-faults PATH]
+                   [--only client|peer|reload]
 
 Certificates are made here with the openssl CLI: two CAs, server and client
 certificates signed by the first (SANs 127.0.0.1 and localhost), a client
@@ -15,10 +16,17 @@ this test starts and stops by PID:
           server), a client certificate of another CA, an expired client
           certificate, no client certificate, plaintext to the TLS port;
           TLS 1.1 refused and TLS 1.2 taken (openssl s_client); with
-          --cipher-suites, a suite not listed is refused; bulwark bench
-          (the SDK's credentials) with --cacert/--cert/--key-file works and
-          with the wrong CA fails; an expired
-          --cert-file is refused at start with exit code 2.
+          --cipher-suites, a suite not listed is refused; bulwark bench and
+          the C++ SDK (client_faults) work over mutual TLS, the bench with
+          the wrong CA fails; an expired --cert-file, a key of another pair
+          and --client-cert-auth without a CA are refused at start (exit 2).
+  peer    three members with https:// peer URLs and --peer-client-cert-auth
+          replicate; a member whose peer certificate does not name the host
+          it is dialled at gets nothing from the others, and a member whose
+          peer certificate is of another CA is refused.
+  reload  the served certificate replaced on disk by one of the second CA is
+          used within seconds, without a restart (and the first CA no longer
+          verifies it); the same for the peer port.
 """
 import argparse
 import os
@@ -249,12 +257,116 @@ def client_part(a, certs, tmp):
               f"bulwark start {extra[-1]} -> exit 2, {want!r} ({r.stderr.strip()!r})")
 
 
+def peer_cluster(a, certs, tmp, names, peer_certs, client_tls=True):
+    """Members with https peer URLs and --peer-client-cert-auth; name -> (cert, key)."""
+    c = certs
+    ports = {nm: (free_port(), free_port()) for nm in names}
+    peers = ",".join(f"{nm}=https://127.0.0.1:{ports[nm][1]}" for nm in names)
+    nodes = []
+    for nm in names:
+        cert, key = peer_certs[nm]
+        extra = ["--peer-cert-file", cert, "--peer-key-file", key, "--peer-trusted-ca-file",
+                 c.path("ca.pem"), "--peer-client-cert-auth"]
+        if client_tls:
+            extra += ["--cert-file", c.path("server.pem"), "--key-file", c.path("server.key"),
+                      "--trusted-ca-file", c.path("ca.pem"), "--client-cert-auth"]
+        nodes.append(Node(a.bulwark, tmp, nm, ports[nm][0], ports[nm][1], peers, extra,
+                          client_scheme="https" if client_tls else "http", peer_scheme="https"))
+    return nodes
+
+
+def peer_part(a, certs, tmp):
+    c = certs
+    tls = ["--cacert", c.path("ca.pem"), "--cert", c.path("client.pem"), "--key",
+           c.path("client.key")]
+    good = (c.path("server.pem"), c.path("server.key"))
+    nodes = peer_cluster(a, c, tmp, ["p1", "p2", "p3"], {"p1": good, "p2": good, "p3": good})
+    try:
+        ok = wait_for(lambda: ctl(a.etcdctl, nodes[0], ["put", "pk", "pv"], tls).returncode == 0,
+                      timeout=20)
+        check(ok, "three members with TLS peers (mutual, checked names) elect and write")
+        for n in nodes:
+            ok = wait_for(lambda: ctl(a.etcdctl, n, ["get", "pk", "--print-value-only",
+                                                     "--consistency=s"], tls).stdout.strip()
+                          == "pv", timeout=10)
+            check(ok, f"{n.name} has the write")
+    finally:
+        for n in nodes:
+            n.stop()
+
+    # q3's peer certificate names another host; r3's is of another CA.
+    for bad_name, bad_cert, what, reason in [
+            ("q3", (c.path("wrongname.pem"), c.path("wrongname.key")),
+             "peer certificate naming another host", "its certificate does not name 127.0.0.1"),
+            ("r3", (c.path("client2.pem"), c.path("client2.key")),
+             "peer certificate of another CA", "certificate verify failed: unable to get local")]:
+        names = [bad_name[0] + "1", bad_name[0] + "2", bad_name]
+        nodes = peer_cluster(a, c, tmp, names, {names[0]: good, names[1]: good, bad_name: bad_cert})
+        try:
+            ok = wait_for(lambda: ctl(a.etcdctl, nodes[0], ["put", "qk", "qv"], tls).returncode == 0,
+                          timeout=20)
+            check(ok, f"{what}: the two good members still form a quorum")
+            time.sleep(2)
+            r = ctl(a.etcdctl, nodes[2], ["get", "qk", "--print-value-only", "--consistency=s"],
+                    tls)
+            check(r.stdout.strip() != "qv", f"{what}: that member got nothing ({r.stdout!r})")
+            r = ctl(a.etcdctl, nodes[1], ["get", "qk", "--print-value-only", "--consistency=s"],
+                    tls)
+            check(r.stdout.strip() == "qv", f"{what}: a good member got the write")
+            log = nodes[0].log_text() + nodes[1].log_text()
+            check("bulwark: peer TLS:" in log and reason in log,
+                  f"{what}: the good members log why ("
+                  f"{[l for l in log.splitlines() if 'peer TLS' in l][:1]})")
+        finally:
+            for n in nodes:
+                n.stop()
+
+
+def reload_part(a, certs, tmp):
+    c = certs
+    live = os.path.join(tmp, "live")
+    os.makedirs(live, exist_ok=True)
+    for f in ("server.pem", "server.key"):
+        shutil.copy(c.path(f), os.path.join(live, f))
+    shutil.copy(c.path("ca.pem"), os.path.join(live, "peer-ca.pem"))
+    port, pport = free_port(), free_port()
+    n = Node(a.bulwark, tmp, "l1", port, pport, f"l1=https://127.0.0.1:{pport}",
+             ["--cert-file", os.path.join(live, "server.pem"), "--key-file",
+              os.path.join(live, "server.key"), "--peer-cert-file",
+              os.path.join(live, "server.pem"), "--peer-key-file",
+              os.path.join(live, "server.key"), "--peer-trusted-ca-file",
+              os.path.join(live, "peer-ca.pem")], peer_scheme="https")
+    tls1 = ["--cacert", c.path("ca.pem")]
+    tls2 = ["--cacert", c.path("ca2.pem")]
+    try:
+        ok = wait_for(lambda: ctl(a.etcdctl, n, ["put", "k", "1"], tls1).returncode == 0)
+        check(ok, "reload: served certificate of CA 1 verifies with CA 1")
+        ok, _ = s_client(pport, "-CAfile", c.path("ca.pem"), "-verify_return_error")
+        check(ok, "reload: peer port serves CA 1's certificate")
+        # Atomic replacement, as the file watcher asks: write aside, rename.
+        for src, dst in (("server2.pem", "server.pem"), ("server2.key", "server.key")):
+            shutil.copy(c.path(src), os.path.join(live, dst + ".new"))
+        os.rename(os.path.join(live, "server.key.new"), os.path.join(live, "server.key"))
+        os.rename(os.path.join(live, "server.pem.new"), os.path.join(live, "server.pem"))
+        ok = wait_for(lambda: ctl(a.etcdctl, n, ["put", "k", "2"], tls2).returncode == 0,
+                      timeout=20)
+        check(ok, "reload: the replaced certificate (CA 2) is served without a restart")
+        r = ctl(a.etcdctl, n, ["get", "k"], tls1)
+        check(r.returncode != 0, "reload: CA 1 no longer verifies it")
+        ok = wait_for(lambda: s_client(pport, "-CAfile", c.path("ca2.pem"),
+                                       "-verify_return_error")[0], timeout=10)
+        check(ok, "reload: the peer port serves the new certificate too")
+        check(n.proc.poll() is None, "reload: the member is still up")
+    finally:
+        n.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bulwark", required=True)
     ap.add_argument("--etcdctl", default="/usr/bin/etcdctl")
     ap.add_argument("--client-faults", help="tests/client_faults (the C++ SDK), optional")
-    ap.add_argument("--only", choices=["client"])
+    ap.add_argument("--only", choices=["client", "peer", "reload"])
     a = ap.parse_args()
     a.bulwark = os.path.abspath(a.bulwark)
     with tempfile.TemporaryDirectory(prefix="bw-tls-test-") as tmp:
@@ -270,6 +382,10 @@ def main():
         c.cert("expired", "ca", "expired", days=1, faketime="2020-01-01 00:00:00")
         if a.only in (None, "client"):
             client_part(a, c, tmp)
+        if a.only in (None, "peer"):
+            peer_part(a, c, tmp)
+        if a.only in (None, "reload"):
+            reload_part(a, c, tmp)
     if FAILURES:
         print(f"{len(FAILURES)} FAILED:\n  " + "\n  ".join(FAILURES))
         return 1

@@ -52,10 +52,6 @@ absl::Status ResolveTls(const ServerConfig& c, ResolvedConfig* r) {
   if (!c.trusted_ca_file.empty()) {
     BW_RETURN_IF_ERROR(CheckCaFile("trusted-ca-file", c.trusted_ca_file));
   }
-  if (r->peer_listen.tls()) {
-    return absl::UnimplementedError(
-        "--listen-peer-urls: TLS between peers is not supported yet; use http://");
-  }
   if (r->peer_listen.tls() && (c.peer_cert_file.empty() || c.peer_key_file.empty())) {
     return absl::InvalidArgumentError(
         "--listen-peer-urls is https://: TLS needs --peer-cert-file and --peer-key-file");

@@ -46,7 +46,7 @@ TEST(ConfigTest, ResolveRefusesTlsSettingsThatCannotWork) {
   refused(c, "TLS needs --cert-file and --key-file");
   c = ServerConfig();
   c.listen_peer_urls = c.initial_advertise_peer_urls = {"https://127.0.0.1:2380"};
-  refused(c, "TLS between peers is not supported yet");
+  refused(c, "TLS needs --peer-cert-file");
   c = ServerConfig();
   c.client_cert_auth = true;
   refused(c, "--client-cert-auth needs --trusted-ca-file");

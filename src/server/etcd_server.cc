@@ -1198,6 +1198,10 @@ absl::Status EtcdServer::Init() {
     o.cluster_id = config_.cluster_id;
     o.listen_host = config_.peer_listen.IpHost();
     o.listen_port = config_.peer_listen.port;
+    if (config_.peer_listen.tls()) {
+      o.tls = PeerTlsOptionsFor(config_);
+      o.on_tls_error = LogPeerTlsError;
+    }
     absl::StatusOr<std::unique_ptr<transport::TcpNetwork>> net =
         transport::TcpNetwork::Listen(loop_, o);
     if (!net.ok()) {
@@ -1210,13 +1214,13 @@ absl::Status EtcdServer::Init() {
     for (const Member& m : config_.members) {
       if (m.id == config_.member_id) continue;
       absl::StatusOr<Url> u = ParseUrl("initial-cluster", m.peer_urls[0]);
-      net_->SetPeer(NodeId(m.id), u->IpHost(), u->port);
+      net_->SetPeer(NodeId(m.id), u->IpHost(), u->port, u->host);
       // A joining member learns the members' ids from the cluster's state,
       // but must answer the leader before it has any: the leader may be a
       // member added again under a later incarnation's id.
       for (int k = 1; config_.cluster_id == 0 && k < kMaxIncarnations; ++k) {
         net_->SetPeer(NodeId(MemberIdFor(m.peer_urls, config_.config.initial_cluster_token, k)),
-                      u->IpHost(), u->port);
+                      u->IpHost(), u->port, u->host);
       }
     }
     env_ = std::make_unique<env::RealEnv>(loop_, *net_);
@@ -1494,7 +1498,7 @@ void EtcdServer::SyncMembers() {
   for (const auto& [id, m] : mvcc_->members()) {
     if (id == config_.member_id || m.peer_urls().empty()) continue;
     absl::StatusOr<Url> u = ParseUrl("peer-urls", m.peer_urls(0));
-    if (u.ok()) net_->SetPeer(NodeId(id), u->IpHost(), u->port);
+    if (u.ok()) net_->SetPeer(NodeId(id), u->IpHost(), u->port, u->host);
   }
 }
 

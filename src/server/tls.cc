@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
@@ -200,6 +201,22 @@ std::shared_ptr<grpc::ChannelCredentials> MemberChannelCredentials(const ServerC
   // fails this call's handshake, and the caller retries.
   if (!creds.ok()) return grpc::SslCredentials(grpc::SslCredentialsOptions());
   return *creds;
+}
+
+transport::PeerTlsOptions PeerTlsOptionsFor(const ResolvedConfig& r) {
+  const ServerConfig& c = r.config;
+  transport::PeerTlsOptions o;
+  o.cert_file = c.peer_cert_file;
+  o.key_file = c.peer_key_file;
+  o.trusted_ca_file = c.peer_trusted_ca_file;
+  o.client_cert_auth = c.peer_client_cert_auth;
+  o.allowed_cn = c.peer_cert_allowed_cn;
+  o.ciphers = r.openssl_ciphers;
+  return o;
+}
+
+void LogPeerTlsError(const std::string& why) {
+  std::fprintf(stderr, "bulwark: peer TLS: %s\n", why.c_str());
 }
 
 }  // namespace bw::server

@@ -18,6 +18,7 @@
 
 #include "core/status.h"
 #include "server/config.h"
+#include "transport/peer_tls.h"
 
 namespace grpc {
 class ChannelCredentials;
@@ -58,5 +59,10 @@ std::shared_ptr<grpc::ServerCredentials> ClientServerCredentials(const ServerCon
 // --cert-file/--key-file as this member's client certificate.
 std::shared_ptr<grpc::ChannelCredentials> MemberChannelCredentials(const ServerConfig& c,
                                                                    const Url& url);
+
+// The peer transport's TLS settings from the --peer-* flags.
+transport::PeerTlsOptions PeerTlsOptionsFor(const ResolvedConfig& r);
+// One line on stderr: why a peer connection's TLS failed.
+void LogPeerTlsError(const std::string& why);
 
 }  // namespace bw::server
