@@ -104,6 +104,8 @@ def main():
             (["--cert-file", "/nonexistent.pem", "--key-file", "/nonexistent.key"],
              "--cert-file /nonexistent.pem: cannot read"),
             (["--cipher-suites", "TLS_RSA_WITH_RC4_128_SHA"], "--cipher-suites"),
+            (["--grpc-keepalive-min-time", "soon"], "--grpc-keepalive-min-time"),
+            (["--max-watchers-per-stream", "0"], "--max-watchers-per-stream"),
             (["--heartbeat-interval", "100", "--election-timeout", "300"],
              "should be at least 5 times"),
             (["--name", "x", "--initial-cluster", "y=http://127.0.0.1:2380"],

@@ -81,6 +81,51 @@ absl::Status ResolveTls(const ServerConfig& c, ResolvedConfig* r) {
 
 }  // namespace
 
+absl::StatusOr<int64_t> ParseDurationMs(const std::string& flag, const std::string& text) {
+  auto bad = [&] {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": \"", text, "\" is not a duration like 5s, 100ms, 2h or 1m30s"));
+  };
+  if (text.empty()) return bad();
+  double total_ms = 0;
+  size_t i = 0;
+  if (text.find_first_not_of("0123456789") == std::string::npos) {
+    int64_t ms = 0;
+    if (!absl::SimpleAtoi(text, &ms)) return bad();
+    return ms;
+  }
+  while (i < text.size()) {
+    size_t start = i;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+      ++i;
+    double value = 0;
+    if (i == start || !absl::SimpleAtod(absl::string_view(text).substr(start, i - start), &value))
+      return bad();
+    size_t unit_start = i;
+    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i])))
+      ++i;
+    const std::string unit = text.substr(unit_start, i - unit_start);
+    double scale = 0;
+    if (unit == "h")
+      scale = 3'600'000;
+    else if (unit == "m")
+      scale = 60'000;
+    else if (unit == "s")
+      scale = 1'000;
+    else if (unit == "ms")
+      scale = 1;
+    else if (unit == "us" || unit == "µs")
+      scale = 0.001;
+    else if (unit == "ns")
+      scale = 0.000001;
+    else
+      return bad();
+    total_ms += value * scale;
+  }
+  if (total_ms > 1e15) return bad();
+  return static_cast<int64_t>(total_ms);
+}
+
 std::string Url::HostPort() const {
   // An IPv6 literal keeps its brackets.
   return absl::StrCat(host.find(':') != std::string::npos ? absl::StrCat("[", host, "]") : host,
@@ -161,6 +206,18 @@ absl::StatusOr<ResolvedConfig> Resolve(ServerConfig c) {
     return absl::InvalidArgumentError("--max-request-bytes must be from 1 to 67108864");
   }
   if (c.max_txn_ops == 0) return absl::InvalidArgumentError("--max-txn-ops must be positive");
+  if (c.max_watchers_per_stream == 0) {
+    return absl::InvalidArgumentError("--max-watchers-per-stream must be positive");
+  }
+  if (c.max_concurrent_streams == 0) {
+    return absl::InvalidArgumentError("--max-concurrent-streams must be positive");
+  }
+  if (c.grpc_keepalive_interval_ms <= 0 || c.grpc_keepalive_timeout_ms <= 0 ||
+      c.grpc_keepalive_min_time_ms < 0 || c.max_connection_idle_ms < 0) {
+    return absl::InvalidArgumentError(
+        "--grpc-keepalive-interval and --grpc-keepalive-timeout must be positive, "
+        "--grpc-keepalive-min-time and --max-connection-idle not negative");
+  }
 #ifndef BW_PLANTED_BUGS
   if (c.plant_bug_skip_dedup || c.plant_bug_stale_reads || c.plant_bug_watch_gaps ||
       c.plant_bug_ack_before_fsync) {
@@ -302,6 +359,19 @@ absl::StatusOr<ServerConfig> LoadTomlConfig(const std::string& path) {
       *out = node.as_boolean()->get();
       return absl::OkStatus();
     };
+    // "5s" as the flag takes it, or an integer of milliseconds.
+    auto duration = [&](int64_t* out) -> absl::Status {
+      if (node.is_integer()) return num(out);
+      if (!node.is_string()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where(), " must be a duration like \"5s\" or a number of ms"));
+      }
+      absl::StatusOr<int64_t> ms = ParseDurationMs(k, node.as_string()->get());
+      if (!ms.ok())
+        return absl::InvalidArgumentError(absl::StrCat(where(), ": ", ms.status().message()));
+      *out = *ms;
+      return absl::OkStatus();
+    };
     absl::Status s;
     if (k == "name")
       s = str(&c.name);
@@ -355,6 +425,18 @@ absl::StatusOr<ServerConfig> LoadTomlConfig(const std::string& path) {
       s = str(&c.peer_cert_allowed_cn);
     else if (k == "cipher-suites")
       s = urls(&c.cipher_suites);
+    else if (k == "max-watchers-per-stream")
+      s = num(&c.max_watchers_per_stream);
+    else if (k == "max-concurrent-streams")
+      s = num(&c.max_concurrent_streams);
+    else if (k == "grpc-keepalive-min-time")
+      s = duration(&c.grpc_keepalive_min_time_ms);
+    else if (k == "grpc-keepalive-interval")
+      s = duration(&c.grpc_keepalive_interval_ms);
+    else if (k == "grpc-keepalive-timeout")
+      s = duration(&c.grpc_keepalive_timeout_ms);
+    else if (k == "max-connection-idle")
+      s = duration(&c.max_connection_idle_ms);
     else
       s = absl::InvalidArgumentError(absl::StrCat(where(), " is not a setting bulwark knows"));
     if (!s.ok()) return s;

@@ -68,6 +68,22 @@ struct ServerConfig {
   // Empty: OpenSSL's defaults.
   std::vector<std::string> cipher_suites;
 
+  // --- Limits against abuse (docs/security.md) ---
+  // Watchers one watch stream may hold; a create past it is refused.
+  uint32_t max_watchers_per_stream = 10'000;
+  // HTTP/2 streams (calls) in flight on one client connection; a client
+  // past it waits for a slot (etcd 3.5: --max-concurrent-streams).
+  uint32_t max_concurrent_streams = 1'000;
+  // A client pinging more often than this (without data) is sent GOAWAY.
+  int64_t grpc_keepalive_min_time_ms = 5'000;
+  // The server pings a connection idle this long, and drops it when the
+  // answer takes longer than the timeout.
+  int64_t grpc_keepalive_interval_ms = 2 * 3'600'000;
+  int64_t grpc_keepalive_timeout_ms = 20'000;
+  // A client connection with no call for this long is closed (GOAWAY;
+  // gRPC clients reconnect when they next call). 0: never.
+  int64_t max_connection_idle_ms = 0;
+
   // Planted bugs, BW_PLANTED_BUGS builds only: the exactly-once test's
   // (ignore idempotency keys) and the chaos harness's (serve linearizable
   // reads from local state, without ReadIndex).
@@ -116,6 +132,11 @@ inline constexpr int kMaxIncarnations = 64;
 uint64_t MemberIdFor(const std::vector<std::string>& peer_urls, const std::string& token,
                      int incarnation = 0);
 uint64_t ClusterIdFor(std::vector<uint64_t> member_ids);
+
+// A duration as etcd's flags take them (Go's syntax: "5s", "2h0m0s",
+// "100ms", "1.5s"), in milliseconds. A bare number is milliseconds.
+[[nodiscard]] absl::StatusOr<int64_t> ParseDurationMs(const std::string& flag,
+                                                      const std::string& text);
 
 // Reads a TOML config file whose keys are the flags' names without the
 // dashes ("name", "data-dir", "initial-cluster", ...). Unknown keys and

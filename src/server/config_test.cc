@@ -1,4 +1,4 @@
-// The TLS flags' parsing, pure: Go's cipher
+// The security flags' parsing, pure: etcd's duration syntax, Go's cipher
 // suite names mapped to OpenSSL's (unknown and insecure ones refused),
 // https URLs, and the TLS settings Resolve refuses before anything starts.
 #include "server/config.h"
@@ -9,6 +9,23 @@
 
 namespace bw::server {
 namespace {
+
+TEST(ConfigTest, DurationsTakeGoSyntaxOrMilliseconds) {
+  EXPECT_EQ(*ParseDurationMs("f", "5s"), 5000);
+  EXPECT_EQ(*ParseDurationMs("f", "100ms"), 100);
+  EXPECT_EQ(*ParseDurationMs("f", "2h"), 7'200'000);
+  EXPECT_EQ(*ParseDurationMs("f", "2h0m0s"), 7'200'000);
+  EXPECT_EQ(*ParseDurationMs("f", "1m30s"), 90'000);
+  EXPECT_EQ(*ParseDurationMs("f", "1.5s"), 1500);
+  EXPECT_EQ(*ParseDurationMs("f", "250"), 250);
+  for (const char* bad : {"", "s", "5x", "5 s", "-5s", "1e3s", "5s5"}) {
+    absl::StatusOr<int64_t> d = ParseDurationMs("grpc-keepalive-min-time", bad);
+    EXPECT_FALSE(d.ok()) << bad;
+    if (!d.ok()) {
+      EXPECT_NE(d.status().message().find("--grpc-keepalive-min-time"), std::string::npos);
+    }
+  }
+}
 
 TEST(ConfigTest, CipherSuitesMapGoNamesToOpenSsl) {
   EXPECT_EQ(*OpenSslCipherList({}), "");
@@ -60,6 +77,9 @@ TEST(ConfigTest, ResolveRefusesTlsSettingsThatCannotWork) {
   c = ServerConfig();
   c.cipher_suites = {"TLS_RSA_WITH_RC4_128_SHA"};
   refused(c, "--cipher-suites");
+  c = ServerConfig();
+  c.max_watchers_per_stream = 0;
+  refused(c, "--max-watchers-per-stream");
 }
 
 }  // namespace

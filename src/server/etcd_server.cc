@@ -19,6 +19,7 @@
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 #include "kv/etcd_errors.h"
 #include "server/bidi_stream.h"
+#include "server/client_limits.h"
 #include "server/tls.h"
 
 namespace bw::server {
@@ -1266,6 +1267,7 @@ absl::Status EtcdServer::Init() {
   b.SetMaxReceiveMessageSize(static_cast<int>(config_.config.max_request_bytes) +
                              kGrpcOverheadBytes);
   b.SetMaxSendMessageSize(INT32_MAX);
+  ApplyClientLimits(config_.config, &b);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(MakeMetricsInterceptor(grpc_metrics_));
   b.experimental().SetInterceptorCreators(std::move(interceptors));
@@ -1448,6 +1450,7 @@ absl::Status EtcdServer::StartNode() {
     watch_hub_ = std::make_unique<WatchHub>(
         *m, [this](etcdserverpb::ResponseHeader* h) { FillHeader(h, mvcc_->revision()); },
         config_.config.max_request_bytes);
+    watch_hub_->set_max_watchers_per_stream(config_.config.max_watchers_per_stream);
 #ifdef BW_PLANTED_BUGS
     watch_hub_->set_planted_drop_events(config_.config.plant_bug_watch_gaps);
 #endif
