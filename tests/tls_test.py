@@ -21,14 +21,18 @@ this test starts and stops by PID:
           the wrong CA fails; an expired --cert-file, a key of another pair
           and --client-cert-auth without a CA are refused at start (exit 2).
   peer    three members with https:// peer URLs and --peer-client-cert-auth
-          replicate; a member whose peer certificate does not name the host
+          replicate, and a follower forwards a member add to the leader's
+          https client URL; a member whose peer certificate does not name the host
           it is dialled at gets nothing from the others, and a member whose
-          peer certificate is of another CA is refused.
+          peer certificate is of another CA is refused; with
+          --peer-cert-allowed-cn, a member whose certificate has another
+          common name is refused.
   reload  the served certificate replaced on disk by one of the second CA is
           used within seconds, without a restart (and the first CA no longer
           verifies it); the same for the peer port.
 """
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -257,7 +261,7 @@ def client_part(a, certs, tmp):
               f"bulwark start {extra[-1]} -> exit 2, {want!r} ({r.stderr.strip()!r})")
 
 
-def peer_cluster(a, certs, tmp, names, peer_certs, client_tls=True):
+def peer_cluster(a, certs, tmp, names, peer_certs, client_tls=True, extra_all=()):
     """Members with https peer URLs and --peer-client-cert-auth; name -> (cert, key)."""
     c = certs
     ports = {nm: (free_port(), free_port()) for nm in names}
@@ -266,7 +270,7 @@ def peer_cluster(a, certs, tmp, names, peer_certs, client_tls=True):
     for nm in names:
         cert, key = peer_certs[nm]
         extra = ["--peer-cert-file", cert, "--peer-key-file", key, "--peer-trusted-ca-file",
-                 c.path("ca.pem"), "--peer-client-cert-auth"]
+                 c.path("ca.pem"), "--peer-client-cert-auth"] + list(extra_all)
         if client_tls:
             extra += ["--cert-file", c.path("server.pem"), "--key-file", c.path("server.key"),
                       "--trusted-ca-file", c.path("ca.pem"), "--client-cert-auth"]
@@ -280,7 +284,8 @@ def peer_part(a, certs, tmp):
     tls = ["--cacert", c.path("ca.pem"), "--cert", c.path("client.pem"), "--key",
            c.path("client.key")]
     good = (c.path("server.pem"), c.path("server.key"))
-    nodes = peer_cluster(a, c, tmp, ["p1", "p2", "p3"], {"p1": good, "p2": good, "p3": good})
+    nodes = peer_cluster(a, c, tmp, ["p1", "p2", "p3"], {"p1": good, "p2": good, "p3": good},
+                         extra_all=["--peer-cert-allowed-cn", "bulwark-server"])
     try:
         ok = wait_for(lambda: ctl(a.etcdctl, nodes[0], ["put", "pk", "pv"], tls).returncode == 0,
                       timeout=20)
@@ -290,6 +295,24 @@ def peer_part(a, certs, tmp):
                                                      "--consistency=s"], tls).stdout.strip()
                           == "pv", timeout=10)
             check(ok, f"{n.name} has the write")
+        # A follower forwards membership changes to the leader's https
+        # client URL, with the member's own client certificate.
+        follower = None
+        for n in nodes:
+            r = ctl(a.etcdctl, n, ["endpoint", "status", "-w", "json"], tls)
+            try:
+                st = json.loads(r.stdout)[0]["Status"]
+                if st["header"]["member_id"] != st["leader"]:
+                    follower = n
+                    break
+            except (ValueError, KeyError, IndexError):
+                pass
+        r = ctl(a.etcdctl, follower or nodes[0],
+                ["member", "add", "p4", "--learner", f"--peer-urls=https://127.0.0.1:{free_port()}"],
+                tls)
+        check(follower is not None and r.returncode == 0 and "added" in r.stdout,
+              f"member add through a follower (forwarded to the leader over TLS): "
+              f"{(r.stdout + r.stderr).strip()[:120]!r}")
     finally:
         for n in nodes:
             n.stop()
@@ -320,6 +343,24 @@ def peer_part(a, certs, tmp):
         finally:
             for n in nodes:
                 n.stop()
+
+
+    # --peer-cert-allowed-cn: s3's certificate is of the right CA and names
+    # its host, but its common name is another; its calls are refused.
+    other = (c.path("othercn.pem"), c.path("othercn.key"))
+    nodes = peer_cluster(a, c, tmp, ["s1", "s2", "s3"], {"s1": good, "s2": good, "s3": other},
+                         extra_all=["--peer-cert-allowed-cn", "bulwark-server"])
+    try:
+        ok = wait_for(lambda: ctl(a.etcdctl, nodes[0], ["put", "sk", "sv"], tls).returncode == 0,
+                      timeout=20)
+        check(ok, "--peer-cert-allowed-cn: the two members with the allowed name form a quorum")
+        reason = 'common name "other" is not --peer-cert-allowed-cn'
+        ok = wait_for(lambda: reason in nodes[0].log_text() + nodes[1].log_text(), timeout=10)
+        check(ok, "--peer-cert-allowed-cn: calls of the member with another name are refused, "
+                  "and logged")
+    finally:
+        for n in nodes:
+            n.stop()
 
 
 def reload_part(a, certs, tmp):
@@ -378,6 +419,7 @@ def main():
         c.cert("client", "ca", "client", sans=None)
         c.cert("client2", "ca2", "client", sans="IP:127.0.0.1,DNS:localhost")
         c.cert("wrongname", "ca", "wrong", sans="DNS:wrong.example")
+        c.cert("othercn", "ca", "other")
         # Valid for one day in 2020: expired now.
         c.cert("expired", "ca", "expired", days=1, faketime="2020-01-01 00:00:00")
         if a.only in (None, "client"):
