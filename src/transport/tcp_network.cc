@@ -86,22 +86,41 @@ struct TcpNetwork::Peer {
   int64_t backoff_us = 0;
 };
 
+// Accepted connections open, and those not greeted yet by source address.
+// Shared with the connections, which may outlive the network.
+struct TcpNetwork::InboundCounts {
+  size_t open = 0;
+  std::map<asio::ip::address, size_t> ungreeted;
+};
+
 struct TcpNetwork::Inbound {
   Inbound(tcp::socket socket, size_t max, std::shared_ptr<asio::ssl::context> tls,
-          std::shared_ptr<size_t> open)
-      : stream(std::move(socket), std::move(tls)), reader(max), open_count(std::move(open)) {}
+          std::shared_ptr<InboundCounts> counts, asio::ip::address source)
+      : stream(std::move(socket), std::move(tls)),
+        reader(max),
+        counts(std::move(counts)),
+        source(source) {
+    ++this->counts->open;
+    ++this->counts->ungreeted[source];
+  }
   ~Inbound() {
-    if (counted) --*open_count;
+    --counts->open;
+    Greeted();
+  }
+  // No longer counted against its source's connections waiting to greet.
+  void Greeted() {
+    if (greeted) return;
+    greeted = true;
+    auto it = counts->ungreeted.find(source);
+    if (--it->second == 0) counts->ungreeted.erase(it);
   }
   Stream stream;
   FrameReader reader;
   bool greeted = false;
   NodeId from;
   std::vector<char> buf = std::vector<char>(64 << 10);
-  // The network's count of open inbound connections, this one included
-  // once `counted`.
-  std::shared_ptr<size_t> open_count;
-  bool counted = false;
+  std::shared_ptr<InboundCounts> counts;
+  asio::ip::address source;
 };
 
 absl::StatusOr<std::unique_ptr<TcpNetwork>> TcpNetwork::Listen(env::EventLoop& loop,
@@ -134,7 +153,8 @@ TcpNetwork::TcpNetwork(env::EventLoop& loop, TcpNetworkOptions o)
     : loop_(loop),
       options_(std::move(o)),
       acceptor_(loop.context()),
-      cluster_id_(options_.cluster_id) {}
+      cluster_id_(options_.cluster_id),
+      inbound_counts_(std::make_shared<InboundCounts>()) {}
 
 bool TcpNetwork::AcceptCluster(uint64_t cluster_id, NodeId from, NodeId to) {
   if (cluster_id_ == 0) {
@@ -345,17 +365,19 @@ void TcpNetwork::Accept() {
 }
 
 void TcpNetwork::StartInbound(tcp::socket socket) {
-  if (*inbound_open_ >= options_.max_inbound_connections) {
-    ++stats_.rejected_inbound_full;
-    std::error_code ignored;
-    socket.close(ignored);
+  std::error_code ec;
+  asio::ip::address source = socket.remote_endpoint(ec).address();
+  auto waiting = inbound_counts_->ungreeted.find(source);
+  const bool source_busy = waiting != inbound_counts_->ungreeted.end() &&
+                           waiting->second >= options_.max_ungreeted_per_source;
+  if (ec || source_busy || inbound_counts_->open >= options_.max_inbound_connections) {
+    ++(source_busy ? stats_.rejected_source_busy : stats_.rejected_inbound_full);
+    socket.close(ec);
     return;
   }
   // The context current now, so a reloaded certificate serves this caller.
   auto in = std::make_shared<Inbound>(std::move(socket), options_.max_message_bytes,
-                                      tls_ ? tls_->Current() : nullptr, inbound_open_);
-  ++*inbound_open_;
-  in->counted = true;
+                                      tls_ ? tls_->Current() : nullptr, inbound_counts_, source);
   // A caller that does not greet in time is closed: idle or half-open
   // connections cannot hold the slots.
   std::weak_ptr<Inbound> weak = in;
@@ -431,7 +453,7 @@ void TcpNetwork::ReadFrom(const std::shared_ptr<Inbound>& in) {
           in->stream.Close();
           return;
         }
-        in->greeted = true;
+        in->Greeted();
         in->from = h->from;
         continue;
       }

@@ -17,9 +17,9 @@
 // dialled (SAN DNS name or IP); the accepting side, with client_cert_auth,
 // requires a certificate of that CA, and one naming the host of the member
 // the caller's handshake claims to be, when it knows that member. Accepted
-// connections are bounded in number and must greet (TLS handshake and
-// handshake frame) within a time limit, so a flood of idle or garbage
-// connections cannot pile up.
+// connections are bounded in number (in all, and per source address until
+// they greet) and must greet (TLS handshake and handshake frame) within a
+// time limit, so a flood of idle or garbage connections cannot pile up.
 //
 // Thread-safety: everything runs on the EventLoop's thread, which must
 // outlive the network; destroy the network on that thread or after the loop
@@ -62,6 +62,10 @@ struct TcpNetworkOptions {
   int64_t greeting_timeout_us = 10'000'000;
   // Accepted connections open at once; past it new ones are closed.
   size_t max_inbound_connections = 256;
+  // Accepted connections from one address that have not greeted yet; past
+  // it that address's new ones are closed, so one source cannot hold the
+  // slots above (members greet at once; the limit spares them).
+  size_t max_ungreeted_per_source = 16;
   // Told why a TLS handshake or certificate check failed, either side (for
   // the operator's log). A message equal to the last one is told again only
   // every 100th time, so a peer retrying every backoff does not flood it.
@@ -79,6 +83,7 @@ struct TcpNetworkStats {
   uint64_t connects = 0;
   uint64_t tls_failures = 0;           // TLS handshakes failed, either side
   uint64_t rejected_inbound_full = 0;  // accepted past max_inbound_connections
+  uint64_t rejected_source_busy = 0;   // past max_ungreeted_per_source
   uint64_t greeting_timeouts = 0;
   std::string last_tls_error;
 };
@@ -139,7 +144,8 @@ class TcpNetwork final : public env::Network {
   std::function<void(uint64_t, NodeId)> on_cluster_learned_;
   std::unique_ptr<PeerTls> tls_;  // null: plaintext
   uint64_t same_tls_error_count_ = 0;
-  std::shared_ptr<size_t> inbound_open_ = std::make_shared<size_t>(0);
+  struct InboundCounts;
+  std::shared_ptr<InboundCounts> inbound_counts_;
   // Handlers still queued when the network goes check this first.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

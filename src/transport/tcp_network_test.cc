@@ -5,7 +5,8 @@
 // same port is dialled again and hears the messages sent after; an oversize
 // message and one that would overfill a queue are dropped and counted;
 // connections past the cap of open ones, and ones that never greet, are
-// closed, and a real peer still gets through after.
+// closed, and a real peer still gets through after; one address cannot hold
+// more than its share of connections waiting to greet.
 #include "transport/tcp_network.h"
 
 #include "env/real/testing/eventually.h"
@@ -192,6 +193,7 @@ TEST_F(TcpNetworkTest, ConnectionsPastTheCapOrThatNeverGreetAreClosed) {
   Inbox& ib = NewInbox();
   TcpNetwork* b = Member(NodeId(2), &ib, kCluster, 0, 1 << 20, 8 << 20, [](TcpNetworkOptions& o) {
     o.max_inbound_connections = 3;
+    o.max_ungreeted_per_source = 100;
     o.greeting_timeout_us = 200'000;
   });
   asio::io_context io;
@@ -211,6 +213,31 @@ TEST_F(TcpNetworkTest, ConnectionsPastTheCapOrThatNeverGreetAreClosed) {
   // The slots are free again: a real peer gets through.
   TcpNetwork* a = Member(NodeId(1), nullptr);
   Link(a, NodeId(2), b);
+  OnLoop(loop_, [&] { a->Send(NodeId(2), "hello"); });
+  ASSERT_TRUE(Eventually([&] { return ib.size() == 1; }));
+}
+
+// One address with connections that never greet is refused more than its
+// share, while another address (a member) still gets in.
+TEST_F(TcpNetworkTest, OneSourceCannotHoldTheSlots) {
+  Inbox& ib = NewInbox();
+  TcpNetwork* b = Member(NodeId(2), &ib, kCluster, 0, 1 << 20, 8 << 20, [](TcpNetworkOptions& o) {
+    o.max_ungreeted_per_source = 2;
+    o.greeting_timeout_us = 10'000'000;
+  });
+  asio::io_context io;
+  std::vector<asio::ip::tcp::socket> idle;
+  for (int i = 0; i < 4; ++i) {
+    idle.emplace_back(io);
+    idle.back().open(asio::ip::tcp::v4());
+    idle.back().bind({asio::ip::make_address("127.0.0.2"), 0});  // another source address
+    idle.back().connect({asio::ip::make_address("127.0.0.1"), b->port()});
+  }
+  EXPECT_TRUE(ClosedByServer(idle[2]));
+  EXPECT_TRUE(ClosedByServer(idle[3]));
+  OnLoop(loop_, [&] { EXPECT_EQ(b->stats().rejected_source_busy, 2u); });
+  TcpNetwork* a = Member(NodeId(1), nullptr);
+  Link(a, NodeId(2), b);  // from 127.0.0.1
   OnLoop(loop_, [&] { a->Send(NodeId(2), "hello"); });
   ASSERT_TRUE(Eventually([&] { return ib.size() == 1; }));
 }
