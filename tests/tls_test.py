@@ -2,7 +2,7 @@
 """TLS on the client and peer ports, against real processes and real clients.
 
 Usage: tls_test.py --bulwark PATH [--etcdctl PATH] [--client-faults PATH]
-                   [--only client|peer|reload]
+                   [--only client|peer|reload|flood]
 
 Certificates are made here with the openssl CLI: two CAs, server and client
 certificates signed by the first (SANs 127.0.0.1 and localhost), a client
@@ -30,14 +30,20 @@ this test starts and stops by PID:
   reload  the served certificate replaced on disk by one of the second CA is
           used within seconds, without a restart (and the first CA no longer
           verifies it); the same for the peer port.
+  flood   garbage and broken TLS records on both TLS ports: etcdctl is
+          still served, and the member's log stays bounded (gRPC's
+          handshake errors and the transport's are rate-limited).
 """
 import argparse
 import json
 import os
+import random
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -402,12 +408,73 @@ def reload_part(a, certs, tmp):
         n.stop()
 
 
+def flood_part(a, certs, tmp, seconds=6):
+    """Garbage and broken handshakes on both TLS ports while etcdctl writes."""
+    c = certs
+    tls = ["--cacert", c.path("ca.pem"), "--cert", c.path("client.pem"), "--key",
+           c.path("client.key")]
+    port, pport = free_port(), free_port()
+    n = Node(a.bulwark, tmp, "f1", port, pport, f"f1=https://127.0.0.1:{pport}",
+             ["--cert-file", c.path("server.pem"), "--key-file", c.path("server.key"),
+              "--trusted-ca-file", c.path("ca.pem"), "--client-cert-auth",
+              "--peer-cert-file", c.path("server.pem"), "--peer-key-file", c.path("server.key"),
+              "--peer-trusted-ca-file", c.path("ca.pem"), "--peer-client-cert-auth"],
+             peer_scheme="https")
+    stop = threading.Event()
+    sent = [0]
+
+    def garbage(target):
+        rnd = random.Random(target)
+        payloads = [lambda: rnd.randbytes(rnd.randint(1, 5000)),
+                    # A TLS record header, then nonsense.
+                    lambda: b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + rnd.randbytes(600),
+                    lambda: b"\x16\x03\x03\xff\xff" + rnd.randbytes(100)]
+        while not stop.is_set():
+            try:
+                with socket.create_connection(("127.0.0.1", target), timeout=2) as s:
+                    s.settimeout(1)
+                    s.sendall(rnd.choice(payloads)())
+                    try:
+                        s.recv(100)
+                    except OSError:
+                        pass
+                sent[0] += 1
+            except OSError:
+                time.sleep(0.01)
+
+    try:
+        ok = wait_for(lambda: ctl(a.etcdctl, n, ["put", "k", "0"], tls).returncode == 0)
+        check(ok, "flood: the TLS member serves")
+        threads = [threading.Thread(target=garbage, args=(p,)) for p in (port, port, pport, pport)]
+        for t in threads:
+            t.start()
+        good = bad = 0
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if ctl(a.etcdctl, n, ["put", "k", "1"], tls).returncode == 0:
+                good += 1
+            else:
+                bad += 1
+        stop.set()
+        for t in threads:
+            t.join(10)
+        check(good > 0 and bad == 0,
+              f"flood: {sent[0]} garbage connections on the TLS ports; etcdctl served "
+              f"({good} ok, {bad} failed)")
+        lines = n.log_text().count("\n")
+        check(lines < 1000, f"flood: the member's log stays bounded ({lines} lines)")
+        check(n.proc.poll() is None, "flood: the member is still up")
+    finally:
+        stop.set()
+        n.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bulwark", required=True)
     ap.add_argument("--etcdctl", default="/usr/bin/etcdctl")
     ap.add_argument("--client-faults", help="tests/client_faults (the C++ SDK), optional")
-    ap.add_argument("--only", choices=["client", "peer", "reload"])
+    ap.add_argument("--only", choices=["client", "peer", "reload", "flood"])
     a = ap.parse_args()
     a.bulwark = os.path.abspath(a.bulwark)
     with tempfile.TemporaryDirectory(prefix="bw-tls-test-") as tmp:
@@ -428,6 +495,8 @@ def main():
             peer_part(a, c, tmp)
         if a.only in (None, "reload"):
             reload_part(a, c, tmp)
+        if a.only in (None, "flood"):
+            flood_part(a, c, tmp)
     if FAILURES:
         print(f"{len(FAILURES)} FAILED:\n  " + "\n  ".join(FAILURES))
         return 1

@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "server/config.h"
 #include "server/etcd_server.h"
+#include "server/grpc_log.h"
 
 namespace bw::cli {
 
@@ -115,6 +116,7 @@ int RunStart(CLI::App* cmd, StartFlags& f) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  server::BoundGrpcLogs();
   absl::StatusOr<std::unique_ptr<server::EtcdServer>> s = server::EtcdServer::Start(*resolved);
   if (!s.ok()) {
     std::fprintf(stderr, "bulwark start: %s\n", std::string(s.status().message()).c_str());

@@ -298,12 +298,17 @@ void TcpNetwork::Connected(const std::shared_ptr<Peer>& peer,
 
 void TcpNetwork::TlsFailed(const std::string& why) {
   ++stats_.tls_failures;
-  same_tls_error_count_ = why == stats_.last_tls_error ? same_tls_error_count_ + 1 : 0;
   stats_.last_tls_error = why;
-  if (options_.on_tls_error && same_tls_error_count_ % 100 == 0) {
-    options_.on_tls_error(same_tls_error_count_ == 0
-                              ? why
-                              : absl::StrCat(why, " (", same_tls_error_count_, " times in a row)"));
+  if (!options_.on_tls_error) return;
+  // Each distinct message is told the first time and every 100th after;
+  // the map is bounded (forgotten when full), as everything fed by
+  // strangers must be.
+  if (tls_error_counts_.size() >= 64 && !tls_error_counts_.count(why)) tls_error_counts_.clear();
+  uint64_t n = ++tls_error_counts_[why];
+  if (n == 1) {
+    options_.on_tls_error(why);
+  } else if (n % 100 == 0) {
+    options_.on_tls_error(absl::StrCat(why, " (", n, " times)"));
   }
 }
 
@@ -409,8 +414,8 @@ void TcpNetwork::StartInbound(tcp::socket socket) {
         if (!caller.ok()) {
           std::error_code ignored;
           tcp::endpoint from = in->stream.socket().remote_endpoint(ignored);
-          TlsFailed(absl::StrCat("from ", from.address().to_string(), ":", from.port(), ": ",
-                                 caller.message()));
+          // By address only: a caller's ports change with every try.
+          TlsFailed(absl::StrCat("from ", from.address().to_string(), ": ", caller.message()));
           in->stream.Close();
           return;
         }

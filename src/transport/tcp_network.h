@@ -67,8 +67,9 @@ struct TcpNetworkOptions {
   // slots above (members greet at once; the limit spares them).
   size_t max_ungreeted_per_source = 16;
   // Told why a TLS handshake or certificate check failed, either side (for
-  // the operator's log). A message equal to the last one is told again only
-  // every 100th time, so a peer retrying every backoff does not flood it.
+  // the operator's log). A message told before is told again only every
+  // 100th time, so a peer retrying every backoff (or a flood) does not fill
+  // the log.
   std::function<void(const std::string&)> on_tls_error;
 };
 
@@ -143,7 +144,7 @@ class TcpNetwork final : public env::Network {
   uint64_t cluster_id_ = 0;
   std::function<void(uint64_t, NodeId)> on_cluster_learned_;
   std::unique_ptr<PeerTls> tls_;  // null: plaintext
-  uint64_t same_tls_error_count_ = 0;
+  std::map<std::string, uint64_t> tls_error_counts_;
   struct InboundCounts;
   std::shared_ptr<InboundCounts> inbound_counts_;
   // Handlers still queued when the network goes check this first.
