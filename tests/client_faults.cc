@@ -47,13 +47,16 @@ struct Flags {
   double drop_replies = 0;
   std::string user;
   std::string password;
+  // TLS, as etcdctl's --cacert, --cert and --key.
+  std::string cacert, cert, key;
 };
 
 int Usage(const char* why) {
   std::fprintf(stderr,
                "client_faults: %s\nusage: client_faults --endpoints H:P,... --mode "
                "reads|keyed-writes|unkeyed-writes|watch-lease [--duration-s S] [--concurrency C] "
-               "[--timeout-ms T] [--prefix P] [--serializable] [--drop-replies P] [--blind-retry]\n"
+               "[--timeout-ms T] [--prefix P] [--serializable] [--drop-replies P] [--blind-retry] "
+               "[--cacert F --cert F --key F]\n"
                "       [--user U --password P]\n",
                why);
   return 2;
@@ -190,6 +193,12 @@ int main(int argc, char** argv) {
       f.user = value("--user");
     } else if (a == "--password") {
       f.password = value("--password");
+    } else if (a == "--cacert") {
+      f.cacert = value("--cacert");
+    } else if (a == "--cert") {
+      f.cert = value("--cert");
+    } else if (a == "--key") {
+      f.key = value("--key");
     } else if (a == "--blind-retry") {
       f.blind_retry = true;
     } else {
@@ -209,6 +218,9 @@ int main(int argc, char** argv) {
   o.drop_reply_chance = f.drop_replies;
   o.user = f.user;
   o.password = f.password;
+  o.tls_ca_file = f.cacert;
+  o.tls_cert_file = f.cert;
+  o.tls_key_file = f.key;
   std::atomic<uint64_t> breaker_opened{0}, ejected{0};
   const auto t_start = std::chrono::steady_clock::now();
   o.on_event = [&](const bulwark::Event& e) {

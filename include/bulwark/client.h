@@ -33,9 +33,17 @@
 namespace bulwark {
 
 struct ClientOptions {
-  // Members' client addresses, "host:port" (the --advertise-client-urls
-  // without the scheme).
+  // Members' client addresses, "host:port" or a client URL
+  // ("https://host:port": TLS).
   std::vector<std::string> endpoints;
+  // TLS, as etcdctl's --cacert, --cert and --key: used for https://
+  // endpoints, and for every endpoint once any of these is set. The CA
+  // that signs the members' certificates (empty: the system's roots); a
+  // client certificate and key for members that require one
+  // (--client-cert-auth).
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
   PipelineOptions policies;
   // Sent as `idempotency-scope` with every keyed write: keys need only be
   // unique within a scope (a tenant, a service).

@@ -38,6 +38,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "bulwark/idempotency.grpc.pb.h"
+#include "client/channel_credentials.h"
 #include "core/status.h"
 #include "env/real/deadline.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
@@ -72,7 +73,13 @@ struct BenchFlags {
   // watch: streams, and watchers on each (all on --key).
   int streams = 10;
   int watchers_per_stream = 10;
+  // TLS, as etcdctl's flags: any given (or an https:// endpoint) means TLS.
+  client::TlsFiles tls;
 };
+
+bool UsesTls(const BenchFlags& f, const std::string& ep) {
+  return f.tls.any() || ep.rfind("https://", 0) == 0;
+}
 
 // A request's outcome: empty for success, else what went wrong (errors are
 // counted by this text).
@@ -302,11 +309,17 @@ std::string ErrorKind(const grpc::Status& s) {
   return absl::StrCat(CodeName(s.error_code()), ": ", s.error_message().substr(0, 80));
 }
 
-// "http://host:port" or "host:port" -> a gRPC target.
-std::string Target(std::string ep) {
+// "http://host:port" or "host:port" -> "host:port".
+std::string HostPort(std::string ep) {
   for (const char* scheme : {"http://", "https://"}) {
     if (ep.rfind(scheme, 0) == 0) ep = ep.substr(std::string(scheme).size());
   }
+  return ep;
+}
+
+// "http://host:port" or "host:port" -> a gRPC target.
+std::string Target(std::string ep) {
+  ep = HostPort(ep);
   bool ipv4 = !ep.empty() && ep[0] >= '0' && ep[0] <= '9';
   return ipv4 ? "ipv4:" + ep : ep;
 }
@@ -324,8 +337,13 @@ Channels MakeChannels(const BenchFlags& f) {
     args.SetInt("bulwark.bench.conn", i);
     args.SetMaxReceiveMessageSize(-1);
     const std::string& ep = eps[static_cast<size_t>(i) % eps.size()];
+    // Checked by Validate: the files can be read.
+    std::shared_ptr<grpc::ChannelCredentials> creds =
+        *client::ChannelCredentialsFor(f.tls, UsesTls(f, ep));
+    // With TLS the certificate must name the endpoint's host: a plain
+    // host:port target, whose authority is that host.
     out.push_back(
-        {ep, grpc::CreateCustomChannel(Target(ep), grpc::InsecureChannelCredentials(), args)});
+        {ep, grpc::CreateCustomChannel(UsesTls(f, ep) ? HostPort(ep) : Target(ep), creds, args)});
   }
   return out;
 }
@@ -733,6 +751,7 @@ class RedisLoad : public Load {
 };
 
 absl::Status Validate(const BenchFlags& f) {
+  BW_RETURN_IF_ERROR(client::ChannelCredentialsFor(f.tls, true).status());
   static const std::vector<std::string> loads = absl::StrSplit(kLoads, ", ");
   if (std::find(loads.begin(), loads.end(), f.load) == loads.end()) {
     return absl::InvalidArgumentError(
@@ -992,6 +1011,10 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
                   "watch: watchers on each stream (all on --key)");
   cmd->add_option("--timeout", f->timeout_s, "Deadline of each request, seconds");
   cmd->add_option("--lock-ttl-ms", f->lock_ttl_ms, "idem, redis-idem: the claim's lock time");
+  cmd->add_option("--cacert", f->tls.ca_file, "TLS: the CA of the members' certificates");
+  cmd->add_option("--cert", f->tls.cert_file, "TLS: client certificate");
+  // (--key is taken by the key read; etcdctl's --key is --key-file here.)
+  cmd->add_option("--key-file", f->tls.key_file, "TLS: the key of --cert");
   cmd->add_flag("--json", f->json, "Print the summary as one JSON line");
   cmd->add_flag("--no-progress", f->no_progress, "No progress bar on stderr");
   cmd->callback([f, exit_code] { *exit_code = RunBench(*f); });

@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "server/config.h"
 #include "server/etcd_server.h"
+#include "server/grpc_log.h"
 
 namespace bw::cli {
 
@@ -24,6 +25,10 @@ struct StartFlags {
   // URL lists as etcd takes them: comma-separated.
   std::string listen_client_urls, advertise_client_urls, listen_peer_urls,
       initial_advertise_peer_urls, listen_metrics_urls;
+  std::string cipher_suites;
+  // Durations as etcd takes them ("5s", "2h").
+  std::string grpc_keepalive_min_time, grpc_keepalive_interval, grpc_keepalive_timeout,
+      max_connection_idle;
 };
 
 std::vector<std::string> SplitUrls(const std::string& s) {
@@ -63,6 +68,38 @@ int RunStart(CLI::App* cmd, StartFlags& f) {
   if (given("--max-txn-ops")) c.max_txn_ops = f.c.max_txn_ops;
   if (given("--auth-token")) c.auth_token = f.c.auth_token;
   if (given("--auth-token-ttl")) c.auth_token_ttl_s = f.c.auth_token_ttl_s;
+  if (given("--cert-file")) c.cert_file = f.c.cert_file;
+  if (given("--key-file")) c.key_file = f.c.key_file;
+  if (given("--trusted-ca-file")) c.trusted_ca_file = f.c.trusted_ca_file;
+  if (given("--client-cert-auth")) c.client_cert_auth = f.c.client_cert_auth;
+  if (given("--peer-cert-file")) c.peer_cert_file = f.c.peer_cert_file;
+  if (given("--peer-key-file")) c.peer_key_file = f.c.peer_key_file;
+  if (given("--peer-trusted-ca-file")) c.peer_trusted_ca_file = f.c.peer_trusted_ca_file;
+  if (given("--peer-client-cert-auth")) c.peer_client_cert_auth = f.c.peer_client_cert_auth;
+  if (given("--peer-cert-allowed-cn")) c.peer_cert_allowed_cn = f.c.peer_cert_allowed_cn;
+  if (given("--cipher-suites")) c.cipher_suites = SplitUrls(f.cipher_suites);
+  if (given("--max-watchers-per-stream")) c.max_watchers_per_stream = f.c.max_watchers_per_stream;
+  if (given("--max-concurrent-streams")) c.max_concurrent_streams = f.c.max_concurrent_streams;
+  struct Duration {
+    const char* flag;
+    const std::string& text;
+    int64_t* ms;
+  };
+  for (const Duration& d :
+       {Duration{"grpc-keepalive-min-time", f.grpc_keepalive_min_time,
+                 &c.grpc_keepalive_min_time_ms},
+        Duration{"grpc-keepalive-interval", f.grpc_keepalive_interval,
+                 &c.grpc_keepalive_interval_ms},
+        Duration{"grpc-keepalive-timeout", f.grpc_keepalive_timeout, &c.grpc_keepalive_timeout_ms},
+        Duration{"max-connection-idle", f.max_connection_idle, &c.max_connection_idle_ms}}) {
+    if (!given(absl::StrCat("--", d.flag).c_str())) continue;
+    absl::StatusOr<int64_t> ms = server::ParseDurationMs(d.flag, d.text);
+    if (!ms.ok()) {
+      std::fprintf(stderr, "bulwark start: %s\n", std::string(ms.status().message()).c_str());
+      return 2;
+    }
+    *d.ms = *ms;
+  }
   c.plant_bug_skip_dedup = f.c.plant_bug_skip_dedup;
   c.plant_bug_stale_reads = f.c.plant_bug_stale_reads;
   c.plant_bug_watch_gaps = f.c.plant_bug_watch_gaps;
@@ -81,6 +118,7 @@ int RunStart(CLI::App* cmd, StartFlags& f) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  server::BoundGrpcLogs();
   absl::StatusOr<std::unique_ptr<server::EtcdServer>> s = server::EtcdServer::Start(*resolved);
   if (!s.ok()) {
     std::fprintf(stderr, "bulwark start: %s\n", std::string(s.status().message()).c_str());
@@ -159,6 +197,58 @@ void AddStartCommand(CLI::App& app, int* exit_code) {
       ->default_str(std::to_string(defaults.auth_token_ttl_s));
   cmd->add_option("--listen-metrics-urls", flags->listen_metrics_urls,
                   "URLs to serve /metrics and /health on");
+  // TLS: etcd's flags (docs/security.md).
+  const std::string tls = "TLS (https:// URLs)";
+  cmd->add_option("--cert-file", flags->c.cert_file, "Certificate served on https client URLs")
+      ->group(tls);
+  cmd->add_option("--key-file", flags->c.key_file, "Key of --cert-file")->group(tls);
+  cmd->add_option("--trusted-ca-file", flags->c.trusted_ca_file,
+                  "CAs that sign client certificates (with --client-cert-auth)")
+      ->group(tls);
+  cmd->add_flag("--client-cert-auth", flags->c.client_cert_auth,
+                "Clients must present a certificate signed by --trusted-ca-file")
+      ->group(tls);
+  cmd->add_option("--peer-cert-file", flags->c.peer_cert_file,
+                  "Certificate for peer connections (https peer URLs)")
+      ->group(tls);
+  cmd->add_option("--peer-key-file", flags->c.peer_key_file, "Key of --peer-cert-file")->group(tls);
+  cmd->add_option("--peer-trusted-ca-file", flags->c.peer_trusted_ca_file,
+                  "CAs that sign peers' certificates")
+      ->group(tls);
+  cmd->add_flag("--peer-client-cert-auth", flags->c.peer_client_cert_auth,
+                "Calling peers must present a certificate signed by --peer-trusted-ca-file")
+      ->group(tls);
+  cmd->add_option("--peer-cert-allowed-cn", flags->c.peer_cert_allowed_cn,
+                  "Calling peers' certificates must have this common name")
+      ->group(tls);
+  cmd->add_option("--cipher-suites", flags->cipher_suites,
+                  "TLS 1.2 cipher suites, Go's names, comma-separated (default: OpenSSL's)")
+      ->group(tls);
+  const std::string lim = "Limits";
+  cmd->add_option("--max-watchers-per-stream", flags->c.max_watchers_per_stream,
+                  "Most watchers on one watch stream")
+      ->default_str(std::to_string(defaults.max_watchers_per_stream))
+      ->group(lim);
+  cmd->add_option("--max-concurrent-streams", flags->c.max_concurrent_streams,
+                  "Most calls in flight on one client connection")
+      ->default_str(std::to_string(defaults.max_concurrent_streams))
+      ->group(lim);
+  cmd->add_option("--grpc-keepalive-min-time", flags->grpc_keepalive_min_time,
+                  "Shortest interval between a client's pings")
+      ->default_str("5s")
+      ->group(lim);
+  cmd->add_option("--grpc-keepalive-interval", flags->grpc_keepalive_interval,
+                  "Idle time after which the server pings a client")
+      ->default_str("2h")
+      ->group(lim);
+  cmd->add_option("--grpc-keepalive-timeout", flags->grpc_keepalive_timeout,
+                  "How long a ping's answer may take before the connection is closed")
+      ->default_str("20s")
+      ->group(lim);
+  cmd->add_option("--max-connection-idle", flags->max_connection_idle,
+                  "Close client connections without a call for this long (0: never)")
+      ->default_str("0")
+      ->group(lim);
   // Debug only: proves the exactly-once test catches a server without dedup.
   cmd->add_flag("--plant-bug-skip-dedup", flags->c.plant_bug_skip_dedup)->group("");
   // Debug only: proves the chaos harness's linearizability check catches

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "bulwark/client.h"
+#include "client/channel_credentials.h"
 #include "env/real/deadline.h"
 #include "env/real/event_loop.h"
 #include "env/real/real_env.h"
@@ -520,7 +521,14 @@ absl::Status ClientImpl::Start() {
     return absl::InvalidArgumentError("bulwark client: at least one endpoint is needed");
   }
   BW_RETURN_IF_ERROR(o_.policies.Validate());
+  const bw::client::TlsFiles tls_files{o_.tls_ca_file, o_.tls_cert_file, o_.tls_key_file};
   for (const std::string& ep : o_.endpoints) {
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds =
+        bw::client::ChannelCredentialsFor(tls_files,
+                                          tls_files.any() || absl::StartsWith(ep, "https://"));
+    if (!creds.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("bulwark client: ", creds.status().message()));
+    }
     std::string address = ep;
     for (const char* scheme : {"http://", "https://"}) {
       if (absl::StartsWith(address, scheme)) address = address.substr(std::strlen(scheme));
@@ -538,7 +546,7 @@ absl::Status ClientImpl::Start() {
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
     // The pipeline retries; gRPC's own retries would be a second layer.
     args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
-    e->channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    e->channel = grpc::CreateCustomChannel(address, *creds, args);
     e->kv = etcdserverpb::KV::NewStub(e->channel);
     e->lease = etcdserverpb::Lease::NewStub(e->channel);
     e->watch = etcdserverpb::Watch::NewStub(e->channel);

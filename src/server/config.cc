@@ -1,17 +1,20 @@
 #include "server/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <set>
 
 #include <toml++/toml.h>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/splitmix.h"
 #include "server/jwt.h"
+#include "server/tls.h"
 
 namespace bw::server {
 
@@ -34,7 +37,96 @@ absl::Status ParseUrls(const std::string& flag, const std::vector<std::string>& 
   return absl::OkStatus();
 }
 
+absl::Status ResolveTls(const ServerConfig& c, ResolvedConfig* r) {
+  bool client_tls = false;
+  for (const Url& u : r->client_listen)
+    client_tls = client_tls || u.tls();
+  if (client_tls && (c.cert_file.empty() || c.key_file.empty())) {
+    return absl::InvalidArgumentError(
+        "--listen-client-urls has an https:// URL: TLS needs --cert-file and --key-file");
+  }
+  if (c.client_cert_auth && c.trusted_ca_file.empty()) {
+    return absl::InvalidArgumentError("--client-cert-auth needs --trusted-ca-file");
+  }
+  if (!c.cert_file.empty() || !c.key_file.empty()) {
+    BW_RETURN_IF_ERROR(CheckKeyPair("cert-file", c.cert_file, "key-file", c.key_file));
+  }
+  if (!c.trusted_ca_file.empty()) {
+    BW_RETURN_IF_ERROR(CheckCaFile("trusted-ca-file", c.trusted_ca_file));
+  }
+  if (r->peer_listen.tls() && (c.peer_cert_file.empty() || c.peer_key_file.empty())) {
+    return absl::InvalidArgumentError(
+        "--listen-peer-urls is https://: TLS needs --peer-cert-file and --peer-key-file");
+  }
+  if (!r->peer_listen.tls() && !c.peer_cert_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--peer-cert-file is given but --listen-peer-urls is http://; use https:// peer URLs");
+  }
+  if (c.peer_client_cert_auth && c.peer_trusted_ca_file.empty()) {
+    return absl::InvalidArgumentError("--peer-client-cert-auth needs --peer-trusted-ca-file");
+  }
+  if (!c.peer_cert_allowed_cn.empty() && !c.peer_client_cert_auth) {
+    return absl::InvalidArgumentError("--peer-cert-allowed-cn needs --peer-client-cert-auth");
+  }
+  if (!c.peer_cert_file.empty() || !c.peer_key_file.empty()) {
+    BW_RETURN_IF_ERROR(
+        CheckKeyPair("peer-cert-file", c.peer_cert_file, "peer-key-file", c.peer_key_file));
+  }
+  if (!c.peer_trusted_ca_file.empty()) {
+    BW_RETURN_IF_ERROR(CheckCaFile("peer-trusted-ca-file", c.peer_trusted_ca_file));
+  }
+  absl::StatusOr<std::string> ciphers = OpenSslCipherList(c.cipher_suites);
+  if (!ciphers.ok()) return ciphers.status();
+  r->openssl_ciphers = *ciphers;
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::StatusOr<int64_t> ParseDurationMs(const std::string& flag, const std::string& text) {
+  auto bad = [&] {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": \"", text, "\" is not a duration like 5s, 100ms, 2h or 1m30s"));
+  };
+  if (text.empty()) return bad();
+  double total_ms = 0;
+  size_t i = 0;
+  if (text.find_first_not_of("0123456789") == std::string::npos) {
+    int64_t ms = 0;
+    if (!absl::SimpleAtoi(text, &ms)) return bad();
+    return ms;
+  }
+  while (i < text.size()) {
+    size_t start = i;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+      ++i;
+    double value = 0;
+    if (i == start || !absl::SimpleAtod(absl::string_view(text).substr(start, i - start), &value))
+      return bad();
+    size_t unit_start = i;
+    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i])))
+      ++i;
+    const std::string unit = text.substr(unit_start, i - unit_start);
+    double scale = 0;
+    if (unit == "h")
+      scale = 3'600'000;
+    else if (unit == "m")
+      scale = 60'000;
+    else if (unit == "s")
+      scale = 1'000;
+    else if (unit == "ms")
+      scale = 1;
+    else if (unit == "us" || unit == "µs")
+      scale = 0.001;
+    else if (unit == "ns")
+      scale = 0.000001;
+    else
+      return bad();
+    total_ms += value * scale;
+  }
+  if (total_ms > 1e15) return bad();
+  return static_cast<int64_t>(total_ms);
+}
 
 std::string Url::HostPort() const {
   // An IPv6 literal keeps its brackets.
@@ -51,11 +143,11 @@ absl::StatusOr<Url> ParseUrl(const std::string& flag, const std::string& text) {
   if (sep == std::string::npos) return bad("no scheme");
   Url u;
   u.scheme = text.substr(0, sep);
-  if (u.scheme == "https" || u.scheme == "unixs") {
-    return absl::UnimplementedError(
-        absl::StrCat("--", flag, ": \"", text, "\": TLS is not supported yet; use http://"));
+  if (u.scheme == "unix" || u.scheme == "unixs") {
+    return absl::UnimplementedError(absl::StrCat(
+        "--", flag, ": \"", text, "\": unix sockets are not supported; use http(s)://"));
   }
-  if (u.scheme != "http") return bad("the scheme must be http");
+  if (u.scheme != "http" && u.scheme != "https") return bad("the scheme must be http or https");
   std::string rest = text.substr(sep + 3);
   if (!rest.empty() && rest.back() == '/') rest.pop_back();
   if (rest.find('/') != std::string::npos) return bad("a path is not allowed");
@@ -127,6 +219,18 @@ absl::StatusOr<ResolvedConfig> Resolve(ServerConfig c) {
   if (c.auth_token_ttl_s <= 0) {
     return absl::InvalidArgumentError("--auth-token-ttl must be a positive number of seconds");
   }
+  if (c.max_watchers_per_stream == 0) {
+    return absl::InvalidArgumentError("--max-watchers-per-stream must be positive");
+  }
+  if (c.max_concurrent_streams == 0) {
+    return absl::InvalidArgumentError("--max-concurrent-streams must be positive");
+  }
+  if (c.grpc_keepalive_interval_ms <= 0 || c.grpc_keepalive_timeout_ms <= 0 ||
+      c.grpc_keepalive_min_time_ms < 0 || c.max_connection_idle_ms < 0) {
+    return absl::InvalidArgumentError(
+        "--grpc-keepalive-interval and --grpc-keepalive-timeout must be positive, "
+        "--grpc-keepalive-min-time and --max-connection-idle not negative");
+  }
 #ifndef BW_PLANTED_BUGS
   if (c.plant_bug_skip_dedup || c.plant_bug_stale_reads || c.plant_bug_watch_gaps ||
       c.plant_bug_ack_before_fsync) {
@@ -155,6 +259,7 @@ absl::StatusOr<ResolvedConfig> Resolve(ServerConfig c) {
     if (!u.ok()) return u.status();
     r.metrics_listen.push_back(*u);
   }
+  BW_RETURN_IF_ERROR(ResolveTls(c, &r));
   std::string cluster = c.initial_cluster;
   if (cluster.empty()) cluster = absl::StrCat(c.name, "=", c.initial_advertise_peer_urls[0]);
   // name=url pairs; a name given twice has several peer URLs (etcd).
@@ -166,7 +271,14 @@ absl::StatusOr<ResolvedConfig> Resolve(ServerConfig c) {
       return absl::InvalidArgumentError(absl::StrCat("--initial-cluster: \"", std::string(part),
                                                      "\" is not name=http://host:port"));
     }
-    BW_RETURN_IF_ERROR(ParseUrl("initial-cluster", kv[1]).status());
+    absl::StatusOr<Url> peer = ParseUrl("initial-cluster", kv[1]);
+    if (!peer.ok()) return peer.status();
+    // The peer transport is TLS or not as a whole (one listener).
+    if (peer->tls() != r.peer_listen.tls()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--initial-cluster: \"", kv[1], "\" is ", peer->scheme, " but --listen-peer-urls is ",
+          r.peer_listen.scheme, "; peers are all TLS (https) or none"));
+    }
     if (!urls.count(kv[0])) order.push_back(kv[0]);
     urls[kv[0]].push_back(kv[1]);
   }
@@ -254,6 +366,25 @@ absl::StatusOr<ServerConfig> LoadTomlConfig(const std::string& path) {
       *out = static_cast<std::remove_pointer_t<decltype(out)>>(node.as_integer()->get());
       return absl::OkStatus();
     };
+    auto boolean = [&](bool* out) -> absl::Status {
+      if (!node.is_boolean())
+        return absl::InvalidArgumentError(absl::StrCat(where(), " must be true or false"));
+      *out = node.as_boolean()->get();
+      return absl::OkStatus();
+    };
+    // "5s" as the flag takes it, or an integer of milliseconds.
+    auto duration = [&](int64_t* out) -> absl::Status {
+      if (node.is_integer()) return num(out);
+      if (!node.is_string()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where(), " must be a duration like \"5s\" or a number of ms"));
+      }
+      absl::StatusOr<int64_t> ms = ParseDurationMs(k, node.as_string()->get());
+      if (!ms.ok())
+        return absl::InvalidArgumentError(absl::StrCat(where(), ": ", ms.status().message()));
+      *out = *ms;
+      return absl::OkStatus();
+    };
     absl::Status s;
     if (k == "name")
       s = str(&c.name);
@@ -291,6 +422,38 @@ absl::StatusOr<ServerConfig> LoadTomlConfig(const std::string& path) {
       s = str(&c.auth_token);
     else if (k == "auth-token-ttl")
       s = num(&c.auth_token_ttl_s);
+    else if (k == "cert-file")
+      s = str(&c.cert_file);
+    else if (k == "key-file")
+      s = str(&c.key_file);
+    else if (k == "trusted-ca-file")
+      s = str(&c.trusted_ca_file);
+    else if (k == "client-cert-auth")
+      s = boolean(&c.client_cert_auth);
+    else if (k == "peer-cert-file")
+      s = str(&c.peer_cert_file);
+    else if (k == "peer-key-file")
+      s = str(&c.peer_key_file);
+    else if (k == "peer-trusted-ca-file")
+      s = str(&c.peer_trusted_ca_file);
+    else if (k == "peer-client-cert-auth")
+      s = boolean(&c.peer_client_cert_auth);
+    else if (k == "peer-cert-allowed-cn")
+      s = str(&c.peer_cert_allowed_cn);
+    else if (k == "cipher-suites")
+      s = urls(&c.cipher_suites);
+    else if (k == "max-watchers-per-stream")
+      s = num(&c.max_watchers_per_stream);
+    else if (k == "max-concurrent-streams")
+      s = num(&c.max_concurrent_streams);
+    else if (k == "grpc-keepalive-min-time")
+      s = duration(&c.grpc_keepalive_min_time_ms);
+    else if (k == "grpc-keepalive-interval")
+      s = duration(&c.grpc_keepalive_interval_ms);
+    else if (k == "grpc-keepalive-timeout")
+      s = duration(&c.grpc_keepalive_timeout_ms);
+    else if (k == "max-connection-idle")
+      s = duration(&c.max_connection_idle_ms);
     else
       s = absl::InvalidArgumentError(absl::StrCat(where(), " is not a setting bulwark knows"));
     if (!s.ok()) return s;

@@ -14,7 +14,7 @@
 namespace bw::server {
 
 struct Url {
-  std::string scheme;  // "http" (TLS arrives with the security work)
+  std::string scheme;  // "http", or "https": TLS (docs/security.md)
   std::string host;
   uint16_t port = 0;
   // host:port, as gRPC takes it.
@@ -22,9 +22,11 @@ struct Url {
   // The host as an IP address for the peer transport and HTTP listeners,
   // which take addresses only: "localhost" is 127.0.0.1.
   std::string IpHost() const { return host == "localhost" ? "127.0.0.1" : host; }
+  bool tls() const { return scheme == "https"; }
 };
 
-// "http://host:port", with etcd's rules: a scheme, a host and a port.
+// "http://host:port" or "https://host:port", with etcd's rules: a scheme,
+// a host and a port.
 [[nodiscard]] absl::StatusOr<Url> ParseUrl(const std::string& flag, const std::string& text);
 
 struct ServerConfig {
@@ -51,6 +53,42 @@ struct ServerConfig {
   // A simple token unused this long ends (etcd's --auth-token-ttl).
   int64_t auth_token_ttl_s = 300;
   std::vector<std::string> listen_metrics_urls;
+
+  // --- TLS (etcd's flags and meanings; docs/security.md) ---
+  // The key pair served on https:// client URLs; with client_cert_auth,
+  // clients must present a certificate signed by a CA in trusted_ca_file.
+  std::string cert_file;
+  std::string key_file;
+  std::string trusted_ca_file;
+  bool client_cert_auth = false;
+  // The same for peers, when the peer URLs are https://. The dialling
+  // member checks that the certificate names the host it dialled.
+  std::string peer_cert_file;
+  std::string peer_key_file;
+  std::string peer_trusted_ca_file;
+  bool peer_client_cert_auth = false;
+  // Non-empty: a calling peer's certificate must have this common name.
+  std::string peer_cert_allowed_cn;
+  // Go's cipher-suite names (TLS 1.2; TLS 1.3's are always on, as in Go).
+  // Empty: OpenSSL's defaults.
+  std::vector<std::string> cipher_suites;
+
+  // --- Limits against abuse (docs/security.md) ---
+  // Watchers one watch stream may hold; a create past it is refused.
+  uint32_t max_watchers_per_stream = 10'000;
+  // HTTP/2 streams (calls) in flight on one client connection; a client
+  // past it waits for a slot (etcd 3.5: --max-concurrent-streams).
+  uint32_t max_concurrent_streams = 1'000;
+  // A client pinging more often than this (without data) is sent GOAWAY.
+  int64_t grpc_keepalive_min_time_ms = 5'000;
+  // The server pings a connection idle this long, and drops it when the
+  // answer takes longer than the timeout.
+  int64_t grpc_keepalive_interval_ms = 2 * 3'600'000;
+  int64_t grpc_keepalive_timeout_ms = 20'000;
+  // A client connection with no call for this long is closed (GOAWAY;
+  // gRPC clients reconnect when they next call). 0: never.
+  int64_t max_connection_idle_ms = 0;
+
   // Planted bugs, BW_PLANTED_BUGS builds only: the exactly-once test's
   // (ignore idempotency keys) and the chaos harness's (serve linearizable
   // reads from local state, without ReadIndex).
@@ -73,6 +111,8 @@ struct Member {
 // A configuration checked and worked out: ids, addresses, the data dir.
 struct ResolvedConfig {
   ServerConfig config;
+  // --cipher-suites as OpenSSL names ("" for OpenSSL's defaults).
+  std::string openssl_ciphers;
   std::string data_dir;
   uint64_t cluster_id = 0;
   uint64_t member_id = 0;
@@ -97,6 +137,11 @@ inline constexpr int kMaxIncarnations = 64;
 uint64_t MemberIdFor(const std::vector<std::string>& peer_urls, const std::string& token,
                      int incarnation = 0);
 uint64_t ClusterIdFor(std::vector<uint64_t> member_ids);
+
+// A duration as etcd's flags take them (Go's syntax: "5s", "2h0m0s",
+// "100ms", "1.5s"), in milliseconds. A bare number is milliseconds.
+[[nodiscard]] absl::StatusOr<int64_t> ParseDurationMs(const std::string& flag,
+                                                      const std::string& text);
 
 // Reads a TOML config file whose keys are the flags' names without the
 // dashes ("name", "data-dir", "initial-cluster", ...). Unknown keys and

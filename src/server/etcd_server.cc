@@ -20,6 +20,8 @@
 #include "kv/etcd_errors.h"
 #include "server/bidi_stream.h"
 #include "server/password.h"
+#include "server/client_limits.h"
+#include "server/tls.h"
 
 namespace bw::server {
 
@@ -801,7 +803,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
     };
     auto call = std::make_shared<Call>();
     call->stub = etcdserverpb::Cluster::NewStub(
-        grpc::CreateChannel(u->HostPort(), grpc::InsecureChannelCredentials()));
+        grpc::CreateChannel(u->HostPort(), MemberChannelCredentials(s_.config().config, *u)));
     call->req = req;
     call->ctx.set_deadline(env::WallDeadlineAfter(std::chrono::seconds(5)));
     // Every member knows every token: the leader checks the caller again.
@@ -1618,6 +1620,10 @@ absl::Status EtcdServer::Init() {
     o.cluster_id = config_.cluster_id;
     o.listen_host = config_.peer_listen.IpHost();
     o.listen_port = config_.peer_listen.port;
+    if (config_.peer_listen.tls()) {
+      o.tls = PeerTlsOptionsFor(config_);
+      o.on_tls_error = LogPeerTlsError;
+    }
     absl::StatusOr<std::unique_ptr<transport::TcpNetwork>> net =
         transport::TcpNetwork::Listen(loop_, o);
     if (!net.ok()) {
@@ -1630,13 +1636,13 @@ absl::Status EtcdServer::Init() {
     for (const Member& m : config_.members) {
       if (m.id == config_.member_id) continue;
       absl::StatusOr<Url> u = ParseUrl("initial-cluster", m.peer_urls[0]);
-      net_->SetPeer(NodeId(m.id), u->IpHost(), u->port);
+      net_->SetPeer(NodeId(m.id), u->IpHost(), u->port, u->host);
       // A joining member learns the members' ids from the cluster's state,
       // but must answer the leader before it has any: the leader may be a
       // member added again under a later incarnation's id.
       for (int k = 1; config_.cluster_id == 0 && k < kMaxIncarnations; ++k) {
         net_->SetPeer(NodeId(MemberIdFor(m.peer_urls, config_.config.initial_cluster_token, k)),
-                      u->IpHost(), u->port);
+                      u->IpHost(), u->port, u->host);
       }
     }
     env_ = std::make_unique<env::RealEnv>(loop_, *net_);
@@ -1682,13 +1688,18 @@ absl::Status EtcdServer::Init() {
   b.SetMaxReceiveMessageSize(static_cast<int>(config_.config.max_request_bytes) +
                              kGrpcOverheadBytes);
   b.SetMaxSendMessageSize(INT32_MAX);
+  ApplyClientLimits(config_.config, &b);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(MakeMetricsInterceptor(grpc_metrics_));
   b.experimental().SetInterceptorCreators(std::move(interceptors));
+  SetGrpcCipherList(config_.openssl_ciphers);
   std::vector<std::unique_ptr<int>> ports;
   for (const Url& u : config_.client_listen) {
     ports.push_back(std::make_unique<int>(0));
-    b.AddListeningPort(u.HostPort(), grpc::InsecureServerCredentials(), ports.back().get());
+    b.AddListeningPort(
+        u.HostPort(),
+        u.tls() ? ClientServerCredentials(config_.config) : grpc::InsecureServerCredentials(),
+        ports.back().get());
   }
   b.RegisterService(&services_->kv);
   b.RegisterService(&services_->maintenance);
@@ -1861,6 +1872,7 @@ absl::Status EtcdServer::StartNode() {
     watch_hub_ = std::make_unique<WatchHub>(
         *m, [this](etcdserverpb::ResponseHeader* h) { FillHeader(h, mvcc_->revision()); },
         config_.config.max_request_bytes);
+    watch_hub_->set_max_watchers_per_stream(config_.config.max_watchers_per_stream);
 #ifdef BW_PLANTED_BUGS
     watch_hub_->set_planted_drop_events(config_.config.plant_bug_watch_gaps);
 #endif
@@ -1911,7 +1923,7 @@ void EtcdServer::SyncMembers() {
   for (const auto& [id, m] : mvcc_->members()) {
     if (id == config_.member_id || m.peer_urls().empty()) continue;
     absl::StatusOr<Url> u = ParseUrl("peer-urls", m.peer_urls(0));
-    if (u.ok()) net_->SetPeer(NodeId(id), u->IpHost(), u->port);
+    if (u.ok()) net_->SetPeer(NodeId(id), u->IpHost(), u->port, u->host);
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "kv/etcd_errors.h"
 
 namespace bw::server {
@@ -64,6 +65,19 @@ void WatchHub::Create(uint64_t sid, Stream& s, const etcdserverpb::WatchCreateRe
     created.set_created(true);
     created.set_canceled(true);
     created.set_cancel_reason("etcdserver: duplicate watch ID");
+    if (!s.sink(std::move(created))) CancelStream(sid);
+    return;
+  }
+  if (s.watchers.size() >= max_watchers_per_stream_) {
+    // Bounded like every other resource: a client that opens watchers
+    // without end is refused one more (it may cancel some, or open another
+    // stream). The shape is etcd's for a watcher it cannot create.
+    created.set_watch_id(id == 0 ? -1 : id);
+    created.set_created(true);
+    created.set_canceled(true);
+    created.set_cancel_reason(absl::StrCat("bulwark: too many watchers on this stream (",
+                                           max_watchers_per_stream_,
+                                           ", --max-watchers-per-stream)"));
     if (!s.sink(std::move(created))) CancelStream(sid);
     return;
   }

@@ -47,6 +47,9 @@ class WatchHub {
   void Resync();
 
   size_t watchers() const;
+  // Watchers one stream may hold; a create past it is answered created and
+  // canceled, with a reason naming the limit.
+  void set_max_watchers_per_stream(size_t n) { max_watchers_per_stream_ = n; }
 
   // Most events in one response of history (whole revisions are kept).
   static constexpr size_t kMaxHistoryBatch = 1000;
@@ -84,6 +87,7 @@ class WatchHub {
   std::vector<WatcherRef> ranged_;
   std::function<void(etcdserverpb::ResponseHeader*)> header_;
   size_t fragment_bytes_;
+  size_t max_watchers_per_stream_ = 10'000;
 #ifdef BW_PLANTED_BUGS
  public:
   // Planted bug (debug builds): every 500th event sent is dropped, a gap

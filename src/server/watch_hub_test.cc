@@ -198,3 +198,35 @@ TEST_F(WatchHubTest, ASnapshotInstallSendsWhatTheWatchersMissed) {
 
 }  // namespace
 }  // namespace bw::server
+
+namespace bw::server {
+namespace {
+
+// A stream at its watcher limit is refused one more, in etcd's shape for a
+// watcher it cannot create; its other watchers go on, and after a cancel
+// there is room again.
+TEST_F(WatchHubTest, AStreamPastItsWatcherLimitIsRefusedOneMore) {
+  hub_.set_max_watchers_per_stream(2);
+  Watch("a", "");
+  Watch("b", "");
+  Watch("c", "");
+  ASSERT_EQ(out_.size(), 3u);
+  EXPECT_TRUE(out_[2].created());
+  EXPECT_TRUE(out_[2].canceled());
+  EXPECT_EQ(out_[2].watch_id(), -1);
+  EXPECT_NE(out_[2].cancel_reason().find("--max-watchers-per-stream"), std::string::npos);
+  EXPECT_EQ(hub_.watchers(), 2u);
+  Put("a", "1");
+  EXPECT_EQ(Events(), std::vector<std::string>{"PUT a@2"});
+  etcdserverpb::WatchRequest cancel;
+  cancel.mutable_cancel_request()->set_watch_id(out_[0].watch_id());
+  hub_.OnRequest(sid_, cancel);
+  out_.clear();
+  Watch("c", "");
+  ASSERT_FALSE(out_.empty());
+  EXPECT_FALSE(out_.back().canceled());
+  EXPECT_EQ(hub_.watchers(), 2u);
+}
+
+}  // namespace
+}  // namespace bw::server

@@ -3,7 +3,10 @@
 // another cluster (or a dial meant for another node) is refused before any
 // of its messages is delivered; a peer that goes away and comes back on the
 // same port is dialled again and hears the messages sent after; an oversize
-// message and one that would overfill a queue are dropped and counted.
+// message and one that would overfill a queue are dropped and counted;
+// connections past the cap of open ones, and ones that never greet, are
+// closed, and a real peer still gets through after; one address cannot hold
+// more than its share of connections waiting to greet.
 #include "transport/tcp_network.h"
 
 #include "env/real/testing/eventually.h"
@@ -18,6 +21,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <asio/connect.hpp>
+#include <asio/read.hpp>
 
 namespace bw::transport {
 namespace {
@@ -45,9 +50,11 @@ class TcpNetworkTest : public ::testing::Test {
   }
   // A member listening on a free loopback port (or `port`).
   TcpNetwork* Member(NodeId id, Inbox* inbox, uint64_t cluster = kCluster, uint16_t port = 0,
-                     size_t max_message = 1 << 20, size_t max_queue = 8 << 20) {
+                     size_t max_message = 1 << 20, size_t max_queue = 8 << 20,
+                     std::function<void(TcpNetworkOptions&)> tweak = nullptr) {
     return OnLoop(loop_, [&]() -> TcpNetwork* {
       TcpNetworkOptions o;
+      if (tweak) tweak(o);
       o.self = id;
       o.cluster_id = cluster;
       o.listen_port = port;
@@ -172,6 +179,67 @@ TEST_F(TcpNetworkTest, OversizeAndOverflowingMessagesAreDroppedAndCounted) {
   ASSERT_TRUE(Eventually([&] { return ib.size() > 0; }));
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_LT(ib.size(), 20u);
+}
+
+// True once the server closed `s` (a read sees EOF or an error).
+bool ClosedByServer(asio::ip::tcp::socket& s) {
+  char c;
+  std::error_code ec;
+  asio::read(s, asio::buffer(&c, 1), ec);
+  return static_cast<bool>(ec);
+}
+
+TEST_F(TcpNetworkTest, ConnectionsPastTheCapOrThatNeverGreetAreClosed) {
+  Inbox& ib = NewInbox();
+  TcpNetwork* b = Member(NodeId(2), &ib, kCluster, 0, 1 << 20, 8 << 20, [](TcpNetworkOptions& o) {
+    o.max_inbound_connections = 3;
+    o.max_ungreeted_per_source = 100;
+    o.greeting_timeout_us = 200'000;
+  });
+  asio::io_context io;
+  asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), b->port());
+  std::vector<asio::ip::tcp::socket> idle;
+  for (int i = 0; i < 5; ++i) {
+    idle.emplace_back(io);
+    idle.back().connect(ep);
+  }
+  // Past the cap: closed at once; the rest when the greeting time is up.
+  for (auto& s : idle)
+    EXPECT_TRUE(ClosedByServer(s));
+  OnLoop(loop_, [&] {
+    EXPECT_EQ(b->stats().rejected_inbound_full, 2u);
+    EXPECT_EQ(b->stats().greeting_timeouts, 3u);
+  });
+  // The slots are free again: a real peer gets through.
+  TcpNetwork* a = Member(NodeId(1), nullptr);
+  Link(a, NodeId(2), b);
+  OnLoop(loop_, [&] { a->Send(NodeId(2), "hello"); });
+  ASSERT_TRUE(Eventually([&] { return ib.size() == 1; }));
+}
+
+// One address with connections that never greet is refused more than its
+// share, while another address (a member) still gets in.
+TEST_F(TcpNetworkTest, OneSourceCannotHoldTheSlots) {
+  Inbox& ib = NewInbox();
+  TcpNetwork* b = Member(NodeId(2), &ib, kCluster, 0, 1 << 20, 8 << 20, [](TcpNetworkOptions& o) {
+    o.max_ungreeted_per_source = 2;
+    o.greeting_timeout_us = 10'000'000;
+  });
+  asio::io_context io;
+  std::vector<asio::ip::tcp::socket> idle;
+  for (int i = 0; i < 4; ++i) {
+    idle.emplace_back(io);
+    idle.back().open(asio::ip::tcp::v4());
+    idle.back().bind({asio::ip::make_address("127.0.0.2"), 0});  // another source address
+    idle.back().connect({asio::ip::make_address("127.0.0.1"), b->port()});
+  }
+  EXPECT_TRUE(ClosedByServer(idle[2]));
+  EXPECT_TRUE(ClosedByServer(idle[3]));
+  OnLoop(loop_, [&] { EXPECT_EQ(b->stats().rejected_source_busy, 2u); });
+  TcpNetwork* a = Member(NodeId(1), nullptr);
+  Link(a, NodeId(2), b);  // from 127.0.0.1
+  OnLoop(loop_, [&] { a->Send(NodeId(2), "hello"); });
+  ASSERT_TRUE(Eventually([&] { return ib.size() == 1; }));
 }
 
 }  // namespace
