@@ -19,8 +19,8 @@
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 #include "kv/etcd_errors.h"
 #include "server/bidi_stream.h"
-#include "server/password.h"
 #include "server/client_limits.h"
+#include "server/password.h"
 #include "server/tls.h"
 
 namespace bw::server {
