@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <cstring>
 #include <future>
 #include <utility>
 
@@ -2004,15 +2005,29 @@ void EtcdServer::ReadThen(grpc::ServerUnaryReactor* reactor, bool linearizable,
   });
 }
 
+// A control byte no metadata value can hold (gRPC allows printable ASCII):
+// marks a user named by a client certificate rather than a token.
+constexpr char kCertUserMark[] = "\x01cn:";
+
 std::string EtcdServer::TokenOf(grpc::CallbackServerContext* ctx) {
   const auto& md = ctx->client_metadata();
   auto it = md.find("token");
-  if (it == md.end()) return "";
-  return std::string(it->second.data(), it->second.size());
+  if (it != md.end()) return std::string(it->second.data(), it->second.size());
+  // No token: a client certificate verified against --trusted-ca-file
+  // (--client-cert-auth) names the user by its common name, as in etcd.
+  std::shared_ptr<const grpc::AuthContext> auth = ctx->auth_context();
+  if (auth != nullptr && auth->IsPeerAuthenticated()) {
+    std::vector<grpc::string_ref> cn = auth->FindPropertyValues("x509_common_name");
+    if (!cn.empty() && cn[0].size() > 0) {
+      return absl::StrCat(kCertUserMark, absl::string_view(cn[0].data(), cn[0].size()));
+    }
+  }
+  return "";
 }
 
 absl::StatusOr<std::string> EtcdServer::UserOf(const std::string& token) {
   if (mvcc_ == nullptr || !mvcc_->auth().enabled() || token.empty()) return std::string();
+  if (absl::StartsWith(token, kCertUserMark)) return token.substr(std::strlen(kCertUserMark));
   if (jwt_ != nullptr) {
     absl::StatusOr<JwtTokens::Claims> c = jwt_->Verify(token, env::UnixMillisNow());
     if (!c.ok()) return c.status();
