@@ -28,6 +28,10 @@ namespace bw::server {
 
 namespace {
 
+// A control byte no metadata value can hold (gRPC allows printable ASCII):
+// marks a user named by a client certificate rather than a token.
+constexpr char kCertUserMark[] = "\x01cn:";
+
 // The etcd API version bulwark implements, as Status reports it. Clients
 // parse it as a semantic version to decide which calls the server has.
 constexpr char kEtcdApiVersion[] = "3.4.0";
@@ -808,7 +812,11 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
     call->req = req;
     call->ctx.set_deadline(env::WallDeadlineAfter(std::chrono::seconds(5)));
     // Every member knows every token: the leader checks the caller again.
-    if (!token.empty()) call->ctx.AddMetadata("token", token);
+    // (A user named by a client certificate cannot be passed on: the leader
+    // sees this member's certificate; this member checked the caller.)
+    if (!token.empty() && !absl::StartsWith(token, kCertUserMark)) {
+      call->ctx.AddMetadata("token", token);
+    }
     (call->stub->async()->*method)(&call->ctx, &call->req, &call->resp,
                                    [call, resp, reactor](grpc::Status st) {
                                      if (st.ok()) resp->Swap(&call->resp);
@@ -2004,10 +2012,6 @@ void EtcdServer::ReadThen(grpc::ServerUnaryReactor* reactor, bool linearizable,
     });
   });
 }
-
-// A control byte no metadata value can hold (gRPC allows printable ASCII):
-// marks a user named by a client certificate rather than a token.
-constexpr char kCertUserMark[] = "\x01cn:";
 
 std::string EtcdServer::TokenOf(grpc::CallbackServerContext* ctx) {
   const auto& md = ctx->client_metadata();
