@@ -36,6 +36,17 @@ bool ParseSegmentName(const std::string& name, uint64_t* seq) {
   return true;
 }
 
+// What a segment's first entry follows (the header's last byte; segments
+// written before it existed have none, and are read as kFollowsUnknown).
+enum SegmentFollows : uint8_t {
+  kFollowsUnknown = 0,
+  // Started by rotation: prev_index is the last index of the segment before.
+  kFollowsLastSegment = 1,
+  // Started by Rebase: prev_index is a snapshot's index, which may be below
+  // what the segment before holds (the log was cut back there).
+  kFollowsSnapshot = 2,
+};
+
 struct SegmentHeader {
   uint32_t magic = 0;
   uint32_t version = 0;
@@ -43,6 +54,7 @@ struct SegmentHeader {
   uint64_t node_id = 0;
   uint64_t seq = 0;
   uint64_t prev_index = 0;
+  uint8_t follows = kFollowsUnknown;
 };
 
 std::string EncodeHeader(const SegmentHeader& h) {
@@ -54,6 +66,8 @@ std::string EncodeHeader(const SegmentHeader& h) {
   w.Varint(h.node_id);
   w.Varint(h.seq);
   w.Varint(h.prev_index);
+  // Readers from before this field ignore bytes after prev_index.
+  w.U8(h.follows);
   return out;
 }
 
@@ -319,6 +333,7 @@ absl::Status Wal::RecoverSegment(size_t i, bool last, LogIndex after, bool repai
       h.node_id = r.Varint();
       h.seq = r.Varint();
       h.prev_index = r.Varint();
+      if (!r.done()) h.follows = r.U8();
       if (!r.ok() || h.magic != kWalMagic) {
         return corrupt(off, absl::StrFormat("bad magic 0x%08x (expected 0x%08x, \"BWWL\"): not a "
                                             "bulwark WAL segment",
@@ -348,7 +363,13 @@ absl::Status Wal::RecoverSegment(size_t i, bool last, LogIndex after, bool repai
                                            " but the snapshot covers only up to ", after.value(),
                                            ": earlier segments are missing"));
         }
-      } else if (prev > last_index_ && prev > after) {
+      } else if ((prev > last_index_ && prev > after) ||
+                 (h.follows == kFollowsLastSegment && prev != last_index_)) {
+        // A rotated segment continues exactly where the one before ended,
+        // which was synced whole before it began. Ending earlier means that
+        // segment lost records; if the log had been overwritten there, what
+        // it still holds would otherwise come back in place of the entries
+        // that replaced it.
         return corrupt(off, absl::StrCat("segment follows entry ", h.prev_index,
                                          " but the one before ends at ", last_index_.value()));
       }
@@ -430,8 +451,10 @@ absl::Status Wal::Write(std::string_view bytes) {
   return absl::OkStatus();
 }
 
-std::string Wal::SegmentStart(uint64_t seq, LogIndex prev_index, const raft::HardState& hs) const {
+std::string Wal::SegmentStart(uint64_t seq, LogIndex prev_index, const raft::HardState& hs,
+                              bool rebase) const {
   SegmentHeader h;
+  h.follows = rebase ? kFollowsSnapshot : kFollowsLastSegment;
   h.magic = kWalMagic;
   h.version = kWalVersion;
   h.cluster_id = options_.cluster_id;
@@ -466,7 +489,7 @@ absl::Status Wal::StartSegment(uint64_t seq, LogIndex prev_index) {
   // refuses the rotation with nothing of the new segment left behind, and
   // the log goes on in the old one (synced above, still open).
   BW_ASSIGN_OR_RETURN(std::unique_ptr<env::AppendFile> next, disk_.OpenAppend(info.path));
-  const std::string start = SegmentStart(seq, prev_index, hard_state_);
+  const std::string start = SegmentStart(seq, prev_index, hard_state_, /*rebase=*/false);
   absl::Status s =
       options_.preallocate ? next->Preallocate(options_.segment_bytes) : absl::OkStatus();
   if (s.ok()) s = next->Append(start);
@@ -546,7 +569,7 @@ absl::Status Wal::Rebase(LogIndex index, const raft::HardState& hs,
   info.prev_index = index;
   raft::HardState opening = hs;
   opening.commit = std::min(hs.commit, index);
-  std::string buf = SegmentStart(info.seq, index, opening);
+  std::string buf = SegmentStart(info.seq, index, opening, /*rebase=*/true);
   info.records = 2;
   LogIndex last = index;
   std::string payload;
