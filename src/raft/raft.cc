@@ -747,6 +747,11 @@ void Raft::StepLeader(Message& m) {
 
 void Raft::HandleAppendResponse(const Message& m) {
   Progress* pr = MutableProgress(m.from);
+  // A response can only be about entries this leader sent, all within its
+  // log. One past the log is malformed: trusting it would set the
+  // follower's next index beyond the log (SendAppend then has no term for
+  // the previous entry, and asserts) or its match index there.
+  if (m.index > log_.last_index()) return;
   if (m.reject) {
     LogIndex hint = m.reject_hint;
     if (m.log_term > Term(0)) hint = log_.FindConflictByTerm(m.reject_hint, m.log_term);

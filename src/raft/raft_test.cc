@@ -730,6 +730,38 @@ TEST(RaftTest, ConfigValidationRejectsImpossibleSettings) {
   EXPECT_FALSE(cfg.Validate().ok());
 }
 
+// Found by fuzzing (fuzz/raft_node_fuzz.cc): an append response about an
+// index past the leader's log, which no follower answering this leader can
+// send (a forged or corrupted message), set the follower's next index past
+// the log; the next append to it found no term for the previous entry and
+// the leader stopped on an assertion. Such a response is now ignored, and an
+// acceptance past the log does not move the follower's match index there.
+TEST(RaftTest, AppendResponsePastTheLeadersLogIsIgnored) {
+  Cluster c(3);
+  c.Elect(1);
+  c.Propose(1, "a");
+  const LogIndex last = c.node(1).log().last_index();
+  for (bool reject : {true, false}) {
+    Message m;
+    m.type = MessageType::kAppendResponse;
+    m.from = NodeId(2);
+    m.to = NodeId(1);
+    m.term = c.node(1).term();
+    m.index = last + 100;
+    m.reject = reject;
+    m.reject_hint = last + 100;
+    EXPECT_TRUE(c.node(1).Step(m).ok()) << "reject=" << reject;
+    c.Deliver();
+    ASSERT_NE(c.node(1).progress(NodeId(2)), nullptr);
+    EXPECT_LE(c.node(1).progress(NodeId(2))->match, last) << "reject=" << reject;
+    EXPECT_EQ(c.node(1).role(), Role::kLeader);
+  }
+  c.Propose(1, "b");
+  c.TickAll(1);
+  for (int i = 1; i <= 3; ++i)
+    EXPECT_EQ(c.applied(i), Strs({"a", "b"})) << "node " << i;
+}
+
 TEST(RaftTest, PlantedVoteLogCheckBugElectsAStaleLeader) {
 #ifndef BW_PLANTED_BUGS
   GTEST_SKIP() << "planted bugs are not compiled in";
