@@ -11,8 +11,9 @@
 // is caught before it is trusted; `crc` covers type and payload. The first
 // record of a segment is its header (magic "BWWL", format version, cluster
 // id, node id, sequence number, the index of the last log entry written
-// before the segment began, and whether that entry ended the segment before
-// (rotation) or is a snapshot's (Rebase)); the second is the hard state in force when it
+// before the segment began, whether that entry ended the segment before
+// (rotation) or is a snapshot's (Rebase), and for rotation its term); the
+// second is the hard state in force when it
 // began, so segments before it can be released without losing the vote.
 // Then come entry and hard-state records in the order they were written. An
 // entry whose index is not past the last one replaces the log from there,
@@ -25,8 +26,8 @@
 //     reported by torn_tail().
 //   - Corruption: any other bad record, a gap in the segment numbers, a first
 //     segment that starts after the snapshot, a rotated segment that does
-//     not start where the one before ends (which lost its tail), a wrong
-//     magic or version.
+//     not start where the one before ends, index and term (which lost its
+//     tail), a wrong magic or version.
 //     Open fails with DATA_LOSS naming the file, the offset and what was
 //     expected; nothing is skipped, and the member must be rebuilt from its
 //     peers.
@@ -177,6 +178,9 @@ class Wal {
   WalRecovered recovered_;
   raft::HardState hard_state_;
   LogIndex last_index_;
+  // The term of entry last_index_; 0 when not known (the log ends at a
+  // snapshot). Written into the next rotated segment's header.
+  Term last_term_;
   std::string scratch_;          // Append's encoding buffer
   std::string planted_pending_;  // planted_lying_sync: appended, not yet written
   // The first error of a write or sync; sticky.

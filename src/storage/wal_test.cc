@@ -87,10 +87,11 @@ std::string EntryRecord(const raft::Entry& e) {
 }
 
 // A segment header record, encoded as wal.cc's EncodeHeader does. `follows`
-// is its last byte: 1 for a segment started by rotation, 2 by Rebase, -1 for
-// none (segments written before that byte existed).
+// says what the segment follows: 1 the segment before (rotation; then
+// `prev_term` is the term of entry `prev`), 2 a snapshot (Rebase), -1 leaves
+// out both fields, as segments written before they existed do.
 std::string HeaderRecord(uint32_t magic, uint32_t version, uint64_t cluster, uint64_t node,
-                         uint64_t seq, uint64_t prev, int follows = 1) {
+                         uint64_t seq, uint64_t prev, int follows = 1, uint64_t prev_term = 0) {
   std::string payload;
   core::ByteWriter w(&payload);
   w.Fixed32(magic);
@@ -99,7 +100,10 @@ std::string HeaderRecord(uint32_t magic, uint32_t version, uint64_t cluster, uin
   w.Varint(node);
   w.Varint(seq);
   w.Varint(prev);
-  if (follows >= 0) w.U8(static_cast<uint8_t>(follows));
+  if (follows >= 0) {
+    w.U8(static_cast<uint8_t>(follows));
+    w.Varint(prev_term);
+  }
   std::string rec;
   AppendWalRecord(&rec, kWalSegmentHeader, payload);
   return rec;
@@ -704,6 +708,34 @@ TEST_F(WalTest, RotatedSegmentAfterALostOverwriteInTheOneBeforeIsDataLoss) {
   EXPECT_THAT(st.message(), HasSubstr("segment follows entry 30 but the one before ends at 33"));
 }
 
+// The same damage where the lost overwrite ended at the same index as what
+// it replaced: entries 27..30 of term 1 overwritten by 27..30 of term 2, and
+// the second segment following entry 30 of term 2. The index alone cannot
+// tell; the header's term of the entry it follows does.
+TEST_F(WalTest, RotatedSegmentAfterALostSameLengthOverwriteIsDataLoss) {
+  uint64_t overwrite_start = 0;
+  {
+    std::unique_ptr<Wal> wal = MustOpen();
+    ASSERT_NE(wal, nullptr);
+    ASSERT_TRUE(wal->Append(HS(1, 1, 0), {}).ok());
+    AppendEach(*wal, Bigs(1, 30, 1));
+    overwrite_start = wal->segments().back().bytes;
+    ASSERT_TRUE(wal->Append(std::nullopt, Bigs(27, 30, 2)).ok());
+    ASSERT_EQ(wal->segments().size(), 1u);
+    AppendEach(*wal, Bigs(31, 60, 2));
+    ASSERT_TRUE(wal->Sync().ok());
+    ASSERT_GE(wal->segments().size(), 2u);
+    ASSERT_EQ(wal->segments()[1].prev_index, LogIndex(30));
+  }
+  Write(SegPath(1), Read(SegPath(1)).substr(0, overwrite_start));
+  absl::Status st = OpenStatus();
+  ASSERT_TRUE(absl::IsDataLoss(st)) << st;
+  EXPECT_THAT(st.message(), HasSubstr(SegPath(2)));
+  EXPECT_THAT(
+      st.message(),
+      HasSubstr("segment follows entry 30 of term 2 but the one before holds it with term 1"));
+}
+
 // 12. A failed sync poisons the log.
 TEST_F(WalTest, FailedSyncIsSticky) {
   std::unique_ptr<Wal> wal = MustOpen();
@@ -1026,7 +1058,8 @@ TEST_F(WalTest, SegmentTornInsideItsHardStateKeepsTheVoteAfterRelease) {
   }
   // Segment 2 as a crash during its rotation can leave it: the header and a
   // few bytes of the hard state.
-  const std::string header = HeaderRecord(kWalMagic, kWalVersion, kCluster, 1, 2, prev.value());
+  const std::string header =
+      HeaderRecord(kWalMagic, kWalVersion, kCluster, 1, 2, prev.value(), 1, /*prev_term=*/1);
   const std::string seg2 = Read(SegPath(2));
   ASSERT_EQ(seg2.substr(0, header.size()), header);
   Write(SegPath(2), seg2.substr(0, header.size() + 5));
