@@ -762,6 +762,38 @@ TEST(RaftTest, AppendResponsePastTheLeadersLogIsIgnored) {
     EXPECT_EQ(c.applied(i), Strs({"a", "b"})) << "node " << i;
 }
 
+// Found by fuzzing (fuzz/raft_node_fuzz.cc): an append whose entries do not
+// follow its index one by one (a forged or corrupted message; the codec
+// carries any indexes) stopped the follower on the log's assertion. Refused
+// now as malformed, as are entries whose terms fall; the follower is
+// unharmed and goes on replicating.
+TEST(RaftTest, AppendWithEntriesThatDoNotFollowItsIndexIsRefused) {
+  Cluster c(3);
+  c.Elect(1);
+  c.Propose(1, "a");
+  const LogIndex last = c.node(2).log().last_index();
+  const Term term = c.node(1).term();
+  Message m;
+  m.type = MessageType::kAppend;
+  m.from = NodeId(1);
+  m.to = NodeId(2);
+  m.term = term;
+  m.index = last;
+  m.log_term = c.node(2).log().last_term();
+  m.entries.push_back(Entry{term, last + 2, EntryType::kNormal, "skips one"});
+  absl::Status st = c.node(2).Step(m);
+  EXPECT_TRUE(absl::IsInvalidArgument(st)) << st;
+  m.entries = {Entry{term, last + 1, EntryType::kNormal, "x"},
+               Entry{Term(term.value() - 1), last + 2, EntryType::kNormal, "older term"}};
+  st = c.node(2).Step(m);
+  EXPECT_TRUE(absl::IsInvalidArgument(st)) << st;
+  EXPECT_EQ(c.node(2).log().last_index(), last);
+  c.Propose(1, "b");
+  c.TickAll(1);
+  for (int i = 1; i <= 3; ++i)
+    EXPECT_EQ(c.applied(i), Strs({"a", "b"})) << "node " << i;
+}
+
 TEST(RaftTest, PlantedVoteLogCheckBugElectsAStaleLeader) {
 #ifndef BW_PLANTED_BUGS
   GTEST_SKIP() << "planted bugs are not compiled in";
