@@ -4,6 +4,7 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 REL_BUILD  ?= build-release
+FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
@@ -12,12 +13,12 @@ DEB_PACKAGES := cmake ninja-build g++ ccache clang-format libabsl-dev libgtest-d
                 libbenchmark-dev libcli11-dev librapidcheck-dev librocksdb-dev libasio-dev python3 util-linux \
                 libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc dpkg libtomlplusplus-dev libssl-dev \
                 etcd-server etcd-client python3-etcd3 redis-server iproute2 nftables libfaketime \
-                e2fsprogs mount
+                e2fsprogs mount clang libclang-rt-14-dev
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build build-asan build-release test demo sim-sweep bench crash-test bench-storage format chaos-runs \
-        format-check clean
+.PHONY: all deps build build-asan build-release build-fuzz fuzz fuzz-smoke fuzz-seeds test demo sim-sweep bench \
+        crash-test bench-storage format chaos-runs format-check clean
 
 all: build
 
@@ -49,12 +50,40 @@ $(REL_BUILD)/build.ninja:
 build-release: deps $(REL_BUILD)/build.ninja
 	cmake --build $(REL_BUILD) -j $(JOBS)
 
+# The libFuzzer targets of fuzz/ (clang, ASan + UBSan, -O1): only those
+# and the sources they reach, so that `make test` can afford to build them.
+$(FUZZ_BUILD)/build.ninja:
+	cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ \
+	  -DBW_FUZZ=ON $(CMAKE_FLAGS)
+
+build-fuzz: deps $(FUZZ_BUILD)/build.ninja
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+
+# Each fuzz target briefly on its corpus (fuzz/corpus/<target>); any crash
+# fails. Part of `make test`.
+FUZZ_SMOKE_TIME ?= 10
+fuzz-smoke: build-fuzz
+	fuzz/run.sh smoke $(FUZZ_BUILD) $(FUZZ_SMOKE_TIME)
+
+# Each fuzz target for FUZZ_TIME seconds (FUZZ_TARGET=name for one); new
+# inputs grow in $(FUZZ_BUILD)/fuzz-work, crashes land in
+# $(FUZZ_BUILD)/fuzz-artifacts. docs/fuzzing.md.
+FUZZ_TIME ?= 300
+FUZZ_TARGET ?=
+fuzz: build-fuzz
+	fuzz/run.sh long $(FUZZ_BUILD) $(FUZZ_TIME) $(FUZZ_TARGET)
+
+# Rewrites the seed inputs in fuzz/corpus/ from the targets' Seeds().
+fuzz-seeds: build-fuzz
+	fuzz/run.sh seeds $(FUZZ_BUILD)
+
 # Every test: unit, scenario, property and simulator tests; then the suite
 # again under AddressSanitizer + UndefinedBehaviorSanitizer, with a tenth of
 # the simulator seeds and without the planted-bug hunts (they prove the
 # checkers' power, which the first run already shows, and are slow there).
 # The release build (no planted bugs) runs the suite with a tenth of the seeds.
-test: build build-asan build-release format-check
+# Before them, fuzz-smoke: every fuzz target for FUZZ_SMOKE_TIME seconds.
+test: build build-asan build-release format-check fuzz-smoke
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	cd $(ASAN_BUILD) && BW_SIM_SEEDS_SCALE=0.1 ctest --output-on-failure -j $(JOBS) -E 'PlantedBugTest'
 	cd $(REL_BUILD) && BW_SIM_SEEDS_SCALE=0.1 ctest --output-on-failure -j $(JOBS)
@@ -114,4 +143,4 @@ format-check:
 	if [ -n "$$out" ]; then echo "$$out" | head -40; echo "clang-format: run 'make format'"; exit 1; fi
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(REL_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(REL_BUILD) $(FUZZ_BUILD)

@@ -1314,6 +1314,10 @@ absl::Status MvccStore::Restore(std::string_view snapshot) {
   }
   for (const bulwark::internal::KeyHistory& kh : snap.keys()) {
     if (kh.versions().empty()) return absl::DataLossError("mvcc: snapshot key without versions");
+    // Serialize writes each key once; versions of a repeated key would be
+    // appended out of order, and a store that serializes to a snapshot it
+    // cannot restore (and whose reads search unsorted histories) would result.
+    if (fresh.keys_.count(kh.key()) != 0) return absl::DataLossError("mvcc: snapshot key repeated");
     int64_t last_mod = 0, last_sub = -1;
     for (const bulwark::internal::Version& pv : kh.versions()) {
       if (pv.mod_revision() < last_mod || (pv.mod_revision() == last_mod && pv.sub() <= last_sub) ||

@@ -407,6 +407,32 @@ TEST_F(MvccTest, SnapshotRestoresEverythingAndTheDigest) {
   EXPECT_FALSE(copy.Restore("\xff\xff garbage").ok());
 }
 
+// Found by fuzzing (fuzz/request_fuzz.cc): a snapshot naming a key twice
+// restored, with the second list of versions appended after the first out
+// of order; the store then served reads from an unsorted history and
+// serialized to a snapshot that it refused to restore. Refused now.
+TEST_F(MvccTest, SnapshotWithARepeatedKeyIsDataLoss) {
+  bulwark::internal::MvccSnapshot snap;
+  snap.set_revision(5);
+  for (int64_t mod : {4, 2}) {
+    bulwark::internal::KeyHistory* kh = snap.add_keys();
+    kh->set_key("a");
+    bulwark::internal::Version* v = kh->add_versions();
+    v->set_mod_revision(mod);
+    v->set_create_revision(mod);
+    v->set_version(1);
+    v->set_value("x");
+  }
+  MvccStore copy;
+  const absl::Status s = copy.Restore(snap.SerializeAsString());
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_EQ(s.message(), "mvcc: snapshot key repeated");
+  // The store is left as it was.
+  EXPECT_EQ(copy.revision(), 1);
+  snap.mutable_keys()->RemoveLast();
+  EXPECT_TRUE(copy.Restore(snap.SerializeAsString()).ok());
+}
+
 class MvccLeaseTest : public MvccTest {
  protected:
   MvccResult Grant(int64_t id, int64_t ttl, int64_t now_us) {

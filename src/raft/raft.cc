@@ -395,6 +395,21 @@ absl::Status Raft::Step(Message m) {
   if (m.from == kNoNode || m.from == config_.id) {
     return absl::InvalidArgumentError("raft: message with an invalid sender");
   }
+  if (m.type == MessageType::kAppend) {
+    // A leader's entries follow the entry the append names, one index after
+    // another, with terms that never fall. Anything else is malformed, and
+    // the log asserts on it (entries that skip or repeat an index).
+    Term prev_term = m.log_term;
+    for (size_t i = 0; i < m.entries.size(); ++i) {
+      const Entry& e = m.entries[i];
+      if (e.index != m.index + 1 + i || e.term < prev_term) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("raft: append after ", m.index.value(), " holds entry ", e.index.value(),
+                         " of term ", e.term.value(), " at position ", i));
+      }
+      prev_term = e.term;
+    }
+  }
   if (m.term == Term(0)) {
     // Only proposals and read-index traffic travel without a term; anything
     // else at term 0 would skip every term check.
@@ -747,6 +762,11 @@ void Raft::StepLeader(Message& m) {
 
 void Raft::HandleAppendResponse(const Message& m) {
   Progress* pr = MutableProgress(m.from);
+  // A response can only be about entries this leader sent, all within its
+  // log. One past the log is malformed: trusting it would set the
+  // follower's next index beyond the log (SendAppend then has no term for
+  // the previous entry, and asserts) or its match index there.
+  if (m.index > log_.last_index()) return;
   if (m.reject) {
     LogIndex hint = m.reject_hint;
     if (m.log_term > Term(0)) hint = log_.FindConflictByTerm(m.reject_hint, m.log_term);

@@ -730,6 +730,70 @@ TEST(RaftTest, ConfigValidationRejectsImpossibleSettings) {
   EXPECT_FALSE(cfg.Validate().ok());
 }
 
+// Found by fuzzing (fuzz/raft_node_fuzz.cc): an append response about an
+// index past the leader's log, which no follower answering this leader can
+// send (a forged or corrupted message), set the follower's next index past
+// the log; the next append to it found no term for the previous entry and
+// the leader stopped on an assertion. Such a response is now ignored, and an
+// acceptance past the log does not move the follower's match index there.
+TEST(RaftTest, AppendResponsePastTheLeadersLogIsIgnored) {
+  Cluster c(3);
+  c.Elect(1);
+  c.Propose(1, "a");
+  const LogIndex last = c.node(1).log().last_index();
+  for (bool reject : {true, false}) {
+    Message m;
+    m.type = MessageType::kAppendResponse;
+    m.from = NodeId(2);
+    m.to = NodeId(1);
+    m.term = c.node(1).term();
+    m.index = last + 100;
+    m.reject = reject;
+    m.reject_hint = last + 100;
+    EXPECT_TRUE(c.node(1).Step(m).ok()) << "reject=" << reject;
+    c.Deliver();
+    ASSERT_NE(c.node(1).progress(NodeId(2)), nullptr);
+    EXPECT_LE(c.node(1).progress(NodeId(2))->match, last) << "reject=" << reject;
+    EXPECT_EQ(c.node(1).role(), Role::kLeader);
+  }
+  c.Propose(1, "b");
+  c.TickAll(1);
+  for (int i = 1; i <= 3; ++i)
+    EXPECT_EQ(c.applied(i), Strs({"a", "b"})) << "node " << i;
+}
+
+// Found by fuzzing (fuzz/raft_node_fuzz.cc): an append whose entries do not
+// follow its index one by one (a forged or corrupted message; the codec
+// carries any indexes) stopped the follower on the log's assertion. Refused
+// now as malformed, as are entries whose terms fall; the follower is
+// unharmed and goes on replicating.
+TEST(RaftTest, AppendWithEntriesThatDoNotFollowItsIndexIsRefused) {
+  Cluster c(3);
+  c.Elect(1);
+  c.Propose(1, "a");
+  const LogIndex last = c.node(2).log().last_index();
+  const Term term = c.node(1).term();
+  Message m;
+  m.type = MessageType::kAppend;
+  m.from = NodeId(1);
+  m.to = NodeId(2);
+  m.term = term;
+  m.index = last;
+  m.log_term = c.node(2).log().last_term();
+  m.entries.push_back(Entry{term, last + 2, EntryType::kNormal, "skips one"});
+  absl::Status st = c.node(2).Step(m);
+  EXPECT_TRUE(absl::IsInvalidArgument(st)) << st;
+  m.entries = {Entry{term, last + 1, EntryType::kNormal, "x"},
+               Entry{Term(term.value() - 1), last + 2, EntryType::kNormal, "older term"}};
+  st = c.node(2).Step(m);
+  EXPECT_TRUE(absl::IsInvalidArgument(st)) << st;
+  EXPECT_EQ(c.node(2).log().last_index(), last);
+  c.Propose(1, "b");
+  c.TickAll(1);
+  for (int i = 1; i <= 3; ++i)
+    EXPECT_EQ(c.applied(i), Strs({"a", "b"})) << "node " << i;
+}
+
 TEST(RaftTest, PlantedVoteLogCheckBugElectsAStaleLeader) {
 #ifndef BW_PLANTED_BUGS
   GTEST_SKIP() << "planted bugs are not compiled in";

@@ -319,18 +319,21 @@ absl::StatusOr<ResolvedConfig> Resolve(ServerConfig c) {
   return r;
 }
 
-absl::StatusOr<ServerConfig> LoadTomlConfig(const std::string& path) {
-  toml::table t;
-  try {
-    t = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ":", e.source().begin.line, ":",
-                                                   e.source().begin.column, ": ",
-                                                   std::string(e.description())));
-  }
+namespace {
+
+absl::Status TomlError(const std::string& path, const toml::parse_error& e) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ":", e.source().begin.line, ":",
+                                                 e.source().begin.column, ": ",
+                                                 std::string(e.description())));
+}
+
+absl::StatusOr<ServerConfig> ConfigFromToml(const toml::table& t, const std::string& path) {
   ServerConfig c;
-  for (auto&& [key, node] : t) {
-    std::string k(key.str());
+  // Not a structured binding: clang 14 (the fuzz build) cannot capture one
+  // in the lambdas below.
+  for (const auto& entry : t) {
+    const std::string k(entry.first.str());
+    const toml::node& node = entry.second;
     auto where = [&] { return absl::StrCat(path, ":", node.source().begin.line, ": \"", k, "\""); };
     auto str = [&](std::string* out) -> absl::Status {
       if (!node.is_string())
@@ -459,6 +462,28 @@ absl::StatusOr<ServerConfig> LoadTomlConfig(const std::string& path) {
     if (!s.ok()) return s;
   }
   return c;
+}
+
+}  // namespace
+
+absl::StatusOr<ServerConfig> LoadTomlConfig(const std::string& path) {
+  toml::table t;
+  try {
+    t = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return TomlError(path, e);
+  }
+  return ConfigFromToml(t, path);
+}
+
+absl::StatusOr<ServerConfig> ParseTomlConfig(std::string_view text, const std::string& path) {
+  toml::table t;
+  try {
+    t = toml::parse(text, std::string_view(path));
+  } catch (const toml::parse_error& e) {
+    return TomlError(path, e);
+  }
+  return ConfigFromToml(t, path);
 }
 
 }  // namespace bw::server

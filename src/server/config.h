@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -147,5 +148,8 @@ uint64_t ClusterIdFor(std::vector<uint64_t> member_ids);
 // dashes ("name", "data-dir", "initial-cluster", ...). Unknown keys and
 // wrong types are errors naming the key and the line.
 [[nodiscard]] absl::StatusOr<ServerConfig> LoadTomlConfig(const std::string& path);
+// The same for a file's contents; `path` names it in error messages.
+[[nodiscard]] absl::StatusOr<ServerConfig> ParseTomlConfig(std::string_view text,
+                                                           const std::string& path);
 
 }  // namespace bw::server

@@ -18,6 +18,7 @@
 #include "rocksdb/options.h"
 #include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
+#include "storage/snapshot_manifest.h"
 
 namespace bw::storage {
 
@@ -32,10 +33,6 @@ constexpr char kDataPrefix = 'd';
 constexpr char kMetaPrefix = 'm';
 constexpr char kAppliedKey[] = "mapplied";
 constexpr char kFormatKey[] = "mformat";
-constexpr uint32_t kSnapshotMagic = 0x53525742;  // "BWRS" as little-endian bytes
-constexpr uint8_t kSnapshotVersion = 1;
-// Smallest encoding of one file entry in the metadata: name (1+1), size (1), crc (4).
-constexpr size_t kMinFileEntryBytes = 7;
 // Read and copy buffer for checkpoint files (which may be tens of MiB each).
 constexpr size_t kChunkBytes = 1 << 20;
 
@@ -150,11 +147,6 @@ absl::Status RemoveTree(const std::string& path) {
   return absl::OkStatus();
 }
 
-struct FileSum {
-  uint64_t size = 0;
-  uint32_t crc = 0;  // CRC-32C of the file's name, then its contents
-};
-
 // Streams the file through RocksDB's Env (env::Disk reads whole files only,
 // and checkpoint files can be large).
 absl::StatusOr<FileSum> SumFile(const std::string& dir, const std::string& name) {
@@ -209,97 +201,6 @@ bool Immutable(std::string_view name) {
   return ends_with(".sst") || ends_with(".blob");
 }
 
-struct SnapshotFile {
-  std::string name;
-  FileSum sum;
-};
-
-struct SnapshotManifest {
-  raft::SnapshotMeta meta;
-  std::vector<SnapshotFile> files;
-};
-
-std::string EncodeManifest(const SnapshotManifest& m) {
-  std::string out;
-  core::ByteWriter w(&out);
-  w.Fixed32(kSnapshotMagic);
-  w.U8(kSnapshotVersion);
-  w.Bytes(raft::EncodeSnapshotMeta(m.meta));
-  w.Varint(m.files.size());
-  for (const SnapshotFile& f : m.files) {
-    w.Bytes(f.name);
-    w.Varint(f.sum.size);
-    w.Fixed32(f.sum.crc);
-  }
-  w.Fixed32(core::Crc32c(out));
-  return out;
-}
-
-// A name a checkpoint could hold: one plain path component.
-bool PlainFileName(std::string_view name) {
-  return !name.empty() && name != "." && name != ".." &&
-         name.find_first_of(std::string_view("/\0", 2)) == std::string_view::npos &&
-         name != kSnapshotMetaFile;
-}
-
-// `path` names the metadata file in error messages. The metadata may come
-// from another node, so every count is checked against the bytes left.
-absl::StatusOr<SnapshotManifest> DecodeManifest(std::string_view data, const std::string& path) {
-  if (data.size() < 9) {
-    return absl::DataLossError(
-        absl::StrCat(path, ": ", data.size(), " bytes, too short for snapshot metadata"));
-  }
-  core::ByteReader head(data);
-  uint32_t magic = head.Fixed32();
-  if (magic != kSnapshotMagic) {
-    return absl::DataLossError(absl::StrCat(path, ": bad magic ", Hex32(magic), " (expected ",
-                                            Hex32(kSnapshotMagic), ", \"BWRS\")"));
-  }
-  std::string_view body = data.substr(0, data.size() - 4);
-  core::ByteReader tail(data.substr(data.size() - 4));
-  uint32_t stored = tail.Fixed32();
-  uint32_t computed = core::Crc32c(body);
-  if (stored != computed) {
-    return absl::DataLossError(absl::StrCat(path, ": checksum mismatch (stored ", Hex32(stored),
-                                            ", computed ", Hex32(computed), ")"));
-  }
-  core::ByteReader r(body.substr(4));
-  uint8_t version = r.U8();
-  if (version != kSnapshotVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(path, ": snapshot format version ",
-                                                      int{version}, "; this binary reads version ",
-                                                      int{kSnapshotVersion}));
-  }
-  std::string_view meta_bytes = r.Bytes();
-  uint64_t count = r.Varint();
-  if (!r.ok() || count > r.remaining() / kMinFileEntryBytes) {
-    return absl::DataLossError(absl::StrCat(path, ": truncated header or impossible file count"));
-  }
-  SnapshotManifest m;
-  std::set<std::string, std::less<>> seen;
-  for (uint64_t i = 0; i < count; ++i) {
-    std::string_view name = r.Bytes();
-    uint64_t size = r.Varint();
-    uint32_t crc = r.Fixed32();
-    if (!r.ok()) return absl::DataLossError(absl::StrCat(path, ": truncated in file entry ", i));
-    if (!PlainFileName(name) || !seen.insert(S(name)).second) {
-      return absl::DataLossError(absl::StrCat(path, ": bad or repeated file name \"",
-                                              absl::CEscape(S(name)), "\" in entry ", i));
-    }
-    m.files.push_back(SnapshotFile{S(name), FileSum{size, crc}});
-  }
-  if (!r.done()) {
-    return absl::DataLossError(
-        absl::StrCat(path, ": ", r.remaining(), " unexpected bytes after the file list"));
-  }
-  absl::StatusOr<raft::SnapshotMeta> meta = raft::DecodeSnapshotMeta(meta_bytes);
-  if (!meta.ok()) {
-    return absl::DataLossError(absl::StrCat(path, ": ", meta.status().message()));
-  }
-  m.meta = *std::move(meta);
-  return m;
-}
-
 absl::StatusOr<SnapshotManifest> VerifySnapshotDir(const std::string& snap_dir) {
   env::RealDisk disk;
   if (!disk.Exists(snap_dir)) {
@@ -311,7 +212,7 @@ absl::StatusOr<SnapshotManifest> VerifySnapshotDir(const std::string& snap_dir) 
         absl::StrCat(meta_path, ": missing; ", snap_dir, " is not a complete snapshot"));
   }
   BW_ASSIGN_OR_RETURN(std::string bytes, disk.ReadFile(meta_path));
-  BW_ASSIGN_OR_RETURN(SnapshotManifest m, DecodeManifest(bytes, meta_path));
+  BW_ASSIGN_OR_RETURN(SnapshotManifest m, DecodeSnapshotManifest(bytes, meta_path));
   BW_ASSIGN_OR_RETURN(std::vector<std::string> names, disk.List(snap_dir));
   std::set<std::string, std::less<>> present(names.begin(), names.end());
   present.erase(kSnapshotMetaFile);
@@ -614,7 +515,7 @@ absl::Status RocksState::CreateSnapshot(const std::string& snap_dir,
     m.files.push_back(SnapshotFile{name, sum});
   }
   BW_RETURN_IF_ERROR(
-      disk.WriteFileAtomic(absl::StrCat(tmp, "/", kSnapshotMetaFile), EncodeManifest(m)));
+      disk.WriteFileAtomic(absl::StrCat(tmp, "/", kSnapshotMetaFile), EncodeSnapshotManifest(m)));
   BW_RETURN_IF_ERROR(Fault("snapshot:built"));
   // env::Disk cannot rename a directory.
   fs::rename(tmp, target, ec);

@@ -28,12 +28,9 @@
 // (or with a value of the wrong size) is DATA_LOSS.
 //
 // Snapshot directory (CreateSnapshot/VerifySnapshot/InstallSnapshot): the
-// files of a RocksDB checkpoint plus the metadata file BULWARK-SNAPSHOT:
-//   magic:u32 ("BWRS") version:u8(=1) meta:bytes (raft::EncodeSnapshotMeta)
-//   count:varint (name:bytes size:varint crc:u32)...  crc:u32
-// Little-endian fixed ints, varints and length-prefixed bytes as in
-// core/bytes.h. Each file's crc is CRC-32C over its name then its contents;
-// the last crc covers every byte before it.
+// files of a RocksDB checkpoint plus the metadata file BULWARK-SNAPSHOT,
+// which lists them with their sizes and checksums (its format and codec:
+// storage/snapshot_manifest.h).
 //
 // Errors: RocksDB failures read "rocksdb <op> <path>: <rocksdb message>";
 // Corruption -> DATA_LOSS, IOError(NoSpace) -> RESOURCE_EXHAUSTED, anything

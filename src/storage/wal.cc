@@ -36,6 +36,17 @@ bool ParseSegmentName(const std::string& name, uint64_t* seq) {
   return true;
 }
 
+// What a segment's first entry follows (the header's last byte; segments
+// written before it existed have none, and are read as kFollowsUnknown).
+enum SegmentFollows : uint8_t {
+  kFollowsUnknown = 0,
+  // Started by rotation: prev_index is the last index of the segment before.
+  kFollowsLastSegment = 1,
+  // Started by Rebase: prev_index is a snapshot's index, which may be below
+  // what the segment before holds (the log was cut back there).
+  kFollowsSnapshot = 2,
+};
+
 struct SegmentHeader {
   uint32_t magic = 0;
   uint32_t version = 0;
@@ -43,6 +54,9 @@ struct SegmentHeader {
   uint64_t node_id = 0;
   uint64_t seq = 0;
   uint64_t prev_index = 0;
+  uint8_t follows = kFollowsUnknown;
+  // kFollowsLastSegment: the term of entry prev_index (0: not known).
+  uint64_t prev_term = 0;
 };
 
 std::string EncodeHeader(const SegmentHeader& h) {
@@ -54,6 +68,9 @@ std::string EncodeHeader(const SegmentHeader& h) {
   w.Varint(h.node_id);
   w.Varint(h.seq);
   w.Varint(h.prev_index);
+  // Readers from before these fields ignore bytes after prev_index.
+  w.U8(h.follows);
+  w.Varint(h.prev_term);
   return out;
 }
 
@@ -257,6 +274,8 @@ absl::Status Wal::Recover(LogIndex after, bool repair) {
   if (recovered_.hard_state.commit < after) recovered_.hard_state.commit = after;
   hard_state_ = recovered_.hard_state;
   last_index_ = last;
+  const std::vector<raft::Entry>& entries = recovered_.entries;
+  last_term_ = !entries.empty() && entries.back().index == last ? entries.back().term : Term(0);
   recovered_.segments = segments_;
   if (!repair || !options_.writable) return absl::OkStatus();
   if (segments_.empty()) return StartSegment(seqs.empty() ? 1 : seqs.back(), last_index_);
@@ -319,6 +338,8 @@ absl::Status Wal::RecoverSegment(size_t i, bool last, LogIndex after, bool repai
       h.node_id = r.Varint();
       h.seq = r.Varint();
       h.prev_index = r.Varint();
+      if (!r.done()) h.follows = r.U8();
+      if (!r.done()) h.prev_term = r.Varint();
       if (!r.ok() || h.magic != kWalMagic) {
         return corrupt(off, absl::StrFormat("bad magic 0x%08x (expected 0x%08x, \"BWWL\"): not a "
                                             "bulwark WAL segment",
@@ -348,9 +369,22 @@ absl::Status Wal::RecoverSegment(size_t i, bool last, LogIndex after, bool repai
                                            " but the snapshot covers only up to ", after.value(),
                                            ": earlier segments are missing"));
         }
-      } else if (prev > last_index_ && prev > after) {
+      } else if ((prev > last_index_ && prev > after) ||
+                 (h.follows == kFollowsLastSegment && prev != last_index_)) {
+        // A rotated segment continues exactly where the one before ended,
+        // which was synced whole before it began. Ending earlier means that
+        // segment lost records; if the log had been overwritten there, what
+        // it still holds would otherwise come back in place of the entries
+        // that replaced it.
         return corrupt(off, absl::StrCat("segment follows entry ", h.prev_index,
                                          " but the one before ends at ", last_index_.value()));
+      } else if (h.follows == kFollowsLastSegment && h.prev_term != 0 && prev > after &&
+                 entries[prev - after - 1].term != Term(h.prev_term)) {
+        // Ends at the right index, but not with the entry this segment
+        // follows: the one before lost an overwrite of its last entries.
+        return corrupt(off, absl::StrCat("segment follows entry ", h.prev_index, " of term ",
+                                         h.prev_term, " but the one before holds it with term ",
+                                         entries[prev - after - 1].term.value()));
       }
       seg.prev_index = prev;
       // Entries past `prev` that an earlier segment held were cut off the
@@ -430,8 +464,11 @@ absl::Status Wal::Write(std::string_view bytes) {
   return absl::OkStatus();
 }
 
-std::string Wal::SegmentStart(uint64_t seq, LogIndex prev_index, const raft::HardState& hs) const {
+std::string Wal::SegmentStart(uint64_t seq, LogIndex prev_index, const raft::HardState& hs,
+                              bool rebase) const {
   SegmentHeader h;
+  h.follows = rebase ? kFollowsSnapshot : kFollowsLastSegment;
+  h.prev_term = rebase ? 0 : last_term_.value();
   h.magic = kWalMagic;
   h.version = kWalVersion;
   h.cluster_id = options_.cluster_id;
@@ -466,7 +503,7 @@ absl::Status Wal::StartSegment(uint64_t seq, LogIndex prev_index) {
   // refuses the rotation with nothing of the new segment left behind, and
   // the log goes on in the old one (synced above, still open).
   BW_ASSIGN_OR_RETURN(std::unique_ptr<env::AppendFile> next, disk_.OpenAppend(info.path));
-  const std::string start = SegmentStart(seq, prev_index, hard_state_);
+  const std::string start = SegmentStart(seq, prev_index, hard_state_, /*rebase=*/false);
   absl::Status s =
       options_.preallocate ? next->Preallocate(options_.segment_bytes) : absl::OkStatus();
   if (s.ok()) s = next->Append(start);
@@ -515,7 +552,10 @@ absl::Status Wal::Append(const std::optional<raft::HardState>& hs,
     BW_RETURN_IF_ERROR(Write(buf));
   }
   segments_.back().records += entries.size() + (hs ? 1 : 0);
-  if (!entries.empty()) last_index_ = entries.back().index;
+  if (!entries.empty()) {
+    last_index_ = entries.back().index;
+    last_term_ = entries.back().term;
+  }
   if (hs) hard_state_ = *hs;
   segments_.back().last_index = last_index_;
   return absl::OkStatus();
@@ -546,9 +586,10 @@ absl::Status Wal::Rebase(LogIndex index, const raft::HardState& hs,
   info.prev_index = index;
   raft::HardState opening = hs;
   opening.commit = std::min(hs.commit, index);
-  std::string buf = SegmentStart(info.seq, index, opening);
+  std::string buf = SegmentStart(info.seq, index, opening, /*rebase=*/true);
   info.records = 2;
   LogIndex last = index;
+  Term last_term;  // of entry `last`; 0 (not known) while that is the snapshot's
   std::string payload;
   for (const raft::Entry& e : after) {
     if (e.index <= index) continue;
@@ -556,6 +597,7 @@ absl::Status Wal::Rebase(LogIndex index, const raft::HardState& hs,
     raft::AppendEntry(&payload, e);
     AppendWalRecord(&buf, kWalEntry, payload);
     last = e.index;
+    last_term = e.term;
     ++info.records;
   }
   AppendWalRecord(&buf, kWalHardState, raft::EncodeHardState(hs));
@@ -575,6 +617,7 @@ absl::Status Wal::Rebase(LogIndex index, const raft::HardState& hs,
   segments_.push_back(info);
   hard_state_ = hs;
   last_index_ = last;
+  last_term_ = last_term;
   return absl::OkStatus();
 }
 

@@ -10,8 +10,10 @@
 // `length_crc` is the CRC-32C of the four length bytes, so a damaged length
 // is caught before it is trusted; `crc` covers type and payload. The first
 // record of a segment is its header (magic "BWWL", format version, cluster
-// id, node id, sequence number, and the index of the last log entry written
-// before the segment began); the second is the hard state in force when it
+// id, node id, sequence number, the index of the last log entry written
+// before the segment began, whether that entry ended the segment before
+// (rotation) or is a snapshot's (Rebase), and for rotation its term); the
+// second is the hard state in force when it
 // began, so segments before it can be released without losing the vote.
 // Then come entry and hard-state records in the order they were written. An
 // entry whose index is not past the last one replaces the log from there,
@@ -23,7 +25,9 @@
 //     was ever acknowledged (it was not synced); it is cut off and the cut is
 //     reported by torn_tail().
 //   - Corruption: any other bad record, a gap in the segment numbers, a first
-//     segment that starts after the snapshot, a wrong magic or version.
+//     segment that starts after the snapshot, a rotated segment that does
+//     not start where the one before ends, index and term (which lost its
+//     tail), a wrong magic or version.
 //     Open fails with DATA_LOSS naming the file, the offset and what was
 //     expected; nothing is skipped, and the member must be rebuilt from its
 //     peers.
@@ -158,8 +162,10 @@ class Wal {
   absl::Status StartSegment(uint64_t seq, LogIndex prev_index);
   // Syncs the segment being written (before another one begins).
   absl::Status CloseSegment();
-  // A segment's header and opening hard-state records.
-  std::string SegmentStart(uint64_t seq, LogIndex prev_index, const raft::HardState& hs) const;
+  // A segment's header and opening hard-state records; `rebase`: the segment
+  // follows a snapshot (Rebase), not the segment before it (rotation).
+  std::string SegmentStart(uint64_t seq, LogIndex prev_index, const raft::HardState& hs,
+                           bool rebase) const;
   absl::Status Write(std::string_view bytes);
   absl::Status Fail(absl::Status s);
   std::string SegmentPath(uint64_t seq) const;
@@ -172,6 +178,9 @@ class Wal {
   WalRecovered recovered_;
   raft::HardState hard_state_;
   LogIndex last_index_;
+  // The term of entry last_index_; 0 when not known (the log ends at a
+  // snapshot). Written into the next rotated segment's header.
+  Term last_term_;
   std::string scratch_;          // Append's encoding buffer
   std::string planted_pending_;  // planted_lying_sync: appended, not yet written
   // The first error of a write or sync; sticky.

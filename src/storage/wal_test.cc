@@ -11,7 +11,8 @@
 // open (repair = false) reports the same but changes nothing.
 // Corruption is never repaired: a flipped bit anywhere in a record of a
 // segment that is not the last, a record cut short at the end of a segment
-// that is not the last, a whole last record whose checksum fails, a missing
+// that is not the last, a rotated segment that does not start where the one
+// before ends, a whole last record whose checksum fails, a missing
 // middle segment, a missing first segment not covered by the snapshot, a bad
 // magic or format version all fail Open with DATA_LOSS naming the segment
 // (and, for a record, its offset) and leave the files as they were. A
@@ -26,8 +27,8 @@
 // Crashes: unsynced appends vanish; across 200 seeds with torn tails the log
 // always reopens to a prefix of what was appended.
 //
-// The last three tests pin down recovery bugs found while writing these (see
-// their comments). Record boundaries are taken from
+// The last tests pin down recovery bugs found while writing these or by
+// fuzzing (see their comments). Record boundaries are taken from
 // segments().back().bytes after each Append and the record's own encoding
 // (AppendWalRecord), so the tests do not hard-code encoding sizes.
 #include "storage/wal.h"
@@ -85,9 +86,12 @@ std::string EntryRecord(const raft::Entry& e) {
   return rec;
 }
 
-// A segment header record, encoded as wal.cc's EncodeHeader does.
+// A segment header record, encoded as wal.cc's EncodeHeader does. `follows`
+// says what the segment follows: 1 the segment before (rotation; then
+// `prev_term` is the term of entry `prev`), 2 a snapshot (Rebase), -1 leaves
+// out both fields, as segments written before they existed do.
 std::string HeaderRecord(uint32_t magic, uint32_t version, uint64_t cluster, uint64_t node,
-                         uint64_t seq, uint64_t prev) {
+                         uint64_t seq, uint64_t prev, int follows = 1, uint64_t prev_term = 0) {
   std::string payload;
   core::ByteWriter w(&payload);
   w.Fixed32(magic);
@@ -96,6 +100,10 @@ std::string HeaderRecord(uint32_t magic, uint32_t version, uint64_t cluster, uin
   w.Varint(node);
   w.Varint(seq);
   w.Varint(prev);
+  if (follows >= 0) {
+    w.U8(static_cast<uint8_t>(follows));
+    w.Varint(prev_term);
+  }
   std::string rec;
   AppendWalRecord(&rec, kWalSegmentHeader, payload);
   return rec;
@@ -503,6 +511,10 @@ TEST_F(WalTest, BadMagicOrVersionIsDataLoss) {
   EXPECT_THAT(st.message(), HasSubstr("at offset 0 "));
   EXPECT_EQ(Read(path), bad_version);
 
+  // A header from before the byte that says what the segment follows reads.
+  Write(path, HeaderRecord(kWalMagic, kWalVersion, kCluster, 1, 1, 0, /*follows=*/-1) + rest);
+  EXPECT_THAT(Show(Recover().entries), ElementsAre("1@1:e1t1", "2@1:e2t1"));
+
   Write(path, good);
   EXPECT_THAT(Show(Recover().entries), ElementsAre("1@1:e1t1", "2@1:e2t1"));
 }
@@ -658,6 +670,70 @@ TEST_F(WalTest, LowerIndexOverwritesTheSuffixAcrossASegmentBoundary) {
   }
   want.push_back(Big(31, 2));
   EXPECT_EQ(Show(Recover().entries), Show(want));
+}
+
+// Found by fuzzing (fuzz/wal_fuzz.cc): a segment that is not the last,
+// cut exactly at a record boundary, after the log had been overwritten
+// inside it. Entry 30 of term 1 was overwritten by entry 30 of term 2 in the
+// first segment, and the second segment (rotated, following entry 30) goes
+// on with 31 of term 2. With the overwrite cut off the first segment, the
+// second segment's predecessor (30) is below where the first now ends (33),
+// which a Rebase segment may legitimately be; recovery accepted it and
+// returned entry 30 of term 1 followed by 31 of term 2: a log that never
+// existed, silently missing a synced entry. A rotated segment must start
+// exactly where the one before ends.
+TEST_F(WalTest, RotatedSegmentAfterALostOverwriteInTheOneBeforeIsDataLoss) {
+  uint64_t overwrite_start = 0;
+  {
+    std::unique_ptr<Wal> wal = MustOpen();
+    ASSERT_NE(wal, nullptr);
+    ASSERT_TRUE(wal->Append(HS(1, 1, 0), {}).ok());
+    AppendEach(*wal, Bigs(1, 33, 1));
+    ASSERT_EQ(wal->segments().size(), 1u);
+    overwrite_start = wal->segments().back().bytes;
+    ASSERT_TRUE(wal->Append(std::nullopt, {Big(30, 2)}).ok());
+    ASSERT_EQ(wal->segments().size(), 1u);
+    // Enough for the rotation: the second segment follows entry 30.
+    AppendEach(*wal, Bigs(31, 60, 2));
+    ASSERT_TRUE(wal->Sync().ok());
+    ASSERT_GE(wal->segments().size(), 2u);
+    ASSERT_EQ(wal->segments()[1].prev_index, LogIndex(30));
+  }
+  const std::string full = Read(SegPath(1));
+  ASSERT_EQ(full.size(), overwrite_start + EntryRecord(Big(30, 2)).size());
+  Write(SegPath(1), full.substr(0, overwrite_start));
+  absl::Status st = OpenStatus();
+  ASSERT_TRUE(absl::IsDataLoss(st)) << st;
+  EXPECT_THAT(st.message(), HasSubstr(SegPath(2)));
+  EXPECT_THAT(st.message(), HasSubstr("segment follows entry 30 but the one before ends at 33"));
+}
+
+// The same damage where the lost overwrite ended at the same index as what
+// it replaced: entries 27..30 of term 1 overwritten by 27..30 of term 2, and
+// the second segment following entry 30 of term 2. The index alone cannot
+// tell; the header's term of the entry it follows does.
+TEST_F(WalTest, RotatedSegmentAfterALostSameLengthOverwriteIsDataLoss) {
+  uint64_t overwrite_start = 0;
+  {
+    std::unique_ptr<Wal> wal = MustOpen();
+    ASSERT_NE(wal, nullptr);
+    ASSERT_TRUE(wal->Append(HS(1, 1, 0), {}).ok());
+    AppendEach(*wal, Bigs(1, 30, 1));
+    overwrite_start = wal->segments().back().bytes;
+    ASSERT_TRUE(wal->Append(std::nullopt, Bigs(27, 30, 2)).ok());
+    ASSERT_EQ(wal->segments().size(), 1u);
+    AppendEach(*wal, Bigs(31, 60, 2));
+    ASSERT_TRUE(wal->Sync().ok());
+    ASSERT_GE(wal->segments().size(), 2u);
+    ASSERT_EQ(wal->segments()[1].prev_index, LogIndex(30));
+  }
+  Write(SegPath(1), Read(SegPath(1)).substr(0, overwrite_start));
+  absl::Status st = OpenStatus();
+  ASSERT_TRUE(absl::IsDataLoss(st)) << st;
+  EXPECT_THAT(st.message(), HasSubstr(SegPath(2)));
+  EXPECT_THAT(
+      st.message(),
+      HasSubstr("segment follows entry 30 of term 2 but the one before holds it with term 1"));
 }
 
 // 12. A failed sync poisons the log.
@@ -982,7 +1058,8 @@ TEST_F(WalTest, SegmentTornInsideItsHardStateKeepsTheVoteAfterRelease) {
   }
   // Segment 2 as a crash during its rotation can leave it: the header and a
   // few bytes of the hard state.
-  const std::string header = HeaderRecord(kWalMagic, kWalVersion, kCluster, 1, 2, prev.value());
+  const std::string header =
+      HeaderRecord(kWalMagic, kWalVersion, kCluster, 1, 2, prev.value(), 1, /*prev_term=*/1);
   const std::string seg2 = Read(SegPath(2));
   ASSERT_EQ(seg2.substr(0, header.size()), header);
   Write(SegPath(2), seg2.substr(0, header.size() + 5));
