@@ -35,8 +35,8 @@ set(BW_FUZZ_SOURCES
     raft/raft.cc raft/raft_log.cc
     storage/raft_store.cc storage/snapshot_manifest.cc storage/wal.cc
     transport/frame.cc
-    kv/mvcc.cc
-    server/config.cc)
+    kv/auth.cc kv/mvcc.cc
+    server/config.cc server/jwt.cc server/tls_files.cc)
 list(TRANSFORM BW_FUZZ_SOURCES PREPEND ${CMAKE_SOURCE_DIR}/src/)
 add_library(bwfuzz_lib STATIC ${BW_FUZZ_SOURCES})
 target_compile_options(bwfuzz_lib PUBLIC -O1 -g ${BW_FUZZ_SANITIZE}
@@ -44,7 +44,8 @@ target_compile_options(bwfuzz_lib PUBLIC -O1 -g ${BW_FUZZ_SANITIZE}
 target_link_options(bwfuzz_lib PUBLIC ${BW_FUZZ_SANITIZE})
 target_include_directories(bwfuzz_lib PUBLIC ${CMAKE_SOURCE_DIR})
 target_link_libraries(bwfuzz_lib PUBLIC bwfuzz_proto absl::status absl::statusor absl::strings
-                      absl::str_format absl::flat_hash_map absl::btree tomlplusplus::tomlplusplus)
+                      absl::str_format absl::flat_hash_map absl::btree tomlplusplus::tomlplusplus
+                      OpenSSL::Crypto)
 if(BW_PLANTED_BUGS)
   target_compile_definitions(bwfuzz_lib PUBLIC BW_PLANTED_BUGS=1)
 endif()

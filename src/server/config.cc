@@ -14,7 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "core/splitmix.h"
 #include "server/jwt.h"
-#include "server/tls.h"
+#include "server/tls_files.h"
 
 namespace bw::server {
 

@@ -18,6 +18,7 @@
 
 #include "core/status.h"
 #include "server/config.h"
+#include "server/tls_files.h"
 #include "transport/peer_tls.h"
 
 namespace grpc {
@@ -28,20 +29,6 @@ class ServerCredentials;
 namespace bw::server {
 
 inline constexpr unsigned kCertRefreshSeconds = 5;
-
-// The certificate in `cert_path` and the key in `key_path` (PEM) belong
-// together, and the certificate is within its validity period. Errors name
-// the flags.
-[[nodiscard]] absl::Status CheckKeyPair(const std::string& cert_flag, const std::string& cert_path,
-                                        const std::string& key_flag, const std::string& key_path);
-// `path` holds at least one PEM certificate.
-[[nodiscard]] absl::Status CheckCaFile(const std::string& flag, const std::string& path);
-
-// etcd's --cipher-suites (Go names, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)
-// as an OpenSSL cipher list ("" when none are given). Unknown and insecure
-// (RC4, 3DES) names are errors. TLS 1.3's suites are accepted and change
-// nothing: they are always on (as in Go).
-[[nodiscard]] absl::StatusOr<std::string> OpenSslCipherList(const std::vector<std::string>& names);
 
 // Makes gRPC use `openssl_ciphers` for TLS 1.2. gRPC reads its cipher list
 // once per process, from the environment, when it first builds TLS
