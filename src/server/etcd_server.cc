@@ -1377,73 +1377,71 @@ class AuthService final : public etcdserverpb::Auth::CallbackService {
     return Change(ctx, std::move(r), resp);
   }
 
-  // Reads are linearizable, like etcd's (which go through its log).
+  // Reads are linearizable, like etcd's (which go through its log). Users
+  // may look themselves and their roles up; the rest is root's business.
   grpc::ServerUnaryReactor* UserGet(grpc::CallbackServerContext* ctx,
                                     const etcdserverpb::AuthUserGetRequest* req,
                                     etcdserverpb::AuthUserGetResponse* resp) override {
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    s_.ReadThen(reactor, true, EtcdServer::TokenOf(ctx), bulwark::internal::Request(),
-                [this, req, resp, reactor](const std::string& user) {
-                  const kv::AuthStore& a = s_.mvcc().auth();
-                  // Users may look themselves up; anyone else is root's business.
-                  if (user.empty() || user != req->name()) {
-                    if (absl::Status st = a.CheckAdmin(user); !st.ok()) {
-                      return reactor->Finish(ToGrpc(st));
-                    }
-                  }
-                  absl::Status st = a.UserGet(req->name(), resp);
-                  if (!st.ok()) return reactor->Finish(ToGrpc(st));
-                  s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
-                  reactor->Finish(grpc::Status::OK);
-                });
-    return reactor;
+    return OwnOrRoot(
+        ctx, resp,
+        [req](const kv::AuthStore&, const std::string& user) { return user == req->name(); },
+        [req](const kv::AuthStore& a, auto* out) { return a.UserGet(req->name(), out); });
   }
   grpc::ServerUnaryReactor* UserList(grpc::CallbackServerContext* ctx,
                                      const etcdserverpb::AuthUserListRequest*,
                                      etcdserverpb::AuthUserListResponse* resp) override {
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    s_.ReadThen(reactor, true, EtcdServer::TokenOf(ctx), AdminCall("UserList"),
-                [this, resp, reactor](const std::string&) {
-                  s_.mvcc().auth().UserList(resp);
-                  s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
-                  reactor->Finish(grpc::Status::OK);
-                });
-    return reactor;
+    return OwnOrRoot(
+        ctx, resp, [](const kv::AuthStore&, const std::string&) { return false; },
+        [](const kv::AuthStore& a, auto* out) {
+          a.UserList(out);
+          return absl::OkStatus();
+        });
   }
   grpc::ServerUnaryReactor* RoleGet(grpc::CallbackServerContext* ctx,
                                     const etcdserverpb::AuthRoleGetRequest* req,
                                     etcdserverpb::AuthRoleGetResponse* resp) override {
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    s_.ReadThen(reactor, true, EtcdServer::TokenOf(ctx), bulwark::internal::Request(),
-                [this, req, resp, reactor](const std::string& user) {
-                  const kv::AuthStore& a = s_.mvcc().auth();
-                  // A user may read the roles it has.
-                  if (user.empty() || !a.HasRole(user, req->role())) {
-                    if (absl::Status st = a.CheckAdmin(user); !st.ok()) {
-                      return reactor->Finish(ToGrpc(st));
-                    }
-                  }
-                  absl::Status st = a.RoleGet(req->role(), resp);
-                  if (!st.ok()) return reactor->Finish(ToGrpc(st));
-                  s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
-                  reactor->Finish(grpc::Status::OK);
-                });
-    return reactor;
+    return OwnOrRoot(
+        ctx, resp,
+        [req](const kv::AuthStore& a, const std::string& user) {
+          return a.HasRole(user, req->role());
+        },
+        [req](const kv::AuthStore& a, auto* out) { return a.RoleGet(req->role(), out); });
   }
   grpc::ServerUnaryReactor* RoleList(grpc::CallbackServerContext* ctx,
                                      const etcdserverpb::AuthRoleListRequest*,
                                      etcdserverpb::AuthRoleListResponse* resp) override {
+    return OwnOrRoot(
+        ctx, resp, [](const kv::AuthStore&, const std::string&) { return false; },
+        [](const kv::AuthStore& a, auto* out) {
+          a.RoleList(out);
+          return absl::OkStatus();
+        });
+  }
+
+ private:
+  // A read of the auth store, after the read barrier: allowed when `own`
+  // says the caller asks about itself, or for root (or with auth off).
+  template <typename Resp, typename Own, typename Read>
+  grpc::ServerUnaryReactor* OwnOrRoot(grpc::CallbackServerContext* ctx, Resp* resp, Own own,
+                                      Read read) {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    s_.ReadThen(reactor, true, EtcdServer::TokenOf(ctx), AdminCall("RoleList"),
-                [this, resp, reactor](const std::string&) {
-                  s_.mvcc().auth().RoleList(resp);
+    s_.ReadThen(reactor, true, EtcdServer::TokenOf(ctx), bulwark::internal::Request(),
+                [this, resp, reactor, own, read](const std::string& user) {
+                  const kv::AuthStore& a = s_.mvcc().auth();
+                  if (user.empty() || !own(a, user)) {
+                    if (absl::Status st = a.CheckAdmin(user); !st.ok()) {
+                      return reactor->Finish(ToGrpc(st));
+                    }
+                  }
+                  if (absl::Status st = read(a, resp); !st.ok()) {
+                    return reactor->Finish(ToGrpc(st));
+                  }
                   s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
                   reactor->Finish(grpc::Status::OK);
                 });
     return reactor;
   }
 
- private:
   // A well-formed hash no password matches, for unknown users.
   static constexpr char kNoHash[] =
       "pbkdf2-sha256$100000$00000000000000000000000000000000$"
