@@ -144,8 +144,7 @@ absl::StatusOr<Url> ParseUrl(const std::string& flag, const std::string& text) {
   Url u;
   u.scheme = text.substr(0, sep);
   if (u.scheme == "unix" || u.scheme == "unixs") {
-    return absl::UnimplementedError(absl::StrCat(
-        "--", flag, ": \"", text, "\": unix sockets are not supported; use http(s)://"));
+    return bad("unix sockets are not supported; use http:// or https://");
   }
   if (u.scheme != "http" && u.scheme != "https") return bad("the scheme must be http or https");
   std::string rest = text.substr(sep + 3);

@@ -48,7 +48,9 @@ TEST(ConfigTest, HttpsUrlsMeanTls) {
   ASSERT_TRUE(u.ok());
   EXPECT_TRUE(u->tls());
   EXPECT_FALSE(ParseUrl("listen-client-urls", "http://127.0.0.1:2379")->tls());
-  EXPECT_FALSE(ParseUrl("listen-client-urls", "unixs://x:1").ok());
+  absl::Status unix_url = ParseUrl("listen-client-urls", "unixs://x:1").status();
+  EXPECT_TRUE(absl::IsInvalidArgument(unix_url)) << unix_url;
+  EXPECT_NE(unix_url.message().find("unix sockets are not supported"), std::string::npos);
   EXPECT_FALSE(ParseUrl("listen-client-urls", "ftp://x:1").ok());
 }
 

@@ -139,9 +139,12 @@ class KvService final : public etcdserverpb::KV::CallbackService {
       reactor->Finish(ToGrpc(v));
       return reactor;
     }
-    bulwark::internal::Request access;
-    *access.mutable_range() = *req;
-    s_.ReadThen(reactor, !req->serializable(), EtcdServer::TokenOf(ctx), std::move(access),
+    auto access = [req] {
+      bulwark::internal::Request a;
+      *a.mutable_range() = *req;
+      return a;
+    };
+    s_.ReadThen(reactor, !req->serializable(), s_.TokenOf(ctx), access,
                 [this, req, resp, reactor](const std::string&) {
                   absl::Status st = s_.mvcc().Range(*req, resp);
                   if (!st.ok()) return reactor->Finish(ToGrpc(st));
@@ -184,9 +187,12 @@ class KvService final : public etcdserverpb::KV::CallbackService {
     if (v.ok() && TxnReadOnly(*req)) {
       // A read-only txn needs no log entry: evaluate it after the read barrier.
       grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-      bulwark::internal::Request access;
-      *access.mutable_txn() = *req;
-      s_.ReadThen(reactor, !TxnSerializable(*req), EtcdServer::TokenOf(ctx), std::move(access),
+      auto access = [req] {
+        bulwark::internal::Request a;
+        *a.mutable_txn() = *req;
+        return a;
+      };
+      s_.ReadThen(reactor, !TxnSerializable(*req), s_.TokenOf(ctx), access,
                   [this, req, resp, reactor](const std::string& user) {
                     bulwark::internal::Request r;
                     *r.mutable_txn() = *req;
@@ -236,7 +242,7 @@ class KvService final : public etcdserverpb::KV::CallbackService {
       reactor->Finish(ToGrpc(kv::etcd_errors::RequestTooLarge()));
       return reactor;
     }
-    s_.loop().Post([this, ctx, token = EtcdServer::TokenOf(ctx), r = std::move(r), reactor, take,
+    s_.loop().Post([this, ctx, token = s_.TokenOf(ctx), r = std::move(r), reactor, take,
                     header]() mutable {
       s_.ProposeAs(token, std::move(r),
                    [this, ctx, reactor, take, header](absl::StatusOr<kv::MvccResult> res) mutable {
@@ -380,7 +386,7 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
     // hash of every stored version (HashKV at the current revision) serves
     // the same purpose: members that agree have equal hashes.
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    s_.loop().Post([this, resp, reactor, token = EtcdServer::TokenOf(ctx)] {
+    s_.loop().Post([this, resp, reactor, token = s_.TokenOf(ctx)] {
       if (!Admitted(token, "Hash", reactor)) return;
       s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
       resp->set_hash(s_.mvcc().HashKV(0));
@@ -398,7 +404,7 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
           "etcdserver: alarms are raised by a member itself (NOSPACE when its disk is full)")));
       return reactor;
     }
-    s_.loop().Post([this, req, resp, reactor, token = EtcdServer::TokenOf(ctx)] {
+    s_.loop().Post([this, req, resp, reactor, token = s_.TokenOf(ctx)] {
       if (req->action() != etcdserverpb::AlarmRequest::GET && !Admitted(token, "Alarm", reactor)) {
         return;
       }
@@ -426,7 +432,7 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
                                        const etcdserverpb::MoveLeaderRequest* req,
                                        etcdserverpb::MoveLeaderResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    s_.loop().Post([this, req, resp, reactor, token = EtcdServer::TokenOf(ctx)] {
+    s_.loop().Post([this, req, resp, reactor, token = s_.TokenOf(ctx)] {
       if (!Admitted(token, "MoveLeader", reactor)) return;
       const raft::Raft& r = s_.node().raft();
       if (r.role() != raft::Role::kLeader) {
@@ -477,7 +483,7 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
       auto* r = new RefusedWriter();
       return r;
     }
-    return new SnapshotWriter(s_, &snapshots_, EtcdServer::TokenOf(ctx));
+    return new SnapshotWriter(s_, &snapshots_, s_.TokenOf(ctx));
   }
 
   grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* ctx,
@@ -487,7 +493,7 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
     // freed. bulwark's compaction frees that memory at once, so there is
     // nothing left to give back: the answer is success, with a header.
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    s_.loop().Post([this, resp, reactor, token = EtcdServer::TokenOf(ctx)] {
+    s_.loop().Post([this, resp, reactor, token = s_.TokenOf(ctx)] {
       if (!Admitted(token, "Defragment", reactor)) return;
       s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
       reactor->Finish(grpc::Status::OK);
@@ -499,7 +505,7 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
                                    const etcdserverpb::HashKVRequest* req,
                                    etcdserverpb::HashKVResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    s_.loop().Post([this, req, resp, reactor, token = EtcdServer::TokenOf(ctx)] {
+    s_.loop().Post([this, req, resp, reactor, token = s_.TokenOf(ctx)] {
       if (!Admitted(token, "HashKV", reactor)) return;
       int64_t rev = req->revision();
       if (rev > s_.mvcc().revision()) {
@@ -551,7 +557,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
                                       const etcdserverpb::MemberAddRequest* req,
                                       etcdserverpb::MemberAddResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    s_.loop().Post([this, req, resp, reactor, token = EtcdServer::TokenOf(ctx)] {
+    s_.loop().Post([this, req, resp, reactor, token = s_.TokenOf(ctx)] {
       if (!s_.Admitted(token, "MemberAdd", reactor)) return;
       if (ForwardIfFollower(token, *req, resp, reactor,
                             &etcdserverpb::Cluster::Stub::async::MemberAdd))
@@ -622,7 +628,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
                                          const etcdserverpb::MemberRemoveRequest* req,
                                          etcdserverpb::MemberRemoveResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    s_.loop().Post([this, req, resp, reactor, token = EtcdServer::TokenOf(ctx)] {
+    s_.loop().Post([this, req, resp, reactor, token = s_.TokenOf(ctx)] {
       if (!s_.Admitted(token, "MemberRemove", reactor)) return;
       uint64_t id = req->id();
       if (!InConf(id)) return Fail(reactor, MemberNotFound());
@@ -647,7 +653,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
                                           const etcdserverpb::MemberPromoteRequest* req,
                                           etcdserverpb::MemberPromoteResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    s_.loop().Post([this, req, resp, reactor, token = EtcdServer::TokenOf(ctx)] {
+    s_.loop().Post([this, req, resp, reactor, token = s_.TokenOf(ctx)] {
       if (!s_.Admitted(token, "MemberPromote", reactor)) return;
       uint64_t id = req->id();
       if (!InConf(id)) return Fail(reactor, MemberNotFound());
@@ -696,7 +702,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
                                          const etcdserverpb::MemberUpdateRequest* req,
                                          etcdserverpb::MemberUpdateResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    s_.loop().Post([this, req, resp, reactor, token = EtcdServer::TokenOf(ctx)] {
+    s_.loop().Post([this, req, resp, reactor, token = s_.TokenOf(ctx)] {
       if (!s_.Admitted(token, "MemberUpdate", reactor)) return;
       if (!InConf(req->id())) return Fail(reactor, MemberNotFound());
       if (req->peerurls().empty()) return Fail(reactor, BadUrls());
@@ -931,28 +937,28 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
       reactor->Finish(ToGrpc(v));
       return reactor;
     }
-    s_.loop().Post([this, ctx, req, resp, reactor, keyed = std::move(keyed),
-                    token = EtcdServer::TokenOf(ctx)] {
-      bulwark::internal::Request r = keyed;
-      r.set_time_us(s_.LogNowMicros());
-      etcdserverpb::LeaseGrantRequest* g = r.mutable_lease_grant();
-      *g = *req;
-      if (g->id() == 0) g->set_id(s_.NewLeaseId());
-      g->set_ttl(std::max(g->ttl(), s_.MinLeaseTtl()));
-      s_.ProposeAs(token, std::move(r),
-                   [this, ctx, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
-                     if (res.ok()) MarkReplayed(ctx, *res);
-                     absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
-                     if (!st.ok()) {
-                       reactor->Finish(ToGrpc(st));
-                       return;
-                     }
-                     resp->set_id(res->lease_id);
-                     resp->set_ttl(res->lease_ttl);
-                     s_.FillHeader(resp->mutable_header(), res->revision);
-                     reactor->Finish(grpc::Status::OK);
-                   });
-    });
+    s_.loop().Post(
+        [this, ctx, req, resp, reactor, keyed = std::move(keyed), token = s_.TokenOf(ctx)] {
+          bulwark::internal::Request r = keyed;
+          r.set_time_us(s_.LogNowMicros());
+          etcdserverpb::LeaseGrantRequest* g = r.mutable_lease_grant();
+          *g = *req;
+          if (g->id() == 0) g->set_id(s_.NewLeaseId());
+          g->set_ttl(std::max(g->ttl(), s_.MinLeaseTtl()));
+          s_.ProposeAs(token, std::move(r),
+                       [this, ctx, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+                         if (res.ok()) MarkReplayed(ctx, *res);
+                         absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
+                         if (!st.ok()) {
+                           reactor->Finish(ToGrpc(st));
+                           return;
+                         }
+                         resp->set_id(res->lease_id);
+                         resp->set_ttl(res->lease_ttl);
+                         s_.FillHeader(resp->mutable_header(), res->revision);
+                         reactor->Finish(grpc::Status::OK);
+                       });
+        });
     return reactor;
   }
 
@@ -967,27 +973,26 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
       reactor->Finish(ToGrpc(v));
       return reactor;
     }
-    s_.loop().Post(
-        [this, ctx, r = std::move(r), resp, reactor, token = EtcdServer::TokenOf(ctx)]() mutable {
-          s_.ProposeAs(token, std::move(r),
-                       [this, ctx, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
-                         if (res.ok()) MarkReplayed(ctx, *res);
-                         absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
-                         if (!st.ok()) {
-                           reactor->Finish(ToGrpc(st));
-                           return;
-                         }
-                         s_.FillHeader(resp->mutable_header(), res->revision);
-                         reactor->Finish(grpc::Status::OK);
-                       });
-        });
+    s_.loop().Post([this, ctx, r = std::move(r), resp, reactor, token = s_.TokenOf(ctx)]() mutable {
+      s_.ProposeAs(token, std::move(r),
+                   [this, ctx, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+                     if (res.ok()) MarkReplayed(ctx, *res);
+                     absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
+                     if (!st.ok()) {
+                       reactor->Finish(ToGrpc(st));
+                       return;
+                     }
+                     s_.FillHeader(resp->mutable_header(), res->revision);
+                     reactor->Finish(grpc::Status::OK);
+                   });
+    });
     return reactor;
   }
 
   grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
                           etcdserverpb::LeaseKeepAliveResponse>*
   LeaseKeepAlive(grpc::CallbackServerContext* ctx) override {
-    auto stream = std::make_shared<KeepAliveStream>(s_, EtcdServer::TokenOf(ctx));
+    auto stream = std::make_shared<KeepAliveStream>(s_, s_.TokenOf(ctx));
     stream->Begin();
     return stream.get();
   }
@@ -996,9 +1001,12 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
                                             const etcdserverpb::LeaseTimeToLiveRequest* req,
                                             etcdserverpb::LeaseTimeToLiveResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    bulwark::internal::Request access;
-    *access.mutable_lease_time_to_live() = *req;
-    s_.ReadThen(reactor, true, EtcdServer::TokenOf(ctx), std::move(access),
+    auto access = [req] {
+      bulwark::internal::Request a;
+      *a.mutable_lease_time_to_live() = *req;
+      return a;
+    };
+    s_.ReadThen(reactor, true, s_.TokenOf(ctx), access,
                 [this, req, resp, reactor](const std::string&) {
                   s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
                   resp->set_id(req->id());
@@ -1022,15 +1030,17 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
                                         etcdserverpb::LeaseLeasesResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     // Any authenticated user may list lease ids (etcd checks none).
-    bulwark::internal::Request access;
-    access.mutable_lease_time_to_live();
-    s_.ReadThen(reactor, true, EtcdServer::TokenOf(ctx), std::move(access),
-                [this, resp, reactor](const std::string&) {
-                  s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
-                  for (int64_t id : s_.mvcc().LeaseIds())
-                    resp->add_leases()->set_id(id);
-                  reactor->Finish(grpc::Status::OK);
-                });
+    auto access = [] {
+      bulwark::internal::Request a;
+      a.mutable_lease_time_to_live();
+      return a;
+    };
+    s_.ReadThen(reactor, true, s_.TokenOf(ctx), access, [this, resp, reactor](const std::string&) {
+      s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
+      for (int64_t id : s_.mvcc().LeaseIds())
+        resp->add_leases()->set_id(id);
+      reactor->Finish(grpc::Status::OK);
+    });
     return reactor;
   }
 
@@ -1115,7 +1125,7 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
   explicit WatchService(EtcdServer& s) : s_(s) {}
   grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
       grpc::CallbackServerContext* ctx) override {
-    auto stream = std::make_shared<WatchStream>(s_, EtcdServer::TokenOf(ctx));
+    auto stream = std::make_shared<WatchStream>(s_, s_.TokenOf(ctx));
     stream->Open();
     stream->Begin();
     return stream.get();
@@ -1164,9 +1174,12 @@ class IdempotencyService final : public bulwark::v1::Idempotency::CallbackServic
                                 const bulwark::v1::GetRequest* req,
                                 bulwark::v1::GetResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    bulwark::internal::Request access;
-    access.mutable_idem_begin();
-    s_.ReadThen(reactor, true, EtcdServer::TokenOf(ctx), std::move(access),
+    auto access = [] {
+      bulwark::internal::Request a;
+      a.mutable_idem_begin();
+      return a;
+    };
+    s_.ReadThen(reactor, true, s_.TokenOf(ctx), access,
                 [this, req, resp, reactor](const std::string& user) {
                   const bulwark::v1::Record* r =
                       s_.mvcc().GetRecord(EtcdServer::UserScope(user, req->scope()), req->key());
@@ -1185,10 +1198,13 @@ class IdempotencyService final : public bulwark::v1::Idempotency::CallbackServic
                                  const bulwark::v1::ListRequest* req,
                                  bulwark::v1::ListResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    bulwark::internal::Request access;
-    access.mutable_idem_begin();
+    auto access = [] {
+      bulwark::internal::Request a;
+      a.mutable_idem_begin();
+      return a;
+    };
     s_.ReadThen(
-        reactor, true, EtcdServer::TokenOf(ctx), std::move(access),
+        reactor, true, s_.TokenOf(ctx), access,
         [this, req, resp, reactor](const std::string& user) {
           size_t limit = req->limit() > 0 ? std::min<int64_t>(req->limit(), 10000) : 1000;
           bool more = false;
@@ -1221,17 +1237,16 @@ class IdempotencyService final : public bulwark::v1::Idempotency::CallbackServic
       reactor->Finish(ToGrpc(kv::etcd_errors::RequestTooLarge()));
       return reactor;
     }
-    s_.loop().Post(
-        [this, ctx, r = std::move(r), resp, reactor, token = EtcdServer::TokenOf(ctx)]() mutable {
-          s_.ProposeAs(token, std::move(r),
-                       [this, ctx, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
-                         absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
-                         if (res.ok()) MarkReplayed(ctx, *res);
-                         if (!st.ok()) return reactor->Finish(ToGrpc(st));
-                         resp->ParseFromString(res->service_response);
-                         reactor->Finish(grpc::Status::OK);
-                       });
-        });
+    s_.loop().Post([this, ctx, r = std::move(r), resp, reactor, token = s_.TokenOf(ctx)]() mutable {
+      s_.ProposeAs(token, std::move(r),
+                   [this, ctx, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+                     absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
+                     if (res.ok()) MarkReplayed(ctx, *res);
+                     if (!st.ok()) return reactor->Finish(ToGrpc(st));
+                     resp->ParseFromString(res->service_response);
+                     reactor->Finish(grpc::Status::OK);
+                   });
+    });
     return reactor;
   }
 
@@ -1425,20 +1440,21 @@ class AuthService final : public etcdserverpb::Auth::CallbackService {
   grpc::ServerUnaryReactor* OwnOrRoot(grpc::CallbackServerContext* ctx, Resp* resp, Own own,
                                       Read read) {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    s_.ReadThen(reactor, true, EtcdServer::TokenOf(ctx), bulwark::internal::Request(),
-                [this, resp, reactor, own, read](const std::string& user) {
-                  const kv::AuthStore& a = s_.mvcc().auth();
-                  if (user.empty() || !own(a, user)) {
-                    if (absl::Status st = a.CheckAdmin(user); !st.ok()) {
-                      return reactor->Finish(ToGrpc(st));
-                    }
-                  }
-                  if (absl::Status st = read(a, resp); !st.ok()) {
-                    return reactor->Finish(ToGrpc(st));
-                  }
-                  s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
-                  reactor->Finish(grpc::Status::OK);
-                });
+    s_.ReadThen(
+        reactor, true, s_.TokenOf(ctx), [] { return bulwark::internal::Request(); },
+        [this, resp, reactor, own, read](const std::string& user) {
+          const kv::AuthStore& a = s_.mvcc().auth();
+          if (user.empty() || !own(a, user)) {
+            if (absl::Status st = a.CheckAdmin(user); !st.ok()) {
+              return reactor->Finish(ToGrpc(st));
+            }
+          }
+          if (absl::Status st = read(a, resp); !st.ok()) {
+            return reactor->Finish(ToGrpc(st));
+          }
+          s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
+          reactor->Finish(grpc::Status::OK);
+        });
     return reactor;
   }
 
@@ -1456,8 +1472,9 @@ class AuthService final : public etcdserverpb::Auth::CallbackService {
   grpc::ServerUnaryReactor* Change(grpc::CallbackServerContext* ctx, bulwark::internal::Request r,
                                    Resp* resp) {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    s_.loop().Post([this, token = EtcdServer::TokenOf(ctx), r = std::move(r), resp,
-                    reactor]() mutable { Propose(token, std::move(r), resp, reactor); });
+    s_.loop().Post([this, token = s_.TokenOf(ctx), r = std::move(r), resp, reactor]() mutable {
+      Propose(token, std::move(r), resp, reactor);
+    });
     return reactor;
   }
   template <typename Resp>
@@ -1477,8 +1494,8 @@ class AuthService final : public etcdserverpb::Auth::CallbackService {
   grpc::ServerUnaryReactor* Hashed(grpc::CallbackServerContext* ctx, std::string password,
                                    bulwark::internal::Request r, Resp* resp) {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    s_.loop().Post([this, token = EtcdServer::TokenOf(ctx), password = std::move(password),
-                    r = std::move(r), resp, reactor]() mutable {
+    s_.loop().Post([this, token = s_.TokenOf(ctx), password = std::move(password), r = std::move(r),
+                    resp, reactor]() mutable {
       if (absl::StatusOr<std::string> who = s_.Authorize(token, r); !who.ok()) {
         return reactor->Finish(ToGrpc(who.status()));
       }
@@ -1988,7 +2005,8 @@ void EtcdServer::Propose(bulwark::internal::Request req,
 }
 
 void EtcdServer::ReadThen(grpc::ServerUnaryReactor* reactor, bool linearizable,
-                          const std::string& token, bulwark::internal::Request access,
+                          const std::string& token,
+                          std::function<bulwark::internal::Request()> access,
                           std::function<void(const std::string&)> read) {
 #ifdef BW_PLANTED_BUGS
   if (config_.config.plant_bug_stale_reads) linearizable = false;
@@ -2001,8 +2019,10 @@ void EtcdServer::ReadThen(grpc::ServerUnaryReactor* reactor, bool linearizable,
       // After the barrier: the auth state is as new as the data read.
       ResolveUser(token, [this, reactor, access = std::move(access),
                           read = std::move(read)](absl::StatusOr<std::string> user) {
-        if (user.ok() && mvcc_ != nullptr) {
-          if (absl::Status st = mvcc_->Authorize(*user, access); !st.ok()) user = st;
+        // The description is built only with auth on: with it off a Range
+        // pays for no copy of its request.
+        if (user.ok() && mvcc_ != nullptr && mvcc_->auth().enabled()) {
+          if (absl::Status st = mvcc_->Authorize(*user, access()); !st.ok()) user = st;
         }
         if (!user.ok()) return reactor->Finish(ToGrpc(user.status()));
         read(*user);
@@ -2011,12 +2031,15 @@ void EtcdServer::ReadThen(grpc::ServerUnaryReactor* reactor, bool linearizable,
   });
 }
 
-std::string EtcdServer::TokenOf(grpc::CallbackServerContext* ctx) {
+std::string EtcdServer::TokenOf(grpc::CallbackServerContext* ctx) const {
   const auto& md = ctx->client_metadata();
   auto it = md.find("token");
   if (it != md.end()) return std::string(it->second.data(), it->second.size());
   // No token: a client certificate verified against --trusted-ca-file
   // (--client-cert-auth) names the user by its common name, as in etcd.
+  // Only then is the connection's auth context built (it allocates, and
+  // every request without a token comes here).
+  if (!config_.config.client_cert_auth) return "";
   std::shared_ptr<const grpc::AuthContext> auth = ctx->auth_context();
   if (auth != nullptr && auth->IsPeerAuthenticated()) {
     std::vector<grpc::string_ref> cn = auth->FindPropertyValues("x509_common_name");

@@ -89,12 +89,15 @@ class EtcdServer {
   // `reactor` if the barrier fails or permission is denied. `read` gets the
   // caller's user name ("" with authentication off). For handlers on gRPC
   // threads.
+  // `access` describes the read for Authorize; it is called only with
+  // authentication on.
   void ReadThen(grpc::ServerUnaryReactor* reactor, bool linearizable, const std::string& token,
-                bulwark::internal::Request access, std::function<void(const std::string&)> read);
+                std::function<bulwark::internal::Request()> access,
+                std::function<void(const std::string&)> read);
 
   // --- authentication (see docs/security.md) ------------------------------
   // The caller's token (gRPC metadata "token"; "" with none). Any thread.
-  static std::string TokenOf(grpc::CallbackServerContext* ctx);
+  std::string TokenOf(grpc::CallbackServerContext* ctx) const;
   // The user a token names: "" with authentication off or no token; etcd's
   // invalid auth token for a token unknown here or expired. Loop thread.
   absl::StatusOr<std::string> UserOf(const std::string& token);
