@@ -952,8 +952,11 @@ absl::Status MvccStore::CheckTxn(const TxnRequest& t, int64_t rev) const {
 }
 
 void MvccStore::AddVersion(const std::string& key, Version v) {
-  auto it = keys_.find(key);
-  if (it == keys_.end()) it = keys_.emplace(key, History{}).first;
+  AddVersion(keys_.try_emplace(key).first, std::move(v));
+}
+
+void MvccStore::AddVersion(KeyMap::iterator it, Version v) {
+  const std::string& key = it->first;
   History& h = it->second;
   bool was_live = !h.empty() && !h.back().tombstone;
   bool is_live = !v.tombstone;
@@ -965,9 +968,11 @@ void MvccStore::AddVersion(const std::string& key, Version v) {
 }
 
 void MvccStore::DoPut(WriteTxn& w, const PutRequest& r, etcdserverpb::PutResponse* out) {
-  auto it = keys_.find(r.key());
+  // One search of the key map per put: the key's history is created here
+  // if it is new, and the version is added through the same iterator.
+  auto it = keys_.try_emplace(r.key()).first;
   // The latest version, including earlier changes of this txn.
-  const Version* prev = it == keys_.end() ? nullptr : VisibleAt(it->second, w.rev);
+  const Version* prev = VisibleAt(it->second, w.rev);
   if (r.prev_kv() && prev != nullptr) FillKv(r.key(), *prev, out->mutable_prev_kv());
   Version v;
   v.mod = w.rev;
@@ -982,7 +987,7 @@ void MvccStore::DoPut(WriteTxn& w, const PutRequest& r, etcdserverpb::PutRespons
   }
   if (v.lease != 0) leases_[v.lease].keys.insert(r.key());
   if (record_events_) RecordEvent(mvccpb::Event::PUT, r.key(), v, prev);
-  AddVersion(r.key(), std::move(v));
+  AddVersion(it, std::move(v));
   out->mutable_header()->set_revision(w.rev);
 }
 

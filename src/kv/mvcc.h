@@ -236,7 +236,9 @@ class MvccStore final : public StateMachine {
   void DoDelete(WriteTxn& w, const etcdserverpb::DeleteRangeRequest& r,
                 etcdserverpb::DeleteRangeResponse* out);
   void DoTxn(WriteTxn& w, const etcdserverpb::TxnRequest& t, etcdserverpb::TxnResponse* out);
+  using KeyMap = std::map<std::string, History, std::less<>>;
   void AddVersion(const std::string& key, Version v);
+  void AddVersion(KeyMap::iterator it, Version v);
   absl::Status DoCompact(int64_t rev);
   MvccResult ApplyOp(const bulwark::internal::Request& req);
   void ExpireIdempotency();
@@ -260,7 +262,7 @@ class MvccStore final : public StateMachine {
   // The keys attached to a lease, as accesses of one kind.
   void LeaseAccesses(int64_t id, bool write, std::vector<KeyAccess>* out) const;
 
-  std::map<std::string, History, std::less<>> keys_;
+  KeyMap keys_;
   std::map<int64_t, Lease> leases_;
   AuthStore auth_;
   int64_t log_time_us_ = 0;

@@ -73,6 +73,33 @@ TEST(EventLoopTest, ACancelledTimerNeverFires) {
   EXPECT_EQ(fired.load(), 100);
 }
 
+TEST(EventLoopTest, ATimerDueNowRunsAfterQueuedWorkAndCanBeCancelled) {
+  EventLoop loop;
+  std::vector<int> order;  // touched only on the loop thread
+  std::atomic<bool> done{false};
+  loop.Start();
+  loop.Post([&] {
+    TimerId now = loop.Schedule(0, [&] { order.push_back(2); });
+    TimerId cancelled = loop.Schedule(0, [&] { order.push_back(99); });
+    TimerId negative = loop.Schedule(-5, [&] { order.push_back(3); });
+    (void)now;
+    (void)negative;
+    EXPECT_EQ(loop.pending_timers(), 3u);
+    loop.Cancel(cancelled);
+    loop.Cancel(cancelled);  // twice: no-op
+    EXPECT_EQ(loop.pending_timers(), 2u);
+    order.push_back(1);  // the handler in progress finishes first
+    loop.Post([&] {
+      order.push_back(4);
+      done = true;
+    });
+  });
+  ASSERT_TRUE(Eventually([&] { return done.load(); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3, 4}));
+  EXPECT_EQ(testing::OnLoop(loop, [&] { return loop.pending_timers(); }), 0u);
+}
+
 TEST(EventLoopTest, CancelAfterFiringIsANoOpAndTimersCanRescheduleThemselves) {
   EventLoop loop;
   std::atomic<int> ticks{0};
