@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/types/span.h"
 #include "core/status.h"
 #include "core/types.h"
 
@@ -88,6 +89,16 @@ class Disk {
   // Writes a whole file durably and atomically (write temp, sync, rename, sync dir).
   [[nodiscard]] virtual absl::Status WriteFileAtomic(const std::string& path,
                                                      std::string_view data) = 0;
+  // The same with the file's bytes given in pieces, written one after the
+  // other (so a large file need not be copied into one buffer first). The
+  // default joins them; a real disk writes them as they are.
+  [[nodiscard]] virtual absl::Status WriteFileAtomicParts(
+      const std::string& path, absl::Span<const std::string_view> parts) {
+    std::string joined;
+    for (std::string_view p : parts)
+      joined.append(p);
+    return WriteFileAtomic(path, joined);
+  }
   [[nodiscard]] virtual absl::Status Truncate(const std::string& path, uint64_t size) = 0;
   [[nodiscard]] virtual absl::Status Remove(const std::string& path) = 0;
   [[nodiscard]] virtual absl::StatusOr<std::vector<std::string>> List(const std::string& dir) = 0;

@@ -94,14 +94,17 @@ absl::Status RaftStore::Sync() {
 absl::Status RaftStore::SaveSnapshot(const raft::Snapshot& snap, const raft::HardState& hs,
                                      const std::vector<raft::Entry>& after) {
   std::string meta = raft::EncodeSnapshotMeta(snap.meta);
-  std::string file;
-  core::ByteWriter w(&file);
+  // Everything but the state's bytes, which are written from where they are
+  // (the state can be most of a member's memory: no second copy of it).
+  std::string head;
+  core::ByteWriter w(&head);
   w.Fixed32(kSnapshotMagic);
   w.Fixed32(core::Crc32c(snap.data, core::Crc32c(meta)));
   w.Bytes(meta);
-  w.Bytes(snap.data);
+  w.Varint(snap.data.size());
   // The snapshot is durable before the log forgets what it covers.
-  BW_RETURN_IF_ERROR(disk_.WriteFileAtomic(SnapshotPath(dir_), file));
+  const std::string_view parts[] = {head, snap.data};
+  BW_RETURN_IF_ERROR(disk_.WriteFileAtomicParts(SnapshotPath(dir_), parts));
   fresh_ = false;
   BW_RETURN_IF_ERROR(wal_->Rebase(snap.meta.index, hs, after));
   return wal_->Release(snap.meta.index).status();

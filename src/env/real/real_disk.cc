@@ -173,12 +173,20 @@ absl::StatusOr<std::string> RealDisk::ReadFile(const std::string& path) {
 }
 
 absl::Status RealDisk::WriteFileAtomic(const std::string& path, std::string_view data) {
+  return WriteFileAtomicParts(path, {data});
+}
+
+absl::Status RealDisk::WriteFileAtomicParts(const std::string& path,
+                                            absl::Span<const std::string_view> parts) {
   const std::string tmp = path + ".tmp";
   int fd = OpenRetry(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoToStatus("open", tmp, errno);
   FdCloser closer(fd);
   uint64_t written = 0;
-  absl::Status status = WriteAll(fd, tmp, data, &written);
+  absl::Status status;
+  for (std::string_view data : parts) {
+    if (status.ok()) status = WriteAll(fd, tmp, data, &written);
+  }
   if (status.ok()) status = SyncFd(fd, tmp, /*metadata=*/false);
   if (status.ok()) status = CloseFd(closer, tmp);
   if (status.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {

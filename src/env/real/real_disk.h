@@ -47,6 +47,8 @@ class RealDisk final : public Disk {
   [[nodiscard]] absl::StatusOr<std::string> ReadFile(const std::string& path) override;
   [[nodiscard]] absl::Status WriteFileAtomic(const std::string& path,
                                              std::string_view data) override;
+  [[nodiscard]] absl::Status WriteFileAtomicParts(
+      const std::string& path, absl::Span<const std::string_view> parts) override;
   // Sets the length (extending with zero bytes), then fdatasyncs the file.
   [[nodiscard]] absl::Status Truncate(const std::string& path, uint64_t size) override;
   // Unlinks a file (not a directory), then fsyncs its parent directory.
