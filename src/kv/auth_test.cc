@@ -173,6 +173,10 @@ TEST_F(AuthTest, RequestsWithoutAUserAreRefusedOnceAuthIsOn) {
   EXPECT_TRUE(Denied(Do(PutReq("b"), "alice")));
   EXPECT_TRUE(Denied(Do(PutReq("a/1"), "mallory"))) << "an unknown user has no permissions";
   EXPECT_TRUE(Do(PutReq("anything"), "root").ok());
+  // A batch of lease renewals, like a lone renewal, needs a user.
+  Request renew;
+  renew.mutable_lease_renew_batch()->add_ids(1);
+  EXPECT_EQ(Do(renew, "").message(), "etcdserver: user name is empty");
 }
 
 TEST_F(AuthTest, AdministrationIsRootOnly) {

@@ -694,16 +694,20 @@ MvccResult MvccStore::ApplyOp(const bulwark::internal::Request& req) {
       }
       break;
     case bulwark::internal::Request::kLeaseRenew: {
-      auto it = leases_.find(req.lease_renew().id());
-      if (it == leases_.end()) {
+      int64_t ttl = Renew(req.lease_renew().id(), req.time_us());
+      if (ttl < 0) {
         res.status = etcd_errors::LeaseNotFound();
       } else {
-        it->second.expiry_us = std::max(log_time_us_, req.time_us()) + it->second.ttl * 1'000'000;
-        res.lease_id = it->first;
-        res.lease_ttl = it->second.ttl;
+        res.lease_id = req.lease_renew().id();
+        res.lease_ttl = ttl;
       }
       break;
     }
+    case bulwark::internal::Request::kLeaseRenewBatch:
+      res.lease_ttls.reserve(static_cast<size_t>(req.lease_renew_batch().ids_size()));
+      for (int64_t id : req.lease_renew_batch().ids())
+        res.lease_ttls.push_back(Renew(id, req.time_us()));
+      break;
     case bulwark::internal::Request::kTick:
       Tick(req.tick().now_us());
       break;
@@ -848,6 +852,7 @@ absl::Status MvccStore::Authorize(const std::string& user,
       break;
     case Req::kLeaseGrant:
     case Req::kLeaseRenew:
+    case Req::kLeaseRenewBatch:
     // etcd lets any user compact (Kubernetes' API server compacts with its
     // own, often non-root, user); bulwark asks for an authenticated one.
     case Req::kCompaction:
@@ -1036,6 +1041,13 @@ void MvccStore::Revoke(WriteTxn& w, int64_t id) {
       DeleteKey(w, k, prev);
     }
   }
+}
+
+int64_t MvccStore::Renew(int64_t id, int64_t time_us) {
+  auto it = leases_.find(id);
+  if (it == leases_.end()) return -1;
+  it->second.expiry_us = std::max(log_time_us_, time_us) + it->second.ttl * 1'000'000;
+  return it->second.ttl;
 }
 
 void MvccStore::Tick(int64_t now_us) {

@@ -53,6 +53,9 @@ struct MvccResult {
   // LeaseGrant and renewals: the lease and its TTL (seconds).
   int64_t lease_id = 0;
   int64_t lease_ttl = 0;
+  // A batch of renewals: each lease's TTL, in the batch's order; -1 for a
+  // lease that does not exist (any more).
+  std::vector<int64_t> lease_ttls;
   // The first answer to this idempotency key, given again (nothing applied).
   bool replayed = false;
   // bulwark.v1.Idempotency calls: the serialized response message.
@@ -249,6 +252,9 @@ class MvccStore final : public StateMachine {
   static uint64_t RecordHash(const bulwark::internal::IdempotencyRecord& r);
   void Revoke(WriteTxn& w, int64_t id);
   void Tick(int64_t now_us);
+  // Renews a lease from `time_us` (the proposer's clock, never before the
+  // log's): its TTL, or -1 if there is no such lease.
+  int64_t Renew(int64_t id, int64_t time_us);
   // Deletes `key` (live, with version `prev`) in `w`.
   void DeleteKey(WriteTxn& w, const std::string& key, const Version& prev);
   void RecordEvent(mvccpb::Event::EventType type, const std::string& key, const Version& v,

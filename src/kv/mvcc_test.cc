@@ -540,6 +540,28 @@ TEST_F(MvccLeaseTest, ExpiryIsDecidedByTicksAndDeletesAttachedKeys) {
   EXPECT_EQ(Renew(7, 0).status.message(), "etcdserver: requested lease not found");
 }
 
+// Renewals that arrived together are one entry: each lease in it is renewed
+// as a lone renewal would be, and each gets its own answer.
+TEST_F(MvccLeaseTest, ABatchOfRenewalsAnswersEachLease) {
+  ASSERT_TRUE(Grant(7, 10, 1'000'000).status.ok());
+  ASSERT_TRUE(Grant(8, 30, 1'000'000).status.ok());
+  ASSERT_TRUE(PutWithLease("a", 7).status.ok());
+  Tick(9'000'000);
+  bulwark::internal::Request req;
+  req.set_time_us(9'000'000);
+  for (int64_t id : {8, 99, 7, 7})
+    req.mutable_lease_renew_batch()->add_ids(id);
+  MvccResult r = Roundtrip(req);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.lease_ttls, (std::vector<int64_t>{30, -1, 10, 10}));
+  // Lease 7 now lasts until 19 s, not 11 s.
+  Tick(18'999'999);
+  EXPECT_EQ(Get("a").kvs_size(), 1);
+  Tick(19'000'000);
+  EXPECT_EQ(Get("a").kvs_size(), 0);
+  EXPECT_TRUE(store_.GetLease(8, 0, false).has_value());
+}
+
 TEST_F(MvccLeaseTest, RevokeAndReattachAndSnapshot) {
   Grant(1, 60, 0);
   Grant(2, 60, 0);

@@ -893,25 +893,18 @@ class KeepAliveStream final
   void OnRequest(etcdserverpb::LeaseKeepAliveRequest req) override {
     auto self = std::static_pointer_cast<KeepAliveStream>(shared_from_this());
     s_.loop().Post([self, id = req.id()] {
-      EtcdServer& s = self->s_;
-      bulwark::internal::Request r;
-      r.set_time_us(s.LogNowMicros());
-      r.mutable_lease_renew()->set_id(id);
-      s.ProposeAs(self->token_, std::move(r), [self, id](absl::StatusOr<kv::MvccResult> res) {
+      self->s_.RenewLease(self->token_, id, [self, id](absl::StatusOr<int64_t> ttl) {
         EtcdServer& s = self->s_;
-        etcdserverpb::LeaseKeepAliveResponse out;
-        out.set_id(id);
-        if (res.ok() && res->status.ok()) {
-          out.set_ttl(res->lease_ttl);
-        } else if (res.ok() && absl::IsNotFound(res->status)) {
-          out.set_ttl(0);  // etcd: an unknown lease is answered with TTL 0
-        } else {
+        if (!ttl.ok()) {
           // An error (a token that expired, no leader) ends the stream: the
           // client's keeper opens another (and authenticates again).
-          self->Close(ToGrpc(s.ToEtcdError(res.ok() ? res->status : res.status())));
+          self->Close(ToGrpc(s.ToEtcdError(ttl.status())));
           self->RequestDone();
           return;
         }
+        etcdserverpb::LeaseKeepAliveResponse out;
+        out.set_id(id);
+        out.set_ttl(std::max<int64_t>(*ttl, 0));  // etcd: an unknown lease is answered with TTL 0
         s.FillHeader(out.mutable_header(), s.mvcc().revision());
         self->Send(std::move(out));
         self->RequestDone();
@@ -2113,6 +2106,53 @@ void EtcdServer::ProposeAs(const std::string& token, bulwark::internal::Request 
                       done = std::move(done)](absl::StatusOr<std::string> user) mutable {
     ProposeAsUser(std::move(user), std::move(req), std::move(done), /*caught_up=*/false);
   });
+}
+
+void EtcdServer::RenewLease(const std::string& token, int64_t id, RenewDone done) {
+  ResolveUser(token, [this, id, done = std::move(done)](absl::StatusOr<std::string> user) mutable {
+    if (!user.ok()) return done(user.status());
+    renewals_[*user].emplace_back(id, std::move(done));
+    if (renewals_scheduled_) return;
+    renewals_scheduled_ = true;
+    loop_.Schedule(0, [this] { ProposeRenewals(); });
+  });
+}
+
+void EtcdServer::ProposeRenewals() {
+  // An entry of at most this many renewals (about 40 KB).
+  constexpr size_t kMaxRenewalsPerEntry = 4096;
+  renewals_scheduled_ = false;
+  auto waiting = std::move(renewals_);
+  renewals_.clear();
+  for (auto& [user, all] : waiting) {
+    for (size_t from = 0; from < all.size(); from += kMaxRenewalsPerEntry) {
+      const size_t to = std::min(all.size(), from + kMaxRenewalsPerEntry);
+      auto answers = std::make_shared<std::vector<std::pair<int64_t, RenewDone>>>(
+          std::make_move_iterator(all.begin() + static_cast<ptrdiff_t>(from)),
+          std::make_move_iterator(all.begin() + static_cast<ptrdiff_t>(to)));
+      bulwark::internal::Request r;
+      r.set_time_us(LogNowMicros());
+      for (const auto& [id, done] : *answers)
+        r.mutable_lease_renew_batch()->add_ids(id);
+      ProposeAsUser(
+          user, std::move(r),
+          [answers](absl::StatusOr<kv::MvccResult> res) {
+            absl::Status st = res.ok() ? res->status : res.status();
+            if (st.ok() && res->lease_ttls.size() != answers->size()) {
+              st = absl::InternalError("lease renewals: one answer per lease expected");
+            }
+            for (size_t i = 0; i < answers->size(); ++i) {
+              RenewDone& done = (*answers)[i].second;
+              if (st.ok()) {
+                done(res->lease_ttls[i]);
+              } else {
+                done(st);
+              }
+            }
+          },
+          /*caught_up=*/false);
+    }
+  }
 }
 
 void EtcdServer::ProposeAsUser(absl::StatusOr<std::string> user, bulwark::internal::Request req,

@@ -123,6 +123,13 @@ class EtcdServer {
                  std::function<void(absl::StatusOr<kv::MvccResult>)> done);
   void ProposeAsUser(absl::StatusOr<std::string> user, bulwark::internal::Request req,
                      std::function<void(absl::StatusOr<kv::MvccResult>)> done, bool caught_up);
+  // A keep-alive renewal for a client: renewals that reach the loop
+  // together (from every stream, per user) become one log entry
+  // (LeaseRenewBatch), proposed once what the loop already holds is done.
+  // `done` gets the lease's TTL, or -1 if there is no such lease. Loop
+  // thread.
+  using RenewDone = std::function<void(absl::StatusOr<int64_t>)>;
+  void RenewLease(const std::string& token, int64_t id, RenewDone done);
   // A user's own idempotency scope: users never see each other's keys or
   // records. The empty user (authentication off) keeps the scope as given.
   static std::string UserScope(const std::string& user, const std::string& scope);
@@ -187,6 +194,10 @@ class EtcdServer {
   kv::MvccStore* mvcc_ = nullptr;  // owned by node_
   std::unique_ptr<WatchHub> watch_hub_;
   env::TimerId lease_timer_ = 0;
+  // Renewals waiting for the next LeaseRenewBatch, by user.
+  std::map<std::string, std::vector<std::pair<int64_t, RenewDone>>> renewals_;
+  bool renewals_scheduled_ = false;
+  void ProposeRenewals();
   int64_t last_tick_us_ = 0;  // this member's monotonic clock
   int64_t seen_log_time_us_ = -1;
   int64_t seen_log_time_at_us_ = 0;  // this member's monotonic clock
