@@ -1,6 +1,7 @@
 #include "server/etcd_server.h"
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/proto_buffer_reader.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
@@ -1041,8 +1042,10 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
   EtcdServer& s_;
 };
 
-class WatchStream final
-    : public BidiStream<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse> {
+// The watch stream speaks bytes (a raw gRPC method): a response is written
+// from its own few bytes and the events it shares with every other watcher
+// of them (WatchReply), not serialized whole once per watcher.
+class WatchStream final : public BidiStream<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   // A client that leaves this many responses unread loses its watchers.
   static constexpr size_t kMaxQueued = 4096;
@@ -1052,10 +1055,10 @@ class WatchStream final
   void Open() {
     std::weak_ptr<WatchStream> weak = std::static_pointer_cast<WatchStream>(shared_from_this());
     s_.loop().Post([this, weak] {
-      sid_ = s_.watch_hub().AddStream([weak](etcdserverpb::WatchResponse r) {
+      sid_ = s_.watch_hub().AddStream([weak](WatchReply r) {
         std::shared_ptr<WatchStream> p = weak.lock();
         if (p == nullptr) return false;
-        if (p->Send(std::move(r))) return true;
+        if (p->Send(p->s_.EncodeWatchReply(r))) return true;
         // A client that leaves this many responses unread: its watchers
         // are dropped and the stream ends, so it watches again from the
         // last revision it saw (as etcd's clients do on a stream error).
@@ -1067,8 +1070,16 @@ class WatchStream final
   }
 
  private:
-  void OnRequest(etcdserverpb::WatchRequest req) override {
+  void OnRequest(grpc::ByteBuffer bytes) override {
     auto self = std::static_pointer_cast<WatchStream>(shared_from_this());
+    etcdserverpb::WatchRequest req;
+    grpc::ProtoBufferReader reader(&bytes);
+    if (!req.ParseFromZeroCopyStream(&reader)) {
+      // What gRPC answers a request it cannot parse.
+      Close(grpc::Status(grpc::StatusCode::INTERNAL, "bulwark: malformed WatchRequest"));
+      RequestDone();
+      return;
+    }
     s_.loop().Post([self, req = std::move(req)] {
       if (req.has_create_request()) {
         // A watcher may only see keys its user may read (checked when it
@@ -1097,7 +1108,7 @@ class WatchStream final
       refused.set_created(true);
       refused.set_canceled(true);
       refused.set_cancel_reason(GoStatusText(allowed));
-      Send(std::move(refused));
+      Send(s_.EncodeWatchReply(WatchReply{std::move(refused), nullptr}));
     } else {
       s_.watch_hub().OnRequest(sid_, req);
     }
@@ -1113,10 +1124,11 @@ class WatchStream final
   uint64_t sid_ = 0;  // on the loop thread
 };
 
-class WatchService final : public etcdserverpb::Watch::CallbackService {
+class WatchService final
+    : public etcdserverpb::Watch::WithRawCallbackMethod_Watch<etcdserverpb::Watch::Service> {
  public:
   explicit WatchService(EtcdServer& s) : s_(s) {}
-  grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Watch(
       grpc::CallbackServerContext* ctx) override {
     auto stream = std::make_shared<WatchStream>(s_, s_.TokenOf(ctx));
     stream->Open();
@@ -2106,6 +2118,22 @@ void EtcdServer::ProposeAs(const std::string& token, bulwark::internal::Request 
                       done = std::move(done)](absl::StatusOr<std::string> user) mutable {
     ProposeAsUser(std::move(user), std::move(req), std::move(done), /*caught_up=*/false);
   });
+}
+
+grpc::ByteBuffer EtcdServer::EncodeWatchReply(const WatchReply& r) {
+  grpc::Slice own(r.response.SerializeAsString());
+  if (r.events == nullptr) return grpc::ByteBuffer(&own, 1);
+  // One gRPC slice per shared encoding, referenced by every response that
+  // carries it (consecutive replies of one applied entry share it).
+  if (r.events != watch_events_) {
+    watch_events_ = r.events;
+    auto* keep = new std::shared_ptr<const std::string>(r.events);
+    watch_events_slice_ = grpc::Slice(
+        const_cast<char*>((*keep)->data()), (*keep)->size(),
+        [](void* p) { delete static_cast<std::shared_ptr<const std::string>*>(p); }, keep);
+  }
+  const grpc::Slice parts[] = {own, watch_events_slice_};
+  return grpc::ByteBuffer(parts, 2);
 }
 
 void EtcdServer::RenewLease(const std::string& token, int64_t id, RenewDone done) {

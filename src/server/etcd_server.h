@@ -8,6 +8,9 @@
 // gRPC thread.
 #pragma once
 
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/slice.h>
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -61,6 +64,8 @@ class EtcdServer {
   bool node_ready() const { return node_ != nullptr; }
   kv::MvccStore& mvcc() { return *mvcc_; }
   WatchHub& watch_hub() { return *watch_hub_; }
+  // A watch reply as the bytes of a WatchResponse. Loop thread.
+  grpc::ByteBuffer EncodeWatchReply(const WatchReply& r);
   int64_t NowMicros() { return env_->clock().NowMicros(); }
   // Log time now, as this member reckons it: the log time it last saw
   // advance plus the time its own monotonic clock measured since. Only
@@ -194,6 +199,9 @@ class EtcdServer {
   kv::MvccStore* mvcc_ = nullptr;  // owned by node_
   std::unique_ptr<WatchHub> watch_hub_;
   env::TimerId lease_timer_ = 0;
+  // The shared events of the last watch reply encoded, as a gRPC slice.
+  std::shared_ptr<const std::string> watch_events_;
+  grpc::Slice watch_events_slice_;
   // Renewals waiting for the next LeaseRenewBatch, by user.
   std::map<std::string, std::vector<std::pair<int64_t, RenewDone>>> renewals_;
   bool renewals_scheduled_ = false;

@@ -7,6 +7,29 @@
 
 namespace bw::server {
 
+namespace {
+
+// The tag of WatchResponse.events (field 11, length-delimited).
+constexpr uint8_t kEventsTag = (11 << 3) | 2;
+
+void AppendVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7F) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+}  // namespace
+
+etcdserverpb::WatchResponse WatchReply::Full() const {
+  etcdserverpb::WatchResponse r = response;
+  // Merging appends to a repeated field: the events come after any that
+  // `response` holds itself (none, when they are shared).
+  if (events != nullptr && !r.MergeFromString(*events)) r.clear_events();
+  return r;
+}
+
 uint64_t WatchHub::AddStream(WatchSink sink) {
   uint64_t id = next_stream_++;
   streams_[id].sink = std::move(sink);
@@ -47,12 +70,12 @@ void WatchHub::OnRequest(uint64_t sid, const etcdserverpb::WatchRequest& req) {
     header_(r.mutable_header());
     r.set_watch_id(id);
     r.set_canceled(true);
-    if (!s.sink(std::move(r))) CancelStream(sid);
+    if (!s.sink(WatchReply{std::move(r), nullptr})) CancelStream(sid);
   } else if (req.has_progress_request()) {
     etcdserverpb::WatchResponse r;
     header_(r.mutable_header());
     r.set_watch_id(-1);
-    if (!s.sink(std::move(r))) CancelStream(sid);
+    if (!s.sink(WatchReply{std::move(r), nullptr})) CancelStream(sid);
   }
 }
 
@@ -65,7 +88,7 @@ void WatchHub::Create(uint64_t sid, Stream& s, const etcdserverpb::WatchCreateRe
     created.set_created(true);
     created.set_canceled(true);
     created.set_cancel_reason("etcdserver: duplicate watch ID");
-    if (!s.sink(std::move(created))) CancelStream(sid);
+    if (!s.sink(WatchReply{std::move(created), nullptr})) CancelStream(sid);
     return;
   }
   if (s.watchers.size() >= max_watchers_per_stream_) {
@@ -78,7 +101,7 @@ void WatchHub::Create(uint64_t sid, Stream& s, const etcdserverpb::WatchCreateRe
     created.set_cancel_reason(absl::StrCat("bulwark: too many watchers on this stream (",
                                            max_watchers_per_stream_,
                                            ", --max-watchers-per-stream)"));
-    if (!s.sink(std::move(created))) CancelStream(sid);
+    if (!s.sink(WatchReply{std::move(created), nullptr})) CancelStream(sid);
     return;
   }
   if (id == 0) {
@@ -99,7 +122,7 @@ void WatchHub::Create(uint64_t sid, Stream& s, const etcdserverpb::WatchCreateRe
   int64_t start = c.start_revision();
   created.set_watch_id(id);
   created.set_created(true);
-  if (!s.sink(std::move(created))) {
+  if (!s.sink(WatchReply{std::move(created), nullptr})) {
     CancelStream(sid);
     return;
   }
@@ -110,7 +133,7 @@ void WatchHub::Create(uint64_t sid, Stream& s, const etcdserverpb::WatchCreateRe
     r.set_compact_revision(store_.compact_revision());
     r.set_canceled(true);
     r.set_cancel_reason(std::string(kv::etcd_errors::Compacted().message()));
-    if (!s.sink(std::move(r))) CancelStream(sid);
+    if (!s.sink(WatchReply{std::move(r), nullptr})) CancelStream(sid);
     return;
   }
   w.next_rev = start == 0 ? current + 1 : start;
@@ -139,7 +162,7 @@ bool WatchHub::CatchUp(Stream& s, int64_t id, Watcher& w, bool* cancelled) {
       r.set_canceled(true);
       r.set_cancel_reason(std::string(st.message()));
       *cancelled = true;
-      return s.sink(std::move(r));
+      return s.sink(WatchReply{std::move(r), nullptr});
     }
     if (events.empty()) break;
     int64_t last = events.back().kv().mod_revision();
@@ -206,9 +229,48 @@ bool WatchHub::SendEvents(Stream& s, int64_t id, Watcher& w,
     header_(out[i].mutable_header());
     out[i].set_watch_id(id);
     out[i].set_fragment(i + 1 < out.size());
-    if (!s.sink(std::move(out[i]))) return false;
+    if (!s.sink(WatchReply{std::move(out[i]), nullptr})) return false;
   }
   return true;
+}
+
+bool WatchHub::SendLive(Stream& s, int64_t id, Watcher& w, const std::vector<mvccpb::Event>& events,
+                        const etcdserverpb::ResponseHeader& header, SharedEvents* shared) {
+  bool share = !w.fragment;
+#ifdef BW_PLANTED_BUGS
+  share = share && !planted_drop_events_;  // the planted gap is per watcher
+#endif
+  if (!share) return SendEvents(s, id, w, events);
+  // Which events this watcher gets, and with prev_kv or not: the key of
+  // their shared encoding.
+  std::string which(1, w.prev_kv ? 'p' : '-');
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (Matches(w, events[i])) AppendVarint(&which, i);
+  }
+  if (which.size() == 1) return true;
+  std::shared_ptr<const std::string>& bytes = (*shared)[which];
+  if (bytes == nullptr) {
+    auto encoded = std::make_shared<std::string>();
+    for (size_t i = 0; i < events.size(); ++i) {
+      if (!Matches(w, events[i])) continue;
+      const mvccpb::Event* e = &events[i];
+      mvccpb::Event copy;
+      if (!w.prev_kv && e->has_prev_kv()) {
+        copy = *e;
+        copy.clear_prev_kv();
+        e = &copy;
+      }
+      encoded->push_back(static_cast<char>(kEventsTag));
+      AppendVarint(encoded.get(), e->ByteSizeLong());
+      e->AppendToString(encoded.get());
+    }
+    bytes = std::move(encoded);
+  }
+  WatchReply reply;
+  *reply.response.mutable_header() = header;
+  reply.response.set_watch_id(id);
+  reply.events = bytes;
+  return s.sink(std::move(reply));
 }
 
 void WatchHub::RebuildIndex() {
@@ -233,21 +295,35 @@ void WatchHub::OnApplied() {
   // The watchers of the events' keys and every range watcher, in stream and
   // watch id order (the order they were always served in).
   std::vector<WatcherRef> candidates = ranged_;
+  int lists = candidates.empty() ? 0 : 1;
+  const std::string* last_key = nullptr;
   for (const mvccpb::Event& e : events) {
+    if (last_key != nullptr && *last_key == e.kv().key()) continue;  // added already
+    last_key = &e.kv().key();
     auto it = by_key_.find(e.kv().key());
-    if (it != by_key_.end())
+    if (it != by_key_.end()) {
       candidates.insert(candidates.end(), it->second.begin(), it->second.end());
+      ++lists;
+    }
   }
-  std::sort(candidates.begin(), candidates.end());
-  candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+  // One list is in order already (the index is built in stream and watch
+  // id order); only a merge of several needs sorting (10,000 watchers of
+  // one key: the sort was most of this function).
+  if (lists > 1) {
+    std::sort(candidates.begin(), candidates.end());
+    candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+  }
   std::vector<uint64_t> slow;
+  etcdserverpb::ResponseHeader header;
+  header_(&header);
+  SharedEvents shared;
   for (const auto& [sid, id] : candidates) {
     if (!slow.empty() && slow.back() == sid) continue;  // that stream is being cut
     auto s = streams_.find(sid);
     if (s == streams_.end()) continue;
     auto w = s->second.watchers.find(id);
     if (w == s->second.watchers.end()) continue;
-    if (!SendEvents(s->second, id, w->second, events)) {
+    if (!SendLive(s->second, id, w->second, events, header, &shared)) {
       slow.push_back(sid);
       continue;
     }

@@ -20,10 +20,26 @@
 
 namespace bw::server {
 
+// One response to a stream. A put to a key with 10,000 watchers is 10,000
+// responses that differ only in their watch id: their events are encoded
+// once and shared (`events`), so neither the hub nor a stream's queue holds
+// a copy per watcher and gRPC serializes only the few bytes that differ.
+struct WatchReply {
+  // Everything but the shared events (all of it when `events` is null).
+  etcdserverpb::WatchResponse response;
+  // WatchResponse.events entries (field 11) in protobuf's encoding; on the
+  // wire they follow `response`'s own fields, which is how protobuf orders
+  // them, so the two together are the whole response.
+  std::shared_ptr<const std::string> events;
+
+  // The whole response as one message (tests; sinks that want a message).
+  etcdserverpb::WatchResponse Full() const;
+};
+
 // Where a stream's responses go (a gRPC stream in the server; a vector in
 // tests). Returns false when the stream cannot take more (closed, or a
 // client that does not read): its watchers are then cancelled.
-using WatchSink = std::function<bool(etcdserverpb::WatchResponse)>;
+using WatchSink = std::function<bool(WatchReply)>;
 
 class WatchHub {
  public:
@@ -71,6 +87,13 @@ class WatchHub {
   bool Matches(const Watcher& w, const mvccpb::Event& e) const;
   // Sends the events of `w` (filtered, prev_kv stripped as asked).
   bool SendEvents(Stream& s, int64_t id, Watcher& w, const std::vector<mvccpb::Event>& events);
+  // Events encoded once per applied batch and shared by the watchers that
+  // get the same ones: which events (indices) and whether with prev_kv.
+  using SharedEvents = absl::flat_hash_map<std::string, std::shared_ptr<const std::string>>;
+  // SendEvents for live events: the shared encoding when it can be used
+  // (not for a fragmenting watcher), else SendEvents.
+  bool SendLive(Stream& s, int64_t id, Watcher& w, const std::vector<mvccpb::Event>& events,
+                const etcdserverpb::ResponseHeader& header, SharedEvents* shared);
   void CancelStream(uint64_t sid);
   // Sends `w` the history from its next revision on; false if the stream
   // is full. Cancels the watcher (sets *cancelled) if that is compacted.

@@ -15,9 +15,10 @@ class WatchHubTest : public ::testing::Test {
             store_, [this](etcdserverpb::ResponseHeader* h) { h->set_revision(store_.revision()); },
             /*fragment_bytes=*/200) {
     store_.set_record_events(true);
-    sid_ = hub_.AddStream([this](etcdserverpb::WatchResponse r) {
+    sid_ = hub_.AddStream([this](WatchReply r) {
       if (full_) return false;
-      out_.push_back(std::move(r));
+      if (r.events != nullptr) shared_.push_back(r.events);
+      out_.push_back(r.Full());
       return true;
     });
   }
@@ -63,6 +64,7 @@ class WatchHubTest : public ::testing::Test {
   WatchHub hub_;
   uint64_t sid_ = 0;
   std::vector<etcdserverpb::WatchResponse> out_;
+  std::vector<std::shared_ptr<const std::string>> shared_;  // each reply's shared events
   bool full_ = false;
 };
 
@@ -94,6 +96,39 @@ TEST_F(WatchHubTest, LiveEventsInRangeWithPrevKvAndFilters) {
         EXPECT_FALSE(e.has_prev_kv());
       }
     }
+  }
+}
+
+// Live events are encoded once per applied entry and shared by the watchers
+// that get the same ones; each still gets exactly its own view of them.
+TEST_F(WatchHubTest, WatchersOfTheSameEventsShareOneEncoding) {
+  Watch("k", "");
+  Watch("k", "");
+  Watch("j", "l");
+  Watch("k", "", 0, /*prev_kv=*/true);
+  const size_t created = out_.size();
+  Put("k", "1");
+  Put("k", "2");
+  ASSERT_EQ(out_.size(), created + 8);
+  ASSERT_EQ(shared_.size(), 8u);
+  // Per put: the three without prev_kv share one encoding, the fourth has
+  // its own; nothing is shared across puts.
+  EXPECT_EQ(shared_[0], shared_[1]);
+  EXPECT_EQ(shared_[0], shared_[2]);
+  EXPECT_NE(shared_[0], shared_[3]);
+  EXPECT_NE(shared_[0], shared_[4]);
+  for (size_t i = created; i < out_.size(); ++i) {
+    const etcdserverpb::WatchResponse& r = out_[i];
+    ASSERT_EQ(r.events_size(), 1) << i;
+    EXPECT_EQ(r.watch_id(), static_cast<int64_t>((i - created) % 4));
+    EXPECT_EQ(r.header().revision(), r.events(0).kv().mod_revision());
+    const bool with_prev = r.watch_id() == 3;
+    const bool second_put = i - created >= 4;
+    EXPECT_EQ(r.events(0).has_prev_kv(), with_prev && second_put) << i;
+    if (with_prev && second_put) {
+      EXPECT_EQ(r.events(0).prev_kv().value(), "1");
+    }
+    EXPECT_EQ(r.events(0).kv().value(), second_put ? "2" : "1");
   }
 }
 
