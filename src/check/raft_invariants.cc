@@ -87,9 +87,19 @@ void RaftInvariants::OnDurableCommit(uint64_t node, uint64_t commit) {
     Fail("commit index: node " + S(node) + " persisted commit " + S(commit) + " after " + S(last));
     return;
   }
+  last = commit;
+  RecordCommitted(node, commit);
+}
+
+void RaftInvariants::OnCommitWritten(uint64_t node, uint64_t commit) {
+  RecordCommitted(node, commit);
+}
+
+void RaftInvariants::RecordCommitted(uint64_t node, uint64_t commit) {
   // Record what this node says is committed, from its own durable log.
+  uint64_t& seen = claimed_commit_[node];
   const NodeLog& log = logs_[node];
-  for (uint64_t i = std::max(last, log.base_index) + 1; i <= commit; ++i) {
+  for (uint64_t i = std::max(seen, log.base_index) + 1; i <= commit; ++i) {
     uint64_t pos = i - log.base_index;
     if (pos >= log.terms.size()) break;
     auto [it, inserted] = committed_.emplace(i, log.terms[pos]);
@@ -99,7 +109,7 @@ void RaftInvariants::OnDurableCommit(uint64_t node, uint64_t commit) {
       return;
     }
   }
-  last = commit;
+  seen = std::max(seen, commit);
 }
 
 void RaftInvariants::OnApplied(uint64_t node, const EntryObservation& e, uint64_t state_digest) {

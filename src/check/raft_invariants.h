@@ -43,6 +43,10 @@ class RaftInvariants {
   void OnLogReset(uint64_t node, uint64_t index, uint64_t term);
   // A node's durable hard state commit index, across restarts.
   void OnDurableCommit(uint64_t node, uint64_t commit);
+  // A commit index the node wrote without syncing it (Ready::MustSync): it
+  // may be lost in a crash, so it is not held to the durable order, but the
+  // node has acted on it — what it covers counts as committed.
+  void OnCommitWritten(uint64_t node, uint64_t commit);
   void OnApplied(uint64_t node, const EntryObservation& e, uint64_t state_digest);
   // A snapshot installed at `index` with `digest`: it must match what
   // others reached at that index.
@@ -59,6 +63,7 @@ class RaftInvariants {
 
  private:
   void Fail(std::string what);
+  void RecordCommitted(uint64_t node, uint64_t commit);
   static uint64_t Chain(uint64_t prev, const EntryObservation& e);
 
   std::string violation_;
@@ -80,6 +85,9 @@ class RaftInvariants {
   };
   absl::btree_map<uint64_t, Applied> applied_;
   std::map<uint64_t, uint64_t> durable_commit_;
+  // The highest commit each node has claimed (durable or not), up to which
+  // committed_ holds its log's terms.
+  std::map<uint64_t, uint64_t> claimed_commit_;
 };
 
 }  // namespace bw::check

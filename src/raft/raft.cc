@@ -1155,6 +1155,7 @@ Ready Raft::GetReady() {
   HardState hs{term_, vote_, log_.committed()};
   if (!(hs == prev_hard_state_)) {
     rd.hard_state = hs;
+    rd.term_or_vote_changed = hs.term != prev_hard_state_.term || hs.vote != prev_hard_state_.vote;
     prev_hard_state_ = hs;
   }
   if (pending_snapshot_.has_value()) {

@@ -578,7 +578,13 @@ void Simulation::OnPersisted(NodeId id, const raft::Ready& rd) {
       obs.push_back(Observe(e));
     invariants_.OnLogAppend(id.value(), obs);
   }
-  if (rd.hard_state) invariants_.OnDurableCommit(id.value(), rd.hard_state->commit.value());
+  // A commit index is durable only once synced (Ready::MustSync); one
+  // written without a sync may be lost in a crash.
+  if (rd.hard_state && rd.MustSync()) {
+    invariants_.OnDurableCommit(id.value(), rd.hard_state->commit.value());
+  } else if (rd.hard_state) {
+    invariants_.OnCommitWritten(id.value(), rd.hard_state->commit.value());
+  }
   if (!invariants_.ok()) Fail(invariants_.violation());
 }
 
