@@ -299,6 +299,21 @@ TEST(RaftInvariantsTest, DurableCommitDecreasingIsCaught) {
   EXPECT_THAT(inv.violation(), HasSubstr("node 1 persisted commit 4 after 5"));
 }
 
+// A commit index written without a sync may be lost in a crash: a lower one
+// after it is no violation, but what it claimed committed still counts.
+TEST(RaftInvariantsTest, AnUnsyncedCommitMayRegressButItsClaimCounts) {
+  RaftInvariants inv;
+  inv.OnLogAppend(1, {Ent(1, 1, 11), Ent(2, 1, 22), Ent(3, 2, 33)});
+  inv.OnDurableCommit(1, 1);
+  inv.OnCommitWritten(1, 3);
+  inv.OnDurableCommit(1, 2);  // after a crash that lost the write of 3
+  EXPECT_TRUE(inv.ok()) << inv.violation();
+  // A leader without the entry the written commit covered is caught.
+  inv.OnBecameLeader(2, 3, TermAt({{1, 1}, {2, 1}}), 0);
+  EXPECT_FALSE(inv.ok());
+  EXPECT_THAT(inv.violation(), HasSubstr("without the entry committed at index 3 (term 2)"));
+}
+
 // --- Reporting ---
 
 TEST(RaftInvariantsTest, FirstViolationIsKept) {
