@@ -99,3 +99,4 @@ done
 awk -v e="$(med etcd.put-1 3)" -v b="$(med bw.put-1 3)" \
   'BEGIN { printf "put, 1 client: mean latency etcd %.3f ms, bulwark %.3f ms (%.2fx)\n", e, b, b / e }'
 echo "peak memory per member (MB, VmHWM): etcd $(peak_mb "${etcd_PIDS[@]}"), bulwark $(peak_mb "${bw_PIDS[@]}")"
+echo "peak memory of the one-member clusters (put-100-single, then the watch load): etcd $(peak_mb "${etcd1_PIDS[@]}"), bulwark $(peak_mb "${bw1_PIDS[@]}")"

@@ -454,7 +454,7 @@ void Node::MaybeSnapshot() {
     // (serializing the whole state at every apply would starve the member).
     if (applied < snapshot_retry_at_) return;
   }
-  raft_->Compact(state_->Serialize(), options_.snapshot_keep_entries);
+  raft_->Compact([this] { return state_->Serialize(); }, options_.snapshot_keep_entries);
   // The rewritten log keeps the durable entries after the snapshot.
   std::vector<raft::Entry> after;
   const raft::RaftLog& log = raft_->log();

@@ -1116,12 +1116,20 @@ ConfState Raft::ApplyConfChange(const ConfChange& cc) {
 }
 
 void Raft::Compact(std::string snapshot_data, uint64_t keep_entries) {
+  Compact([&snapshot_data] { return std::move(snapshot_data); }, keep_entries);
+}
+
+void Raft::Compact(const std::function<std::string()>& serialize, uint64_t keep_entries) {
   LogIndex applied = log_.applied();
   if (applied == LogIndex(0) || (!snapshot_.Empty() && snapshot_.meta.index >= applied)) return;
   std::optional<Term> t = log_.TermAt(applied);
   BW_ASSERT(t.has_value());
+  // Nothing is sent between here and the end of this call, so no chunk of
+  // the old snapshot is needed meanwhile (a follower that was receiving it
+  // starts over with the new one).
+  std::string().swap(snapshot_.data);
   snapshot_.meta = SnapshotMeta{applied, *t, conf_};
-  snapshot_.data = std::move(snapshot_data);
+  snapshot_.data = serialize();
   if (applied.value() > keep_entries) log_.CompactTo(applied - keep_entries);
 }
 

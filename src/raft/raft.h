@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -91,6 +92,10 @@ class Raft {
   // The state machine has a snapshot at the applied index: keep it to send to
   // lagging followers and drop log entries up to applied - keep_entries.
   void Compact(std::string snapshot_data, uint64_t keep_entries);
+  // The same, with the state serialized only if a snapshot is taken, and
+  // after the previous snapshot's bytes are let go (a large state is then
+  // not held twice while the new one is made).
+  void Compact(const std::function<std::string()>& serialize, uint64_t keep_entries);
 
   bool HasReady() const;
   Ready GetReady();
