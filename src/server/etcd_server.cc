@@ -2139,17 +2139,16 @@ grpc::ByteBuffer EtcdServer::EncodeWatchReply(const WatchReply& r) {
 void EtcdServer::RenewLease(const std::string& token, int64_t id, RenewDone done) {
   ResolveUser(token, [this, id, done = std::move(done)](absl::StatusOr<std::string> user) mutable {
     if (!user.ok()) return done(user.status());
+    // The first renewal waiting schedules the batch; later ones join it.
+    const bool first = renewals_.empty();
     renewals_[*user].emplace_back(id, std::move(done));
-    if (renewals_scheduled_) return;
-    renewals_scheduled_ = true;
-    loop_.Schedule(0, [this] { ProposeRenewals(); });
+    if (first) loop_.Schedule(0, [this] { ProposeRenewals(); });
   });
 }
 
 void EtcdServer::ProposeRenewals() {
   // An entry of at most this many renewals (about 40 KB).
   constexpr size_t kMaxRenewalsPerEntry = 4096;
-  renewals_scheduled_ = false;
   auto waiting = std::move(renewals_);
   renewals_.clear();
   for (auto& [user, all] : waiting) {

@@ -204,7 +204,6 @@ class EtcdServer {
   grpc::Slice watch_events_slice_;
   // Renewals waiting for the next LeaseRenewBatch, by user.
   std::map<std::string, std::vector<std::pair<int64_t, RenewDone>>> renewals_;
-  bool renewals_scheduled_ = false;
   void ProposeRenewals();
   int64_t last_tick_us_ = 0;  // this member's monotonic clock
   int64_t seen_log_time_us_ = -1;
