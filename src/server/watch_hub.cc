@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "core/bytes.h"
 #include "kv/etcd_errors.h"
 
 namespace bw::server {
@@ -11,14 +12,6 @@ namespace {
 
 // The tag of WatchResponse.events (field 11, length-delimited).
 constexpr uint8_t kEventsTag = (11 << 3) | 2;
-
-void AppendVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7F) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
 
 }  // namespace
 
@@ -244,8 +237,9 @@ bool WatchHub::SendLive(Stream& s, int64_t id, Watcher& w, const std::vector<mvc
   // Which events this watcher gets, and with prev_kv or not: the key of
   // their shared encoding.
   std::string which(1, w.prev_kv ? 'p' : '-');
+  core::ByteWriter key(&which);
   for (size_t i = 0; i < events.size(); ++i) {
-    if (Matches(w, events[i])) AppendVarint(&which, i);
+    if (Matches(w, events[i])) key.Varint(i);
   }
   if (which.size() == 1) return true;
   std::shared_ptr<const std::string>& bytes = (*shared)[which];
@@ -260,8 +254,9 @@ bool WatchHub::SendLive(Stream& s, int64_t id, Watcher& w, const std::vector<mvc
         copy.clear_prev_kv();
         e = &copy;
       }
-      encoded->push_back(static_cast<char>(kEventsTag));
-      AppendVarint(encoded.get(), e->ByteSizeLong());
+      core::ByteWriter out(encoded.get());
+      out.U8(kEventsTag);
+      out.Varint(e->ByteSizeLong());
       e->AppendToString(encoded.get());
     }
     bytes = std::move(encoded);

@@ -60,7 +60,7 @@ TimerId EventLoop::Schedule(int64_t delay_us, std::function<void()> fn) {
     return id;
   }
   auto timer = std::make_unique<asio::steady_timer>(io_);
-  timer->expires_after(std::chrono::microseconds(delay_us < 0 ? 0 : delay_us));
+  timer->expires_after(std::chrono::microseconds(delay_us));
   timer->async_wait([this, id, fn = std::move(fn)](const std::error_code& ec) {
     // A cancelled timer is gone from the map before its handler runs (and
     // the handler runs with operation_aborted): nothing to do.
