@@ -39,6 +39,11 @@ struct Inbox {
     std::lock_guard<std::mutex> lock(mu);
     return got.size();
   }
+  // A copy: the receiver may still be appending (and reallocating).
+  std::pair<NodeId, std::string> at(size_t i) {
+    std::lock_guard<std::mutex> lock(mu);
+    return got.at(i);
+  }
 };
 
 class TcpNetworkTest : public ::testing::Test {
@@ -155,7 +160,7 @@ TEST_F(TcpNetworkTest, APeerThatComesBackIsDialledAgain) {
     OnLoop(loop_, [&] { a->Send(NodeId(2), "after"); });
     return ib2.size() > 0;
   }));
-  EXPECT_EQ(ib2.got[0].second, "after");
+  EXPECT_EQ(ib2.at(0).second, "after");
   OnLoop(loop_, [&] { EXPECT_GE(a->stats().connects, 2u); });
 }
 
