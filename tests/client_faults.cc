@@ -255,7 +255,7 @@ int main(int argc, char** argv) {
   std::mutex mu;
   double max_ms = 0;
   std::vector<std::string> acknowledged;
-  std::string first_error;
+  std::string first_error, first_unknown;
   const Clock::time_point end =
       Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(f.duration_s * 1000));
   std::vector<std::thread> threads;
@@ -300,6 +300,7 @@ int main(int argc, char** argv) {
             break;
           case bulwark::Outcome::kUnknown:
             ++unknown;
+            if (first_unknown.empty()) first_unknown = std::string(status.message());
             break;
         }
       }
@@ -339,7 +340,7 @@ int main(int argc, char** argv) {
       "\"late\":%llu,\"max_ms\":%.1f,\"wrong\":%llu,\"keys\":%llu,\"double_applied\":%llu,"
       "\"lost\":%llu,\"retried_unknown\":%llu,\"attempts\":%llu,\"retries\":%llu,"
       "\"hedges\":%llu,\"replayed\":%llu,\"breaker_opened\":%llu,\"ejected\":%llu,"
-      "\"leader_changes\":%llu,\"first_error\":\"%s\"}\n",
+      "\"leader_changes\":%llu,\"first_error\":\"%s\",\"first_unknown\":\"%s\"}\n",
       f.mode.c_str(), (unsigned long long)calls.load(), (unsigned long long)ok.load(),
       (unsigned long long)failed.load(), (unsigned long long)unknown.load(),
       (unsigned long long)late.load(), max_ms, (unsigned long long)wrong.load(),
@@ -349,6 +350,7 @@ int main(int argc, char** argv) {
       (unsigned long long)m.pipeline.count(bulwark::EventType::kHedge),
       (unsigned long long)m.replayed, (unsigned long long)breaker_opened.load(),
       (unsigned long long)ejected.load(), (unsigned long long)m.leader_changes,
-      absl::StrReplaceAll(first_error, {{"\"", "'"}, {"\\", "/"}}).c_str());
+      absl::StrReplaceAll(first_error, {{"\"", "'"}, {"\\", "/"}}).c_str(),
+      absl::StrReplaceAll(first_unknown, {{"\"", "'"}, {"\\", "/"}}).c_str());
   return 0;
 }

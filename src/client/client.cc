@@ -9,10 +9,12 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <set>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -364,7 +366,9 @@ class ClientImpl final : public Client {
   void RefreshLeader();
   void MaybeRefreshLeader();
   // A new token (one request at a time), after the cluster refused ours.
-  void Reauthenticate(int endpoint);
+  // Asks `endpoint` for a new token (one request at a time); `then` runs
+  // on the loop once that request has finished, with or without a token.
+  void Reauthenticate(int endpoint, std::function<void()> then = nullptr);
 
   ClientOptions o_;
   EventLoop loop_;
@@ -382,6 +386,8 @@ class ClientImpl final : public Client {
   bool refreshing_ = false;
   std::string token_;  // ClientOptions::user's current token
   bool authenticating_ = false;
+  // Waiting for the token being requested (attempts it refused).
+  std::vector<std::function<void()>> after_authenticating_;
   int64_t last_refresh_us_ = 0;
   TimerId refresh_timer_ = 0;
   // First answer to a Status probe (Connect waits for it).
@@ -435,6 +441,7 @@ void ClientImpl::Call(CallKind kind, bool serializable, const Req& req, const Ca
           int64_t left_us = std::max<int64_t>(0, a.deadline_us - clock_.NowMicros());
           st->ctx.set_deadline(WallDeadlineAfter(std::chrono::microseconds(left_us)));
           if (!token_.empty()) st->ctx.AddMetadata("token", token_);
+          std::string sent_token = token_;
           if (!op->key.empty()) {
             st->ctx.AddMetadata("idempotency-key", op->key);
             if (!o_.idempotency_scope.empty()) {
@@ -455,9 +462,10 @@ void ClientImpl::Call(CallKind kind, bool serializable, const Req& req, const Ca
           }
           bool write = kind == CallKind::kWrite;
           m(*endpoints_[a.endpoint], &st->ctx, &op->req, &st->resp,
-            [this, st, op, adone = std::move(adone), write,
-             ep = a.endpoint](grpc::Status s) mutable {
-              loop_.Post([this, st, op, adone = std::move(adone), write, s, ep]() mutable {
+            [this, st, op, adone = std::move(adone), write, ep = a.endpoint,
+             sent_token = std::move(sent_token)](grpc::Status s) mutable {
+              loop_.Post([this, st, op, adone = std::move(adone), write, s, ep,
+                          sent_token = std::move(sent_token)]() mutable {
                 if (s.error_code() == grpc::StatusCode::CANCELLED && !Closing()) {
                   // Not our cancel (a call the pipeline gave up on is no
                   // longer awaited): the member stopped with the call in
@@ -482,13 +490,25 @@ void ClientImpl::Call(CallKind kind, bool serializable, const Req& req, const Ca
                   return;
                 }
                 if (TokenRefused(s) && !o_.user.empty()) {
-                  // Refused before anything was done: authenticate again
-                  // and let the pipeline retry (the breaker is not charged).
-                  Reauthenticate(ep);
-                  adone(AttemptResult{absl::UnavailableError(absl::StrCat(
-                                          "bulwark client: token refused (", s.error_message(),
-                                          "); authenticating again")),
-                                      false, std::nullopt, true});
+                  // Refused before anything was done: the pipeline retries
+                  // (the breaker is not charged) once a new token is in
+                  // hand. Answering at once would spend the call's attempts
+                  // while the token is being requested: a member that
+                  // restarts forgets every simple token, and the request
+                  // for a new one goes through the log, so it can take an
+                  // election's time.
+                  AttemptResult refused{absl::UnavailableError(absl::StrCat(
+                                            "bulwark client: token refused (", s.error_message(),
+                                            "); authenticating again")),
+                                        false, std::nullopt, true};
+                  auto report = [adone = std::move(adone), refused]() mutable {
+                    adone(std::move(refused));
+                  };
+                  if (sent_token != token_) {
+                    report();  // a newer token came meanwhile: retry with it
+                  } else {
+                    Reauthenticate(ep, std::move(report));
+                  }
                   return;
                 }
                 AttemptResult r{FromGrpc(s), write && MaybeApplied(s), Pushback(st->ctx),
@@ -594,9 +614,17 @@ absl::Status ClientImpl::Start() {
                                                 last.message()));
 }
 
-void ClientImpl::Reauthenticate(int endpoint) {
+void ClientImpl::Reauthenticate(int endpoint, std::function<void()> then) {
+  if (then) after_authenticating_.push_back(std::move(then));
   if (authenticating_ || o_.user.empty()) return;
   authenticating_ = true;
+  auto finished = [this] {
+    authenticating_ = false;
+    std::vector<std::function<void()>> waiting;
+    waiting.swap(after_authenticating_);
+    for (auto& f : waiting)
+      f();
+  };
   struct Call {
     grpc::ClientContext ctx;
     etcdserverpb::AuthenticateRequest req;
@@ -606,12 +634,15 @@ void ClientImpl::Reauthenticate(int endpoint) {
   call->req.set_name(o_.user);
   call->req.set_password(o_.password);
   call->ctx.set_deadline(WallDeadlineAfter(o_.connect_timeout));
-  if (!Track(&call->ctx)) return;
+  if (!Track(&call->ctx)) {  // closing
+    finished();
+    return;
+  }
   endpoints_[endpoint]->auth->async()->Authenticate(&call->ctx, &call->req, &call->resp,
-                                                    [this, call](grpc::Status s) {
-                                                      loop_.Post([this, call, s] {
-                                                        authenticating_ = false;
+                                                    [this, call, finished](grpc::Status s) {
+                                                      loop_.Post([this, call, s, finished] {
                                                         if (s.ok()) token_ = call->resp.token();
+                                                        finished();
                                                       });
                                                       Untrack(&call->ctx);
                                                     });
