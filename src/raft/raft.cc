@@ -1101,6 +1101,29 @@ ConfState Raft::ApplyConfChange(const ConfChange& cc) {
   if (!next.ok()) return conf_;
   conf_ = std::move(*next);
   if (role_ == Role::kLeader) {
+    // A member removed here learns it only by applying this entry, and
+    // nothing more is sent to it once its progress goes: it would wait for
+    // the commit index forever (etcd's transport answers a removed
+    // member's messages with "removed" instead). So it is sent the commit
+    // index one last time, as an empty append after what was sent to it
+    // (even if its acknowledgements lag: it gets the append after the ones
+    // in flight, and it commits only what matches the leader's log).
+    const std::vector<NodeId> members = AllMembers(conf_);
+    for (const auto& [id, pr] : progress_) {
+      if (id == config_.id || pr.state == ProgressState::kSnapshot ||
+          std::find(members.begin(), members.end(), id) != members.end()) {
+        continue;
+      }
+      std::optional<Term> prev_term = log_.TermAt(pr.next - 1);
+      if (!prev_term.has_value()) continue;
+      Message m;
+      m.type = MessageType::kAppend;
+      m.to = id;
+      m.index = pr.next - 1;
+      m.log_term = *prev_term;
+      m.commit = log_.committed();
+      Send(std::move(m));
+    }
     SyncProgress();
     if (!IsVoter(conf_, config_.id)) {
       // Removed or demoted: step down and let the others elect a leader.

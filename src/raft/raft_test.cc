@@ -493,6 +493,30 @@ TEST(RaftTest, LearnerPromotionAndJointConsensusReplacement) {
   EXPECT_EQ(ConfStateString(c.node(5).conf()), ConfStateString(cs));
 }
 
+// A removed member learns of its removal only by applying the entry. Here
+// its acknowledgements are lost and it has an append in flight (the most a
+// follower may have: one), so the leader's commit broadcasts pass it by; the
+// leader, as it applies the removal, sends it the commit index one last
+// time, and the member applies its own removal.
+TEST(RaftTest, ARemovedMemberIsToldTheCommitOfItsRemoval) {
+  Cluster c(4, [](Config& cfg) { cfg.max_inflight_messages = 1; });
+  c.Elect(1);
+  c.Propose(1, "before");
+  c.SetDrop([](const Message& m) {
+    return m.from == NodeId(4) && m.type == MessageType::kAppendResponse;
+  });
+  ASSERT_TRUE(c.node(1)
+                  .ProposeConfChange(
+                      ConfChange{ConfTransition::kAuto, {{ConfChangeType::kRemoveNode, NodeId(4)}}})
+                  .ok());
+  c.Deliver();
+  const LogIndex removal = c.node(1).log().last_index();
+  ASSERT_GE(c.node(1).log().applied(), removal);
+  ASSERT_FALSE(IsVoter(c.node(1).conf(), NodeId(4)));
+  EXPECT_GE(c.node(4).log().committed(), removal);
+  EXPECT_FALSE(IsVoter(c.node(4).conf(), NodeId(4))) << ConfStateString(c.node(4).conf());
+}
+
 TEST(RaftTest, JointConfigNeedsBothMajorities) {
   Cluster c(3, nullptr, {4, 5, 6});
   c.Elect(1);
