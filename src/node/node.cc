@@ -220,6 +220,12 @@ absl::Status Node::ProposeConfChange(const raft::ConfChange& cc) {
   return s;
 }
 
+void Node::Campaign() {
+  if (!halted_.ok()) return;
+  raft_->Campaign();
+  Pump();
+}
+
 absl::Status Node::TransferLeadership(NodeId target) {
   absl::Status s = raft_->TransferLeadership(target);
   Pump();

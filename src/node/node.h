@@ -131,6 +131,9 @@ class Node {
 
   absl::Status ProposeConfChange(const raft::ConfChange& cc);
   absl::Status TransferLeadership(NodeId target);
+  // Starts an election now, as if the election timeout had passed (the
+  // simulator's nemesis: a node whose timer happens to fire first).
+  void Campaign();
 
   NodeId id() const { return options_.id; }
   const raft::Raft& raft() const { return *raft_; }

@@ -247,6 +247,10 @@ void Raft::BecomeLeader() {
     noop[0].type = EntryType::kNormal;
     absl::Status s = AppendAsLeader(noop);
     BW_ASSERT(s.ok());
+  } else {
+    // Without a no-op to send, empty appends at once, as the paper's leader
+    // sends on election; they bring the followers' logs up to the leader's.
+    pending_broadcast_ = true;
   }
   pending_conf_index_ = log_.last_index();
 }

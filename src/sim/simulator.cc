@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -141,6 +142,10 @@ struct AssertionFired {
                                     detail.empty() ? "" : " — ", detail)};
 }
 
+// The proposer id of the figure-8 fault's empty entries (no workload client
+// has it).
+constexpr uint64_t kFigure8Client = uint64_t{1} << 23;
+
 class Simulation : public node::NodeObserver {
  public:
   explicit Simulation(const SimOptions& o) : o_(o), world_(o.seed) { history_.set_time_unit("ns"); }
@@ -206,7 +211,13 @@ class Simulation : public node::NodeObserver {
   void ScheduleProgress();
   void Figure8();
   void Figure8OtherLeader(NodeId o, NodeId f, Term old_term, int tries);
-  void Figure8KillNext(NodeId m, int tries);
+  // Cuts the other side's leader `m` off from every node, crashes it soon
+  // after and heals the rest (then Figure8KillNext).
+  void Figure8CutOff(NodeId m);
+  // Waits for a leader elected after `m`'s term (OnRoleChange), crashes it
+  // soon after and starts `m` again (Figure8Kill).
+  void Figure8KillNext(NodeId m, Term m_term);
+  void Figure8Kill(NodeId l, NodeId m);
   void ChurnStep(int64_t until_us);
   node::Node* Live(NodeId id);
   std::vector<NodeId> Members();  // voters and learners of the latest config
@@ -253,6 +264,22 @@ class Simulation : public node::NodeObserver {
   std::deque<std::string> trace_;
   SimResult result_;
   bool safety_phase_ = true;
+  // A figure-8 fault waiting for the other side to elect a leader, which
+  // OnRoleChange cuts off the moment it is elected (see Figure8).
+  struct Figure8Watch {
+    uint64_t serial = 0;
+    NodeId o, f;
+    Term old_term;
+  };
+  std::optional<Figure8Watch> figure8_;
+  // Then the leader elected after the cut-off one's term (o is the cut-off
+  // one, old_term its term).
+  std::optional<Figure8Watch> figure8_next_;
+  uint64_t figure8_serial_ = 0;
+  // The nemesis leaves a figure-8 under way alone until then: the other
+  // side needs an election timeout or two to elect its leader, longer than
+  // the nemesis usually waits before it heals or cuts the network again.
+  int64_t figure8_quiet_until_us_ = 0;
   bool clients_running_ = true;
   bool buggify_ = false;
   int64_t last_stamp_ = 0;
@@ -605,6 +632,25 @@ void Simulation::OnRoleChange(NodeId id, const raft::SoftState& ss) {
   if (ss.role != raft::Role::kLeader) return;
   ++result_.stats.elections;
   Trace(absl::StrCat("node ", id.value(), " is leader of term ", term.value()));
+  if (figure8_ && id != figure8_->o && id != figure8_->f && term > figure8_->old_term &&
+      safety_phase_) {
+    // Before this Ready's messages leave (Node::Pump reports the role first).
+    figure8_.reset();
+    Trace(absl::StrCat("figure 8: node ", id.value(), " cut off as it is elected"));
+    Figure8CutOff(id);
+    // It takes an entry of its term (the dissertation's S5 takes a client's;
+    // a planted commit_previous_term_by_counting has no no-op). Empty: the
+    // state machine skips it, so no client's history is involved.
+    if (node::Node* n = Live(id); n != nullptr) {
+      n->Propose(kv::MakeRequestId(kFigure8Client, ++figure8_serial_), std::string(),
+                 [](absl::StatusOr<std::any>) {});
+    }
+  }
+  if (figure8_next_ && id != figure8_next_->o && term > figure8_next_->old_term && safety_phase_) {
+    NodeId m = figure8_next_->o;
+    figure8_next_.reset();
+    Figure8Kill(id, m);
+  }
   node::Node* n = Live(id);
   if (n == nullptr) return;
   if ((o_.faults & kFaultCrash) && safety_phase_ && rng().Chance(0.15)) {
@@ -1016,6 +1062,7 @@ void Simulation::Nemesis() {
     if ((o_.faults & bit) && bit != kFaultSnapshot && bit != kFaultBuggify) choices.push_back(bit);
   }
   if (choices.empty()) return;
+  if (world_.now_us() < figure8_quiet_until_us_) return;
   // Heal now and then so that progress happens between faults.
   if (rng().Chance(0.3)) {
     env::NetworkFaults calm;
@@ -1190,6 +1237,24 @@ void Simulation::Figure8() {
   Trace(absl::StrCat("figure 8: leader ", o.value(), " and node ", f.value(),
                      " cut off from the rest"));
   Term old_term = Live(o)->raft().term();
+  figure8_quiet_until_us_ = world_.now_us() + 6'000'000;
+  if (rng().Chance(0.5)) {
+    // The dissertation's S5 (Figure 3.7): the other side's leader is cut
+    // off the moment it is elected, so the first entry of its term (its
+    // no-op, any write it takes) stays on it alone. Found later, that leader
+    // has already spread the no-op to its side, whose newer last term then
+    // keeps o from being elected again: the history the commitment rule is
+    // about would not come up.
+    uint64_t serial = ++figure8_serial_;
+    figure8_ = Figure8Watch{serial, o, f, old_term};
+    world_.At(4'000'000, [this, serial] {
+      if (!figure8_ || figure8_->serial != serial) return;
+      figure8_.reset();  // no leader on the other side: give up
+      figure8_quiet_until_us_ = 0;
+      world_.HealPartitions();
+    });
+    return;
+  }
   world_.At(200'000 + static_cast<int64_t>(rng().Below(800'000)),
             [this, o, f, old_term] { Figure8OtherLeader(o, f, old_term, 0); });
 }
@@ -1215,36 +1280,49 @@ void Simulation::Figure8OtherLeader(NodeId o, NodeId f, Term old_term, int tries
   // Let the new leader take a few writes, then cut it off and crash it.
   world_.At(static_cast<int64_t>(rng().Below(20'000)), [this, m] {
     if (Live(m) == nullptr || !safety_phase_) return;
-    world_.HealPartitions();
-    for (NodeId id : universe_) {
-      if (id != m) {
-        world_.Block(id, m);
-        world_.Block(m, id);
-      }
-    }
-    world_.At(static_cast<int64_t>(rng().Below(30'000)), [this, m] {
-      if (!safety_phase_) return;
-      if (Live(m) != nullptr) CrashNode(m);
-      world_.HealPartitions();
-      Trace(absl::StrCat("figure 8: leader ", m.value(), " cut off and crashed; the rest healed"));
-      Figure8KillNext(m, 0);
-    });
+    Figure8CutOff(m);
   });
 }
 
-void Simulation::Figure8KillNext(NodeId m, int tries) {
-  if (!safety_phase_ || failed()) return;
-  NodeId l = LeaderNode();
-  if (l == kNoNode || l == m) {
-    if (tries < 60) {
-      world_.At(50'000, [this, m, tries] { Figure8KillNext(m, tries + 1); });
-    } else if (Live(m) == nullptr) {
-      StartNode(m);
+void Simulation::Figure8CutOff(NodeId m) {
+  world_.HealPartitions();
+  for (NodeId id : universe_) {
+    if (id != m) {
+      world_.Block(id, m);
+      world_.Block(m, id);
     }
-    return;
   }
+  world_.At(static_cast<int64_t>(rng().Below(30'000)), [this, m] {
+    if (!safety_phase_) return;
+    Term m_term;
+    if (node::Node* n = Live(m); n != nullptr) {
+      m_term = n->raft().term();
+      CrashNode(m);
+    }
+    world_.HealPartitions();
+    Trace(absl::StrCat("figure 8: leader ", m.value(), " cut off and crashed; the rest healed"));
+    Figure8KillNext(m, m_term);
+  });
+}
+
+void Simulation::Figure8KillNext(NodeId m, Term m_term) {
+  if (!safety_phase_ || failed()) return;
+  // OnRoleChange crashes the next leader elected after m's term (polling
+  // would leave it tens of milliseconds to take writes of its own term and
+  // spread them, which ends the history); m returns as it goes.
+  uint64_t serial = ++figure8_serial_;
+  figure8_next_ = Figure8Watch{serial, m, kNoNode, m_term};
+  world_.At(3'000'000, [this, serial, m] {
+    if (!figure8_next_ || figure8_next_->serial != serial) return;
+    figure8_next_.reset();  // nobody was elected: give up
+    figure8_quiet_until_us_ = 0;
+    if (safety_phase_ && Live(m) == nullptr) StartNode(m);
+  });
+}
+
+void Simulation::Figure8Kill(NodeId l, NodeId m) {
   // The next leader reigns only briefly; then the crashed one returns.
-  world_.At(static_cast<int64_t>(rng().Below(40'000)), [this, l, m] {
+  world_.At(3'000 + static_cast<int64_t>(rng().Below(6'000)), [this, l, m] {
     if (!safety_phase_) return;
     if (Live(l) != nullptr) {
       CrashNode(l);
@@ -1253,7 +1331,15 @@ void Simulation::Figure8KillNext(NodeId m, int tries) {
     if (Live(m) == nullptr) {
       Trace(absl::StrCat("figure 8: restart node ", m.value()));
       StartNode(m);
+      // m's timer fires first: just past an election timeout, when the
+      // others no longer hold l's lease (CheckQuorum) but before most of
+      // their randomized timers end.
+      world_.At(static_cast<int64_t>(o_.election_ticks) * o_.tick_us + 20'000, [this, m] {
+        if (!safety_phase_ || failed()) return;
+        if (node::Node* n = Live(m); n != nullptr) n->Campaign();
+      });
     }
+    figure8_quiet_until_us_ = 0;  // played out
   });
 }
 
