@@ -58,6 +58,9 @@ class Member:
         return f"127.0.0.1:{self.cport}"
 
     def start(self, initial_cluster, state):
+        # One process per member: one still running (a removed member that
+        # failed to stop itself) is stopped, not left behind.
+        self.stop()
         log = open(os.path.join(self.workdir, self.name + ".log"), "a")
         self.p = subprocess.Popen(
             [self.binary, "start", "--name", self.name,
