@@ -365,9 +365,9 @@ class ClientImpl final : public Client {
 
   void RefreshLeader();
   void MaybeRefreshLeader();
-  // A new token (one request at a time), after the cluster refused ours.
-  // Asks `endpoint` for a new token (one request at a time); `then` runs
-  // on the loop once that request has finished, with or without a token.
+  // Asks `endpoint` for a new token (one request at a time), after the
+  // cluster refused ours; `then` runs on the loop once that request has
+  // finished, with or without a token.
   void Reauthenticate(int endpoint, std::function<void()> then = nullptr);
 
   ClientOptions o_;
