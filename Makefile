@@ -14,7 +14,7 @@ DEB_PACKAGES := $(shell awk '!/^\#/ && NF >= 3 { print $$1 }' tools/deps.txt | s
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build build-asan build-release build-fuzz fuzz fuzz-smoke fuzz-seeds test demo sim-sweep bench \
+.PHONY: all deps check build build-asan build-release build-fuzz fuzz fuzz-smoke fuzz-seeds test demo sim-sweep bench \
         crash-test bench-storage format chaos-runs format-check clean
 
 all: build
@@ -94,6 +94,14 @@ test: deps
 	@MAKE="$(MAKE)" BUILD=$(BUILD) ASAN_BUILD=$(ASAN_BUILD) REL_BUILD=$(REL_BUILD) JOBS=$(JOBS) \
 	  REL_SKIP='$(REL_SKIP)' tools/make-test.sh
 
+
+# The inner loop: the unit and simulator tests (ctest labels unit and sim) of
+# the normal build, with CHECK_SEEDS_SCALE of the simulator seeds; under two
+# minutes on two cores once built. `make test` is the whole run.
+CHECK_SEEDS_SCALE ?= 0.25
+check: build
+	cd $(BUILD) && BW_SIM_SEEDS_SCALE=$(CHECK_SEEDS_SCALE) ctest -L '^(unit|sim)$$' -j $(JOBS) \
+	  --output-on-failure
 
 # The main job: a local three-member cluster as three processes, writes,
 # the leader killed, failover, every acknowledged write read back; then the
