@@ -48,6 +48,9 @@ inline absl::Status Timeout() {
 inline absl::Status LeaderChanged() {
   return absl::UnavailableError("etcdserver: leader changed");
 }
+inline absl::Status NoSpace() {
+  return absl::ResourceExhaustedError("etcdserver: mvcc: database space exceeded");
+}
 inline absl::Status Stopped() {
   return absl::UnavailableError("etcdserver: server stopped");
 }

@@ -100,7 +100,8 @@ KvResult KvStateMachine::Apply(const KvCommand& cmd) {
   return res;
 }
 
-StateMachine::Applied KvStateMachine::ApplyEntry(LogIndex index, std::string_view data) {
+StateMachine::Applied KvStateMachine::ApplyEntry(LogIndex index, int64_t time_us,
+                                                 std::string_view data) {
   absl::StatusOr<KvCommand> cmd = DecodeKvCommand(data);
   BW_ASSERT_MSG(cmd.ok(), cmd.status().ToString());
   KvResult res = Apply(*cmd);

@@ -59,7 +59,8 @@ class KvStateMachine final : public StateMachine {
 
   KvResult Apply(const KvCommand& cmd);
   // StateMachine: decodes a KvCommand and applies it; the result is a KvResult.
-  Applied ApplyEntry(LogIndex index, std::string_view data) override;
+  using StateMachine::ApplyEntry;
+  Applied ApplyEntry(LogIndex index, int64_t time_us, std::string_view data) override;
   std::optional<std::string> Get(const std::string& key) const;
   // Order-independent hash of the whole state (keys, values, tracked ids).
   uint64_t digest() const override { return digest_; }

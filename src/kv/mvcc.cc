@@ -388,11 +388,23 @@ uint32_t MvccStore::HashKV(int64_t revision) const {
 
 // --- writes ------------------------------------------------------------------
 
-StateMachine::Applied MvccStore::ApplyEntry(LogIndex index, std::string_view data) {
+StateMachine::Applied MvccStore::ApplyEntry(LogIndex index, int64_t time_us,
+                                            std::string_view data) {
   bulwark::internal::Request req;
   // Every entry was encoded by a node: one that does not parse is damage.
   BW_ASSERT_MSG(req.ParseFromArray(data.data(), static_cast<int>(data.size())),
                 "mvcc: committed entry does not parse");
+  BW_ASSERT_GE(time_us, 0);
+  bool stamped = time_us != 0;
+#ifdef BW_PLANTED_BUGS
+  if (planted_proposer_time_) stamped = false;
+#endif
+  if (stamped) {
+    // The leader's stamp is the entry's time, whatever the proposer thought
+    // (a follower that applies late reckons log time behind the leader's).
+    req.set_time_us(time_us);
+    if (req.has_tick()) req.mutable_tick()->set_now_us(time_us);
+  }
   return Applied{req.id(), Apply(req)};
 }
 
@@ -1343,6 +1355,7 @@ absl::Status MvccStore::Restore(std::string_view snapshot) {
   BW_RETURN_IF_ERROR(fresh.auth_.LoadFrom(snap.auth()));
   fresh.record_events_ = record_events_;
   fresh.planted_skip_dedup_ = planted_skip_dedup_;
+  fresh.planted_proposer_time_ = planted_proposer_time_;
   for (const bulwark::internal::Lease& pl : snap.leases()) {
     Lease& l = fresh.leases_[pl.id()];
     l.ttl = pl.ttl();

@@ -108,7 +108,8 @@ class MvccStore final : public StateMachine {
 
   // StateMachine: applies a bulwark.internal.Request; the result is an
   // MvccResult.
-  Applied ApplyEntry(LogIndex index, std::string_view data) override;
+  using StateMachine::ApplyEntry;
+  Applied ApplyEntry(LogIndex index, int64_t time_us, std::string_view data) override;
   // Applies a request; one that carries an idempotency key already applied
   // gets the first answer again (replayed), or FAILED_PRECONDITION if the
   // key came with a different request. Answers are kept for the retention
@@ -118,6 +119,12 @@ class MvccStore final : public StateMachine {
   // Planted bug (BW_PLANTED_BUGS builds only): keys are ignored and every
   // retry is applied again. The exactly-once test must catch it.
   void set_planted_skip_dedup(bool on) { planted_skip_dedup_ = on; }
+  // Planted bug (BW_PLANTED_BUGS builds only): the entry's stamp is ignored
+  // and leases start from the time the proposing member put in the request
+  // (what bulwark did before the leader stamped entries). A lease granted
+  // through a lagging follower then expires early: the lease clock tests
+  // must catch it.
+  void set_planted_proposer_time(bool on) { planted_proposer_time_ = on; }
   size_t idempotency_records() const { return idem_.size(); }
 
   // --- bulwark.v1.Idempotency records (reads; writes go through Apply).
@@ -144,7 +151,7 @@ class MvccStore final : public StateMachine {
   bool needs_log_time() const { return !leases_.empty() || !idem_.empty() || !records_.empty(); }
   // The earliest expiry of any lease (INT64_MAX with none), in log time.
   int64_t next_expiry_us() const;
-  int64_t log_time_us() const { return log_time_us_; }
+  int64_t log_time_us() const override { return log_time_us_; }
 
   // --- members' published attributes (name, client URLs), by member id.
   const std::map<uint64_t, bulwark::internal::MemberAttributes>& members() const {
@@ -283,6 +290,7 @@ class MvccStore final : public StateMachine {
   uint64_t idem_evicted_ = 0;
   IdempotencyLimits idem_limits_;
   bool planted_skip_dedup_ = false;
+  bool planted_proposer_time_ = false;
   // bulwark.v1.Idempotency records by scope + '\0' + key.
   std::map<std::string, bulwark::v1::Record> records_;
   uint64_t record_token_seq_ = 0;

@@ -29,7 +29,14 @@ class StateMachine {
   // Applies the data of one committed normal entry. Data that does not
   // decode is corruption, not bad input (every proposal was encoded by a
   // node): implementations assert.
-  virtual Applied ApplyEntry(LogIndex index, std::string_view data) = 0;
+  // `time_us` is the entry's stamp (raft::Entry::time_us: the leader's
+  // cluster time when it appended the entry; 0 when unstamped). A machine
+  // that decides anything by time decides it by this, never by a clock.
+  virtual Applied ApplyEntry(LogIndex index, int64_t time_us, std::string_view data) = 0;
+  Applied ApplyEntry(LogIndex index, std::string_view data) { return ApplyEntry(index, 0, data); }
+  // The latest time the state has seen (0 for a machine without time): the
+  // member's cluster clock starts no lower after a restore.
+  virtual int64_t log_time_us() const { return 0; }
   // A hash of the whole state, equal on replicas at equal applied index.
   virtual uint64_t digest() const = 0;
   virtual std::string Serialize() const = 0;

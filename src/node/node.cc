@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/assert.h"
+#include "core/error_kind.h"
 #include "raft/codec.h"
 
 namespace bw::node {
@@ -75,7 +76,8 @@ absl::Status Node::Init() {
   } else {
     restored = store_->TakeLoaded();
   }
-  if (!restored.snapshot.Empty()) {
+  const bool from_snapshot = !restored.snapshot.Empty();
+  if (from_snapshot) {
     BW_RETURN_IF_ERROR(state_->Restore(restored.snapshot.data));
     last_snapshot_index_ = restored.snapshot.meta.index;
     applied_index_ = restored.snapshot.meta.index;
@@ -86,7 +88,10 @@ absl::Status Node::Init() {
   next_read_ctx_ = (env_.random().Next() | 1) & ~(uint64_t{1} << 63);
   raft::Config cfg = options_.raft;
   cfg.id = options_.id;
+  // The leader stamps entries with cluster time from this member's clock.
+  if (!cfg.local_clock_us) cfg.local_clock_us = [this] { return env_.clock().NowMicros(); };
   BW_ASSIGN_OR_RETURN(raft_, raft::Raft::Create(cfg, std::move(restored)));
+  if (from_snapshot) raft_->ObserveTime(state_->log_time_us());
   durable_ = raft::HardState{raft_->term(), raft_->vote(), raft_->log().committed()};
   env_.network().SetReceiver(
       [this](NodeId from, std::string_view bytes) { OnMessage(from, bytes); });
@@ -126,12 +131,14 @@ void Node::OnMessage(NodeId from, std::string_view bytes) {
 
 void Node::Propose(uint64_t request_id, std::string data, ProposeCallback done) {
   if (!halted_.ok()) {
-    done(absl::UnavailableError(absl::StrCat("node: stopped: ", halted_.message())));
+    done(core::WithKind(absl::UnavailableError(absl::StrCat("node: stopped: ", halted_.message())),
+                        core::ErrorKind::kStopped));
     return;
   }
   if (no_space()) {
     // etcd's NOSPACE alarm: the write is certainly not applied.
-    done(absl::ResourceExhaustedError("etcdserver: mvcc: database space exceeded"));
+    done(core::WithKind(absl::ResourceExhaustedError("etcdserver: mvcc: database space exceeded"),
+                        core::ErrorKind::kNoSpace));
     return;
   }
   if (pending_writes_.size() + pending_reads_.size() >= options_.max_pending) {
@@ -175,7 +182,8 @@ void Node::ReadBarrier(bool linearizable, BarrierCallback done) {
     return;
   }
   if (!halted_.ok()) {
-    done(absl::UnavailableError(absl::StrCat("node: stopped: ", halted_.message())));
+    done(core::WithKind(absl::UnavailableError(absl::StrCat("node: stopped: ", halted_.message())),
+                        core::ErrorKind::kStopped));
     return;
   }
   if (pending_writes_.size() + pending_reads_.size() >= options_.max_pending) {
@@ -353,7 +361,8 @@ void Node::FinishReady(raft::Ready rd) {
       if (it->second.index == LogIndex(0)) {
         BarrierCallback done = std::move(it->second.done);
         it = pending_reads_.erase(it);
-        done(absl::UnavailableError("leader changed before the read was confirmed"));
+        done(core::WithKind(absl::UnavailableError("leader changed before the read was confirmed"),
+                            core::ErrorKind::kLeaderChanged));
       } else {
         ++it;
       }
@@ -405,6 +414,7 @@ void Node::Apply(const raft::Ready& rd) {
     BW_ASSERT_MSG(s.ok(), s.ToString());
     last_snapshot_index_ = rd.snapshot.meta.index;
     applied_index_ = rd.snapshot.meta.index;
+    raft_->ObserveTime(state_->log_time_us());
     if (observer_ != nullptr) {
       observer_->OnSnapshotInstalled(options_.id, rd.snapshot.meta, state_->digest());
     }
@@ -415,7 +425,7 @@ void Node::Apply(const raft::Ready& rd) {
       BW_ASSERT_MSG(cc.ok(), cc.status().ToString());
       raft_->ApplyConfChange(*cc);
     } else if (!e.data.empty()) {
-      kv::StateMachine::Applied res = state_->ApplyEntry(e.index, e.data);
+      kv::StateMachine::Applied res = state_->ApplyEntry(e.index, e.time_us, e.data);
       auto it = res.request_id == 0 ? pending_writes_.end() : pending_writes_.find(res.request_id);
       if (it != pending_writes_.end()) {
         ProposeCallback done = std::move(it->second.done);
@@ -426,6 +436,8 @@ void Node::Apply(const raft::Ready& rd) {
     applied_index_ = e.index;
     if (observer_ != nullptr) observer_->OnApplied(options_.id, e, state_->digest());
   }
+  // Entries from before stamping carry their time in the state alone.
+  if (!rd.committed.empty()) raft_->ObserveTime(state_->log_time_us());
 }
 
 void Node::ServeReads() {
@@ -514,7 +526,7 @@ void Node::FailAll() {
     w.done(absl::DeadlineExceededError("node stopped; write outcome unknown"));
   }
   for (auto& [id, r] : reads)
-    r.done(absl::UnavailableError("node stopped"));
+    r.done(core::WithKind(absl::UnavailableError("node stopped"), core::ErrorKind::kStopped));
 }
 
 }  // namespace bw::node

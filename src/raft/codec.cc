@@ -2,6 +2,7 @@
 
 #include <bit>
 #include <cstring>
+#include <limits>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -35,7 +36,8 @@ constexpr uint64_t kFieldAll = (1 << 14) - 1;
 constexpr uint8_t kEntryTypeMask = 0x0F;
 constexpr uint8_t kEntryNextIndex = 0x10;
 constexpr uint8_t kEntrySameTerm = 0x20;
-constexpr uint8_t kEntryReserved = 0xC0;
+constexpr uint8_t kEntryTime = 0x40;
+constexpr uint8_t kEntryReserved = 0x80;
 // The smallest entry record: header and an empty data length.
 constexpr size_t kMinEntryBytes = 2;
 // The smallest conf change: type and node.
@@ -96,6 +98,8 @@ uint8_t EntryHeader(const Entry& e, const EntryPrev& prev) {
   uint8_t h = type;
   if (e.index == prev.index + 1) h |= kEntryNextIndex;
   if (e.term == prev.term) h |= kEntrySameTerm;
+  BW_ASSERT_GE(e.time_us, 0);
+  if (e.time_us != 0) h |= kEntryTime;
   return h;
 }
 
@@ -103,6 +107,7 @@ size_t EntrySize(const Entry& e, const EntryPrev& prev) {
   size_t n = 1 + BytesSize(e.data);
   if (e.index != prev.index + 1) n += VarintSize(e.index.value());
   if (e.term != prev.term) n += VarintSize(e.term.value());
+  if (e.time_us != 0) n += VarintSize(static_cast<uint64_t>(e.time_us));
   return n;
 }
 
@@ -111,6 +116,7 @@ void WriteEntry(Writer& w, const Entry& e, const EntryPrev& prev) {
   w.Byte(h);
   if (!(h & kEntryNextIndex)) w.Varint(e.index.value());
   if (!(h & kEntrySameTerm)) w.Varint(e.term.value());
+  if (h & kEntryTime) w.Varint(static_cast<uint64_t>(e.time_us));
   w.Bytes(e.data);
 }
 
@@ -338,6 +344,17 @@ bool ReadEntry(Reader& r, const EntryPrev& prev, Entry* e) {
   } else {
     if (!r.Id(&e->term, "term")) return false;
     if (e->term == prev.term) return r.Fail("implicit value encoded", "term");
+  }
+  if (h & kEntryTime) {
+    uint64_t t = 0;
+    if (!r.Varint(&t, "time")) return false;
+    if (t == 0) return r.Fail("implicit value encoded", "time");
+    if (t > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return r.Fail("time out of range", "time");
+    }
+    e->time_us = static_cast<int64_t>(t);
+  } else {
+    e->time_us = 0;
   }
   return r.Bytes(&e->data, "data");
 }

@@ -13,11 +13,13 @@
 //     bit 0 from, 1 to, 2 term, 3 commit, 4 context, 5 log_term, 6 index,
 //     7 reject (no payload), 8 reject_hint, 9 entries (count:varint entry...),
 //     10 snapshot_meta, 11 snapshot_offset, 12 snapshot_size, 13 data.
-//   entry       = header:u8 [index:varint] [term:varint] data:bytes
+//   entry       = header:u8 [index:varint] [term:varint] [time:varint] data:bytes
 //     header bits 0-3 EntryType, bit 4 "index is previous index + 1",
 //     bit 5 "term equals the previous term" (the field is then omitted),
-//     bits 6-7 zero. In a message the "previous" of the first entry is the
-//     message's (index, log_term); standalone (AppendEntry) it is (0, 0).
+//     bit 6 "stamped": the leader's cluster time follows (Entry::time_us,
+//     never 0 when present; entries written before stamping have the bit
+//     clear and decode with time 0), bit 7 zero. In a message the "previous" of the first entry is
+//     the message's (index, log_term); standalone (AppendEntry) it is (0, 0).
 //   hard_state  = version:u8 term:varint vote:varint commit:varint
 //   conf_state  = version:u8 voters voters_outgoing learners learners_next auto_leave:u8
 //     each list count:varint then ids:varint

@@ -290,6 +290,45 @@ TEST(CodecTest, EntryRecordsConcatenate) {
   EXPECT_FALSE(DecodeEntry(&in).ok());
 }
 
+// The leader's stamp (Entry::time_us) is written only when set, so entries
+// from before stamping keep their bytes; a stamp of 0 written out is not
+// canonical, and a stamp past int64 is refused.
+TEST(CodecTest, EntryStampRoundTripsAndIsOptional) {
+  Entry plain{Term(3), LogIndex(7), EntryType::kNormal, "v"};
+  Entry stamped = plain;
+  stamped.time_us = 1'234'567;
+  std::string a, b;
+  AppendEntry(&a, plain);
+  AppendEntry(&b, stamped);
+  EXPECT_EQ(b.size(), a.size() + 3);  // 1,234,567 is a 3-byte varint
+  EXPECT_EQ(static_cast<uint8_t>(a[0]) & 0x40, 0);
+  EXPECT_EQ(static_cast<uint8_t>(b[0]) & 0x40, 0x40);
+  std::string_view in = b;
+  absl::StatusOr<Entry> got = DecodeEntry(&in);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, stamped);
+  in = a;
+  EXPECT_EQ(DecodeEntry(&in)->time_us, 0);
+
+  // The stamp bit with a zero stamp: the header says a value follows that
+  // the canonical form would have left out.
+  std::string zero = a;
+  zero[0] = static_cast<char>(static_cast<uint8_t>(zero[0]) | 0x40);
+  zero.insert(zero.size() - 2, 1, '\0');  // before data's length byte and byte
+  in = zero;
+  absl::StatusOr<Entry> bad = DecodeEntry(&in);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), ::testing::HasSubstr("time"));
+
+  std::string huge = a;
+  huge[0] = static_cast<char>(static_cast<uint8_t>(huge[0]) | 0x40);
+  huge.insert(huge.size() - 2, std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 10));
+  in = huge;
+  bad = DecodeEntry(&in);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), ::testing::HasSubstr("time out of range"));
+}
+
 // ---------------------------------------------------------------- sizes
 
 TEST(CodecTest, HeartbeatIsTiny) {
@@ -386,7 +425,7 @@ TEST(CodecTest, RejectsUnknownVersionAndTypes) {
   ASSERT_EQ(static_cast<uint8_t>(bytes[5]), 0x30);
   bytes[5] = 0x35;
   ExpectInvalid(bytes, "unknown entry type 5 in entry 0 header");
-  bytes[5] = 0x70;
+  bytes[5] = static_cast<char>(0xB0);
   ExpectInvalid(bytes, "reserved header bits set in entry 0 header");
 
   std::string cc =
@@ -577,6 +616,7 @@ rc::Gen<std::vector<Entry>> GenEntries(Term log_term, LogIndex index) {
       e.term = *rc::gen::inRange(0, 4) == 0 ? Term(*GenInt()) : term;
       e.type = *rc::gen::element(EntryType::kNormal, EntryType::kConfChange);
       e.data = *GenBytes();
+      e.time_us = static_cast<int64_t>(*GenInt() >> 1);
       entries.push_back(std::move(e));
       term = entries.back().term;
       prev = entries.back().index;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "core/limits.h"
 #include "core/status.h"
@@ -48,6 +49,12 @@ struct Config {
   uint64_t max_pending_reads = limits::kMaxPendingReadsDefault;
   // Seeds the randomized election timeout. The core has no other randomness.
   uint64_t random_seed = 1;
+  // The driver's monotonic clock, in microseconds (env::Clock). With it, a
+  // leader stamps each entry it appends with its cluster time
+  // (Entry::time_us); without it (scripted tests) entries go unstamped. The
+  // core never compares one member's reading with another's: it counts only
+  // how far its own clock moved since it became leader.
+  std::function<int64_t()> local_clock_us;
   PlantedBugs bugs;
 
   // Rejects impossible settings with INVALID_ARGUMENT and a message naming

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/assert.h"
+#include "core/error_kind.h"
 #include "core/splitmix.h"
 #include "raft/codec.h"
 #include "raft/conf_change.h"
@@ -109,6 +110,7 @@ Raft::Raft(const Config& config, Restored restored)
     : config_(config),
       log_(restored.snapshot.meta.index, restored.snapshot.meta.term),
       rng_state_(config.random_seed ^ (config.id.value() * 0x9E3779B97F4A7C15ULL)) {
+  NoteStamps(restored.entries);
   for (Entry& e : restored.entries)
     log_.Append(std::move(e));
   log_.StableTo(log_.last_index(), log_.last_term());
@@ -122,6 +124,32 @@ Raft::Raft(const Config& config, Restored restored)
   prev_hard_state_ = HardState{term_, vote_, log_.committed()};
   BecomeFollower(term_, kNoNode);
   prev_soft_state_ = SoftState{lead_, role_, term_};
+}
+
+void Raft::NoteStamps(const std::vector<Entry>& entries) {
+  for (const Entry& e : entries)
+    latest_stamp_us_ = std::max(latest_stamp_us_, e.time_us);
+}
+
+void Raft::ObserveTime(int64_t time_us) {
+  BW_ASSERT_GE(time_us, 0);
+  latest_stamp_us_ = std::max(latest_stamp_us_, time_us);
+}
+
+int64_t Raft::ClusterTimeMicros() {
+  if (!config_.local_clock_us) return 0;
+  if (role_ != Role::kLeader) return latest_stamp_us_;
+  const int64_t local_us = config_.local_clock_us();
+  BW_ASSERT_GE(local_us, clock_base_local_us_);
+  int64_t t = clock_base_stamp_us_ + (local_us - clock_base_local_us_);
+  if (t < latest_stamp_us_) {
+    // A later time was observed (a state that the log replayed): carry on
+    // from it, counting from now, so the clock never goes back.
+    clock_base_stamp_us_ = latest_stamp_us_;
+    clock_base_local_us_ = local_us;
+    t = latest_stamp_us_;
+  }
+  return std::max(t, int64_t{1});  // 0 would mean "not stamped"
 }
 
 uint64_t Raft::NextRandom() {
@@ -222,6 +250,11 @@ void Raft::BecomeLeader() {
   ResetTerm(term_);
   lead_ = config_.id;
   role_ = Role::kLeader;
+  if (config_.local_clock_us) {
+    // The cluster clock carries on from the latest stamp this leader has.
+    clock_base_stamp_us_ = latest_stamp_us_;
+    clock_base_local_us_ = config_.local_clock_us();
+  }
   progress_.clear();
   SyncProgress();
   for (auto& [id, pr] : progress_) {
@@ -593,6 +626,7 @@ void Raft::HandleAppend(Message& m) {
     return;
   }
   if (log_.MatchTerm(m.index, m.log_term)) {
+    NoteStamps(m.entries);
     LogIndex last_new = log_.MaybeAppend(m.index, m.entries);
     log_.CommitTo(std::min(m.commit, last_new));
     resp.index = last_new;
@@ -933,11 +967,14 @@ absl::Status Raft::AppendAsLeader(std::vector<Entry>& entries) {
                                                      config_.max_uncommitted_bytes, ")"));
   }
   uncommitted_bytes_ += bytes;
+  const int64_t now_us = ClusterTimeMicros();  // 0 without a clock: unstamped
   for (Entry& e : entries) {
     e.term = term_;
     e.index = log_.last_index() + 1;
+    e.time_us = now_us;
     log_.Append(std::move(e));
   }
+  latest_stamp_us_ = std::max(latest_stamp_us_, now_us);
   Progress* self = MutableProgress(config_.id);
   if (self != nullptr) self->MaybeUpdate(log_.last_index());
   MaybeCommit();
@@ -982,7 +1019,8 @@ absl::Status Raft::ProposeBatch(std::vector<std::string> batch) {
 }
 
 absl::Status Raft::ForwardToLeader(std::vector<Entry> entries) {
-  if (lead_ == kNoNode) return absl::UnavailableError("raft: no leader");
+  if (lead_ == kNoNode)
+    return core::WithKind(absl::UnavailableError("raft: no leader"), core::ErrorKind::kNoLeader);
   if (!config_.forward_proposals) {
     return absl::FailedPreconditionError(
         absl::StrCat("raft: not the leader; the leader is ", lead_.value()));
@@ -1041,7 +1079,8 @@ absl::Status Raft::ReadIndex(uint64_t context) {
     LeaderRead(config_.id, context);
     return absl::OkStatus();
   }
-  if (lead_ == kNoNode) return absl::UnavailableError("raft: no leader");
+  if (lead_ == kNoNode)
+    return core::WithKind(absl::UnavailableError("raft: no leader"), core::ErrorKind::kNoLeader);
   Message m;
   m.type = MessageType::kReadIndex;
   m.to = lead_;

@@ -8,6 +8,8 @@
 // that the bug breaks the property the test asserts.
 #include "raft/raft.h"
 
+#include <map>
+
 #include <gtest/gtest.h>
 
 #include "raft/codec.h"
@@ -59,6 +61,65 @@ TEST(RaftTest, FollowerForwardsProposals) {
   c.TickAll(1);
   EXPECT_EQ(c.applied(1), Strs({"from-3"}));
   EXPECT_EQ(c.applied(3), Strs({"from-3"}));
+}
+
+// The leader stamps every entry it appends — its own and those forwarded to
+// it — with cluster time: a clock that starts, when it is elected, from the
+// latest stamp in its log and runs on by the leader's own clock. What a
+// follower's clock reads plays no part, and a new leader whose clock reads
+// far lower than the old one's carries on from the old stamps: cluster time
+// never goes back.
+TEST(RaftTest, TheLeaderStampsEntriesWithClusterTime) {
+  std::map<uint64_t, int64_t> clock = {{1, 5'000'000}, {2, 70}, {3, 900'000'000'000}};
+  Cluster c(3, [&clock](Config& cfg) {
+    NoPreVoteNoCheckQuorum(cfg);
+    const uint64_t id = cfg.id.value();
+    cfg.local_clock_us = [&clock, id] { return clock[id]; };
+  });
+  auto stamp = [&c](uint64_t node, uint64_t index) {
+    return c.node(node).log().At(LogIndex(index)).time_us;
+  };
+  c.Elect(1);
+  const uint64_t noop1 = c.node(1).log().last_index().value();
+  EXPECT_EQ(stamp(1, noop1), 1);  // the first leader's clock starts at 0 (0 is "unstamped")
+  clock[1] += 250'000;
+  clock[3] += 999'000'000;  // a follower's clock counts for nothing
+  c.Propose(3, "forwarded");
+  const uint64_t fwd = noop1 + 1;
+  EXPECT_EQ(c.node(1).log().At(LogIndex(fwd)).data, "forwarded");
+  EXPECT_EQ(stamp(1, fwd), 250'000);
+  EXPECT_EQ(stamp(2, fwd), 250'000);  // replicated as stamped
+  EXPECT_EQ(stamp(3, fwd), 250'000);
+
+  // Node 2 takes over; its own clock reads 10,070 µs, far below the stamps.
+  clock[2] += 10'000;
+  c.Isolate(1);
+  c.Elect(2);
+  ASSERT_EQ(c.node(2).role(), Role::kLeader);
+  const uint64_t noop2 = c.node(2).log().last_index().value();
+  EXPECT_EQ(stamp(2, noop2), 250'000);  // carries on from the latest stamp: never back
+  clock[2] += 40'000;
+  c.Propose(2, "later");
+  EXPECT_EQ(stamp(2, noop2 + 1), 290'000);  // and runs by the new leader's clock
+  EXPECT_EQ(stamp(3, noop2 + 1), 290'000);
+  EXPECT_EQ(c.node(2).ClusterTimeMicros(), 290'000);
+  EXPECT_EQ(c.node(3).ClusterTimeMicros(), 290'000);  // a follower: the latest stamp
+
+  // Restarted, a member still knows the latest stamp from its log.
+  c.Crash(3);
+  c.Restart(3);
+  EXPECT_EQ(c.node(3).latest_stamp_us(), 290'000);
+}
+
+// Without a clock (scripted tests, a driver that gives none) nothing is
+// stamped: entries keep time 0, the value entries from before stamping have.
+TEST(RaftTest, WithoutAClockEntriesAreNotStamped) {
+  Cluster c(3);
+  c.Elect(1);
+  c.Propose(2, "x");
+  const RaftLog& log = c.node(3).log();
+  for (LogIndex i = log.first_index(); i <= log.last_index(); i = i + 1)
+    EXPECT_EQ(log.At(i).time_us, 0) << i.value();
 }
 
 TEST(RaftTest, FollowerWithoutForwardingNamesTheLeader) {

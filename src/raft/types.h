@@ -21,6 +21,12 @@ struct Entry {
   LogIndex index;
   EntryType type = EntryType::kNormal;
   std::string data;
+  // Cluster time when the leader appended the entry, in microseconds
+  // (Raft::ClusterTimeMicros): the time the state machine decides lease and
+  // record expiry by, so that no member's lag or clock can move it. 0: not
+  // stamped (a leader without a clock, or an entry from before stamping).
+  // Invariant: >= 0; along a log, stamped entries' times never decrease.
+  int64_t time_us = 0;
 
   // Bytes this entry counts for in size limits.
   size_t Bytes() const { return data.size() + 24; }

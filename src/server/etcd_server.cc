@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <future>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -22,6 +23,7 @@
 #include "kv/etcd_errors.h"
 #include "server/bidi_stream.h"
 #include "server/client_limits.h"
+#include "server/etcd_error_map.h"
 #include "server/password.h"
 #include "server/tls.h"
 
@@ -1675,6 +1677,7 @@ absl::Status EtcdServer::Init() {
       }
     }
     env_ = std::make_unique<env::RealEnv>(loop_, *net_);
+    log_time_ = std::make_unique<member::LogTime>(env_->clock());
     observer_ = std::make_unique<Observer>(*this);
     if (config_.cluster_id == 0) {
       net_->SetOnClusterLearned([this, learned](uint64_t id, NodeId self) {
@@ -1779,20 +1782,12 @@ void EtcdServer::OnLeaseTimer() {
   lease_timer_ =
       loop_.Schedule(config_.config.heartbeat_interval_ms * 1000, [this] { OnLeaseTimer(); });
   MaybePublish();
-  if (node_ == nullptr || tick_in_flight_ || !mvcc_->needs_log_time()) return;
-  if (node_->raft().role() != raft::Role::kLeader) return;
-  const int64_t now = LogNowMicros();
-  const int64_t steady = NowMicros();
-  // Propose log time when a lease is due, and every second anyway so that
-  // remaining times stay current on every member; with only kept
-  // idempotency answers (retention in hours), every ten seconds.
-  int64_t every_us = mvcc_->has_leases() ? 1'000'000 : 10'000'000;
-  if (now < mvcc_->next_expiry_us() && steady - last_tick_us_ < every_us) return;
+  if (node_ == nullptr || node_->raft().role() != raft::Role::kLeader) return;
+  std::optional<int64_t> now = log_time_->TickDue(*mvcc_);
+  if (!now) return;
   bulwark::internal::Request r;
-  r.mutable_tick()->set_now_us(now);
-  tick_in_flight_ = true;
-  last_tick_us_ = steady;
-  Propose(std::move(r), [this](absl::StatusOr<kv::MvccResult>) { tick_in_flight_ = false; });
+  r.mutable_tick()->set_now_us(*now);
+  Propose(std::move(r), [this](absl::StatusOr<kv::MvccResult>) { log_time_->TickDone(); });
 }
 
 void EtcdServer::ServeHttp(const std::string& path, transport::HttpReply reply) {
@@ -1936,14 +1931,11 @@ absl::Status EtcdServer::StartNode() {
 
 int64_t EtcdServer::LogNowMicros() {
   if (mvcc_ == nullptr) return 0;
-  ObserveLogTime();
-  return seen_log_time_us_ + (NowMicros() - seen_log_time_at_us_);
+  return log_time_->Now(mvcc_->log_time_us());
 }
 
 void EtcdServer::ObserveLogTime() {
-  if (mvcc_ == nullptr || mvcc_->log_time_us() == seen_log_time_us_) return;
-  seen_log_time_us_ = mvcc_->log_time_us();
-  seen_log_time_at_us_ = NowMicros();
+  if (mvcc_ != nullptr) log_time_->Observe(mvcc_->log_time_us());
 }
 
 void EtcdServer::SyncMembers() {
@@ -1991,7 +1983,7 @@ void EtcdServer::Propose(bulwark::internal::Request req,
     return;
   }
   if (!CheckQuota(req)) {
-    done(absl::ResourceExhaustedError("etcdserver: mvcc: database space exceeded"));
+    done(kv::etcd_errors::NoSpace());
     return;
   }
   uint64_t id = next_request_id_++;
@@ -2240,14 +2232,7 @@ void EtcdServer::FillHeader(etcdserverpb::ResponseHeader* h, int64_t revision) c
 }
 
 absl::Status EtcdServer::ToEtcdError(const absl::Status& s) const {
-  if (s.ok() || absl::StartsWith(s.message(), "etcdserver:")) return s;
-  if (absl::IsDeadlineExceeded(s)) return kv::etcd_errors::Timeout();
-  if (absl::StrContains(s.message(), "no leader")) return kv::etcd_errors::NoLeader();
-  if (absl::StrContains(s.message(), "leader changed")) return kv::etcd_errors::LeaderChanged();
-  if (absl::StrContains(s.message(), "stopped")) return kv::etcd_errors::Stopped();
-  if (absl::IsResourceExhausted(s))
-    return absl::ResourceExhaustedError(absl::StrCat("etcdserver: ", s.message()));
-  return absl::UnavailableError(absl::StrCat("etcdserver: ", s.message()));
+  return EtcdErrorFor(s);
 }
 
 }  // namespace bw::server

@@ -22,6 +22,7 @@
 #include "env/real/event_loop.h"
 #include "env/real/real_env.h"
 #include "kv/mvcc.h"
+#include "member/log_time.h"
 #include "node/node.h"
 #include "server/auth_tokens.h"
 #include "server/config.h"
@@ -67,11 +68,7 @@ class EtcdServer {
   // A watch reply as the bytes of a WatchResponse. Loop thread.
   grpc::ByteBuffer EncodeWatchReply(const WatchReply& r);
   int64_t NowMicros() { return env_->clock().NowMicros(); }
-  // Log time now, as this member reckons it: the log time it last saw
-  // advance plus the time its own monotonic clock measured since. Only
-  // durations of one clock are used, never one machine's clock against
-  // another's (monotonic clocks count from each machine's boot), so stamps
-  // from any member agree to within the time an entry takes to apply.
+  // Log time now, as this member reckons it (member::LogTime::Now).
   int64_t LogNowMicros();
   // Called when an entry or a snapshot was applied.
   void ObserveLogTime();
@@ -205,10 +202,8 @@ class EtcdServer {
   // Renewals waiting for the next LeaseRenewBatch, by user.
   std::map<std::string, std::vector<std::pair<int64_t, RenewDone>>> renewals_;
   void ProposeRenewals();
-  int64_t last_tick_us_ = 0;  // this member's monotonic clock
-  int64_t seen_log_time_us_ = -1;
-  int64_t seen_log_time_at_us_ = 0;  // this member's monotonic clock
-  bool tick_in_flight_ = false;
+  // Set with env_: this member's log time, and when the leader ticks.
+  std::unique_ptr<member::LogTime> log_time_;
   // This member's attributes are in the state machine (etcd's publish).
   bool published_ = false;
   uint64_t synced_members_version_ = 0;
