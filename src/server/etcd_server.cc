@@ -292,7 +292,7 @@ void EtcdServer::ServeHttp(const std::string& path, transport::HttpReply reply) 
     return;
   }
   if (path == "/metrics") {
-    reply({200, "text/plain; version=0.0.4; charset=utf-8", RenderMetrics(*this, grpc_metrics_)});
+    reply({200, "text/plain; version=0.0.4; charset=utf-8", RenderMetrics(Stats(), grpc_metrics_)});
   } else if (path == "/readyz") {
     // Ready: the member knows a leader and its storage works.
     bool ready = node_->halted().ok() && node_->raft().leader() != kNoNode;
@@ -725,6 +725,34 @@ void EtcdServer::FillHeader(etcdserverpb::ResponseHeader* h, int64_t revision) c
   h->set_member_id(config_.member_id);
   h->set_revision(revision);
   h->set_raft_term(node_ != nullptr ? node_->raft().term().value() : 0);
+}
+
+MemberStats EtcdServer::Stats() const {
+  const node::Node& n = *node_;
+  const raft::Raft& r = n.raft();
+  const kv::MvccStore& m = *mvcc_;
+  MemberStats st;
+  st.has_leader = r.leader() != kNoNode;
+  st.is_leader = r.role() == raft::Role::kLeader;
+  st.leader_changes = n.leader_changes();
+  st.term = r.term().value();
+  st.commit_index = r.log().committed().value();
+  st.applied_index = n.applied_index().value();
+  st.pending = n.pending();
+  st.proposals = n.proposals();
+  st.db_bytes = m.bytes();
+  st.live_keys = m.live_keys();
+  st.versions = m.versions();
+  st.revision = m.revision();
+  st.compact_revision = m.compact_revision();
+  st.watchers = watch_hub_->watchers();
+  st.leases = m.LeaseIds().size();
+  st.idempotency_keys = m.idempotency_records();
+  st.idempotency_evicted = m.idempotency_evicted();
+  st.records = m.records();
+  st.nospace_alarm = nospace_alarm();
+  st.sync_seconds = n.sync_seconds();
+  return st;
 }
 
 absl::Status EtcdServer::ToEtcdError(const absl::Status& s) const {

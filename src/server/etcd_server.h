@@ -156,6 +156,8 @@ class EtcdServer {
   uint64_t NextTokenSuffix() { return ++token_suffix_; }
   // With --auth-token jwt: the keys; null with simple tokens.
   const JwtTokens* jwt() const { return jwt_.get(); }
+  // What /metrics shows, as values. Loop thread, with the node running.
+  MemberStats Stats() const;
   // Fills a response header: cluster, member, revision, term.
   void FillHeader(etcdserverpb::ResponseHeader* h, int64_t revision) const;
   // etcd's error for a node's failure (no leader, timed out, ...).

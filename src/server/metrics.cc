@@ -2,7 +2,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "server/etcd_server.h"
 
 namespace bw::server {
 
@@ -115,11 +114,8 @@ std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeMetri
   return std::make_unique<MetricsInterceptorFactory>(metrics);
 }
 
-std::string RenderMetrics(EtcdServer& s, const GrpcMetrics& grpc) {
+std::string RenderMetrics(const MemberStats& s, const GrpcMetrics& grpc) {
   std::string out;
-  const node::Node& n = s.node();
-  const raft::Raft& r = n.raft();
-  const kv::MvccStore& m = s.mvcc();
   auto gauge = [&](const char* name, const char* help, double v) {
     Family(&out, name, "gauge", help);
     Sample(&out, name, v);
@@ -128,50 +124,46 @@ std::string RenderMetrics(EtcdServer& s, const GrpcMetrics& grpc) {
     Family(&out, name, "counter", help);
     Sample(&out, name, v);
   };
-  gauge("etcd_server_has_leader", "1 when this member knows a leader.",
-        r.leader() != kNoNode ? 1 : 0);
-  gauge("etcd_server_is_leader", "1 when this member is the leader.",
-        r.role() == raft::Role::kLeader ? 1 : 0);
+  gauge("etcd_server_has_leader", "1 when this member knows a leader.", s.has_leader ? 1 : 0);
+  gauge("etcd_server_is_leader", "1 when this member is the leader.", s.is_leader ? 1 : 0);
   counter("etcd_server_leader_changes_seen_total", "Leader changes this member has seen.",
-          static_cast<double>(n.leader_changes()));
+          static_cast<double>(s.leader_changes));
   counter("etcd_server_proposals_committed_total", "The commit index (committed entries).",
-          static_cast<double>(r.log().committed().value()));
+          static_cast<double>(s.commit_index));
   counter("etcd_server_proposals_applied_total", "The applied index (applied entries).",
-          static_cast<double>(n.applied_index().value()));
+          static_cast<double>(s.applied_index));
   gauge("etcd_server_proposals_pending", "Client requests waiting for the log or a read.",
-        static_cast<double>(n.pending()));
+        static_cast<double>(s.pending));
   counter("bulwark_proposals_total", "Entries this member proposed for clients.",
-          static_cast<double>(n.proposals()));
-  gauge("bulwark_raft_term", "The current Raft term.", static_cast<double>(r.term().value()));
-  gauge("bulwark_raft_commit_index", "The commit index.",
-        static_cast<double>(r.log().committed().value()));
+          static_cast<double>(s.proposals));
+  gauge("bulwark_raft_term", "The current Raft term.", static_cast<double>(s.term));
+  gauge("bulwark_raft_commit_index", "The commit index.", static_cast<double>(s.commit_index));
   gauge("bulwark_raft_applied_index", "The index the state machine has applied.",
-        static_cast<double>(n.applied_index().value()));
+        static_cast<double>(s.applied_index));
   gauge("etcd_mvcc_db_total_size_in_bytes", "Bytes of stored keys and values (all versions).",
-        static_cast<double>(m.bytes()));
+        static_cast<double>(s.db_bytes));
   gauge("etcd_debugging_mvcc_keys_total", "Live keys at the current revision.",
-        static_cast<double>(m.live_keys()));
+        static_cast<double>(s.live_keys));
   gauge("bulwark_mvcc_versions", "Stored versions of keys (history not yet compacted).",
-        static_cast<double>(m.versions()));
-  gauge("bulwark_mvcc_revision", "The store's revision.", static_cast<double>(m.revision()));
+        static_cast<double>(s.versions));
+  gauge("bulwark_mvcc_revision", "The store's revision.", static_cast<double>(s.revision));
   gauge("bulwark_mvcc_compact_revision", "The last compaction's revision.",
-        static_cast<double>(m.compact_revision()));
+        static_cast<double>(s.compact_revision));
   gauge("etcd_debugging_mvcc_watcher_total", "Watchers on this member.",
-        static_cast<double>(s.watch_hub().watchers()));
-  gauge("bulwark_leases", "Leases granted and not expired.",
-        static_cast<double>(m.LeaseIds().size()));
+        static_cast<double>(s.watchers));
+  gauge("bulwark_leases", "Leases granted and not expired.", static_cast<double>(s.leases));
   gauge("bulwark_idempotency_keys", "Kept answers of keyed etcd writes (bounded table).",
-        static_cast<double>(m.idempotency_records()));
+        static_cast<double>(s.idempotency_keys));
   counter("bulwark_idempotency_evicted_total",
           "Kept answers evicted because the table was full (oldest first).",
-          static_cast<double>(m.idempotency_evicted()));
+          static_cast<double>(s.idempotency_evicted));
   gauge("bulwark_idempotency_records", "bulwark.v1.Idempotency records kept.",
-        static_cast<double>(m.records()));
+        static_cast<double>(s.records));
   gauge("bulwark_nospace_alarm", "1 while the disk is full and writes are refused.",
-        s.nospace_alarm() ? 1 : 0);
+        s.nospace_alarm ? 1 : 0);
   Family(&out, "etcd_disk_wal_fsync_duration_seconds", "histogram",
          "Durations of the WAL's fsyncs (fdatasync).");
-  HistogramSamples(&out, "etcd_disk_wal_fsync_duration_seconds", n.sync_seconds(), "");
+  HistogramSamples(&out, "etcd_disk_wal_fsync_duration_seconds", s.sync_seconds, "");
   grpc.Render(&out);
   return out;
 }

@@ -17,7 +17,31 @@
 
 namespace bw::server {
 
-class EtcdServer;
+// What the member reports, taken on its loop thread (EtcdServer::Stats): a
+// plain snapshot, so the page is rendered from values and this file needs
+// nothing of the member.
+struct MemberStats {
+  bool has_leader = false;
+  bool is_leader = false;
+  uint64_t leader_changes = 0;
+  uint64_t term = 0;
+  uint64_t commit_index = 0;
+  uint64_t applied_index = 0;
+  uint64_t pending = 0;    // client requests waiting for the log or a read
+  uint64_t proposals = 0;  // entries proposed for clients
+  uint64_t db_bytes = 0;
+  uint64_t live_keys = 0;
+  uint64_t versions = 0;
+  int64_t revision = 0;
+  int64_t compact_revision = 0;
+  uint64_t watchers = 0;
+  uint64_t leases = 0;
+  uint64_t idempotency_keys = 0;
+  uint64_t idempotency_evicted = 0;
+  uint64_t records = 0;
+  bool nospace_alarm = false;
+  core::Histogram sync_seconds = core::Histogram::LatencySeconds();
+};
 
 class GrpcMetrics {
  public:
@@ -37,7 +61,7 @@ class GrpcMetrics {
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeMetricsInterceptor(
     GrpcMetrics& metrics);
 
-// The whole /metrics page; call on the member's event loop thread.
-std::string RenderMetrics(EtcdServer& s, const GrpcMetrics& grpc);
+// The whole /metrics page. Any thread.
+std::string RenderMetrics(const MemberStats& s, const GrpcMetrics& grpc);
 
 }  // namespace bw::server
