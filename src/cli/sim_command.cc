@@ -83,11 +83,13 @@ absl::StatusOr<sim::SimOptions> MakeOptions(const SimFlags& f) {
       o.node_bugs.wal_skip_checksums = true;
     } else if (b == "skip-dedup") {
       o.planted_skip_dedup = true;
+    } else if (b == "proposer-time") {
+      o.planted_proposer_time = true;
     } else {
       return absl::InvalidArgumentError(
           absl::StrCat("unknown planted bug '", b,
                        "'; known: commit-previous-term, skip-vote-log-check, ack-before-persist, "
-                       "reads-without-read-index, wal-skip-checksums, skip-dedup"));
+                       "reads-without-read-index, wal-skip-checksums, skip-dedup, proposer-time"));
     }
 #else
     return absl::InvalidArgumentError(
@@ -124,6 +126,12 @@ void PrintSummary(const sim::SimResult& r, uint64_t seed) {
         static_cast<unsigned long long>(s.keyed_attempts),
         static_cast<unsigned long long>(s.keyed_replays),
         static_cast<unsigned long long>(s.keyed_refused));
+  }
+  if (s.leases_granted > 0) {
+    std::printf("  leases: %llu granted, %llu keep-alives answered, %llu revocations checked\n",
+                static_cast<unsigned long long>(s.leases_granted),
+                static_cast<unsigned long long>(s.lease_keepalives),
+                static_cast<unsigned long long>(s.lease_revocations));
   }
 }
 
@@ -199,8 +207,9 @@ void AddSimCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--faults", flags->faults,
                   "Comma-separated faults (" + sim::KnownFaults() + "), or all/none");
   cmd->add_option("--workload", flags->workload,
-                  "What the clients do: registers (linearizability) or exactly-once (keyed "
-                  "etcd writes retried through the faults)");
+                  "What the clients do: registers (linearizability), exactly-once (keyed "
+                  "etcd writes retried through the faults) or leases (no lease revoked before "
+                  "its TTL)");
   cmd->add_option("--reuse-chance", flags->options.keyed_reuse_chance,
                   "Exactly-once: how often a request reuses an answered key (must be refused)");
   cmd->add_option("--safety-seconds", flags->safety_s, "Simulated seconds with faults on");

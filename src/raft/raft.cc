@@ -110,7 +110,6 @@ Raft::Raft(const Config& config, Restored restored)
     : config_(config),
       log_(restored.snapshot.meta.index, restored.snapshot.meta.term),
       rng_state_(config.random_seed ^ (config.id.value() * 0x9E3779B97F4A7C15ULL)) {
-  NoteStamps(restored.entries);
   for (Entry& e : restored.entries)
     log_.Append(std::move(e));
   log_.StableTo(log_.last_index(), log_.last_term());
@@ -126,28 +125,34 @@ Raft::Raft(const Config& config, Restored restored)
   prev_soft_state_ = SoftState{lead_, role_, term_};
 }
 
-void Raft::NoteStamps(const std::vector<Entry>& entries) {
-  for (const Entry& e : entries)
-    latest_stamp_us_ = std::max(latest_stamp_us_, e.time_us);
-}
-
 void Raft::ObserveTime(int64_t time_us) {
   BW_ASSERT_GE(time_us, 0);
-  latest_stamp_us_ = std::max(latest_stamp_us_, time_us);
+  observed_us_ = std::max(observed_us_, time_us);
+}
+
+int64_t Raft::latest_stamp_us() const {
+  // Stamps never decrease along a log: the last stamped entry holds the
+  // latest. Only the entries in the log count, never those it dropped (a
+  // deposed leader's tail ran on a clock the next leader did not continue).
+  for (uint64_t i = log_.last_index().value(); i >= log_.first_index().value() && i > 0; --i) {
+    const int64_t t = log_.At(LogIndex(i)).time_us;
+    if (t != 0) return std::max(t, observed_us_);
+  }
+  return observed_us_;
 }
 
 int64_t Raft::ClusterTimeMicros() {
   if (!config_.local_clock_us) return 0;
-  if (role_ != Role::kLeader) return latest_stamp_us_;
+  if (role_ != Role::kLeader) return latest_stamp_us();
   const int64_t local_us = config_.local_clock_us();
   BW_ASSERT_GE(local_us, clock_base_local_us_);
   int64_t t = clock_base_stamp_us_ + (local_us - clock_base_local_us_);
-  if (t < latest_stamp_us_) {
-    // A later time was observed (a state that the log replayed): carry on
-    // from it, counting from now, so the clock never goes back.
-    clock_base_stamp_us_ = latest_stamp_us_;
+  if (t < observed_us_) {
+    // The state replayed a later time (entries from before stamping carry
+    // it in the state alone): carry on from it, counting from now.
+    clock_base_stamp_us_ = observed_us_;
     clock_base_local_us_ = local_us;
-    t = latest_stamp_us_;
+    t = observed_us_;
   }
   return std::max(t, int64_t{1});  // 0 would mean "not stamped"
 }
@@ -252,7 +257,7 @@ void Raft::BecomeLeader() {
   role_ = Role::kLeader;
   if (config_.local_clock_us) {
     // The cluster clock carries on from the latest stamp this leader has.
-    clock_base_stamp_us_ = latest_stamp_us_;
+    clock_base_stamp_us_ = latest_stamp_us();
     clock_base_local_us_ = config_.local_clock_us();
   }
   progress_.clear();
@@ -626,7 +631,6 @@ void Raft::HandleAppend(Message& m) {
     return;
   }
   if (log_.MatchTerm(m.index, m.log_term)) {
-    NoteStamps(m.entries);
     LogIndex last_new = log_.MaybeAppend(m.index, m.entries);
     log_.CommitTo(std::min(m.commit, last_new));
     resp.index = last_new;
@@ -974,7 +978,6 @@ absl::Status Raft::AppendAsLeader(std::vector<Entry>& entries) {
     e.time_us = now_us;
     log_.Append(std::move(e));
   }
-  latest_stamp_us_ = std::max(latest_stamp_us_, now_us);
   Progress* self = MutableProgress(config_.id);
   if (self != nullptr) self->MaybeUpdate(log_.last_index());
   MaybeCommit();

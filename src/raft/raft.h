@@ -99,15 +99,18 @@ class Raft {
 
   // Cluster time, as this member knows it (see Entry::time_us). A leader's
   // clock starts, when it is elected, from the latest stamp in its log (or
-  // observed, below) and runs on by its own clock's elapsed time, so it
-  // never runs ahead of the leader before it; it never goes back. 0 without
-  // a local clock.
+  // observed, below) and runs on by its own clock's elapsed time; it never
+  // goes back. Along the committed log, stamps then advance no faster than
+  // the leaders' clocks: each leader's stamps start from the last stamp
+  // before its own entries, and every entry in a new leader's log is
+  // committed by it. 0 without a local clock.
   int64_t ClusterTimeMicros();
-  // The driver tells the core of a stamp its log no longer shows: the time
-  // of a state restored from a snapshot (at start, or installed from the
-  // leader). The next clock this member starts as leader starts no lower.
+  // The driver tells the core the time of its applied state (committed, so
+  // on every later leader's log): after a snapshot is restored, or entries
+  // from before stamping that carry their time in the state alone.
   void ObserveTime(int64_t time_us);
-  int64_t latest_stamp_us() const { return latest_stamp_us_; }
+  // The latest stamp in the log, or observed.
+  int64_t latest_stamp_us() const;
 
   bool HasReady() const;
   Ready GetReady();
@@ -197,13 +200,12 @@ class Raft {
   uint32_t heartbeat_elapsed_ = 0;
   uint32_t randomized_election_ticks_ = 0;
   uint64_t rng_state_;
-  // The highest Entry::time_us this member has appended or observed.
-  int64_t latest_stamp_us_ = 0;
+  // The latest time ObserveTime was told.
+  int64_t observed_us_ = 0;
   // Leader: its cluster clock reads clock_base_stamp_us_ plus how far its
   // local clock moved since clock_base_local_us_ (both set on election).
   int64_t clock_base_stamp_us_ = 0;
   int64_t clock_base_local_us_ = 0;
-  void NoteStamps(const std::vector<Entry>& entries);
 
   NodeId lead_transferee_ = kNoNode;
   uint32_t transfer_elapsed_ = 0;

@@ -111,6 +111,42 @@ TEST(RaftTest, TheLeaderStampsEntriesWithClusterTime) {
   EXPECT_EQ(c.node(3).latest_stamp_us(), 290'000);
 }
 
+// A deposed leader that goes on stamping its own tail (cut off, it does not
+// know it was replaced) runs ahead of the cluster time its successor carries
+// on with. Once that tail is dropped, its stamps count for nothing: were it
+// elected again, its clock must start from its log as it is now, or cluster
+// time would jump by the failover gap and leases would expire early (found
+// by the simulator's leases workload, seed 1498).
+TEST(RaftTest, ADeposedLeadersDroppedTailDoesNotMoveClusterTime) {
+  std::map<uint64_t, int64_t> clock = {{1, 0}, {2, 0}, {3, 0}};
+  Cluster c(3, [&clock](Config& cfg) {
+    NoPreVoteNoCheckQuorum(cfg);
+    const uint64_t id = cfg.id.value();
+    cfg.local_clock_us = [&clock, id] { return clock[id]; };
+  });
+  c.Elect(1);
+  clock[1] = 100'000;
+  c.Propose(1, "a");
+  c.Isolate(1);
+  clock[1] = 5'000'000;
+  ASSERT_TRUE(c.node(1).Propose("stale").ok());
+  c.Deliver();
+  const uint64_t stale = c.node(1).log().last_index().value();
+  EXPECT_EQ(c.node(1).log().At(LogIndex(stale)).time_us, 5'000'000);
+  c.Elect(2);
+  c.Heal();
+  c.Propose(2, "b");
+  c.TickAll(2);  // heartbeats reach node 1, which steps down and takes node 2's log
+  ASSERT_EQ(c.node(1).role(), Role::kFollower);
+  ASSERT_NE(c.node(1).log().At(LogIndex(stale)).data, "stale");  // dropped
+  EXPECT_EQ(c.node(1).latest_stamp_us(), 100'000);
+  c.Isolate(2);
+  c.Elect(1);
+  ASSERT_EQ(c.node(1).role(), Role::kLeader);
+  const uint64_t noop = c.node(1).log().last_index().value();
+  EXPECT_EQ(c.node(1).log().At(LogIndex(noop)).time_us, 100'000);
+}
+
 // Without a clock (scripted tests, a driver that gives none) nothing is
 // stamped: entries keep time 0, the value entries from before stamping have.
 TEST(RaftTest, WithoutAClockEntriesAreNotStamped) {

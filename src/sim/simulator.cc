@@ -14,11 +14,13 @@
 #include "absl/strings/str_split.h"
 #include "check/exactly_once.h"
 #include "check/history.h"
+#include "check/lease_expiry.h"
 #include "check/linearizability.h"
 #include "check/raft_invariants.h"
 #include "core/assert.h"
 #include "env/sim/sim_world.h"
 #include "kv/mvcc.h"
+#include "member/log_time.h"
 #include "raft/quorum.h"
 
 namespace bw::sim {
@@ -56,12 +58,21 @@ check::EntryObservation Observe(const raft::Entry& e) {
 absl::StatusOr<Workload> ParseWorkload(const std::string& name) {
   if (name == "registers") return Workload::kRegisters;
   if (name == "exactly-once") return Workload::kExactlyOnce;
+  if (name == "leases") return Workload::kLeases;
   return absl::InvalidArgumentError(
       absl::StrCat("unknown workload '", name, "' (known: registers, exactly-once)"));
 }
 
 std::string WorkloadName(Workload w) {
-  return w == Workload::kExactlyOnce ? "exactly-once" : "registers";
+  switch (w) {
+    case Workload::kExactlyOnce:
+      return "exactly-once";
+    case Workload::kLeases:
+      return "leases";
+    case Workload::kRegisters:
+      break;
+  }
+  return "registers";
 }
 
 absl::StatusOr<uint32_t> ParseFaults(const std::string& list) {
@@ -145,6 +156,8 @@ struct AssertionFired {
 // The proposer id of the figure-8 fault's empty entries (no workload client
 // has it).
 constexpr uint64_t kFigure8Client = uint64_t{1} << 23;
+// The proposer id of the leader's lease ticks (the leases workload).
+constexpr uint64_t kLeaseTicker = kFigure8Client + 1;
 
 class Simulation : public node::NodeObserver {
  public:
@@ -174,6 +187,18 @@ class Simulation : public node::NodeObserver {
     // into keyed_), -1 for none; requests started so far.
     int64_t keyed_op = -1;
     uint64_t keyed_started = 0;
+    // The leases workload: the client's lease (0 for none).
+    int64_t lease = 0;
+    int64_t lease_ttl_s = 0;
+    int keepalives_left = 0;  // then it is left to lapse
+  };
+  // A lease of the leases workload: on which replicas it was seen.
+  struct LeaseTrack {
+    std::set<NodeId> seen_on;
+    bool revoked = false;
+    // The latest an answered extension can make it end, in true time (its
+    // TTL on the slowest clock, from the answer).
+    int64_t latest_end_us = 0;
   };
   // One keyed request of the exactly-once workload and every answer to it.
   struct KeyedOp {
@@ -237,6 +262,20 @@ class Simulation : public node::NodeObserver {
   // Checks the exactly-once workload against the leader's store (see Workload).
   void CheckExactlyOnce(node::Node& leader);
   bool keyed() const { return o_.workload == Workload::kExactlyOnce; }
+  bool leases() const { return o_.workload == Workload::kLeases; }
+  // The leases workload (see Workload::kLeases).
+  void LeaseClientStep(Client& c);
+  // Proposes `r` on node `id` as the member does: stamped with its
+  // reckoning of log time.
+  void ProposeAsMember(NodeId id, bulwark::internal::Request r, uint64_t request_id,
+                       node::ProposeCallback done);
+  // The leader's lease timer of node `id`'s incarnation `gen`.
+  void LeaseTimer(NodeId id, uint64_t gen);
+  // After node `id` applied something: its lease clock, and revocations.
+  void ObserveLeases(NodeId id);
+  // At the end: the service answered after healing, and every lease whose
+  // time ran out well before the end is gone.
+  void CheckLeasesExpired();
   void ScheduleClient(Client& c, int64_t delay_us);
   void Nemesis();
   void ScheduleNemesis();
@@ -288,6 +327,17 @@ class Simulation : public node::NodeObserver {
   // When the latent corruption struck (Corrupt), and whom it struck.
   int64_t corrupt_stamp_ = -1;
   std::set<NodeId> damaged_;
+  // The leases workload: each node's store and lease clock (replaced when
+  // it restarts), the incarnation its lease timer belongs to, the leases.
+  std::map<NodeId, kv::MvccStore*> stores_;
+  std::map<NodeId, std::unique_ptr<member::LogTime>> log_times_;
+  std::map<NodeId, uint64_t> lease_timer_gen_;
+  std::map<int64_t, LeaseTrack> leases_;
+  check::LeaseExpiryChecker lease_checker_;
+  double max_clock_rate_ = 1.0;
+  double min_clock_rate_ = 1.0;
+  uint64_t lease_serial_ = 0;
+  bool lease_served_after_heal_ = false;
 };
 
 void Simulation::Trace(std::string line) {
@@ -375,11 +425,18 @@ void Simulation::SetUpNode(NodeId id, bool initial) {
   opt.track_requests = true;
   opt.request_timeout_us = o_.client_timeout_us;
   opt.bugs = o_.node_bugs;
-  if (keyed()) {
+  if (keyed() || leases()) {
     bool skip_dedup = o_.planted_skip_dedup;
-    opt.state_machine = [skip_dedup]() -> std::unique_ptr<kv::StateMachine> {
+    bool proposer_time = o_.planted_proposer_time;
+    opt.state_machine = [this, id, skip_dedup,
+                         proposer_time]() -> std::unique_ptr<kv::StateMachine> {
       auto store = std::make_unique<kv::MvccStore>();
       store->set_planted_skip_dedup(skip_dedup);
+      store->set_planted_proposer_time(proposer_time);
+      // A new incarnation: its state starts from what its disk holds.
+      stores_[id] = store.get();
+      for (auto& [lease, t] : leases_)
+        t.seen_on.erase(id);
       return store;
     };
   }
@@ -463,6 +520,13 @@ void Simulation::StartNode(NodeId id) {
     return;
   }
   nodes_[id] = std::move(*n);
+  if (leases()) {
+    // A new process: a new lease clock, and a lease timer of its own.
+    log_times_[id] = std::make_unique<member::LogTime>(world_.env(id).clock());
+    const uint64_t gen = ++lease_timer_gen_[id];
+    world_.env(id).timers().Schedule(o_.tick_us, [this, id, gen] { LeaseTimer(id, gen); });
+    ObserveLeases(id);
+  }
   // A restarted node's log starts from what survived on its disk.
   const raft::RaftLog& log = nodes_[id]->raft().log();
   invariants_.OnLogReset(id.value(), log.offset().value(), log.offset_term().value());
@@ -618,6 +682,7 @@ void Simulation::OnPersisted(NodeId id, const raft::Ready& rd) {
 void Simulation::OnApplied(NodeId id, const raft::Entry& e, uint64_t digest) {
   invariants_.OnApplied(id.value(), Observe(e), digest);
   if (!invariants_.ok()) Fail(invariants_.violation());
+  if (leases()) ObserveLeases(id);
 }
 
 void Simulation::OnSnapshotInstalled(NodeId id, const raft::SnapshotMeta& meta, uint64_t digest) {
@@ -625,6 +690,7 @@ void Simulation::OnSnapshotInstalled(NodeId id, const raft::SnapshotMeta& meta, 
   Trace(absl::StrCat("node ", id.value(), " installed a snapshot at index ", meta.index.value()));
   invariants_.OnSnapshotApplied(id.value(), meta.index.value(), digest);
   if (!invariants_.ok()) Fail(invariants_.violation());
+  if (leases()) ObserveLeases(id);
 }
 
 void Simulation::OnRoleChange(NodeId id, const raft::SoftState& ss) {
@@ -696,6 +762,10 @@ void Simulation::ClientStep(Client& c) {
   }
   if (keyed()) {
     KeyedClientStep(c, members);
+    return;
+  }
+  if (leases()) {
+    LeaseClientStep(c);
     return;
   }
   node::Node* n = Live(c.target);
@@ -860,6 +930,149 @@ void Simulation::KeyedClientStep(Client& c, const std::vector<NodeId>& members) 
     node::Node* other = Live(members[rng().Below(members.size())]);
     if (other != nullptr && other != n) SendKeyed(c, op, other, /*drives=*/false);
   }
+}
+
+void Simulation::ProposeAsMember(NodeId id, bulwark::internal::Request r, uint64_t request_id,
+                                 node::ProposeCallback done) {
+  node::Node* n = Live(id);
+  auto store = stores_.find(id);
+  auto clock = log_times_.find(id);
+  if (n == nullptr || store == stores_.end() || clock == log_times_.end()) {
+    done(absl::UnavailableError("node down"));
+    return;
+  }
+  r.set_id(request_id);
+  r.set_time_us(clock->second->Now(store->second->log_time_us()));
+  n->Propose(request_id, r.SerializeAsString(), std::move(done));
+}
+
+void Simulation::LeaseTimer(NodeId id, uint64_t gen) {
+  if (lease_timer_gen_[id] != gen || Live(id) == nullptr) return;  // an old incarnation's
+  world_.env(id).timers().Schedule(o_.tick_us, [this, id, gen] { LeaseTimer(id, gen); });
+  node::Node* n = Live(id);
+  if (n->raft().role() != raft::Role::kLeader) return;
+  member::LogTime* clock = log_times_[id].get();
+  std::optional<int64_t> now = clock->TickDue(*stores_[id]);
+  if (!now) return;
+  bulwark::internal::Request r;
+  r.mutable_tick()->set_now_us(*now);
+  ProposeAsMember(id, std::move(r), kv::MakeRequestId(kLeaseTicker, ++lease_serial_),
+                  [this, id, gen](absl::StatusOr<std::any>) {
+                    if (lease_timer_gen_[id] == gen) log_times_[id]->TickDone();
+                  });
+}
+
+void Simulation::ObserveLeases(NodeId id) {
+  auto it = stores_.find(id);
+  if (it == stores_.end()) return;
+  const kv::MvccStore& store = *it->second;
+  if (auto clock = log_times_.find(id); clock != log_times_.end()) {
+    clock->second->Observe(store.log_time_us());
+  }
+  for (auto& [lease, t] : leases_) {
+    if (t.revoked) continue;
+    if (store.GetLease(lease, 0, false).has_value()) {
+      t.seen_on.insert(id);
+    } else if (t.seen_on.count(id)) {
+      t.revoked = true;
+      ++result_.stats.lease_revocations;
+      lease_checker_.OnRevoked(lease, world_.now_us());
+      if (!lease_checker_.ok()) {
+        Fail(absl::StrCat("leases: ", lease_checker_.violation(), " (seen on node ", id.value(),
+                          ")"));
+        return;
+      }
+    }
+  }
+}
+
+void Simulation::CheckLeasesExpired() {
+  if (o_.clients > 0 && !lease_served_after_heal_) {
+    Fail("liveness: no lease grant or keep-alive sent after healing was answered");
+    return;
+  }
+  // A lease expires a little late: its TTL on the slowest clock from when
+  // its last extension was answered, then until the leader's next tick and
+  // the commit; a leader exists again soon after healing.
+  const int64_t healed_us = heal_stamp_ / 1000;
+  for (const auto& [lease, t] : leases_) {
+    if (t.revoked || t.latest_end_us == 0) continue;
+    const int64_t due_us = std::max(t.latest_end_us, healed_us) + 5'000'000;
+    if (due_us < world_.now_us()) {
+      Fail(
+          absl::StrFormat("leases: lease %d was never revoked: its time ran out by %.3f s, "
+                          "it is %.3f s now",
+                          lease, t.latest_end_us / 1e6, world_.now_us() / 1e6));
+      return;
+    }
+  }
+}
+
+void Simulation::LeaseClientStep(Client& c) {
+  // A lease the client holds is kept alive now and then, or left to lapse;
+  // once it is gone the client grants a new one.
+  if (c.lease != 0 && leases_[c.lease].revoked) c.lease = 0;
+  bulwark::internal::Request r;
+  const bool grant = c.lease == 0;
+  int64_t lease = c.lease;
+  int64_t ttl_s = c.lease_ttl_s;
+  if (grant) {
+    lease = static_cast<int64_t>(c.id) * 1'000'000 + static_cast<int64_t>(++c.keyed_started);
+    ttl_s = 2 + static_cast<int64_t>(rng().Below(3));
+    r.mutable_lease_grant()->set_id(lease);
+    r.mutable_lease_grant()->set_ttl(ttl_s);
+  } else if (c.keepalives_left > 0) {
+    --c.keepalives_left;
+    r.mutable_lease_renew()->set_id(lease);
+  } else {
+    // Left to lapse: look again in a while.
+    ScheduleClient(c, 200'000 + static_cast<int64_t>(rng().Below(800'000)));
+    return;
+  }
+  const int64_t sent_us = world_.now_us();
+  const uint64_t serial = ++c.op_serial;
+  Client* cp = &c;
+  c.busy = true;
+  // Answered or not, the client moves on after its timeout.
+  auto finish = [this, cp, serial](bool ok) {
+    if (cp->op_serial != serial || !cp->busy) return;
+    cp->busy = false;
+    ++(ok ? result_.stats.ops_ok : result_.stats.ops_unknown);
+    if (!ok) cp->target = kNoNode;
+    ScheduleClient(*cp, 100'000 + static_cast<int64_t>(rng().Below(1'000'000)));
+  };
+  world_.At(o_.client_timeout_us, [finish] { finish(false); });
+  ProposeAsMember(c.target, std::move(r), kv::MakeRequestId(c.id, ++c.seq),
+                  [this, cp, finish, grant, lease, ttl_s, sent_us](absl::StatusOr<std::any> res) {
+                    if (failed()) return;
+                    if (!res.ok()) {
+                      finish(false);
+                      return;
+                    }
+                    const kv::MvccResult& m = std::any_cast<const kv::MvccResult&>(*res);
+                    if (m.status.ok()) {
+                      // Granted or extended: it must live ttl_s from when it was sent.
+                      lease_checker_.OnExtended(lease, ttl_s, sent_us);
+                      LeaseTrack& t = leases_[lease];
+                      t.latest_end_us = std::max(
+                          t.latest_end_us,
+                          world_.now_us() + static_cast<int64_t>(static_cast<double>(ttl_s) * 1e6 /
+                                                                 min_clock_rate_));
+                      if (heal_stamp_ >= 0 && sent_us * 1000 >= heal_stamp_)
+                        lease_served_after_heal_ = true;
+                      if (grant) {
+                        ++result_.stats.leases_granted;
+                        cp->lease = lease;
+                        cp->lease_ttl_s = ttl_s;
+                        cp->keepalives_left = static_cast<int>(rng().Below(4));
+                      } else {
+                        ++result_.stats.lease_keepalives;
+                      }
+                    } else if (!grant && m.status.code() == absl::StatusCode::kNotFound) {
+                      cp->lease = 0;  // it lapsed
+                    }
+                    finish(true);
+                  });
 }
 
 void Simulation::SendKeyed(Client& c, int64_t op, node::Node* n, bool drives) {
@@ -1145,6 +1358,9 @@ void Simulation::Nemesis() {
       NodeId id = universe_[rng().Below(universe_.size())];
       double rate = 0.8 + rng().Uniform() * 0.4;
       world_.SetClockRate(id, rate);
+      max_clock_rate_ = std::max(max_clock_rate_, rate);
+      min_clock_rate_ = std::min(min_clock_rate_, rate);
+      lease_checker_.set_max_clock_rate(max_clock_rate_);
       Trace(absl::StrFormat("clock: node %d runs at %.2fx", static_cast<int>(id.value()), rate));
       break;
     }
@@ -1450,6 +1666,10 @@ void Simulation::CheckFinal() {
   result_.final_digest = leader->state_machine().digest();
   if (keyed()) {
     CheckExactlyOnce(*leader);
+    return;
+  }
+  if (leases()) {
+    CheckLeasesExpired();
     return;
   }
   if (o_.clients > 0) {

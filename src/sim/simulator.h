@@ -66,9 +66,16 @@ enum class Workload {
   // must be the first one, an acknowledged request must be applied, and a
   // reused key must be refused.
   kExactlyOnce,
+  // Leases on the MVCC store, with every member's lease clock
+  // (member::LogTime) and the leader's ticks as production runs them:
+  // clients grant leases of 2-4 s through any member and keep some alive.
+  // No lease may be revoked (on any replica) before its TTL has passed on
+  // the fastest clock since the client sent the grant or the last keep-alive
+  // that was answered (check::LeaseExpiryChecker).
+  kLeases,
 };
 
-// "registers" or "exactly-once".
+// "registers", "exactly-once" or "leases".
 absl::StatusOr<Workload> ParseWorkload(const std::string& name);
 std::string WorkloadName(Workload w);
 
@@ -106,6 +113,9 @@ struct SimOptions {
   // Planted bug (BW_PLANTED_BUGS builds): the MVCC store ignores
   // idempotency keys, so every retry is applied again.
   bool planted_skip_dedup = false;
+  // Planted bug (BW_PLANTED_BUGS builds): leases start from the proposing
+  // member's reckoning of log time, not the leader's stamp.
+  bool planted_proposer_time = false;
   node::NodeBugs node_bugs;
   // How often the trace notes the clients' progress.
   int64_t progress_every_us = 5'000'000;
@@ -143,6 +153,11 @@ struct SimStats {
   uint64_t keyed_attempts = 0;
   uint64_t keyed_replays = 0;
   uint64_t keyed_refused = 0;
+  // The leases workload: leases granted, keep-alives answered, revocations
+  // seen.
+  uint64_t leases_granted = 0;
+  uint64_t lease_keepalives = 0;
+  uint64_t lease_revocations = 0;
   int64_t virtual_us = 0;
   int64_t leader_after_heal_us = -1;
 };
