@@ -51,6 +51,9 @@ inline absl::Status LeaderChanged() {
 inline absl::Status NoSpace() {
   return absl::ResourceExhaustedError("etcdserver: mvcc: database space exceeded");
 }
+inline absl::Status Corrupt() {
+  return absl::DataLossError("etcdserver: corrupt cluster");
+}
 inline absl::Status Stopped() {
   return absl::UnavailableError("etcdserver: server stopped");
 }

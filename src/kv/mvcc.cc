@@ -53,55 +53,64 @@ KeyRange MakeRange(const std::string& key, const std::string& range_end) {
   return r;
 }
 
-bool InRange(const KeyRange& r, const std::string& k) {
-  if (r.single) return k == r.begin;
-  return k >= r.begin && (r.end.empty() || k < r.end);
-}
-
 // A txn branch's writes, for the duplicate-key rule.
-struct Intervals {
+struct Writes {
   std::set<std::string> puts;
-  std::vector<KeyRange> dels;
+  std::vector<std::pair<std::string, std::string>> dels;  // [key, range_end)
 };
 
-absl::Status CheckIntervals(const Ops& ops, Intervals* out) {
+// Whether a delete of `dels` covers `k`, as etcd's interval tree sees it: a
+// range is [key, range_end) compared as bytes, so a from-key delete ("\0")
+// or an inverted range covers nothing.
+bool Deletes(const Writes& w, const std::string& k) {
+  for (const auto& [begin, end] : w.dels) {
+    if (end.empty() ? k == begin : (k >= begin && k < end)) return true;
+  }
+  return false;
+}
+
+// etcd 3.4's duplicate-key rule (v3rpc's checkIntervals), quirks and all: a
+// level's deletes first; then each nested txn, whose puts may not repeat a
+// put or fall in a delete seen so far (its two branches may share keys);
+// then the level's own puts, against all of those. A nested txn's deletes
+// are not checked against the puts of nested txns before it.
+absl::Status CheckIntervals(const Ops& ops, Writes* out) {
   for (const RequestOp& op : ops) {
-    if (op.has_request_put()) {
-      if (!out->puts.insert(op.request_put().key()).second) return etcd_errors::DuplicateKey();
-    } else if (op.has_request_delete_range()) {
-      const DeleteRangeRequest& d = op.request_delete_range();
-      out->dels.push_back(MakeRange(d.key(), d.range_end()));
-    } else if (op.has_request_txn()) {
-      // Each nested branch on its own, then both together against ours.
-      Intervals s, f;
-      BW_RETURN_IF_ERROR(CheckIntervals(op.request_txn().success(), &s));
-      BW_RETURN_IF_ERROR(CheckIntervals(op.request_txn().failure(), &f));
-      for (const std::set<std::string>* nested : {&s.puts, &f.puts}) {
-        for (const std::string& k : *nested) {
-          if (out->puts.count(k)) return etcd_errors::DuplicateKey();
-        }
+    if (op.has_request_delete_range()) {
+      out->dels.emplace_back(op.request_delete_range().key(),
+                             op.request_delete_range().range_end());
+    }
+  }
+  for (const RequestOp& op : ops) {
+    if (!op.has_request_txn()) continue;
+    Writes then, otherwise;
+    BW_RETURN_IF_ERROR(CheckIntervals(op.request_txn().success(), &then));
+    BW_RETURN_IF_ERROR(CheckIntervals(op.request_txn().failure(), &otherwise));
+    for (const std::string& k : then.puts) {
+      if (out->puts.count(k) || Deletes(*out, k)) return etcd_errors::DuplicateKey();
+    }
+    out->puts.insert(then.puts.begin(), then.puts.end());
+    for (const std::string& k : otherwise.puts) {
+      if ((out->puts.count(k) && !then.puts.count(k)) || Deletes(*out, k)) {
+        return etcd_errors::DuplicateKey();
       }
-      out->puts.insert(s.puts.begin(), s.puts.end());
-      out->puts.insert(f.puts.begin(), f.puts.end());
-      out->dels.insert(out->dels.end(), s.dels.begin(), s.dels.end());
-      out->dels.insert(out->dels.end(), f.dels.begin(), f.dels.end());
     }
+    out->puts.insert(otherwise.puts.begin(), otherwise.puts.end());
+    out->dels.insert(out->dels.end(), then.dels.begin(), then.dels.end());
+    out->dels.insert(out->dels.end(), otherwise.dels.begin(), otherwise.dels.end());
+  }
+  for (const RequestOp& op : ops) {
+    if (!op.has_request_put()) continue;
+    const std::string& k = op.request_put().key();
+    if (out->puts.count(k) || Deletes(*out, k)) return etcd_errors::DuplicateKey();
+    out->puts.insert(k);
   }
   return absl::OkStatus();
 }
 
-absl::Status CheckBranch(const Ops& ops) {
-  Intervals iv;
-  BW_RETURN_IF_ERROR(CheckIntervals(ops, &iv));
-  for (const std::string& k : iv.puts) {
-    for (const KeyRange& d : iv.dels) {
-      if (InRange(d, k)) return etcd_errors::DuplicateKey();
-    }
-  }
-  return absl::OkStatus();
-}
+absl::Status CheckTxnOps(const TxnRequest& r, int max_ops);
 
-absl::Status ValidateOps(const Ops& ops, int max_ops) {
+absl::Status CheckOps(const Ops& ops, int max_ops) {
   for (const RequestOp& op : ops) {
     switch (op.request_case()) {
       case RequestOp::kRequestRange:
@@ -114,14 +123,26 @@ absl::Status ValidateOps(const Ops& ops, int max_ops) {
         BW_RETURN_IF_ERROR(ValidateDeleteRange(op.request_delete_range()));
         break;
       case RequestOp::kRequestTxn:
-        BW_RETURN_IF_ERROR(ValidateTxn(op.request_txn(), max_ops));
+        BW_RETURN_IF_ERROR(CheckTxnOps(op.request_txn(), max_ops));
         break;
       case RequestOp::REQUEST_NOT_SET:
-        // etcd ignores an empty op (and answers it with an empty response).
-        break;
+        // etcd refuses an empty op with this (odd) message.
+        return etcd_errors::KeyNotFound();
     }
   }
   return absl::OkStatus();
+}
+
+// etcd's operation limit: the longest of a txn's three lists counts, and a
+// nested txn gets what its parent's count leaves of the limit.
+absl::Status CheckTxnOps(const TxnRequest& r, int max_ops) {
+  int count = std::max({r.compare_size(), r.success_size(), r.failure_size()});
+  if (count > max_ops) return etcd_errors::TooManyOps();
+  for (const Compare& c : r.compare()) {
+    if (c.key().empty()) return etcd_errors::EmptyKey();
+  }
+  BW_RETURN_IF_ERROR(CheckOps(r.success(), max_ops - count));
+  return CheckOps(r.failure(), max_ops - count);
 }
 
 template <typename T>
@@ -189,16 +210,10 @@ absl::Status ValidateDeleteRange(const DeleteRangeRequest& r) {
 }
 
 absl::Status ValidateTxn(const TxnRequest& r, int max_ops) {
-  if (r.compare_size() > max_ops || r.success_size() > max_ops || r.failure_size() > max_ops) {
-    return etcd_errors::TooManyOps();
-  }
-  for (const Compare& c : r.compare()) {
-    if (c.key().empty()) return etcd_errors::EmptyKey();
-  }
-  BW_RETURN_IF_ERROR(ValidateOps(r.success(), max_ops));
-  BW_RETURN_IF_ERROR(ValidateOps(r.failure(), max_ops));
-  BW_RETURN_IF_ERROR(CheckBranch(r.success()));
-  return CheckBranch(r.failure());
+  BW_RETURN_IF_ERROR(CheckTxnOps(r, max_ops));
+  Writes success, failure;
+  BW_RETURN_IF_ERROR(CheckIntervals(r.success(), &success));
+  return CheckIntervals(r.failure(), &failure);
 }
 
 // --- reads -------------------------------------------------------------------
@@ -658,9 +673,102 @@ void MvccStore::ExpireIdempotency() {
   }
 }
 
+bool MvccStore::alarm_raised(etcdserverpb::AlarmType type) const {
+  return std::any_of(alarms_.begin(), alarms_.end(),
+                     [type](const etcdserverpb::AlarmMember& a) { return a.alarm() == type; });
+}
+
+namespace {
+
+bool TxnWrites(const TxnRequest& t) {
+  for (const auto* ops : {&t.success(), &t.failure()}) {
+    for (const RequestOp& op : *ops) {
+      if (op.has_request_put() || op.has_request_delete_range()) return true;
+      if (op.has_request_txn() && TxnWrites(op.request_txn())) return true;
+    }
+  }
+  return false;
+}
+
+// etcd's quota counts only a txn's own puts (a nested txn costs nothing).
+bool TxnPutsAtTop(const TxnRequest& t) {
+  for (const auto* ops : {&t.success(), &t.failure()}) {
+    for (const RequestOp& op : *ops) {
+      if (op.has_request_put()) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::Status MvccStore::RefusedByAlarm(const bulwark::internal::Request& req) const {
+  using R = bulwark::internal::Request;
+  if (alarms_.empty()) return absl::OkStatus();
+  if (alarm_raised(etcdserverpb::CORRUPT)) {
+    switch (req.op_case()) {
+      case R::kPut:
+      case R::kDeleteRange:
+      case R::kCompaction:
+      case R::kLeaseGrant:
+      case R::kLeaseRevoke:
+        return etcd_errors::Corrupt();
+      case R::kTxn:
+        if (TxnWrites(req.txn())) return etcd_errors::Corrupt();
+        break;
+      default:
+        break;
+    }
+  }
+  if (alarm_raised(etcdserverpb::NOSPACE)) {
+    switch (req.op_case()) {
+      case R::kPut:
+      case R::kLeaseGrant:
+      // bulwark's own records take room too.
+      case R::kIdemBegin:
+      case R::kIdemCheckpoint:
+      case R::kIdemComplete:
+        return etcd_errors::NoSpace();
+      case R::kTxn:
+        if (TxnPutsAtTop(req.txn())) return etcd_errors::NoSpace();
+        break;
+      default:
+        break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+etcdserverpb::AlarmResponse MvccStore::ApplyAlarm(const etcdserverpb::AlarmRequest& r) {
+  etcdserverpb::AlarmResponse out;
+  auto before = [](const etcdserverpb::AlarmMember& a, const etcdserverpb::AlarmMember& b) {
+    return std::make_pair(a.alarm(), a.memberid()) < std::make_pair(b.alarm(), b.memberid());
+  };
+  etcdserverpb::AlarmMember m;
+  m.set_memberid(r.memberid());
+  m.set_alarm(r.alarm());
+  auto it = std::lower_bound(alarms_.begin(), alarms_.end(), m, before);
+  bool present = it != alarms_.end() && !before(m, *it);
+  // As etcd: ACTIVATE answers with the alarm (new or already raised), even
+  // one of type NONE; DEACTIVATE with the alarm it cleared, if any.
+  if (r.action() == etcdserverpb::AlarmRequest::ACTIVATE) {
+    if (!present) alarms_.insert(it, m);
+    *out.add_alarms() = m;
+  } else if (r.action() == etcdserverpb::AlarmRequest::DEACTIVATE && present) {
+    *out.add_alarms() = *it;
+    alarms_.erase(it);
+  }
+  return out;
+}
+
 MvccResult MvccStore::ApplyOp(const bulwark::internal::Request& req) {
   MvccResult res;
   WriteTxn w{revision_ + 1};
+  res.status = RefusedByAlarm(req);
+  if (!res.status.ok()) {
+    res.revision = revision_;
+    return res;
+  }
   switch (req.op_case()) {
     case bulwark::internal::Request::kPut:
       res.status = ValidatePut(req.put());
@@ -685,7 +793,7 @@ MvccResult MvccStore::ApplyOp(const bulwark::internal::Request& req) {
       const etcdserverpb::LeaseGrantRequest& g = req.lease_grant();
       if (g.ttl() > kMaxLeaseTtl) {
         res.status = absl::OutOfRangeError("etcdserver: too large lease TTL");
-      } else if (g.id() <= 0) {
+      } else if (g.id() == 0) {
         res.status = etcd_errors::LeaseNotFound();
       } else if (leases_.count(g.id())) {
         res.status = absl::FailedPreconditionError("etcdserver: lease already exists");
@@ -722,6 +830,9 @@ MvccResult MvccStore::ApplyOp(const bulwark::internal::Request& req) {
       break;
     case bulwark::internal::Request::kTick:
       Tick(req.tick().now_us());
+      break;
+    case bulwark::internal::Request::kAlarm:
+      res.service_response = ApplyAlarm(req.alarm()).SerializeAsString();
       break;
     case bulwark::internal::Request::kPublish: {
       // Name and client URLs; where to reach it stays as it was added.
@@ -875,6 +986,7 @@ absl::Status MvccStore::Authorize(const std::string& user,
       break;  // any authenticated user
     case Req::kMemberAdd:
     case Req::kMemberUpdate:
+    case Req::kAlarm:
     case Req::kAdmin:
     case Req::kAuthEnable:
     case Req::kAuthDisable:
@@ -1205,6 +1317,8 @@ void MvccStore::DoTxn(WriteTxn& w, const TxnRequest& t, etcdserverpb::TxnRespons
         DoDelete(w, op.request_delete_range(), resp->mutable_response_delete_range());
         break;
       case RequestOp::kRequestTxn:
+        // etcd answers a nested txn with an empty header of its own.
+        resp->mutable_response_txn()->mutable_header();
         DoTxn(w, op.request_txn(), resp->mutable_response_txn());
         break;
       case RequestOp::REQUEST_NOT_SET:
@@ -1260,6 +1374,9 @@ uint64_t MvccStore::digest() const {
   d ^= Mix(idem_sum_ + idem_seq_);
   d ^= Mix(records_sum_ + record_token_seq_ * 0x9E3779B97F4A7C15ULL);
   d ^= Mix(auth_.digest() + 0x61757468ULL);
+  for (const etcdserverpb::AlarmMember& a : alarms_) {
+    d += Mix(a.memberid() ^ (static_cast<uint64_t>(a.alarm()) << 56) ^ 0x616C61726DULL);
+  }
   for (const auto& [id, l] : leases_) {
     d += Mix(static_cast<uint64_t>(id) ^ Mix(static_cast<uint64_t>(l.expiry_us)) ^
              Mix(static_cast<uint64_t>(l.ttl) + l.keys.size()));
@@ -1273,7 +1390,7 @@ std::string MvccStore::Serialize() const {
   // itself, with protobuf's per-message overhead) alive next to the string,
   // and made a snapshot of 100,000 keys raise a member's peak memory by
   // about two thirds. The bytes are the same: fields 1-2, then every key
-  // (field 3), then fields 4-11, which is the order SerializeToString
+  // (field 3), then fields 4-12, which is the order SerializeToString
   // writes them in (MvccTest.SnapshotIsTheCanonicalEncoding checks it).
   std::string out;
   out.reserve(bytes_ + versions_ * 32 + keys_.size() * 8 + 4096);
@@ -1311,6 +1428,8 @@ std::string MvccStore::Serialize() const {
     *tail.add_records() = r;
   tail.set_record_token_seq(record_token_seq_);
   auth_.SaveTo(tail.mutable_auth());
+  for (const etcdserverpb::AlarmMember& a : alarms_)
+    *tail.add_alarms() = a;
   for (const auto& [id, l] : leases_) {
     bulwark::internal::Lease* pl = tail.add_leases();
     pl->set_id(id);
@@ -1332,6 +1451,7 @@ absl::Status MvccStore::Restore(std::string_view snapshot) {
   fresh.log_time_us_ = snap.log_time_us();
   for (const bulwark::internal::MemberAttributes& m : snap.members())
     fresh.members_[m.id()] = m;
+  fresh.alarms_.assign(snap.alarms().begin(), snap.alarms().end());
   fresh.idem_limits_ = idem_limits_;
   fresh.idem_evicted_ = idem_evicted_;
   fresh.idem_seq_ = snap.idempotency_seq();

@@ -160,6 +160,13 @@ class MvccStore final : public StateMachine {
   // Counts changes to members(): a server compares it after each entry.
   uint64_t members_version() const { return members_version_; }
 
+  // --- the cluster's alarms (Alarm ACTIVATE/DEACTIVATE go through the log),
+  // in (alarm, member) order. While a NOSPACE alarm is raised, puts, txns
+  // that put and lease grants are refused when applied; while a CORRUPT one
+  // is, every write is (etcd's capped and corrupt appliers).
+  const std::vector<etcdserverpb::AlarmMember>& alarms() const { return alarms_; }
+  bool alarm_raised(etcdserverpb::AlarmType type) const;
+
   // --- watch events. While on, every change appends an event (with the
   // previous version as prev_kv) for TakeEvents.
   void set_record_events(bool on) { record_events_ = on; }
@@ -251,6 +258,8 @@ class MvccStore final : public StateMachine {
   void AddVersion(KeyMap::iterator it, Version v);
   absl::Status DoCompact(int64_t rev);
   MvccResult ApplyOp(const bulwark::internal::Request& req);
+  absl::Status RefusedByAlarm(const bulwark::internal::Request& req) const;
+  etcdserverpb::AlarmResponse ApplyAlarm(const etcdserverpb::AlarmRequest& r);
   void ExpireIdempotency();
   absl::Status ApplyRecordCall(const bulwark::internal::Request& req, MvccResult* res);
   void SetRecord(const std::string& k, bulwark::v1::Record r);
@@ -296,6 +305,7 @@ class MvccStore final : public StateMachine {
   uint64_t record_token_seq_ = 0;
   uint64_t records_sum_ = 0;
   uint64_t members_version_ = 0;
+  std::vector<etcdserverpb::AlarmMember> alarms_;
   bool record_events_ = false;
   std::vector<mvccpb::Event> events_;
   // etcd starts at revision 1; the first write gets revision 2.

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 
 #include <vector>
@@ -370,6 +371,131 @@ TEST_F(MvccTest, TxnValidationLikeEtcd) {
   EXPECT_EQ(Get("y").kvs_size(), 0);
 }
 
+// The corners where etcd 3.4's checks are not what one would guess; each
+// answer here is etcd's own (tests/etcd_api_test.py compares them live).
+TEST_F(MvccTest, TxnValidationQuirksOfEtcd) {
+  const std::string dup = "etcdserver: duplicate key given in txn request";
+  // An op with nothing in it is refused, with etcd's "key not found".
+  TxnRequest t;
+  t.add_success();
+  EXPECT_EQ(ValidateTxn(t).message(), "etcdserver: key not found");
+  // The limit runs across nesting: 100 ops leave 28 for a nested txn.
+  t.Clear();
+  for (int i = 0; i < 99; i++)
+    t.add_success()->mutable_request_range()->set_key("r");
+  TxnRequest inner;
+  for (int i = 0; i < 29; i++)
+    inner.add_success()->mutable_request_range()->set_key("r");
+  *t.add_success()->mutable_request_txn() = inner;
+  EXPECT_EQ(ValidateTxn(t).message(), "etcdserver: too many operations in txn request");
+  t.mutable_success()->RemoveLast();
+  inner.mutable_success()->RemoveLast();
+  *t.add_success()->mutable_request_txn() = inner;
+  EXPECT_TRUE(ValidateTxn(t).ok());
+  // A from-key delete ("\0") or an inverted range covers no put.
+  for (const char* end : {"\0", "a"}) {
+    t.Clear();
+    auto* d = t.add_success()->mutable_request_delete_range();
+    d->set_key("m");
+    d->set_range_end(std::string(end, std::strlen(end) == 0 ? 1 : std::strlen(end)));
+    t.add_success()->mutable_request_put()->set_key("n");
+    EXPECT_TRUE(ValidateTxn(t).ok()) << "range end " << d->range_end();
+  }
+  // A nested txn's branches may put the same key; its puts may not fall in a
+  // delete before them, but its deletes are not checked against puts.
+  t.Clear();
+  inner.Clear();
+  inner.add_success()->mutable_request_put()->set_key("k");
+  inner.add_failure()->mutable_request_put()->set_key("k");
+  *t.add_success()->mutable_request_txn() = inner;
+  EXPECT_TRUE(ValidateTxn(t).ok());
+  auto* d = t.add_success()->mutable_request_delete_range();
+  d->set_key("a");
+  d->set_range_end("z");
+  EXPECT_EQ(ValidateTxn(t).message(), dup);
+  // ... not against the puts of a nested txn before it, that is; a put of
+  // the level itself is checked against every delete below it.
+  t.Clear();
+  inner.Clear();
+  inner.add_success()->mutable_request_put()->set_key("k");
+  *t.add_success()->mutable_request_txn() = inner;
+  TxnRequest deleting;
+  d = deleting.add_success()->mutable_request_delete_range();
+  d->set_key("a");
+  d->set_range_end("z");
+  *t.add_success()->mutable_request_txn() = deleting;
+  EXPECT_TRUE(ValidateTxn(t).ok());
+  t.add_success()->mutable_request_put()->set_key("m");
+  EXPECT_EQ(ValidateTxn(t).message(), dup);
+}
+
+// Alarms are replicated state, with etcd's effects: NOSPACE refuses puts,
+// txns that put and lease grants (deletes and compaction go on, so room can
+// be made); CORRUPT refuses every write; both survive a snapshot.
+TEST_F(MvccTest, AlarmsAreStateAndRefuseWhatEtcdRefuses) {
+  auto alarm = [this](etcdserverpb::AlarmRequest::AlarmAction action, uint64_t member,
+                      etcdserverpb::AlarmType type) {
+    bulwark::internal::Request req;
+    req.mutable_alarm()->set_action(action);
+    req.mutable_alarm()->set_memberid(member);
+    req.mutable_alarm()->set_alarm(type);
+    etcdserverpb::AlarmResponse resp;
+    EXPECT_TRUE(resp.ParseFromString(Roundtrip(req).service_response));
+    return resp;
+  };
+  Put("a", "1");
+  etcdserverpb::AlarmResponse r =
+      alarm(etcdserverpb::AlarmRequest::ACTIVATE, 7, etcdserverpb::NOSPACE);
+  ASSERT_EQ(r.alarms_size(), 1);
+  EXPECT_EQ(r.alarms(0).memberid(), 7u);
+  EXPECT_TRUE(store_.alarm_raised(etcdserverpb::NOSPACE));
+  const std::string full = "etcdserver: mvcc: database space exceeded";
+  EXPECT_EQ(Put("b", "1").status.message(), full);
+  TxnRequest t;
+  t.add_success()->mutable_request_put()->set_key("b");
+  EXPECT_EQ(Txn(t).status.message(), full);
+  t.Clear();
+  t.add_success()->mutable_request_delete_range()->set_key("a");
+  EXPECT_TRUE(Txn(t).status.ok());
+  bulwark::internal::Request grant;
+  grant.mutable_lease_grant()->set_id(5);
+  grant.mutable_lease_grant()->set_ttl(60);
+  EXPECT_EQ(Roundtrip(grant).status.message(), full);
+
+  MvccStore copy;
+  ASSERT_TRUE(copy.Restore(store_.Serialize()).ok());
+  EXPECT_EQ(copy.alarms().size(), 1u);
+  EXPECT_EQ(copy.digest(), store_.digest());
+
+  // Deactivating another member's alarm clears nothing and answers nothing.
+  EXPECT_EQ(alarm(etcdserverpb::AlarmRequest::DEACTIVATE, 8, etcdserverpb::NOSPACE).alarms_size(),
+            0);
+  EXPECT_EQ(alarm(etcdserverpb::AlarmRequest::DEACTIVATE, 7, etcdserverpb::NOSPACE).alarms_size(),
+            1);
+  EXPECT_TRUE(store_.alarms().empty());
+  EXPECT_TRUE(Put("b", "1").status.ok());
+
+  alarm(etcdserverpb::AlarmRequest::ACTIVATE, 7, etcdserverpb::CORRUPT);
+  EXPECT_EQ(Put("c", "1").status.message(), "etcdserver: corrupt cluster");
+  EXPECT_EQ(Put("c", "1").status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(Txn(t).status.message(), "etcdserver: corrupt cluster");
+  t.Clear();
+  t.add_success()->mutable_request_range()->set_key("a");
+  EXPECT_TRUE(Txn(t).status.ok());  // read-only: etcd serves it without the log
+}
+
+TEST_F(MvccTest, ANestedTxnAnswersWithAnEmptyHeader) {
+  TxnRequest inner;
+  inner.add_success()->mutable_request_put()->set_key("n");
+  TxnRequest outer;
+  *outer.add_success()->mutable_request_txn() = inner;
+  MvccResult r = Txn(outer);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  const etcdserverpb::TxnResponse& nested = r.response.response_txn().responses(0).response_txn();
+  EXPECT_TRUE(nested.has_header());
+  EXPECT_EQ(nested.header().revision(), 0);
+  EXPECT_EQ(nested.responses(0).response_put().header().revision(), store_.revision());
+}
 TEST_F(MvccTest, PutOptions) {
   bulwark::internal::Request req;
   req.mutable_put()->set_key("a");

@@ -355,8 +355,16 @@ bool EtcdServer::CheckQuota(const bulwark::internal::Request& req) {
                req.has_idem_complete() || (req.has_txn() && TxnHasPut(req.txn()));
   if (!grows) return true;
   int64_t quota = config_.config.quota_backend_bytes;
-  if (quota > 0 && static_cast<int64_t>(mvcc_->bytes() + req.ByteSizeLong()) > quota) {
+  if (quota > 0 && static_cast<int64_t>(mvcc_->bytes() + req.ByteSizeLong()) > quota &&
+      !nospace_alarm_) {
+    // Refused here at once; and raised for the cluster, as etcd does, so
+    // every member refuses such writes until `etcdctl alarm disarm`.
     nospace_alarm_ = true;
+    bulwark::internal::Request alarm;
+    alarm.mutable_alarm()->set_action(etcdserverpb::AlarmRequest::ACTIVATE);
+    alarm.mutable_alarm()->set_memberid(member_id());
+    alarm.mutable_alarm()->set_alarm(etcdserverpb::NOSPACE);
+    Propose(std::move(alarm), [](const absl::StatusOr<kv::MvccResult>&) {});
   }
   return !nospace_alarm_;
 }

@@ -150,7 +150,7 @@ class KvService final : public etcdserverpb::KV::CallbackService {
       reactor->Finish(ToGrpc(valid));
       return reactor;
     }
-    if (r.ByteSizeLong() > s_.config().config.max_request_bytes) {
+    if (EtcdRequestBytes(r) > s_.config().config.max_request_bytes) {
       reactor->Finish(ToGrpc(kv::etcd_errors::RequestTooLarge()));
       return reactor;
     }

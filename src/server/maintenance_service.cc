@@ -143,8 +143,15 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
       resp->set_raftindex(r.log().committed().value());
       resp->set_raftterm(r.term().value());
       resp->set_raftappliedindex(s_.node().applied_index().value());
-      if (s_.nospace_alarm()) {
-        resp->add_errors("memberID:" + std::to_string(s_.member_id()) + " alarm:NOSPACE");
+      // As etcd writes them (protobuf's text form, zero fields left out):
+      // "memberID:<id> alarm:<type> ".
+      for (const etcdserverpb::AlarmMember& a : RaisedAlarms()) {
+        std::string text;
+        if (a.memberid() != 0) absl::StrAppend(&text, "memberID:", a.memberid(), " ");
+        if (a.alarm() != etcdserverpb::NONE) {
+          absl::StrAppend(&text, "alarm:", etcdserverpb::AlarmType_Name(a.alarm()), " ");
+        }
+        resp->add_errors(text);
       }
       resp->set_islearner(false);
       reactor->Finish(grpc::Status::OK);
@@ -170,49 +177,55 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* ctx,
                                   const etcdserverpb::AlarmRequest* req,
                                   etcdserverpb::AlarmResponse* resp) override {
+    // The cluster's alarms are replicated state (ACTIVATE and DEACTIVATE go
+    // through the log); GET reads them here. etcd answers without a header.
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    if (req->action() == etcdserverpb::AlarmRequest::ACTIVATE) {
-      reactor->Finish(ToGrpc(absl::FailedPreconditionError(
-          "etcdserver: alarms are raised by a member itself (NOSPACE when its disk is full)")));
-      return reactor;
-    }
     s_.loop().Post([this, req, resp, reactor, token = s_.TokenOf(ctx)] {
-      if (req->action() != etcdserverpb::AlarmRequest::GET && !Admitted(token, "Alarm", reactor)) {
+      if (req->action() == etcdserverpb::AlarmRequest::GET) {
+        for (const etcdserverpb::AlarmMember& a : RaisedAlarms()) {
+          if (req->alarm() == etcdserverpb::NONE || req->alarm() == a.alarm()) {
+            *resp->add_alarms() = a;
+          }
+        }
+        reactor->Finish(grpc::Status::OK);
         return;
       }
-      // A member raises NOSPACE while its disk is full and clears it itself
-      // once a write fits again, so DEACTIVATE has nothing to do but report
-      // what is still raised. Alarms are per member (etcd replicates them).
-      s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
-      bool match_member = req->memberid() == 0 || req->memberid() == s_.member_id();
-      bool match_type = req->alarm() == etcdserverpb::NONE || req->alarm() == etcdserverpb::NOSPACE;
-      // GET lists the raised alarms; DEACTIVATE lists those it cleared (a
-      // full disk clears itself once a write fits again).
-      bool raised = s_.nospace_alarm() && match_member && match_type;
-      if (req->action() == etcdserverpb::AlarmRequest::DEACTIVATE && raised) s_.DisarmNoSpace();
-      if (raised) {
-        etcdserverpb::AlarmMember* a = resp->add_alarms();
-        a->set_memberid(s_.member_id());
-        a->set_alarm(etcdserverpb::NOSPACE);
+      if (!Admitted(token, "Alarm", reactor)) return;
+      if (req->action() == etcdserverpb::AlarmRequest::DEACTIVATE &&
+          req->alarm() == etcdserverpb::NOSPACE && req->memberid() == s_.member_id()) {
+        s_.DisarmNoSpace();  // past the quota: raised here before it was replicated
       }
-      reactor->Finish(grpc::Status::OK);
+      bulwark::internal::Request r;
+      *r.mutable_alarm() = *req;
+      s_.ProposeAs(token, std::move(r), [this, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+        if (!res.ok()) {
+          reactor->Finish(ToGrpc(s_.ToEtcdError(res.status())));
+          return;
+        }
+        if (!res->status.ok()) {
+          reactor->Finish(ToGrpc(res->status));
+          return;
+        }
+        resp->ParseFromString(res->service_response);
+        reactor->Finish(grpc::Status::OK);
+      });
     });
     return reactor;
   }
 
   grpc::ServerUnaryReactor* MoveLeader(grpc::CallbackServerContext* ctx,
                                        const etcdserverpb::MoveLeaderRequest* req,
-                                       etcdserverpb::MoveLeaderResponse* resp) override {
+                                       etcdserverpb::MoveLeaderResponse*) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    s_.loop().Post([this, req, resp, reactor, token = s_.TokenOf(ctx)] {
+    s_.loop().Post([this, req, reactor, token = s_.TokenOf(ctx)] {
       if (!Admitted(token, "MoveLeader", reactor)) return;
       const raft::Raft& r = s_.node().raft();
       if (r.role() != raft::Role::kLeader) {
         reactor->Finish(ToGrpc(absl::FailedPreconditionError("etcdserver: not leader")));
         return;
       }
+      // etcd answers a move, even to the leader itself, without a header.
       if (req->targetid() == s_.member_id()) {
-        s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
         reactor->Finish(grpc::Status::OK);
         return;
       }
@@ -222,17 +235,30 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
         reactor->Finish(ToGrpc(absl::FailedPreconditionError("etcdserver: bad leader transferee")));
         return;
       }
-      WaitForLeader(req->targetid(), resp, reactor, /*polls_left=*/50);
+      WaitForLeader(req->targetid(), reactor, /*polls_left=*/50);
     });
     return reactor;
   }
 
  private:
+  // The replicated alarms, and this member's NOSPACE when its disk is full
+  // (which it may not be able to replicate). Loop thread.
+  std::vector<etcdserverpb::AlarmMember> RaisedAlarms() const {
+    std::vector<etcdserverpb::AlarmMember> out = s_.mvcc().alarms();
+    if (s_.nospace_alarm() &&
+        std::none_of(out.begin(), out.end(), [this](const etcdserverpb::AlarmMember& a) {
+          return a.alarm() == etcdserverpb::NOSPACE && a.memberid() == s_.member_id();
+        })) {
+      etcdserverpb::AlarmMember& a = out.emplace_back();
+      a.set_memberid(s_.member_id());
+      a.set_alarm(etcdserverpb::NOSPACE);
+    }
+    return out;
+  }
+
   // Polls every heartbeat until `target` leads (etcd waits for the transfer too).
-  void WaitForLeader(uint64_t target, etcdserverpb::MoveLeaderResponse* resp,
-                     grpc::ServerUnaryReactor* reactor, int polls_left) {
+  void WaitForLeader(uint64_t target, grpc::ServerUnaryReactor* reactor, int polls_left) {
     if (s_.node().raft().leader() == NodeId(target)) {
-      s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
       reactor->Finish(grpc::Status::OK);
       return;
     }
@@ -240,10 +266,9 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
       reactor->Finish(ToGrpc(absl::UnavailableError("etcdserver: leadership transfer timeout")));
       return;
     }
-    s_.loop().Schedule(s_.config().config.heartbeat_interval_ms * 1000,
-                       [this, target, resp, reactor, polls_left] {
-                         WaitForLeader(target, resp, reactor, polls_left - 1);
-                       });
+    s_.loop().Schedule(
+        s_.config().config.heartbeat_interval_ms * 1000,
+        [this, target, reactor, polls_left] { WaitForLeader(target, reactor, polls_left - 1); });
   }
 
  public:
@@ -260,14 +285,14 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
 
   grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* ctx,
                                        const etcdserverpb::DefragmentRequest*,
-                                       etcdserverpb::DefragmentResponse* resp) override {
+                                       etcdserverpb::DefragmentResponse*) override {
     // etcd rewrites its backend file to give back the space compaction
     // freed. bulwark's compaction frees that memory at once, so there is
-    // nothing left to give back: the answer is success, with a header.
+    // nothing left to give back: the answer is success, without a header
+    // (as etcd 3.4 answers).
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    s_.loop().Post([this, resp, reactor, token = s_.TokenOf(ctx)] {
+    s_.loop().Post([this, reactor, token = s_.TokenOf(ctx)] {
       if (!Admitted(token, "Defragment", reactor)) return;
-      s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
       reactor->Finish(grpc::Status::OK);
     });
     return reactor;
@@ -291,7 +316,9 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
       }
       s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
       resp->set_hash(s_.mvcc().HashKV(rev));
-      resp->set_compact_revision(s_.mvcc().compact_revision());
+      // etcd's compact revision is -1 until the first compaction.
+      int64_t compacted = s_.mvcc().compact_revision();
+      resp->set_compact_revision(compacted == 0 ? -1 : compacted);
       reactor->Finish(grpc::Status::OK);
     });
     return reactor;

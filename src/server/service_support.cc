@@ -107,6 +107,38 @@ std::string GoStatusText(const absl::Status& st) {
 }
 
 // The description of a root-only call, for EtcdServer::Authorize.
+size_t EtcdRequestBytes(const bulwark::internal::Request& r) {
+  const google::protobuf::Message* op = nullptr;
+  switch (r.op_case()) {
+    case bulwark::internal::Request::kPut:
+      op = &r.put();
+      break;
+    case bulwark::internal::Request::kDeleteRange:
+      op = &r.delete_range();
+      break;
+    case bulwark::internal::Request::kTxn:
+      op = &r.txn();
+      break;
+    case bulwark::internal::Request::kCompaction:
+      op = &r.compaction();
+      break;
+    default:
+      return r.ByteSizeLong();
+  }
+  auto varint_bytes = [](size_t n) {
+    size_t b = 1;
+    for (; n >= 0x80; n >>= 7)
+      ++b;
+    return b;
+  };
+  // The header: field 100 (a two-byte tag), its length, and in it the
+  // request id (field 1): a tag and a ten-byte varint, etcd's ids using
+  // the top bits. The request: a one-byte tag, its length, its bytes.
+  constexpr size_t kHeader = 2 + 1 + 1 + 10;
+  size_t n = op->ByteSizeLong();
+  return kHeader + 1 + varint_bytes(n) + n;
+}
+
 bulwark::internal::Request AdminCall(const char* method) {
   bulwark::internal::Request r;
   r.mutable_admin()->set_method(method);

@@ -49,6 +49,12 @@ absl::Status MaintenanceAuthError(const absl::Status& st);
 // = ..."), which is how etcd words a watch's cancel reason.
 std::string GoStatusText(const absl::Status& st);
 
+// The size etcd holds against --max-request-bytes: not bulwark's entry but
+// etcd's own raft entry for the request (an InternalRaftRequest: a header
+// with a 64-bit request id, then the request). etcd's header also carries
+// the user's name when authentication is on; that is not counted here.
+size_t EtcdRequestBytes(const bulwark::internal::Request& r);
+
 // The description of a root-only call, for EtcdServer::Authorize.
 bulwark::internal::Request AdminCall(const char* method);
 

@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/bytes.h"
-#include "kv/etcd_errors.h"
 
 namespace bw::server {
 
@@ -76,11 +75,20 @@ void WatchHub::Create(uint64_t sid, Stream& s, const etcdserverpb::WatchCreateRe
   int64_t id = c.watch_id();
   etcdserverpb::WatchResponse created;
   header_(created.mutable_header());
-  if (id != 0 && s.watchers.count(id)) {
-    created.set_watch_id(id);
+  // etcd's refusals, in etcd's order and words: the watch id is -1.
+  std::string key = c.key().empty() ? std::string(1, '\0') : c.key();  // "\0": the first key
+  std::string end = c.range_end() == std::string_view("\0", 1) ? "" : c.range_end();
+  const char* refused = nullptr;
+  if (!c.range_end().empty() && !end.empty() && key >= end) {
+    refused = "mvcc: watcher range is empty";
+  } else if (id != 0 && s.watchers.count(id)) {
+    refused = "mvcc: duplicate watch ID provided on the WatchStream";
+  }
+  if (refused != nullptr) {
+    created.set_watch_id(-1);
     created.set_created(true);
     created.set_canceled(true);
-    created.set_cancel_reason("etcdserver: duplicate watch ID");
+    created.set_cancel_reason(refused);
     if (!s.sink(WatchReply{std::move(created), nullptr})) CancelStream(sid);
     return;
   }
@@ -103,7 +111,7 @@ void WatchHub::Create(uint64_t sid, Stream& s, const etcdserverpb::WatchCreateRe
     id = s.next_watch_id++;
   }
   Watcher w;
-  w.key = c.key();
+  w.key = key;
   w.end = c.range_end();
   w.prev_kv = c.prev_kv();
   w.fragment = c.fragment();
@@ -120,13 +128,7 @@ void WatchHub::Create(uint64_t sid, Stream& s, const etcdserverpb::WatchCreateRe
     return;
   }
   if (start > 0 && start < store_.compact_revision()) {
-    etcdserverpb::WatchResponse r;
-    header_(r.mutable_header());
-    r.set_watch_id(id);
-    r.set_compact_revision(store_.compact_revision());
-    r.set_canceled(true);
-    r.set_cancel_reason(std::string(kv::etcd_errors::Compacted().message()));
-    if (!s.sink(WatchReply{std::move(r), nullptr})) CancelStream(sid);
+    if (!s.sink(WatchReply{Compacted(id), nullptr})) CancelStream(sid);
     return;
   }
   w.next_rev = start == 0 ? current + 1 : start;
@@ -142,20 +144,26 @@ void WatchHub::Create(uint64_t sid, Stream& s, const etcdserverpb::WatchCreateRe
   }
 }
 
+etcdserverpb::WatchResponse WatchHub::Compacted(int64_t id) const {
+  // etcd's shape: the compaction point, no reason, a header without a
+  // revision. Clients tell compaction by compact_revision.
+  etcdserverpb::WatchResponse r;
+  header_(r.mutable_header());
+  r.mutable_header()->set_revision(0);
+  r.set_watch_id(id);
+  r.set_compact_revision(store_.compact_revision());
+  r.set_canceled(true);
+  return r;
+}
+
 bool WatchHub::CatchUp(Stream& s, int64_t id, Watcher& w, bool* cancelled) {
   int64_t current = store_.revision();
   while (w.next_rev <= current) {
     std::vector<mvccpb::Event> events;
     absl::Status st = store_.EventsSince(w.key, w.end, w.next_rev, kMaxHistoryBatch, &events);
-    if (!st.ok()) {
-      etcdserverpb::WatchResponse r;
-      header_(r.mutable_header());
-      r.set_watch_id(id);
-      r.set_compact_revision(store_.compact_revision());
-      r.set_canceled(true);
-      r.set_cancel_reason(std::string(st.message()));
+    if (!st.ok()) {  // compacted meanwhile
       *cancelled = true;
-      return s.sink(WatchReply{std::move(r), nullptr});
+      return s.sink(WatchReply{Compacted(id), nullptr});
     }
     if (events.empty()) break;
     int64_t last = events.back().kv().mod_revision();

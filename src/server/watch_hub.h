@@ -95,6 +95,8 @@ class WatchHub {
   bool SendLive(Stream& s, int64_t id, Watcher& w, const std::vector<mvccpb::Event>& events,
                 const etcdserverpb::ResponseHeader& header, SharedEvents* shared);
   void CancelStream(uint64_t sid);
+  // The answer that cancels a watcher whose start was compacted away.
+  etcdserverpb::WatchResponse Compacted(int64_t id) const;
   // Sends `w` the history from its next revision on; false if the stream
   // is full. Cancels the watcher (sets *cancelled) if that is compacted.
   bool CatchUp(Stream& s, int64_t id, Watcher& w, bool* cancelled);

@@ -164,6 +164,9 @@ TEST_F(WatchHubTest, CompactedStartIsCancelledWithTheCompactRevision) {
   ASSERT_EQ(out_.size(), 2u);
   EXPECT_TRUE(out_[1].canceled());
   EXPECT_EQ(out_[1].compact_revision(), 3);
+  // etcd's shape: no reason, a header without a revision.
+  EXPECT_EQ(out_[1].cancel_reason(), "");
+  EXPECT_EQ(out_[1].header().revision(), 0);
   EXPECT_EQ(hub_.watchers(), 0u);
 }
 
@@ -261,6 +264,38 @@ TEST_F(WatchHubTest, AStreamPastItsWatcherLimitIsRefusedOneMore) {
   ASSERT_FALSE(out_.empty());
   EXPECT_FALSE(out_.back().canceled());
   EXPECT_EQ(hub_.watchers(), 2u);
+}
+
+// etcd refuses a watch on an empty or inverted range and a watch id already
+// in use on the stream, with watch id -1 and mvcc's words; a from-key watch
+// ("\0") and a watch of key "" (the first key) are fine.
+TEST_F(WatchHubTest, RefusesWhatEtcdRefusesInEtcdsWords) {
+  Watch("w", "w");
+  Watch("x", "a");
+  Watch("m", std::string(1, '\0'));
+  Watch("", "");
+  ASSERT_EQ(out_.size(), 4u);
+  for (int i : {0, 1}) {
+    EXPECT_TRUE(out_[i].created() && out_[i].canceled()) << i;
+    EXPECT_EQ(out_[i].watch_id(), -1) << i;
+    EXPECT_EQ(out_[i].cancel_reason(), "mvcc: watcher range is empty") << i;
+  }
+  EXPECT_FALSE(out_[2].canceled());
+  EXPECT_FALSE(out_[3].canceled());
+  EXPECT_EQ(hub_.watchers(), 2u);
+  out_.clear();
+  etcdserverpb::WatchRequest r;
+  r.mutable_create_request()->set_key("k");
+  r.mutable_create_request()->set_watch_id(7);
+  hub_.OnRequest(sid_, r);
+  hub_.OnRequest(sid_, r);
+  ASSERT_EQ(out_.size(), 2u);
+  EXPECT_EQ(out_[0].watch_id(), 7);
+  EXPECT_FALSE(out_[0].canceled());
+  EXPECT_EQ(out_[1].watch_id(), -1);
+  EXPECT_EQ(out_[1].cancel_reason(), "mvcc: duplicate watch ID provided on the WatchStream");
+  Put("z", "1");
+  EXPECT_EQ(Events(), std::vector<std::string>{"PUT z@2"});
 }
 
 }  // namespace
