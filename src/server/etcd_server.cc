@@ -397,7 +397,7 @@ absl::Status EtcdServer::StartNode() {
     m->set_record_events(true);
     m->set_planted_skip_dedup(config_.config.plant_bug_skip_dedup);
     mvcc_ = m.get();
-    watch_hub_ = std::make_unique<WatchHub>(
+    watch_hub_ = std::make_unique<member::WatchHub>(
         *m, [this](etcdserverpb::ResponseHeader* h) { FillHeader(h, mvcc_->revision()); },
         config_.config.max_request_bytes);
     watch_hub_->set_max_watchers_per_stream(config_.config.max_watchers_per_stream);
@@ -616,7 +616,7 @@ void EtcdServer::ProposeAs(const std::string& token, bulwark::internal::Request 
   });
 }
 
-grpc::ByteBuffer EtcdServer::EncodeWatchReply(const WatchReply& r) {
+grpc::ByteBuffer EtcdServer::EncodeWatchReply(const member::WatchReply& r) {
   grpc::Slice own(r.response.SerializeAsString());
   if (r.events == nullptr) return grpc::ByteBuffer(&own, 1);
   // One gRPC slice per shared encoding, referenced by every response that

@@ -28,7 +28,7 @@
 #include "server/config.h"
 #include "server/jwt.h"
 #include "server/metrics.h"
-#include "server/watch_hub.h"
+#include "member/watch_hub.h"
 #include "transport/http_server.h"
 #include "transport/tcp_network.h"
 
@@ -64,9 +64,9 @@ class EtcdServer {
   node::Node& node() { return *node_; }
   bool node_ready() const { return node_ != nullptr; }
   kv::MvccStore& mvcc() { return *mvcc_; }
-  WatchHub& watch_hub() { return *watch_hub_; }
+  member::WatchHub& watch_hub() { return *watch_hub_; }
   // A watch reply as the bytes of a WatchResponse. Loop thread.
-  grpc::ByteBuffer EncodeWatchReply(const WatchReply& r);
+  grpc::ByteBuffer EncodeWatchReply(const member::WatchReply& r);
   int64_t NowMicros() { return env_->clock().NowMicros(); }
   // Log time now, as this member reckons it (member::LogTime::Now).
   int64_t LogNowMicros();
@@ -196,7 +196,7 @@ class EtcdServer {
   std::unique_ptr<Observer> observer_;
   std::unique_ptr<node::Node> node_;
   kv::MvccStore* mvcc_ = nullptr;  // owned by node_
-  std::unique_ptr<WatchHub> watch_hub_;
+  std::unique_ptr<member::WatchHub> watch_hub_;
   env::TimerId lease_timer_ = 0;
   // The shared events of the last watch reply encoded, as a gRPC slice.
   std::shared_ptr<const std::string> watch_events_;

@@ -51,7 +51,7 @@ class WatchStream final : public BidiStream<grpc::ByteBuffer, grpc::ByteBuffer> 
   void Open() {
     std::weak_ptr<WatchStream> weak = std::static_pointer_cast<WatchStream>(shared_from_this());
     s_.loop().Post([this, weak] {
-      sid_ = s_.watch_hub().AddStream([weak](WatchReply r) {
+      sid_ = s_.watch_hub().AddStream([weak](member::WatchReply r) {
         std::shared_ptr<WatchStream> p = weak.lock();
         if (p == nullptr) return false;
         if (p->Send(p->s_.EncodeWatchReply(r))) return true;
@@ -104,7 +104,7 @@ class WatchStream final : public BidiStream<grpc::ByteBuffer, grpc::ByteBuffer> 
       refused.set_created(true);
       refused.set_canceled(true);
       refused.set_cancel_reason(GoStatusText(allowed));
-      Send(s_.EncodeWatchReply(WatchReply{std::move(refused), nullptr}));
+      Send(s_.EncodeWatchReply(member::WatchReply{std::move(refused), nullptr}));
     } else {
       s_.watch_hub().OnRequest(sid_, req);
     }

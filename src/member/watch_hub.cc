@@ -1,11 +1,11 @@
-#include "server/watch_hub.h"
+#include "member/watch_hub.h"
 
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "core/bytes.h"
 
-namespace bw::server {
+namespace bw::member {
 
 namespace {
 
@@ -336,4 +336,4 @@ void WatchHub::OnApplied() {
     CancelStream(sid);
 }
 
-}  // namespace bw::server
+}  // namespace bw::member

@@ -18,7 +18,7 @@
 #include "etcd/etcdserver/etcdserverpb/rpc.pb.h"
 #include "kv/mvcc.h"
 
-namespace bw::server {
+namespace bw::member {
 
 // One response to a stream. A put to a key with 10,000 watchers is 10,000
 // responses that differ only in their watch id: their events are encoded
@@ -129,4 +129,4 @@ class WatchHub {
   std::map<uint64_t, Stream> streams_;
 };
 
-}  // namespace bw::server
+}  // namespace bw::member

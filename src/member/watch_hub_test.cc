@@ -1,11 +1,11 @@
-#include "server/watch_hub.h"
+#include "member/watch_hub.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-namespace bw::server {
+namespace bw::member {
 namespace {
 
 class WatchHubTest : public ::testing::Test {
@@ -235,9 +235,9 @@ TEST_F(WatchHubTest, ASnapshotInstallSendsWhatTheWatchersMissed) {
 }
 
 }  // namespace
-}  // namespace bw::server
+}  // namespace bw::member
 
-namespace bw::server {
+namespace bw::member {
 namespace {
 
 // A stream at its watcher limit is refused one more, in etcd's shape for a
@@ -299,4 +299,4 @@ TEST_F(WatchHubTest, RefusesWhatEtcdRefusesInEtcdsWords) {
 }
 
 }  // namespace
-}  // namespace bw::server
+}  // namespace bw::member
