@@ -23,12 +23,12 @@
 #include "env/real/real_env.h"
 #include "kv/mvcc.h"
 #include "member/log_time.h"
+#include "member/watch_hub.h"
 #include "node/node.h"
 #include "server/auth_tokens.h"
 #include "server/config.h"
 #include "server/jwt.h"
 #include "server/metrics.h"
-#include "member/watch_hub.h"
 #include "transport/http_server.h"
 #include "transport/tcp_network.h"
 

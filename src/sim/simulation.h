@@ -1,0 +1,215 @@
+// The simulator's insides, shared by simulator.cc (the cluster, the
+// faults, the registers workload and the final checks) and one file per
+// other workload (workload_*.cc). Not the simulator's interface: that is
+// sim/simulator.h.
+#pragma once
+
+#include <any>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "check/exactly_once.h"
+#include "check/history.h"
+#include "check/lease_expiry.h"
+#include "check/raft_invariants.h"
+#include "env/sim/sim_world.h"
+#include "kv/mvcc.h"
+#include "member/log_time.h"
+#include "sim/simulator.h"
+
+namespace bw::sim::detail {
+
+// The proposer id of the figure-8 fault's empty entries (no workload client
+// has it).
+constexpr uint64_t kFigure8Client = uint64_t{1} << 23;
+// The proposer id of the leader's lease ticks (the leases workload).
+constexpr uint64_t kLeaseTicker = kFigure8Client + 1;
+
+class Simulation : public node::NodeObserver {
+ public:
+  explicit Simulation(const SimOptions& o) : o_(o), world_(o.seed) { history_.set_time_unit("ns"); }
+  // Nodes answer their waiting clients as they go; they must go first.
+  ~Simulation() override { nodes_.clear(); }
+
+  SimResult Run();
+  // The result of a run stopped by an assertion.
+  SimResult Aborted(const std::string& what);
+
+  // --- NodeObserver ---
+  void OnPersisted(NodeId id, const raft::Ready& rd) override;
+  void OnApplied(NodeId id, const raft::Entry& e, uint64_t digest) override;
+  void OnSnapshotInstalled(NodeId id, const raft::SnapshotMeta& meta, uint64_t digest) override;
+  void OnRoleChange(NodeId id, const raft::SoftState& ss) override;
+  void OnHalted(NodeId id, const absl::Status& why) override;
+
+ private:
+  struct Client {
+    uint64_t id;
+    uint64_t seq = 0;
+    NodeId target;
+    bool busy = false;
+    uint64_t op_serial = 0;  // guards against late callbacks
+    // The exactly-once workload: the keyed request being retried (an index
+    // into keyed_), -1 for none; requests started so far.
+    int64_t keyed_op = -1;
+    uint64_t keyed_started = 0;
+    // The leases workload: the client's lease (0 for none).
+    int64_t lease = 0;
+    int64_t lease_ttl_s = 0;
+    int keepalives_left = 0;  // then it is left to lapse
+  };
+  // A lease of the leases workload: on which replicas it was seen.
+  struct LeaseTrack {
+    std::set<NodeId> seen_on;
+    bool revoked = false;
+    // The latest an answered extension can make it end, in true time (its
+    // TTL on the slowest clock, from the answer).
+    int64_t latest_end_us = 0;
+  };
+  // One keyed request of the exactly-once workload and every answer to it.
+  struct KeyedOp {
+    check::KeyedRequest seen;  // what the checker is given
+    uint64_t client = 0;
+    bulwark::internal::Request request;  // without a proposal id
+    int64_t invoke_stamp = 0;
+  };
+
+  // History times: virtual nanoseconds, strictly increasing in event order,
+  // so that two events at the same simulated microsecond keep their real
+  // order (the checker treats equal times as concurrent).
+  int64_t Stamp() {
+    last_stamp_ = std::max(last_stamp_ + 1, world_.now_us() * 1000);
+    return last_stamp_;
+  }
+  void Trace(std::string line);
+  void Fail(std::string what);
+  bool failed() const { return !result_.violation.empty(); }
+  env::Random& rng() { return world_.random(); }
+
+  void SetUpNode(NodeId id, bool initial);
+  void StartNode(NodeId id);
+  // Latent corruption of o_.corrupt_nodes voters (see SimOptions).
+  void Corrupt();
+  // A majority of the initial voters is damaged: no progress is possible.
+  bool HaltExpected() const;
+  void CheckHalted();
+  // Linearizability of the whole history.
+  void CheckHistory();
+  // Sets node `id`'s disk faults: the background ones, or none (`calm`).
+  void SetDiskFaults(NodeId id, bool calm);
+  void CrashNode(NodeId id);
+  void ScheduleRestart(NodeId id);
+  void ScheduleProgress();
+  void Figure8();
+  void Figure8OtherLeader(NodeId o, NodeId f, Term old_term, int tries);
+  // Cuts the other side's leader `m` off from every node, crashes it soon
+  // after and heals the rest (then Figure8KillNext).
+  void Figure8CutOff(NodeId m);
+  // Waits for a leader elected after `m`'s term (OnRoleChange), crashes it
+  // soon after and starts `m` again (Figure8Kill).
+  void Figure8KillNext(NodeId m, Term m_term);
+  void Figure8Kill(NodeId l, NodeId m);
+  void ChurnStep(int64_t until_us);
+  node::Node* Live(NodeId id);
+  std::vector<NodeId> Members();  // voters and learners of the latest config
+  std::vector<NodeId> Voters();   // voters (both halves) of the latest config
+  const raft::ConfState* LatestConf();
+  NodeId LeaderNode();
+
+  void ClientStep(Client& c);
+  // One attempt of the client's keyed request, to c.target (`members`: where
+  // a concurrent copy may go).
+  void KeyedClientStep(Client& c, const std::vector<NodeId>& members);
+  // A new keyed request for client `c` (an index into keyed_).
+  int64_t NewKeyedOp(Client& c);
+  // Sends one attempt of keyed_[op] to node `n`; `drives` is false for a
+  // concurrent copy whose answer is recorded but does not move the client on.
+  void SendKeyed(Client& c, int64_t op, node::Node* n, bool drives);
+  // Checks the exactly-once workload against the leader's store (see Workload).
+  void CheckExactlyOnce(node::Node& leader);
+  bool keyed() const { return o_.workload == Workload::kExactlyOnce; }
+  bool leases() const { return o_.workload == Workload::kLeases; }
+  // The leases workload (see Workload::kLeases).
+  void LeaseClientStep(Client& c);
+  // Proposes `r` on node `id` as the member does: stamped with its
+  // reckoning of log time.
+  void ProposeAsMember(NodeId id, bulwark::internal::Request r, uint64_t request_id,
+                       node::ProposeCallback done);
+  // The leader's lease timer of node `id`'s incarnation `gen`.
+  void LeaseTimer(NodeId id, uint64_t gen);
+  // After node `id` applied something: its lease clock, and revocations.
+  void ObserveLeases(NodeId id);
+  // At the end: the service answered after healing, and every lease whose
+  // time ran out well before the end is gone.
+  void CheckLeasesExpired();
+  void ScheduleClient(Client& c, int64_t delay_us);
+  void Nemesis();
+  void ScheduleNemesis();
+  void Partition();
+  void ChangeMembership(node::Node& leader);
+  void Heal();
+
+  bool CheckLiveness();
+  // Every member has applied everything the leader holds.
+  bool Converged();
+  void CheckFinal();
+  // Replaces each damaged voter with a spare member (see SimOptions).
+  void Rebuild();
+
+  const SimOptions& o_;
+  env::SimWorld world_;
+  std::vector<NodeId> universe_;
+  std::map<NodeId, std::unique_ptr<node::Node>> nodes_;
+  std::map<NodeId, node::NodeOptions> node_options_;
+  std::vector<Client> clients_;
+  check::History history_;
+  check::RaftInvariants invariants_;
+  std::set<uint64_t> acked_writes_;
+  std::vector<KeyedOp> keyed_;
+  std::deque<std::string> trace_;
+  SimResult result_;
+  bool safety_phase_ = true;
+  // A figure-8 fault waiting for the other side to elect a leader, which
+  // OnRoleChange cuts off the moment it is elected (see Figure8).
+  struct Figure8Watch {
+    uint64_t serial = 0;
+    NodeId o, f;
+    Term old_term;
+  };
+  std::optional<Figure8Watch> figure8_;
+  // Then the leader elected after the cut-off one's term (o is the cut-off
+  // one, old_term its term).
+  std::optional<Figure8Watch> figure8_next_;
+  uint64_t figure8_serial_ = 0;
+  // The nemesis leaves a figure-8 under way alone until then: the other
+  // side needs an election timeout or two to elect its leader, longer than
+  // the nemesis usually waits before it heals or cuts the network again.
+  int64_t figure8_quiet_until_us_ = 0;
+  bool clients_running_ = true;
+  bool buggify_ = false;
+  int64_t last_stamp_ = 0;
+  // Acknowledged writes invoked after healing (the service must work again).
+  int64_t heal_stamp_ = -1;
+  // When the latent corruption struck (Corrupt), and whom it struck.
+  int64_t corrupt_stamp_ = -1;
+  std::set<NodeId> damaged_;
+  // The leases workload: each node's store and lease clock (replaced when
+  // it restarts), the incarnation its lease timer belongs to, the leases.
+  std::map<NodeId, kv::MvccStore*> stores_;
+  std::map<NodeId, std::unique_ptr<member::LogTime>> log_times_;
+  std::map<NodeId, uint64_t> lease_timer_gen_;
+  std::map<int64_t, LeaseTrack> leases_;
+  check::LeaseExpiryChecker lease_checker_;
+  double max_clock_rate_ = 1.0;
+  double min_clock_rate_ = 1.0;
+  uint64_t lease_serial_ = 0;
+  bool lease_served_after_heal_ = false;
+};
+
+}  // namespace bw::sim::detail
