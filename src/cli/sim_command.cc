@@ -85,11 +85,16 @@ absl::StatusOr<sim::SimOptions> MakeOptions(const SimFlags& f) {
       o.planted_skip_dedup = true;
     } else if (b == "proposer-time") {
       o.planted_proposer_time = true;
+    } else if (b == "watch-gaps") {
+      o.planted_watch_gaps = true;
+    } else if (b == "compaction-drops-delete") {
+      o.planted_compaction_drops_delete = true;
     } else {
       return absl::InvalidArgumentError(
           absl::StrCat("unknown planted bug '", b,
                        "'; known: commit-previous-term, skip-vote-log-check, ack-before-persist, "
-                       "reads-without-read-index, wal-skip-checksums, skip-dedup, proposer-time"));
+                       "reads-without-read-index, wal-skip-checksums, skip-dedup, proposer-time, "
+                       "watch-gaps, compaction-drops-delete"));
     }
 #else
     return absl::InvalidArgumentError(
@@ -132,6 +137,12 @@ void PrintSummary(const sim::SimResult& r, uint64_t seed) {
                 static_cast<unsigned long long>(s.leases_granted),
                 static_cast<unsigned long long>(s.lease_keepalives),
                 static_cast<unsigned long long>(s.lease_revocations));
+  }
+  if (s.watch_events > 0) {
+    std::printf("  watches: %llu events checked, %llu resumes, %llu cancels for compaction\n",
+                static_cast<unsigned long long>(s.watch_events),
+                static_cast<unsigned long long>(s.watch_resumes),
+                static_cast<unsigned long long>(s.watch_compactions));
   }
 }
 
@@ -208,8 +219,9 @@ void AddSimCommand(CLI::App& app, int* exit_code) {
                   "Comma-separated faults (" + sim::KnownFaults() + "), or all/none");
   cmd->add_option("--workload", flags->workload,
                   "What the clients do: registers (linearizability), exactly-once (keyed "
-                  "etcd writes retried through the faults) or leases (no lease revoked before "
-                  "its TTL)");
+                  "etcd writes retried through the faults), leases (no lease revoked before "
+                  "its TTL) or watches (every revision once, in order, across failover and "
+                  "compaction)");
   cmd->add_option("--reuse-chance", flags->options.keyed_reuse_chance,
                   "Exactly-once: how often a request reuses an answered key (must be refused)");
   cmd->add_option("--safety-seconds", flags->safety_s, "Simulated seconds with faults on");

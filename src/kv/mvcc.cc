@@ -370,6 +370,8 @@ uint32_t MvccStore::HashKV(int64_t revision) const {
     for (const auto& [key, h] : keys_) {
       for (const Version& v : h) {
         if (v.mod > upto) break;
+        // Not in etcd's backend: the delete at the compaction point.
+        if (v.tombstone && v.mod == compact_revision_) continue;
         recs.push_back(Rec{v.mod, v.sub, &key, &v});
       }
     }
@@ -1333,13 +1335,19 @@ absl::Status MvccStore::DoCompact(int64_t rev) {
   for (auto it = keys_.begin(); it != keys_.end();) {
     History& h = it->second;
     // Keep the version visible at rev and everything after it; a tombstone
-    // visible at rev hides nothing and goes too.
+    // visible at rev hides nothing and goes too, unless it is from rev
+    // itself: a watch may start at the compaction point and must see that
+    // delete. (etcd drops it, and such a watch misses it; the kept
+    // tombstone reads as a deleted key and HashKV leaves it out, as etcd's
+    // hash does. The next compaction takes it.)
     auto visible = std::upper_bound(h.begin(), h.end(), rev,
                                     [](int64_t r, const Version& v) { return r < v.mod; });
     auto keep_from = visible;
     if (visible != h.begin()) {
       keep_from = std::prev(visible);
-      if (keep_from->tombstone) keep_from = visible;
+      if (keep_from->tombstone && (keep_from->mod < rev || planted_compaction_drops_delete_)) {
+        keep_from = visible;
+      }
     }
     for (auto v = h.begin(); v != keep_from; ++v) {
       version_sum_ -= VersionHash(it->first, *v);
@@ -1476,6 +1484,7 @@ absl::Status MvccStore::Restore(std::string_view snapshot) {
   fresh.record_events_ = record_events_;
   fresh.planted_skip_dedup_ = planted_skip_dedup_;
   fresh.planted_proposer_time_ = planted_proposer_time_;
+  fresh.planted_compaction_drops_delete_ = planted_compaction_drops_delete_;
   for (const bulwark::internal::Lease& pl : snap.leases()) {
     Lease& l = fresh.leases_[pl.id()];
     l.ttl = pl.ttl();

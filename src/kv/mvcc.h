@@ -125,6 +125,9 @@ class MvccStore final : public StateMachine {
   // through a lagging follower then expires early: the lease clock tests
   // must catch it.
   void set_planted_proposer_time(bool on) { planted_proposer_time_ = on; }
+  // Planted bug (tests): compaction drops a delete at the compaction point
+  // too (etcd's way), so a watch from there misses it.
+  void set_planted_compaction_drops_delete(bool on) { planted_compaction_drops_delete_ = on; }
   size_t idempotency_records() const { return idem_.size(); }
 
   // --- bulwark.v1.Idempotency records (reads; writes go through Apply).
@@ -300,6 +303,7 @@ class MvccStore final : public StateMachine {
   IdempotencyLimits idem_limits_;
   bool planted_skip_dedup_ = false;
   bool planted_proposer_time_ = false;
+  bool planted_compaction_drops_delete_ = false;
   // bulwark.v1.Idempotency records by scope + '\0' + key.
   std::map<std::string, bulwark::v1::Record> records_;
   uint64_t record_token_seq_ = 0;

@@ -18,9 +18,11 @@
 #include "check/history.h"
 #include "check/lease_expiry.h"
 #include "check/raft_invariants.h"
+#include "check/watch_stream.h"
 #include "env/sim/sim_world.h"
 #include "kv/mvcc.h"
 #include "member/log_time.h"
+#include "member/watch_hub.h"
 #include "sim/simulator.h"
 
 namespace bw::sim::detail {
@@ -35,7 +37,10 @@ class Simulation : public node::NodeObserver {
  public:
   explicit Simulation(const SimOptions& o) : o_(o), world_(o.seed) { history_.set_time_unit("ns"); }
   // Nodes answer their waiting clients as they go; they must go first.
-  ~Simulation() override { nodes_.clear(); }
+  ~Simulation() override {
+    hubs_.clear();
+    nodes_.clear();
+  }
 
   SimResult Run();
   // The result of a run stopped by an assertion.
@@ -63,6 +68,12 @@ class Simulation : public node::NodeObserver {
     int64_t lease = 0;
     int64_t lease_ttl_s = 0;
     int keepalives_left = 0;  // then it is left to lapse
+    // The watches workload: a watcher (or a writer), the member it watches
+    // through, its stream there and the incarnation of that member's hub.
+    bool watcher = false;
+    NodeId watch_node = kNoNode;
+    uint64_t watch_stream = 0;
+    uint64_t watch_gen = 0;
   };
   // A lease of the leases workload: on which replicas it was seen.
   struct LeaseTrack {
@@ -135,6 +146,19 @@ class Simulation : public node::NodeObserver {
   void CheckExactlyOnce(node::Node& leader);
   bool keyed() const { return o_.workload == Workload::kExactlyOnce; }
   bool leases() const { return o_.workload == Workload::kLeases; }
+  bool watches() const { return o_.workload == Workload::kWatches; }
+  // The watches workload (see Workload::kWatches).
+  void WatchesClientStep(Client& c);
+  void WriterStep(Client& c);
+  // Whether the watcher's stream is still open on a live member's hub.
+  bool WatchConnected(const Client& c);
+  // Opens the watcher's stream on node `id`, from the revision it needs.
+  void ConnectWatcher(Client& c, NodeId id);
+  void OnWatchReply(Client& c, uint64_t gen, const etcdserverpb::WatchResponse& r);
+  // A new incarnation of node `id`: a new hub on its store.
+  void NewWatchHub(NodeId id);
+  // At the end: every watcher catches up with the leader.
+  void CheckWatchesCaughtUp(NodeId leader);
   // The leases workload (see Workload::kLeases).
   void LeaseClientStep(Client& c);
   // Proposes `r` on node `id` as the member does: stamped with its
@@ -210,6 +234,11 @@ class Simulation : public node::NodeObserver {
   double min_clock_rate_ = 1.0;
   uint64_t lease_serial_ = 0;
   bool lease_served_after_heal_ = false;
+  // The watches workload: each live node's hub, its incarnation, the checker.
+  std::map<NodeId, std::unique_ptr<member::WatchHub>> hubs_;
+  std::map<NodeId, uint64_t> hub_gen_;
+  check::WatchStreamChecker watch_checker_;
+  uint64_t watch_serial_ = 0;
 };
 
 }  // namespace bw::sim::detail

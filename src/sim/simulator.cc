@@ -61,8 +61,9 @@ absl::StatusOr<Workload> ParseWorkload(const std::string& name) {
   if (name == "registers") return Workload::kRegisters;
   if (name == "exactly-once") return Workload::kExactlyOnce;
   if (name == "leases") return Workload::kLeases;
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown workload '", name, "' (known: registers, exactly-once)"));
+  if (name == "watches") return Workload::kWatches;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown workload '", name, "' (known: registers, exactly-once, leases, watches)"));
 }
 
 std::string WorkloadName(Workload w) {
@@ -71,6 +72,8 @@ std::string WorkloadName(Workload w) {
       return "exactly-once";
     case Workload::kLeases:
       return "leases";
+    case Workload::kWatches:
+      return "watches";
     case Workload::kRegisters:
       break;
   }
@@ -240,12 +243,16 @@ void Simulation::SetUpNode(NodeId id, bool initial) {
   opt.track_requests = true;
   opt.request_timeout_us = o_.client_timeout_us;
   opt.bugs = o_.node_bugs;
-  if (keyed() || leases()) {
+  if (keyed() || leases() || watches()) {
     bool skip_dedup = o_.planted_skip_dedup;
     bool proposer_time = o_.planted_proposer_time;
-    opt.state_machine = [this, id, skip_dedup,
-                         proposer_time]() -> std::unique_ptr<kv::StateMachine> {
+    bool events = watches();
+    bool drops_delete = o_.planted_compaction_drops_delete;
+    opt.state_machine = [this, id, skip_dedup, proposer_time, events,
+                         drops_delete]() -> std::unique_ptr<kv::StateMachine> {
       auto store = std::make_unique<kv::MvccStore>();
+      store->set_record_events(events);
+      store->set_planted_compaction_drops_delete(drops_delete);
       store->set_planted_skip_dedup(skip_dedup);
       store->set_planted_proposer_time(proposer_time);
       // A new incarnation: its state starts from what its disk holds.
@@ -335,6 +342,10 @@ void Simulation::StartNode(NodeId id) {
     return;
   }
   nodes_[id] = std::move(*n);
+  if (watches()) {
+    log_times_[id] = std::make_unique<member::LogTime>(world_.env(id).clock());
+    NewWatchHub(id);
+  }
   if (leases()) {
     // A new process: a new lease clock, and a lease timer of its own.
     log_times_[id] = std::make_unique<member::LogTime>(world_.env(id).clock());
@@ -353,6 +364,7 @@ void Simulation::StartNode(NodeId id) {
 
 void Simulation::CrashNode(NodeId id) {
   // The node object dies with the process; its disk keeps what was synced.
+  hubs_.erase(id);  // its watch streams with it
   nodes_.erase(id);
   world_.Crash(id);
   ++result_.stats.crashes;
@@ -498,6 +510,7 @@ void Simulation::OnApplied(NodeId id, const raft::Entry& e, uint64_t digest) {
   invariants_.OnApplied(id.value(), Observe(e), digest);
   if (!invariants_.ok()) Fail(invariants_.violation());
   if (leases()) ObserveLeases(id);
+  if (auto hub = hubs_.find(id); hub != hubs_.end()) hub->second->OnApplied();
 }
 
 void Simulation::OnSnapshotInstalled(NodeId id, const raft::SnapshotMeta& meta, uint64_t digest) {
@@ -506,6 +519,7 @@ void Simulation::OnSnapshotInstalled(NodeId id, const raft::SnapshotMeta& meta, 
   invariants_.OnSnapshotApplied(id.value(), meta.index.value(), digest);
   if (!invariants_.ok()) Fail(invariants_.violation());
   if (leases()) ObserveLeases(id);
+  if (auto hub = hubs_.find(id); hub != hubs_.end()) hub->second->Resync();
 }
 
 void Simulation::OnRoleChange(NodeId id, const raft::SoftState& ss) {
@@ -581,6 +595,10 @@ void Simulation::ClientStep(Client& c) {
   }
   if (leases()) {
     LeaseClientStep(c);
+    return;
+  }
+  if (watches()) {
+    WatchesClientStep(c);
     return;
   }
   node::Node* n = Live(c.target);
@@ -1181,6 +1199,10 @@ void Simulation::CheckFinal() {
     CheckLeasesExpired();
     return;
   }
+  if (watches()) {
+    CheckWatchesCaughtUp(l);
+    return;
+  }
   if (o_.clients > 0) {
     bool served = false;
     for (const check::Operation& op : history_.ops()) {
@@ -1305,7 +1327,8 @@ SimResult Simulation::Run() {
   result_.stats.messages_dropped = world_.messages_dropped();
   result_.stats.applied_entries = invariants_.applied_entries();
   result_.trace_tail.assign(trace_.begin(), trace_.end());
-  // Nodes must go before the world they live in.
+  // Nodes must go before the world they live in (and hubs before nodes).
+  hubs_.clear();
   nodes_.clear();
   return result_;
 }

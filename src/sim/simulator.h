@@ -73,9 +73,19 @@ enum class Workload {
   // the fastest clock since the client sent the grant or the last keep-alive
   // that was answered (check::LeaseExpiryChecker).
   kLeases,
+  // Watches on the MVCC store through each member's watch hub
+  // (member::WatchHub, as production runs it): half the clients write
+  // (puts, deletes, two-key txns, now and then a compaction), the others
+  // watch every key from revision 2, resuming on another member (from the
+  // revision after their last event) when theirs crashes, and now and then
+  // moving on their own. Each must see every revision once, whole, in
+  // order, the same events as every other watcher, skipping only what a
+  // compaction took (check::WatchStreamChecker); at the end every watcher
+  // catches up with the leader.
+  kWatches,
 };
 
-// "registers", "exactly-once" or "leases".
+// "registers", "exactly-once", "leases" or "watches".
 absl::StatusOr<Workload> ParseWorkload(const std::string& name);
 std::string WorkloadName(Workload w);
 
@@ -116,6 +126,12 @@ struct SimOptions {
   // Planted bug (BW_PLANTED_BUGS builds): leases start from the proposing
   // member's reckoning of log time, not the leader's stamp.
   bool planted_proposer_time = false;
+  // Planted bug (BW_PLANTED_BUGS builds): the watch hubs drop every 500th
+  // event they send.
+  bool planted_watch_gaps = false;
+  // Planted bug: compaction drops a delete at the compaction point (as
+  // etcd does), so a watch that starts there misses it.
+  bool planted_compaction_drops_delete = false;
   node::NodeBugs node_bugs;
   // How often the trace notes the clients' progress.
   int64_t progress_every_us = 5'000'000;
@@ -158,6 +174,11 @@ struct SimStats {
   uint64_t leases_granted = 0;
   uint64_t lease_keepalives = 0;
   uint64_t lease_revocations = 0;
+  // The watches workload: events delivered, resumes on another member (or
+  // the same one restarted), cancels for compaction.
+  uint64_t watch_events = 0;
+  uint64_t watch_resumes = 0;
+  uint64_t watch_compactions = 0;
   int64_t virtual_us = 0;
   int64_t leader_after_heal_us = -1;
 };

@@ -62,6 +62,9 @@ TEST_P(SimSweepTest, NoViolations) {
     if (p.workload == Workload::kExactlyOnce) {
       ASSERT_GT(r.stats.keyed_attempts, r.stats.keyed_requests) << "seed " << o.seed;
     }
+    if (p.workload == Workload::kWatches) {
+      ASSERT_GT(r.stats.watch_events, 0u) << "seed " << o.seed;
+    }
     if (p.workload == Workload::kLeases) {
       // Leases were granted and some ran out: the checker had work.
       ASSERT_GT(r.stats.leases_granted, 0u) << "seed " << o.seed;
@@ -89,6 +92,8 @@ std::vector<Sweep> AllSweeps() {
   // leader's dropped tail.
   out.push_back({3, kFaultAll, 1400, 150, Workload::kLeases});
   out.push_back({5, kFaultAll, 7000, 60, Workload::kLeases});
+  out.push_back({3, kFaultAll, 9000, 300, Workload::kWatches});
+  out.push_back({5, kFaultAll, 9500, 100, Workload::kWatches});
   uint64_t seed = 4000;
   for (uint32_t bit = 1; bit < kFaultAll; bit <<= 1) {
     out.push_back({bit == kFaultMembership ? 5 : 3, bit, seed, 15});
@@ -323,6 +328,18 @@ INSTANTIATE_TEST_SUITE_P(
                    [](SimOptions& o) {
                      o.workload = Workload::kLeases;
                      o.planted_proposer_time = true;
+                   }},
+        // A watch hub that loses events, and a compaction that takes the
+        // delete at the compaction point with it: watchers see the gap.
+        PlantedBug{"watch_gaps", 3, kFaultAll, 10,
+                   [](SimOptions& o) {
+                     o.workload = Workload::kWatches;
+                     o.planted_watch_gaps = true;
+                   }},
+        PlantedBug{"compaction_drops_delete", 3, kFaultAll, 30,
+                   [](SimOptions& o) {
+                     o.workload = Workload::kWatches;
+                     o.planted_compaction_drops_delete = true;
                    }},
         PlantedBug{"wal_skip_checksums", 3, kFaultAll & ~kFaultMembership & ~kFaultFigure8, 20,
                    [](SimOptions& o) {
