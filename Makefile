@@ -141,7 +141,8 @@ bench: build
 # The storage crash test at length: SIGKILL cycles of a writing process.
 CYCLES ?= 200
 crash-test: build-release
-	python3 tests/storage_crash_test.py $(REL_BUILD)/bin/bulwark --cycles $(CYCLES)
+	/usr/bin/python3 tests/storage_crash_test.py $(REL_BUILD)/bin/bulwark --cycles $(CYCLES)
+	/usr/bin/python3 tests/member_crash_test.py --bulwark $(REL_BUILD)/bin/bulwark --cycles $(CYCLES)
 
 # The WAL against the disk's own synced bandwidth and sync latency (dd), and
 # the restart time of a member with 1,000,000 entries.

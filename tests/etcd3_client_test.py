@@ -396,7 +396,7 @@ def case_failover(cluster, state):
     # resets the lease to its full TTL on a new leader).
     lease = fclients[f0].lease(30)
     granted_t = time.monotonic()
-    time.sleep(4)  # so that a reset to the full TTL would show
+    time.sleep(8)  # so that a reset to the full TTL would show
     kill_t = time.monotonic()
     leader.kill()  # SIGKILL
     state["killed"] = leader
@@ -426,13 +426,19 @@ def case_failover(cluster, state):
                       f"(errors: {errors})")
     new_leader = cluster.leader(exclude=(leader,))
     check(new_leader is not leader and new_leader.alive(), "no new leader among survivors")
-    time.sleep(max(0.0, 7.0 - (time.monotonic() - granted_t)))
+    time.sleep(max(0.0, 11.0 - (time.monotonic() - granted_t)))
     ttl = retry(lambda: fclients[f0].get_lease_info(lease.id).TTL, 5.0)
     elapsed = time.monotonic() - granted_t
     if cluster.kind == "bulwark":
-        check(0 < ttl <= 30 - elapsed + 1,
-              f"lease TTL after the leader change is {ttl}s, {elapsed:.1f}s after a 30s grant "
-              f"(reset to its full TTL?)")
+        # Cluster time stands still while there is no leader (a new leader
+        # carries on from the last stamp in its log), so the lease may gain
+        # that gap: at most the time to the first write acknowledged after
+        # the kill, plus a tick interval (the last stamp may be a second older
+        # than the kill), plus rounding. A reset would leave about 27 s.
+        gap = (first_ack or 0.0) + 1.0
+        check(0 < ttl <= min(30 - elapsed + gap + 1, 24),
+              f"lease TTL after the leader change is {ttl}s, {elapsed:.1f}s after a 30s grant, "
+              f"{gap:.1f}s without a leader at most (reset to its full TTL?)")
         print(f"      (bulwark: lease TTL after the leader change {ttl}s, {elapsed:.1f}s after "
               f"a 30s grant)")
     else:
