@@ -89,12 +89,14 @@ absl::StatusOr<sim::SimOptions> MakeOptions(const SimFlags& f) {
       o.planted_watch_gaps = true;
     } else if (b == "compaction-drops-delete") {
       o.planted_compaction_drops_delete = true;
+    } else if (b == "stale-token") {
+      o.planted_stale_token = true;
     } else {
       return absl::InvalidArgumentError(
           absl::StrCat("unknown planted bug '", b,
                        "'; known: commit-previous-term, skip-vote-log-check, ack-before-persist, "
                        "reads-without-read-index, wal-skip-checksums, skip-dedup, proposer-time, "
-                       "watch-gaps, compaction-drops-delete"));
+                       "watch-gaps, compaction-drops-delete, stale-token"));
     }
 #else
     return absl::InvalidArgumentError(
@@ -137,6 +139,12 @@ void PrintSummary(const sim::SimResult& r, uint64_t seed) {
                 static_cast<unsigned long long>(s.leases_granted),
                 static_cast<unsigned long long>(s.lease_keepalives),
                 static_cast<unsigned long long>(s.lease_revocations));
+  }
+  if (s.records_started > 0) {
+    std::printf("  records: %llu jobs started, %llu taken over, %llu completed\n",
+                static_cast<unsigned long long>(s.records_started),
+                static_cast<unsigned long long>(s.records_taken_over),
+                static_cast<unsigned long long>(s.records_completed));
   }
   if (s.watch_events > 0) {
     std::printf("  watches: %llu events checked, %llu resumes, %llu cancels for compaction\n",
@@ -220,8 +228,8 @@ void AddSimCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--workload", flags->workload,
                   "What the clients do: registers (linearizability), exactly-once (keyed "
                   "etcd writes retried through the faults), leases (no lease revoked before "
-                  "its TTL) or watches (every revision once, in order, across failover and "
-                  "compaction)");
+                  "its TTL), watches (every revision once, in order, across failover and "
+                  "compaction) or records (idempotency records: fencing tokens, takeovers)");
   cmd->add_option("--reuse-chance", flags->options.keyed_reuse_chance,
                   "Exactly-once: how often a request reuses an answered key (must be refused)");
   cmd->add_option("--safety-seconds", flags->safety_s, "Simulated seconds with faults on");

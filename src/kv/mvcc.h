@@ -128,6 +128,8 @@ class MvccStore final : public StateMachine {
   // Planted bug (tests): compaction drops a delete at the compaction point
   // too (etcd's way), so a watch from there misses it.
   void set_planted_compaction_drops_delete(bool on) { planted_compaction_drops_delete_ = on; }
+  // Planted bug (tests): Checkpoint and Complete ignore the fencing token.
+  void set_planted_stale_token(bool on) { planted_stale_token_ = on; }
   size_t idempotency_records() const { return idem_.size(); }
 
   // --- bulwark.v1.Idempotency records (reads; writes go through Apply).
@@ -304,6 +306,7 @@ class MvccStore final : public StateMachine {
   bool planted_skip_dedup_ = false;
   bool planted_proposer_time_ = false;
   bool planted_compaction_drops_delete_ = false;
+  bool planted_stale_token_ = false;
   // bulwark.v1.Idempotency records by scope + '\0' + key.
   std::map<std::string, bulwark::v1::Record> records_;
   uint64_t record_token_seq_ = 0;

@@ -18,6 +18,7 @@
 #include "check/history.h"
 #include "check/lease_expiry.h"
 #include "check/raft_invariants.h"
+#include "check/record_fencing.h"
 #include "check/watch_stream.h"
 #include "env/sim/sim_world.h"
 #include "kv/mvcc.h"
@@ -74,6 +75,12 @@ class Simulation : public node::NodeObserver {
     NodeId watch_node = kNoNode;
     uint64_t watch_stream = 0;
     uint64_t watch_gen = 0;
+    // The records workload: the job key held, its token and lock, the
+    // checkpoints left before it completes.
+    std::string record_key;
+    uint64_t record_token = 0;
+    int64_t record_ttl_ms = 0;
+    int record_steps_left = 0;
   };
   // A lease of the leases workload: on which replicas it was seen.
   struct LeaseTrack {
@@ -147,6 +154,13 @@ class Simulation : public node::NodeObserver {
   bool keyed() const { return o_.workload == Workload::kExactlyOnce; }
   bool leases() const { return o_.workload == Workload::kLeases; }
   bool watches() const { return o_.workload == Workload::kWatches; }
+  bool records() const { return o_.workload == Workload::kRecords; }
+  // The records workload (see Workload::kRecords).
+  void RecordsClientStep(Client& c);
+  // After node `id` applied something: the tokens its records now hold.
+  void ObserveRecords(NodeId id);
+  // At the end: some job was completed after healing.
+  void CheckRecordsServed();
   // The watches workload (see Workload::kWatches).
   void WatchesClientStep(Client& c);
   void WriterStep(Client& c);
@@ -239,6 +253,11 @@ class Simulation : public node::NodeObserver {
   std::map<NodeId, uint64_t> hub_gen_;
   check::WatchStreamChecker watch_checker_;
   uint64_t watch_serial_ = 0;
+  // The records workload: each job slot's current generation (a completed
+  // job moves its slot on to a new key), the checker.
+  std::vector<uint64_t> record_gen_;
+  check::RecordFencingChecker record_checker_;
+  bool record_served_after_heal_ = false;
 };
 
 }  // namespace bw::sim::detail

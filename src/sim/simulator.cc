@@ -62,8 +62,9 @@ absl::StatusOr<Workload> ParseWorkload(const std::string& name) {
   if (name == "exactly-once") return Workload::kExactlyOnce;
   if (name == "leases") return Workload::kLeases;
   if (name == "watches") return Workload::kWatches;
+  if (name == "records") return Workload::kRecords;
   return absl::InvalidArgumentError(absl::StrCat(
-      "unknown workload '", name, "' (known: registers, exactly-once, leases, watches)"));
+      "unknown workload '", name, "' (known: registers, exactly-once, leases, watches, records)"));
 }
 
 std::string WorkloadName(Workload w) {
@@ -74,6 +75,8 @@ std::string WorkloadName(Workload w) {
       return "leases";
     case Workload::kWatches:
       return "watches";
+    case Workload::kRecords:
+      return "records";
     case Workload::kRegisters:
       break;
   }
@@ -243,16 +246,18 @@ void Simulation::SetUpNode(NodeId id, bool initial) {
   opt.track_requests = true;
   opt.request_timeout_us = o_.client_timeout_us;
   opt.bugs = o_.node_bugs;
-  if (keyed() || leases() || watches()) {
+  if (keyed() || leases() || watches() || records()) {
     bool skip_dedup = o_.planted_skip_dedup;
     bool proposer_time = o_.planted_proposer_time;
     bool events = watches();
     bool drops_delete = o_.planted_compaction_drops_delete;
-    opt.state_machine = [this, id, skip_dedup, proposer_time, events,
-                         drops_delete]() -> std::unique_ptr<kv::StateMachine> {
+    bool stale_token = o_.planted_stale_token;
+    opt.state_machine = [this, id, skip_dedup, proposer_time, events, drops_delete,
+                         stale_token]() -> std::unique_ptr<kv::StateMachine> {
       auto store = std::make_unique<kv::MvccStore>();
       store->set_record_events(events);
       store->set_planted_compaction_drops_delete(drops_delete);
+      store->set_planted_stale_token(stale_token);
       store->set_planted_skip_dedup(skip_dedup);
       store->set_planted_proposer_time(proposer_time);
       // A new incarnation: its state starts from what its disk holds.
@@ -342,10 +347,10 @@ void Simulation::StartNode(NodeId id) {
     return;
   }
   nodes_[id] = std::move(*n);
-  if (watches()) {
+  if (watches() || records()) {
     log_times_[id] = std::make_unique<member::LogTime>(world_.env(id).clock());
-    NewWatchHub(id);
   }
+  if (watches()) NewWatchHub(id);
   if (leases()) {
     // A new process: a new lease clock, and a lease timer of its own.
     log_times_[id] = std::make_unique<member::LogTime>(world_.env(id).clock());
@@ -511,6 +516,7 @@ void Simulation::OnApplied(NodeId id, const raft::Entry& e, uint64_t digest) {
   if (!invariants_.ok()) Fail(invariants_.violation());
   if (leases()) ObserveLeases(id);
   if (auto hub = hubs_.find(id); hub != hubs_.end()) hub->second->OnApplied();
+  if (records()) ObserveRecords(id);
 }
 
 void Simulation::OnSnapshotInstalled(NodeId id, const raft::SnapshotMeta& meta, uint64_t digest) {
@@ -599,6 +605,10 @@ void Simulation::ClientStep(Client& c) {
   }
   if (watches()) {
     WatchesClientStep(c);
+    return;
+  }
+  if (records()) {
+    RecordsClientStep(c);
     return;
   }
   node::Node* n = Live(c.target);
@@ -888,6 +898,7 @@ void Simulation::Nemesis() {
       max_clock_rate_ = std::max(max_clock_rate_, rate);
       min_clock_rate_ = std::min(min_clock_rate_, rate);
       lease_checker_.set_max_clock_rate(max_clock_rate_);
+      record_checker_.set_max_clock_rate(max_clock_rate_);
       Trace(absl::StrFormat("clock: node %d runs at %.2fx", static_cast<int>(id.value()), rate));
       break;
     }
@@ -1201,6 +1212,10 @@ void Simulation::CheckFinal() {
   }
   if (watches()) {
     CheckWatchesCaughtUp(l);
+    return;
+  }
+  if (records()) {
+    CheckRecordsServed();
     return;
   }
   if (o_.clients > 0) {

@@ -83,9 +83,17 @@ enum class Workload {
   // compaction took (check::WatchStreamChecker); at the end every watcher
   // catches up with the leader.
   kWatches,
+  // bulwark.v1.Idempotency records on the MVCC store: workers Begin a job
+  // key with a short lock, checkpoint it (now and then stalling past the
+  // lock), then Complete or Release it; a worker whose lock ran out finds
+  // another took over. Fencing tokens must never go backwards or be given
+  // twice, an older holder is never honoured once a newer one started, a job
+  // completes once (later Begins get its response), and a lock is taken over
+  // only after its TTL on the fastest clock (check::RecordFencingChecker).
+  kRecords,
 };
 
-// "registers", "exactly-once", "leases" or "watches".
+// "registers", "exactly-once", "leases", "watches" or "records".
 absl::StatusOr<Workload> ParseWorkload(const std::string& name);
 std::string WorkloadName(Workload w);
 
@@ -132,6 +140,9 @@ struct SimOptions {
   // Planted bug: compaction drops a delete at the compaction point (as
   // etcd does), so a watch that starts there misses it.
   bool planted_compaction_drops_delete = false;
+  // Planted bug: the record service honours a Checkpoint or Complete from a
+  // holder whose token was superseded.
+  bool planted_stale_token = false;
   node::NodeBugs node_bugs;
   // How often the trace notes the clients' progress.
   int64_t progress_every_us = 5'000'000;
@@ -179,6 +190,10 @@ struct SimStats {
   uint64_t watch_events = 0;
   uint64_t watch_resumes = 0;
   uint64_t watch_compactions = 0;
+  // The records workload: jobs started, taken over, completed.
+  uint64_t records_started = 0;
+  uint64_t records_taken_over = 0;
+  uint64_t records_completed = 0;
   int64_t virtual_us = 0;
   int64_t leader_after_heal_us = -1;
 };

@@ -65,6 +65,9 @@ TEST_P(SimSweepTest, NoViolations) {
     if (p.workload == Workload::kWatches) {
       ASSERT_GT(r.stats.watch_events, 0u) << "seed " << o.seed;
     }
+    if (p.workload == Workload::kRecords) {
+      ASSERT_GT(r.stats.records_completed, 0u) << "seed " << o.seed;
+    }
     if (p.workload == Workload::kLeases) {
       // Leases were granted and some ran out: the checker had work.
       ASSERT_GT(r.stats.leases_granted, 0u) << "seed " << o.seed;
@@ -94,6 +97,9 @@ std::vector<Sweep> AllSweeps() {
   out.push_back({5, kFaultAll, 7000, 60, Workload::kLeases});
   out.push_back({3, kFaultAll, 9000, 300, Workload::kWatches});
   out.push_back({5, kFaultAll, 9500, 100, Workload::kWatches});
+  // Idempotency records: fencing tokens, takeovers after the lock's TTL.
+  out.push_back({3, kFaultAll, 9700, 300, Workload::kRecords});
+  out.push_back({5, kFaultAll, 10100, 100, Workload::kRecords});
   uint64_t seed = 4000;
   for (uint32_t bit = 1; bit < kFaultAll; bit <<= 1) {
     out.push_back({bit == kFaultMembership ? 5 : 3, bit, seed, 15});
@@ -340,6 +346,19 @@ INSTANTIATE_TEST_SUITE_P(
                    [](SimOptions& o) {
                      o.workload = Workload::kWatches;
                      o.planted_compaction_drops_delete = true;
+                   }},
+        // The record service honouring a superseded token; and records on
+        // the proposer's clock (before the leader stamped entries), which
+        // lets a lock be taken over early.
+        PlantedBug{"stale_token", 3, kFaultAll, 10,
+                   [](SimOptions& o) {
+                     o.workload = Workload::kRecords;
+                     o.planted_stale_token = true;
+                   }},
+        PlantedBug{"records_proposer_time", 3, kFaultAll, 10,
+                   [](SimOptions& o) {
+                     o.workload = Workload::kRecords;
+                     o.planted_proposer_time = true;
                    }},
         PlantedBug{"wal_skip_checksums", 3, kFaultAll & ~kFaultMembership & ~kFaultFigure8, 20,
                    [](SimOptions& o) {
