@@ -495,6 +495,23 @@ TEST_F(MvccTest, AlarmsAreStateAndRefuseWhatEtcdRefuses) {
   EXPECT_TRUE(Txn(t).status.ok());  // read-only: etcd serves it without the log
 }
 
+// Log time is the latest stamp applied, not only the latest tick: a leader
+// restored from a snapshot starts cluster time from it (the records
+// workload of the simulator found it running back to the last tick).
+TEST_F(MvccTest, LogTimeIsTheLatestStampApplied) {
+  bulwark::internal::Request req;
+  req.mutable_put()->set_key("k");
+  std::string data = req.SerializeAsString();
+  (void)store_.ApplyEntry(LogIndex(1), 5'000'000, data);
+  (void)store_.ApplyEntry(LogIndex(2), 7'000'000, data);
+  EXPECT_EQ(store_.log_time_us(), 7'000'000);
+  (void)store_.ApplyEntry(LogIndex(3), 0, data);  // unstamped: no time
+  EXPECT_EQ(store_.log_time_us(), 7'000'000);
+  MvccStore copy;
+  ASSERT_TRUE(copy.Restore(store_.Serialize()).ok());
+  EXPECT_EQ(copy.log_time_us(), 7'000'000);
+}
+
 TEST_F(MvccTest, ANestedTxnAnswersWithAnEmptyHeader) {
   TxnRequest inner;
   inner.add_success()->mutable_request_put()->set_key("n");
