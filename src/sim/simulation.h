@@ -187,6 +187,14 @@ class Simulation : public node::NodeObserver {
   // time ran out well before the end is gone.
   void CheckLeasesExpired();
   void ScheduleClient(Client& c, int64_t delay_us);
+  // Starts an operation of client `c` (busy until it ends) and returns what
+  // ends it: called with true when it was answered, and with false by itself
+  // once the client's timeout passes. The first call counts the outcome,
+  // forgets the member after no answer, and schedules the client's next step
+  // after `pause(client, answered)`; later calls (and an older operation's)
+  // do nothing.
+  using Finish = std::function<void(bool)>;
+  Finish StartOp(Client& c, std::function<int64_t(Client&, bool)> pause);
   void Nemesis();
   void ScheduleNemesis();
   void Partition();

@@ -583,6 +583,21 @@ void Simulation::ScheduleClient(Client& c, int64_t delay_us) {
   world_.At(delay_us, [this, cp] { ClientStep(*cp); });
 }
 
+Simulation::Finish Simulation::StartOp(Client& c, std::function<int64_t(Client&, bool)> pause) {
+  const uint64_t serial = ++c.op_serial;
+  Client* cp = &c;
+  c.busy = true;
+  Finish finish = [this, cp, serial, pause = std::move(pause)](bool ok) {
+    if (cp->op_serial != serial || !cp->busy) return;
+    cp->busy = false;
+    ++(ok ? result_.stats.ops_ok : result_.stats.ops_unknown);
+    if (!ok) cp->target = kNoNode;
+    ScheduleClient(*cp, pause(*cp, ok));
+  };
+  world_.At(o_.client_timeout_us, [finish] { finish(false); });
+  return finish;
+}
+
 void Simulation::ClientStep(Client& c) {
   if (!clients_running_ || failed() || c.busy) return;
   // Pick a node: stay with the last one that answered, sometimes wander.

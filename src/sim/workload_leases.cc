@@ -108,18 +108,10 @@ void Simulation::LeaseClientStep(Client& c) {
     return;
   }
   const int64_t sent_us = world_.now_us();
-  const uint64_t serial = ++c.op_serial;
   Client* cp = &c;
-  c.busy = true;
   // Answered or not, the client moves on after its timeout.
-  auto finish = [this, cp, serial](bool ok) {
-    if (cp->op_serial != serial || !cp->busy) return;
-    cp->busy = false;
-    ++(ok ? result_.stats.ops_ok : result_.stats.ops_unknown);
-    if (!ok) cp->target = kNoNode;
-    ScheduleClient(*cp, 100'000 + static_cast<int64_t>(rng().Below(1'000'000)));
-  };
-  world_.At(o_.client_timeout_us, [finish] { finish(false); });
+  Finish finish = StartOp(
+      c, [this](Client&, bool) { return 100'000 + static_cast<int64_t>(rng().Below(1'000'000)); });
   ProposeAsMember(c.target, std::move(r), kv::MakeRequestId(c.id, ++c.seq),
                   [this, cp, finish, grant, lease, ttl_s, sent_us](absl::StatusOr<std::any> res) {
                     if (failed()) return;

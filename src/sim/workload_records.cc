@@ -66,24 +66,16 @@ void Simulation::RecordsClientStep(Client& c) {
     p->set_token(c.record_token);
   }
   const int64_t sent_us = world_.now_us();
-  const uint64_t serial = ++c.op_serial;
   Client* cp = &c;
-  c.busy = true;
   // The next step: work between checkpoints takes a while, and now and then
   // a worker stalls past its lock (another may take the job over).
-  auto finish = [this, cp, serial](bool ok) {
-    if (cp->op_serial != serial || !cp->busy) return;
-    cp->busy = false;
-    ++(ok ? result_.stats.ops_ok : result_.stats.ops_unknown);
-    if (!ok) {
-      cp->target = kNoNode;
-      cp->record_token = 0;  // whatever it held, it starts over
-    }
+  Finish finish = StartOp(c, [this](Client& w, bool answered) {
+    if (!answered) w.record_token = 0;  // whatever it held, it starts over
     int64_t pause = 20'000 + static_cast<int64_t>(rng().Below(200'000));
-    if (cp->record_token != 0 && rng().Chance(0.15)) pause += cp->record_ttl_ms * 1000;
-    ScheduleClient(*cp, pause);
-  };
-  world_.At(o_.client_timeout_us, [finish] { finish(false); });
+    if (w.record_token != 0 && rng().Chance(0.15)) pause += w.record_ttl_ms * 1000;
+    return pause;
+  });
+  const uint64_t serial = c.op_serial;
   // What was sent, as it was: a late answer still tells the checker the
   // truth, but only the current one moves the worker on.
   const std::string key = c.record_key;

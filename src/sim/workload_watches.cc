@@ -135,18 +135,10 @@ void Simulation::WriterStep(Client& c) {
   } else {
     r.mutable_put()->set_key(Key(k));
   }
-  const uint64_t serial = ++c.op_serial;
-  Client* cp = &c;
-  c.busy = true;
-  auto finish = [this, cp, serial](bool ok) {
-    if (cp->op_serial != serial || !cp->busy) return;
-    cp->busy = false;
-    ++(ok ? result_.stats.ops_ok : result_.stats.ops_unknown);
-    if (!ok) cp->target = kNoNode;
-    ScheduleClient(*cp, o_.client_think_us + static_cast<int64_t>(rng().Below(
-                                                 static_cast<uint64_t>(o_.client_think_us))));
-  };
-  world_.At(o_.client_timeout_us, [finish] { finish(false); });
+  Finish finish = StartOp(c, [this](Client&, bool) {
+    return o_.client_think_us +
+           static_cast<int64_t>(rng().Below(static_cast<uint64_t>(o_.client_think_us)));
+  });
   ++result_.stats.writes;
   ProposeAsMember(c.target, std::move(r), kv::MakeRequestId(c.id, ++c.seq),
                   [finish](absl::StatusOr<std::any> res) { finish(res.ok()); });
