@@ -42,7 +42,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_KNOWN = os.path.join(HERE, "api_known_differences.txt")
 MAX_REQUEST = 1572864  # etcd's default --max-request-bytes (1.5 MiB); bulwark's too
 RPC_TIMEOUT = 10.0
-WATCH_WAIT = 2.0  # how long a watch case waits for each answer it expects
+WATCH_WAIT = 5.0  # how long a watch case waits for each answer it expects
 
 
 # --------------------------------------------------------------------------------------
@@ -168,6 +168,11 @@ def normal(x, server):
 def _scrub(v, server, path):
     if isinstance(v, dict):
         out = {}
+        if "TTL" in v and "grantedTTL" in v:
+            # What is left of a lease depends on when it is asked: only its
+            # range must agree.
+            left, granted = int(v["TTL"]), int(v["grantedTTL"])
+            v = dict(v, TTL="(0 < TTL <= granted)" if 0 < left <= granted else f"({left}?)")
         for k, val in v.items():
             if k in DROP_TOP and not path:
                 out[k] = "(any)"
