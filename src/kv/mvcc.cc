@@ -9,13 +9,9 @@
 #include "core/crc32c.h"
 #include "core/splitmix.h"
 #include "kv/etcd_errors.h"
+#include "kv/mvcc_internal.h"
 
 namespace bw::kv {
-
-namespace {
-
-// The tag of MvccSnapshot.keys (field 3, length-delimited) on the wire.
-constexpr uint8_t kSnapshotKeysTag = (3 << 3) | 2;
 
 using etcdserverpb::Compare;
 using etcdserverpb::DeleteRangeRequest;
@@ -23,18 +19,16 @@ using etcdserverpb::PutRequest;
 using etcdserverpb::RangeRequest;
 using etcdserverpb::RequestOp;
 using etcdserverpb::TxnRequest;
-using Ops = google::protobuf::RepeatedPtrField<RequestOp>;
 
-uint64_t Mix(uint64_t x) {
-  return core::SplitMix64(x);
-}
+namespace {
 
-uint64_t HashBytes(std::string_view s, uint64_t seed) {
-  uint64_t h = 1469598103934665603ULL ^ seed;
-  for (unsigned char c : s)
-    h = (h ^ c) * 1099511628211ULL;
-  return Mix(h);
-}
+// The tag of MvccSnapshot.keys (field 3, length-delimited) on the wire.
+constexpr uint8_t kSnapshotKeysTag = (3 << 3) | 2;
+
+using mvcc_internal::HashBytes;
+using mvcc_internal::Mix;
+using mvcc_internal::Ops;
+using mvcc_internal::RecordKey;
 
 // etcd's range rules: no end is one key, "\0" is every key from `key` on.
 struct KeyRange {
@@ -51,98 +45,6 @@ KeyRange MakeRange(const std::string& key, const std::string& range_end) {
     r.end.clear();
   }
   return r;
-}
-
-// A txn branch's writes, for the duplicate-key rule.
-struct Writes {
-  std::set<std::string> puts;
-  std::vector<std::pair<std::string, std::string>> dels;  // [key, range_end)
-};
-
-// Whether a delete of `dels` covers `k`, as etcd's interval tree sees it: a
-// range is [key, range_end) compared as bytes, so a from-key delete ("\0")
-// or an inverted range covers nothing.
-bool Deletes(const Writes& w, const std::string& k) {
-  for (const auto& [begin, end] : w.dels) {
-    if (end.empty() ? k == begin : (k >= begin && k < end)) return true;
-  }
-  return false;
-}
-
-// etcd 3.4's duplicate-key rule (v3rpc's checkIntervals), quirks and all: a
-// level's deletes first; then each nested txn, whose puts may not repeat a
-// put or fall in a delete seen so far (its two branches may share keys);
-// then the level's own puts, against all of those. A nested txn's deletes
-// are not checked against the puts of nested txns before it.
-absl::Status CheckIntervals(const Ops& ops, Writes* out) {
-  for (const RequestOp& op : ops) {
-    if (op.has_request_delete_range()) {
-      out->dels.emplace_back(op.request_delete_range().key(),
-                             op.request_delete_range().range_end());
-    }
-  }
-  for (const RequestOp& op : ops) {
-    if (!op.has_request_txn()) continue;
-    Writes then, otherwise;
-    BW_RETURN_IF_ERROR(CheckIntervals(op.request_txn().success(), &then));
-    BW_RETURN_IF_ERROR(CheckIntervals(op.request_txn().failure(), &otherwise));
-    for (const std::string& k : then.puts) {
-      if (out->puts.count(k) || Deletes(*out, k)) return etcd_errors::DuplicateKey();
-    }
-    out->puts.insert(then.puts.begin(), then.puts.end());
-    for (const std::string& k : otherwise.puts) {
-      if ((out->puts.count(k) && !then.puts.count(k)) || Deletes(*out, k)) {
-        return etcd_errors::DuplicateKey();
-      }
-    }
-    out->puts.insert(otherwise.puts.begin(), otherwise.puts.end());
-    out->dels.insert(out->dels.end(), then.dels.begin(), then.dels.end());
-    out->dels.insert(out->dels.end(), otherwise.dels.begin(), otherwise.dels.end());
-  }
-  for (const RequestOp& op : ops) {
-    if (!op.has_request_put()) continue;
-    const std::string& k = op.request_put().key();
-    if (out->puts.count(k) || Deletes(*out, k)) return etcd_errors::DuplicateKey();
-    out->puts.insert(k);
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckTxnOps(const TxnRequest& r, int max_ops);
-
-absl::Status CheckOps(const Ops& ops, int max_ops) {
-  for (const RequestOp& op : ops) {
-    switch (op.request_case()) {
-      case RequestOp::kRequestRange:
-        BW_RETURN_IF_ERROR(ValidateRange(op.request_range()));
-        break;
-      case RequestOp::kRequestPut:
-        BW_RETURN_IF_ERROR(ValidatePut(op.request_put()));
-        break;
-      case RequestOp::kRequestDeleteRange:
-        BW_RETURN_IF_ERROR(ValidateDeleteRange(op.request_delete_range()));
-        break;
-      case RequestOp::kRequestTxn:
-        BW_RETURN_IF_ERROR(CheckTxnOps(op.request_txn(), max_ops));
-        break;
-      case RequestOp::REQUEST_NOT_SET:
-        // etcd refuses an empty op with this (odd) message.
-        return etcd_errors::KeyNotFound();
-    }
-  }
-  return absl::OkStatus();
-}
-
-// etcd's operation limit: the longest of a txn's three lists counts, and a
-// nested txn gets what its parent's count leaves of the limit.
-absl::Status CheckTxnOps(const TxnRequest& r, int max_ops) {
-  int count = std::max({r.compare_size(), r.success_size(), r.failure_size()});
-  if (count > max_ops) return etcd_errors::TooManyOps();
-  for (const Compare& c : r.compare()) {
-    if (c.key().empty()) return etcd_errors::EmptyKey();
-  }
-  BW_RETURN_IF_ERROR(CheckOps(r.success(), max_ops - count));
-  return CheckOps(r.failure(), max_ops - count);
 }
 
 template <typename T>
@@ -186,34 +88,6 @@ absl::Status AttachIdempotencyKey(std::string_view method,
   id->set_key(key);
   id->set_fingerprint(core::SplitMix64(h));
   return absl::OkStatus();
-}
-
-absl::Status ValidateRange(const RangeRequest& r) {
-  if (r.key().empty()) return etcd_errors::EmptyKey();
-  if (!RangeRequest::SortOrder_IsValid(r.sort_order()) ||
-      !RangeRequest::SortTarget_IsValid(r.sort_target())) {
-    return etcd_errors::InvalidSortOption();
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidatePut(const PutRequest& r) {
-  if (r.key().empty()) return etcd_errors::EmptyKey();
-  if (r.ignore_value() && !r.value().empty()) return etcd_errors::ValueProvided();
-  if (r.ignore_lease() && r.lease() != 0) return etcd_errors::LeaseProvided();
-  return absl::OkStatus();
-}
-
-absl::Status ValidateDeleteRange(const DeleteRangeRequest& r) {
-  if (r.key().empty()) return etcd_errors::EmptyKey();
-  return absl::OkStatus();
-}
-
-absl::Status ValidateTxn(const TxnRequest& r, int max_ops) {
-  BW_RETURN_IF_ERROR(CheckTxnOps(r, max_ops));
-  Writes success, failure;
-  BW_RETURN_IF_ERROR(CheckIntervals(r.success(), &success));
-  return CheckIntervals(r.failure(), &failure);
 }
 
 // --- reads -------------------------------------------------------------------
@@ -504,182 +378,6 @@ void MvccStore::EraseRecord(IdemTable::iterator it) {
 
 uint64_t MvccStore::RecordHash(const bulwark::internal::IdempotencyRecord& r) {
   return HashBytes(r.SerializeAsString(), 0x69646D70ULL);
-}
-
-namespace {
-
-std::string RecordKey(const std::string& scope, const std::string& key) {
-  std::string k = scope;
-  k.push_back('\0');
-  k += key;
-  return k;
-}
-
-absl::Status CheckRecordKey(const std::string& scope, const std::string& key) {
-  if (key.empty() || key.size() > kMaxIdempotencyKeyBytes ||
-      scope.size() > kMaxIdempotencyKeyBytes) {
-    return absl::InvalidArgumentError("bulwark: idempotency key and scope must be 1 to 255 bytes");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Superseded() {
-  return absl::FailedPreconditionError(
-      "bulwark: fencing token superseded: the lock expired and another worker holds this key");
-}
-
-}  // namespace
-
-const bulwark::v1::Record* MvccStore::GetRecord(const std::string& scope,
-                                                const std::string& key) const {
-  auto it = records_.find(RecordKey(scope, key));
-  return it == records_.end() ? nullptr : &it->second;
-}
-
-std::vector<bulwark::v1::Record> MvccStore::ListRecords(const std::string& scope,
-                                                        const std::string& prefix, size_t limit,
-                                                        bool* more) const {
-  std::vector<bulwark::v1::Record> out;
-  *more = false;
-  std::string from = RecordKey(scope, prefix);
-  for (auto it = records_.lower_bound(from); it != records_.end(); ++it) {
-    if (it->first.compare(0, from.size(), from) != 0) break;
-    if (out.size() == limit) {
-      *more = true;
-      break;
-    }
-    out.push_back(it->second);
-  }
-  return out;
-}
-
-void MvccStore::SetRecord(const std::string& k, bulwark::v1::Record r) {
-  auto it = records_.find(k);
-  if (it != records_.end()) records_sum_ -= HashBytes(it->second.SerializeAsString(), 0x7265);
-  records_sum_ += HashBytes(r.SerializeAsString(), 0x7265);
-  records_[k] = std::move(r);
-}
-
-void MvccStore::EraseRecordKey(const std::string& k) {
-  auto it = records_.find(k);
-  if (it == records_.end()) return;
-  records_sum_ -= HashBytes(it->second.SerializeAsString(), 0x7265);
-  records_.erase(it);
-}
-
-absl::Status MvccStore::ApplyRecordCall(const bulwark::internal::Request& req, MvccResult* res) {
-  // "Now" is log time, or the proposer's clock if that is later: both are
-  // in the entry, so every member decides the same.
-  int64_t now = std::max(log_time_us_, req.time_us());
-  if (req.has_idem_begin()) {
-    const bulwark::v1::BeginRequest& b = req.idem_begin();
-    BW_RETURN_IF_ERROR(CheckRecordKey(b.scope(), b.key()));
-    if (b.lock_ttl_ms() <= 0 || b.lock_ttl_ms() > kMaxLockTtlMs) {
-      return absl::InvalidArgumentError("bulwark: lock_ttl_ms must be from 1 to 86400000 (a day)");
-    }
-    if (b.retention_s() < 0 || b.retention_s() > kMaxRetentionS) {
-      return absl::InvalidArgumentError("bulwark: retention_s must be from 0 to 2592000 (30 days)");
-    }
-    std::string k = RecordKey(b.scope(), b.key());
-    bulwark::v1::BeginResponse out;
-    auto it = records_.find(k);
-    if (it != records_.end() && it->second.fingerprint() != b.fingerprint()) {
-      out.set_outcome(bulwark::v1::BeginResponse::MISMATCH);
-    } else if (it != records_.end() && it->second.state() == bulwark::v1::Record::COMPLETED) {
-      out.set_outcome(bulwark::v1::BeginResponse::COMPLETED);
-      out.set_response(it->second.response());
-      out.set_status(it->second.status());
-    } else if (it != records_.end() && it->second.lock_expires_us() > now) {
-      out.set_outcome(bulwark::v1::BeginResponse::IN_PROGRESS);
-      out.set_lock_remaining_ms((it->second.lock_expires_us() - now + 999) / 1000);
-    } else {
-      // New, or a holder whose lock expired: the caller takes the key with a
-      // new fencing token and resumes from the last recovery point.
-      bulwark::v1::Record r = it != records_.end() ? it->second : bulwark::v1::Record();
-      bool took_over = it != records_.end();
-      if (!took_over && records_.size() >= idem_limits_.max_records) {
-        return absl::ResourceExhaustedError(
-            "bulwark: the idempotency record table is full; complete or release records");
-      }
-      if (!took_over) {
-        r.set_scope(b.scope());
-        r.set_key(b.key());
-        r.set_fingerprint(b.fingerprint());
-        r.set_created_us(now);
-        r.set_retention_s(b.retention_s() > 0 ? b.retention_s()
-                                              : idem_limits_.retention_us / 1'000'000);
-      }
-      r.set_state(bulwark::v1::Record::IN_PROGRESS);
-      r.set_token(++record_token_seq_);
-      r.set_lock_ttl_ms(b.lock_ttl_ms());
-      r.set_lock_expires_us(now + b.lock_ttl_ms() * 1000);
-      out.set_outcome(bulwark::v1::BeginResponse::STARTED);
-      out.set_token(r.token());
-      out.set_recovery_point(r.recovery_point());
-      out.set_checkpoint_data(r.checkpoint_data());
-      out.set_took_over(took_over);
-      SetRecord(k, std::move(r));
-    }
-    res->service_response = out.SerializeAsString();
-    return absl::OkStatus();
-  }
-  std::string scope, key;
-  uint64_t token = 0;
-  if (req.has_idem_checkpoint()) {
-    scope = req.idem_checkpoint().scope(), key = req.idem_checkpoint().key();
-    token = req.idem_checkpoint().token();
-  } else if (req.has_idem_complete()) {
-    scope = req.idem_complete().scope(), key = req.idem_complete().key();
-    token = req.idem_complete().token();
-    if (req.idem_complete().response().size() > kMaxRecordResponseBytes) {
-      return absl::InvalidArgumentError(absl::StrCat("bulwark: response too large (at most ",
-                                                     kMaxRecordResponseBytes, " bytes)"));
-    }
-  } else {
-    scope = req.idem_release().scope(), key = req.idem_release().key();
-    token = req.idem_release().token();
-  }
-  BW_RETURN_IF_ERROR(CheckRecordKey(scope, key));
-  std::string k = RecordKey(scope, key);
-  auto it = records_.find(k);
-  if (it == records_.end()) {
-    return absl::NotFoundError("bulwark: no idempotency record for this key (expired?)");
-  }
-  bulwark::v1::Record r = it->second;
-  if (r.state() == bulwark::v1::Record::COMPLETED) {
-    return absl::FailedPreconditionError("bulwark: this key is already completed");
-  }
-  // Only the current holder: a worker whose lock expired and was taken over
-  // has an older token. (One whose lock expired but nobody took over may
-  // still finish: no one else did the work.)
-  if (token != r.token() && !planted_stale_token_) return Superseded();
-  if (req.has_idem_checkpoint()) {
-    r.set_recovery_point(req.idem_checkpoint().recovery_point());
-    r.set_checkpoint_data(req.idem_checkpoint().data());
-    r.set_lock_expires_us(now + r.lock_ttl_ms() * 1000);  // progress renews the lock
-    SetRecord(k, std::move(r));
-    res->service_response = bulwark::v1::CheckpointResponse().SerializeAsString();
-  } else if (req.has_idem_complete()) {
-    r.set_state(bulwark::v1::Record::COMPLETED);
-    r.set_response(req.idem_complete().response());
-    r.set_status(req.idem_complete().status());
-    r.set_lock_expires_us(0);
-    SetRecord(k, std::move(r));
-    res->service_response = bulwark::v1::CompleteResponse().SerializeAsString();
-  } else {
-    EraseRecordKey(k);
-    res->service_response = bulwark::v1::ReleaseResponse().SerializeAsString();
-  }
-  return absl::OkStatus();
-}
-
-void MvccStore::ExpireIdempotency() {
-  // Oldest first: records are created in log-time order.
-  while (!idem_by_seq_.empty()) {
-    auto it = idem_.find(idem_by_seq_.begin()->second);
-    if (it->second.created_us() + idem_limits_.retention_us > log_time_us_) break;
-    EraseRecord(it);
-  }
 }
 
 bool MvccStore::alarm_raised(etcdserverpb::AlarmType type) const {

@@ -28,6 +28,22 @@
 
 namespace bw::sim::detail {
 
+// Every fault family and its name (--faults).
+inline constexpr std::pair<Fault, const char*> kFaultNames[] = {
+    {kFaultDrop, "drop"},
+    {kFaultDuplicate, "duplicate"},
+    {kFaultReorder, "reorder"},
+    {kFaultPartition, "partition"},
+    {kFaultCrash, "crash"},
+    {kFaultDrift, "drift"},
+    {kFaultMembership, "membership"},
+    {kFaultSnapshot, "snapshot"},
+    {kFaultBuggify, "buggify"},
+    {kFaultTransfer, "transfer"},
+    {kFaultFigure8, "figure8"},
+    {kFaultDisk, "disk"},
+};
+
 // The proposer id of the figure-8 fault's empty entries (no workload client
 // has it).
 constexpr uint64_t kFigure8Client = uint64_t{1} << 23;
