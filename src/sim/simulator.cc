@@ -356,6 +356,7 @@ void Simulation::CrashNode(NodeId id) {
   // The node object dies with the process; its disk keeps what was synced.
   hubs_.erase(id);  // its watch streams with it
   nodes_.erase(id);
+  stores_.erase(id);  // its state machine was the node's
   world_.Crash(id);
   ++result_.stats.crashes;
   Trace(absl::StrCat("crash node ", id.value()));

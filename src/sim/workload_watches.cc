@@ -111,7 +111,10 @@ void Simulation::WatchesClientStep(Client& c) {
 }
 
 void Simulation::WriterStep(Client& c) {
-  kv::MvccStore* store = stores_.count(c.target) ? stores_[c.target] : nullptr;
+  // The store of a live node only: a crashed node's went with it.
+  auto found = stores_.find(c.target);
+  kv::MvccStore* store =
+      Live(c.target) != nullptr && found != stores_.end() ? found->second : nullptr;
   bulwark::internal::Request r;
   const uint64_t dice = rng().Below(100);
   const uint64_t k = rng().Below(static_cast<uint64_t>(std::max(1, o_.keys)));
