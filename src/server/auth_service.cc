@@ -28,7 +28,7 @@
 #include "kv/etcd_errors.h"
 #include "server/bidi_stream.h"
 #include "server/client_limits.h"
-#include "server/etcd_error_map.h"
+#include "member/etcd_error_map.h"
 #include "server/etcd_server.h"
 #include "server/password.h"
 #include "server/service_support.h"
@@ -65,7 +65,7 @@ class AuthService final : public etcdserverpb::Auth::CallbackService {
                                          etcdserverpb::AuthenticateResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     s_.loop().Post([this, req, resp, reactor] {
-      const kv::AuthStore& a = s_.mvcc().auth();
+      const kv::AuthStore& a = s_.member().mvcc().auth();
       if (!a.enabled()) return reactor->Finish(ToGrpc(kv::auth_errors::AuthNotEnabled()));
       const authpb::User* u = a.FindUser(req->name());
       // An unknown user is checked against no hash, slowly all the same, so
@@ -79,22 +79,22 @@ class AuthService final : public etcdserverpb::Auth::CallbackService {
           if (s_.jwt() != nullptr) {
             // A signed token needs no log entry: every member checks it.
             absl::StatusOr<std::string> jwt =
-                s_.jwt()->Sign(req->name(), s_.mvcc().auth().revision(), env::UnixMillisNow());
+                s_.jwt()->Sign(req->name(), s_.member().mvcc().auth().revision(), env::UnixMillisNow());
             if (!jwt.ok()) return reactor->Finish(ToGrpc(jwt.status()));
             resp->set_token(*std::move(jwt));
-            s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
+            s_.member().FillHeader(resp->mutable_header(), s_.member().mvcc().revision());
             return reactor->Finish(grpc::Status::OK);
           }
           std::string token = NewSimpleToken(s_.NextTokenSuffix());
           bulwark::internal::Request r;
           r.mutable_auth_authenticate()->set_name(req->name());
           r.mutable_auth_authenticate()->set_token(token);
-          s_.Propose(std::move(r),
+          s_.member().Propose(std::move(r),
                      [this, token, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
                        absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
                        if (!st.ok()) return reactor->Finish(ToGrpc(st));
                        resp->set_token(token);
-                       s_.FillHeader(resp->mutable_header(), res->revision);
+                       s_.member().FillHeader(resp->mutable_header(), res->revision);
                        reactor->Finish(grpc::Status::OK);
                      });
         });
@@ -228,7 +228,7 @@ class AuthService final : public etcdserverpb::Auth::CallbackService {
     s_.ReadThen(
         reactor, true, s_.TokenOf(ctx), [] { return bulwark::internal::Request(); },
         [this, resp, reactor, own, read](const std::string& user) {
-          const kv::AuthStore& a = s_.mvcc().auth();
+          const kv::AuthStore& a = s_.member().mvcc().auth();
           if (user.empty() || !own(a, user)) {
             if (absl::Status st = a.CheckAdmin(user); !st.ok()) {
               return reactor->Finish(ToGrpc(st));
@@ -237,7 +237,7 @@ class AuthService final : public etcdserverpb::Auth::CallbackService {
           if (absl::Status st = read(a, resp); !st.ok()) {
             return reactor->Finish(ToGrpc(st));
           }
-          s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
+          s_.member().FillHeader(resp->mutable_header(), s_.member().mvcc().revision());
           reactor->Finish(grpc::Status::OK);
         });
     return reactor;
@@ -265,10 +265,10 @@ class AuthService final : public etcdserverpb::Auth::CallbackService {
   template <typename Resp>
   void Propose(const std::string& token, bulwark::internal::Request r, Resp* resp,
                grpc::ServerUnaryReactor* reactor) {
-    s_.ProposeAs(token, std::move(r), [this, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+    s_.member().ProposeAs(token, std::move(r), [this, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
       absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
       if (!st.ok()) return reactor->Finish(ToGrpc(st));
-      s_.FillHeader(resp->mutable_header(), res->revision);
+      s_.member().FillHeader(resp->mutable_header(), res->revision);
       reactor->Finish(grpc::Status::OK);
     });
   }
@@ -281,7 +281,7 @@ class AuthService final : public etcdserverpb::Auth::CallbackService {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     s_.loop().Post([this, token = s_.TokenOf(ctx), password = std::move(password), r = std::move(r),
                     resp, reactor]() mutable {
-      if (absl::StatusOr<std::string> who = s_.Authorize(token, r); !who.ok()) {
+      if (absl::StatusOr<std::string> who = s_.member().Authorize(token, r); !who.ok()) {
         return reactor->Finish(ToGrpc(who.status()));
       }
       bool queued = s_.RunSlow(

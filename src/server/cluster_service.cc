@@ -29,7 +29,7 @@
 #include "kv/etcd_errors.h"
 #include "server/bidi_stream.h"
 #include "server/client_limits.h"
-#include "server/etcd_error_map.h"
+#include "member/etcd_error_map.h"
 #include "server/etcd_server.h"
 #include "server/password.h"
 #include "server/service_support.h"
@@ -99,7 +99,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
         a->add_peer_urls(u);
       a->set_learner(req->islearner());
       bool learner = req->islearner();
-      s_.ProposeAs(token, std::move(r),
+      s_.member().ProposeAs(token, std::move(r),
                    [this, id, learner, urls, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
                      absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
                      if (!st.ok()) return Fail(reactor, st);
@@ -158,7 +158,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
       if (!s_.Admitted(token, "MemberPromote", reactor)) return;
       uint64_t id = req->id();
       if (!InConf(id)) return Fail(reactor, MemberNotFound());
-      const raft::Raft& r = s_.node().raft();
+      const raft::Raft& r = s_.member().node().raft();
       const auto& learners = r.conf().learners;
       if (std::find(learners.begin(), learners.end(), NodeId(id)) == learners.end()) {
         return Fail(reactor,
@@ -187,7 +187,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
         if (!st.ok()) return Fail(reactor, st);
         WaitFor(
             [this, id] {
-              const auto& voters = s_.node().raft().conf().voters;
+              const auto& voters = s_.member().node().raft().conf().voters;
               return std::find(voters.begin(), voters.end(), NodeId(id)) != voters.end();
             },
             [this, resp, reactor](bool ok) {
@@ -213,7 +213,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
       bulwark::internal::Request r;
       r.mutable_member_update()->set_id(req->id());
       *r.mutable_member_update()->mutable_peer_urls() = req->peerurls();
-      s_.ProposeAs(token, std::move(r), [this, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+      s_.member().ProposeAs(token, std::move(r), [this, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
         absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
         if (!st.ok()) return Fail(reactor, st);
         FinishMembers(resp, reactor);
@@ -240,7 +240,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
     reactor->Finish(ToGrpc(st));
   }
   bool InConf(uint64_t id) {
-    const raft::ConfState& cs = s_.node().raft().conf();
+    const raft::ConfState& cs = s_.member().node().raft().conf();
     for (const auto* v : {&cs.voters, &cs.learners, &cs.voters_outgoing, &cs.learners_next}) {
       if (std::find(v->begin(), v->end(), NodeId(id)) != v->end()) return true;
     }
@@ -249,7 +249,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
   // Members with what is known of them: the state machine's records, and
   // the initial cluster's (from flags) for those without one.
   std::map<uint64_t, bulwark::internal::MemberAttributes> Known() {
-    std::map<uint64_t, bulwark::internal::MemberAttributes> out = s_.mvcc().members();
+    std::map<uint64_t, bulwark::internal::MemberAttributes> out = s_.member().mvcc().members();
     for (const Member& m : s_.config().members) {
       bulwark::internal::MemberAttributes& a = out[m.id];
       a.set_id(m.id);
@@ -261,7 +261,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
     return out;
   }
   void FillMembers(google::protobuf::RepeatedPtrField<etcdserverpb::Member>* out) {
-    const raft::ConfState& cs = s_.node().raft().conf();
+    const raft::ConfState& cs = s_.member().node().raft().conf();
     std::map<uint64_t, bool> ids;  // id -> learner
     for (NodeId n : cs.voters)
       ids[n.value()] = false;
@@ -300,9 +300,9 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
       const std::string& token, const Req& req, Resp* resp, grpc::ServerUnaryReactor* reactor,
       void (etcdserverpb::Cluster::Stub::async::*method)(grpc::ClientContext*, const Req*, Resp*,
                                                          std::function<void(grpc::Status)>)) {
-    uint64_t leader = s_.node().raft().leader().value();
-    auto it = s_.mvcc().members().find(leader);
-    if (leader == 0 || it == s_.mvcc().members().end() || it->second.client_urls().empty()) {
+    uint64_t leader = s_.member().node().raft().leader().value();
+    auto it = s_.member().mvcc().members().find(leader);
+    if (leader == 0 || it == s_.member().mvcc().members().end() || it->second.client_urls().empty()) {
       return false;
     }
     absl::StatusOr<Url> u = ParseUrl("client-urls", it->second.client_urls(0));
@@ -341,7 +341,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
   // Answers with the header and the member list (membership calls).
   template <typename Resp>
   void FinishMembers(Resp* resp, grpc::ServerUnaryReactor* reactor) {
-    s_.FillHeader(resp->mutable_header(), 0);
+    s_.member().FillHeader(resp->mutable_header(), 0);
     FillMembers(resp->mutable_members());
     reactor->Finish(grpc::Status::OK);
   }
@@ -351,7 +351,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
       const std::string& token, const Req& req, Resp* resp, grpc::ServerUnaryReactor* reactor,
       void (etcdserverpb::Cluster::Stub::async::*method)(grpc::ClientContext*, const Req*, Resp*,
                                                          std::function<void(grpc::Status)>)) {
-    if (s_.node().raft().role() == raft::Role::kLeader) return false;
+    if (s_.member().node().raft().role() == raft::Role::kLeader) return false;
     if (!ForwardToLeader(token, req, resp, reactor, method)) {
       Fail(reactor, kv::etcd_errors::NoLeader());
     }
@@ -360,7 +360,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
   // Proposes a configuration change on the leader, retrying while another
   // change is still being applied (for about three seconds).
   void ProposeConf(raft::ConfChange cc, std::function<void(absl::Status)> done, int tries = 60) {
-    absl::Status st = s_.node().ProposeConfChange(cc);
+    absl::Status st = s_.member().node().ProposeConfChange(cc);
     if (st.ok() || tries == 0 || !absl::StrContains(st.message(), "pending")) {
       return done(st.ok() ? st : ConfError(st));
     }

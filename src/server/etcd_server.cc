@@ -23,7 +23,7 @@
 #include "kv/etcd_errors.h"
 #include "server/bidi_stream.h"
 #include "server/client_limits.h"
-#include "server/etcd_error_map.h"
+#include "member/etcd_error_map.h"
 #include "server/password.h"
 #include "server/service_support.h"
 #include "server/services.h"
@@ -40,52 +40,6 @@ struct EtcdServer::Services {
 
 // --- the server ------------------------------------------------------------------
 
-class EtcdServer::Observer final : public node::NodeObserver {
- public:
-  explicit Observer(EtcdServer& s) : s_(s) {}
-  void OnApplied(NodeId, const raft::Entry& e, uint64_t) override {
-    s_.ObserveLogTime();
-    if (s_.mvcc_ != nullptr) {
-      for (kv::AuthStore::Notice& n : s_.mvcc_->TakeAuthNotices()) {
-        switch (n.kind) {
-          case kv::AuthStore::Notice::kTokenIssued:
-            s_.tokens_.Issue(n.token, n.user, s_.NowMicros());
-            break;
-          case kv::AuthStore::Notice::kUserChanged:
-            s_.tokens_.DropUser(n.user);
-            break;
-          case kv::AuthStore::Notice::kDisabled:
-            s_.tokens_.Clear();
-            break;
-        }
-      }
-    }
-    if (s_.watch_hub_ != nullptr) s_.watch_hub_->OnApplied();
-    if (s_.mvcc_ != nullptr && s_.mvcc_->members_version() != s_.synced_members_version_) {
-      s_.SyncMembers();
-    }
-    if (e.type == raft::EntryType::kConfChange && s_.node_ != nullptr) s_.CheckRemoved();
-  }
-  void OnSnapshotInstalled(NodeId, const raft::SnapshotMeta&, uint64_t) override {
-    s_.ObserveLogTime();
-    // Users may be gone or have new passwords: clients authenticate again.
-    s_.tokens_.Clear();
-    if (s_.watch_hub_ != nullptr) s_.watch_hub_->Resync();
-    s_.SyncMembers();
-    if (s_.node_ != nullptr) s_.CheckRemoved();
-  }
-  void OnHalted(NodeId, const absl::Status& why) override {
-    {
-      std::lock_guard<std::mutex> lock(s_.halted_mu_);
-      s_.halted_ = why;
-    }
-    if (s_.on_halted_) s_.on_halted_(why);
-  }
-
- private:
-  EtcdServer& s_;
-};
-
 EtcdServer::EtcdServer(ResolvedConfig config) : config_(std::move(config)) {}
 
 absl::StatusOr<std::unique_ptr<EtcdServer>> EtcdServer::Start(ResolvedConfig config) {
@@ -97,7 +51,6 @@ absl::StatusOr<std::unique_ptr<EtcdServer>> EtcdServer::Start(ResolvedConfig con
 absl::Status EtcdServer::Init() {
   loop_.Start("bw-member");
   slow_loop_.Start("bw-auth");
-  tokens_ = SimpleTokens(config_.config.auth_token_ttl_s * 1'000'000);
   if (config_.config.auth_token != "simple") {
     absl::StatusOr<JwtOptions> jo = ParseJwtOptions(config_.config.auth_token);
     if (!jo.ok()) return jo.status();
@@ -178,8 +131,6 @@ absl::Status EtcdServer::Init() {
       }
     }
     env_ = std::make_unique<env::RealEnv>(loop_, *net_);
-    log_time_ = std::make_unique<member::LogTime>(env_->clock());
-    observer_ = std::make_unique<Observer>(*this);
     if (config_.cluster_id == 0) {
       net_->SetOnClusterLearned([this, learned](uint64_t id, NodeId self) {
         config_.cluster_id = id;
@@ -208,7 +159,7 @@ absl::Status EtcdServer::Init() {
   }
   std::promise<void> node_done;
   loop_.Post([&] {
-    started = StartNode();
+    started = StartMember();
     node_done.set_value();
   });
   node_done.get_future().wait();
@@ -263,9 +214,10 @@ EtcdServer::~EtcdServer() {
   if (grpc_) grpc_->Shutdown(env::WallDeadlineAfter(std::chrono::seconds(1)));
   std::promise<void> done;
   loop_.Post([&] {
-    loop_.Cancel(lease_timer_);
     http_.clear();
-    node_.reset();
+    // Watch streams still hold the member's hub: the member itself goes
+    // once gRPC is done with them.
+    if (member_ != nullptr) member_->StopNode();
     net_.reset();
     done.set_value();
   });
@@ -274,28 +226,18 @@ EtcdServer::~EtcdServer() {
   loop_.Stop();
 }
 
-void EtcdServer::OnLeaseTimer() {
-  lease_timer_ =
-      loop_.Schedule(config_.config.heartbeat_interval_ms * 1000, [this] { OnLeaseTimer(); });
-  MaybePublish();
-  if (node_ == nullptr || node_->raft().role() != raft::Role::kLeader) return;
-  std::optional<int64_t> now = log_time_->TickDue(*mvcc_);
-  if (!now) return;
-  bulwark::internal::Request r;
-  r.mutable_tick()->set_now_us(*now);
-  Propose(std::move(r), [this](absl::StatusOr<kv::MvccResult>) { log_time_->TickDone(); });
-}
-
 void EtcdServer::ServeHttp(const std::string& path, transport::HttpReply reply) {
-  if (node_ == nullptr) {
+  if (!node_ready()) {
     reply({503, "text/plain; charset=utf-8", "stopping\n"});
     return;
   }
+  node::Node& node = member_->node();
   if (path == "/metrics") {
-    reply({200, "text/plain; version=0.0.4; charset=utf-8", RenderMetrics(Stats(), grpc_metrics_)});
+    reply({200, "text/plain; version=0.0.4; charset=utf-8",
+           RenderMetrics(member_->Stats(), grpc_metrics_)});
   } else if (path == "/readyz") {
     // Ready: the member knows a leader and its storage works.
-    bool ready = node_->halted().ok() && node_->raft().leader() != kNoNode;
+    bool ready = node.halted().ok() && node.raft().leader() != kNoNode;
     reply({ready ? 200 : 503, "text/plain; charset=utf-8", ready ? "ok\n" : "not ready\n"});
   } else if (path == "/health") {
     // etcd's check: a leader, no alarm, and a linearizable read that works.
@@ -303,10 +245,10 @@ void EtcdServer::ServeHttp(const std::string& path, transport::HttpReply reply) 
       reply({503, "application/json",
              absl::StrCat("{\"health\":\"false\",\"reason\":\"", why, "\"}")});
     };
-    if (!node_->halted().ok()) return unhealthy("storage failed");
-    if (node_->raft().leader() == kNoNode) return unhealthy("no leader");
-    if (nospace_alarm()) return unhealthy("alarm NOSPACE");
-    node_->ReadBarrier(true, [reply](absl::Status st) {
+    if (!node.halted().ok()) return unhealthy("storage failed");
+    if (node.raft().leader() == kNoNode) return unhealthy("no leader");
+    if (member_->nospace_alarm()) return unhealthy("alarm NOSPACE");
+    node.ReadBarrier(true, [reply](absl::Status st) {
       if (st.ok()) {
         reply({200, "application/json", "{\"health\":\"true\"}"});
       } else {
@@ -320,65 +262,17 @@ void EtcdServer::ServeHttp(const std::string& path, transport::HttpReply reply) 
   }
 }
 
-void EtcdServer::MaybePublish() {
-  if (node_ == nullptr || published_ || publish_in_flight_) return;
-  if (node_->raft().leader() == kNoNode) return;
-  bulwark::internal::Request r;
-  bulwark::internal::MemberAttributes* m = r.mutable_publish();
-  m->set_id(config_.member_id);
-  m->set_name(config_.config.name);
-  for (const std::string& u : config_.config.initial_advertise_peer_urls)
-    m->add_peer_urls(u);
-  for (const std::string& u : config_.config.advertise_client_urls)
-    m->add_client_urls(u);
-  auto it = mvcc_->members().find(config_.member_id);
-  if (it != mvcc_->members().end() && it->second.name() == m->name() &&
-      it->second.client_urls().size() == m->client_urls().size() &&
-      std::equal(m->client_urls().begin(), m->client_urls().end(),
-                 it->second.client_urls().begin())) {
-    published_ = true;  // the same attributes are there from an earlier run
-    return;
-  }
-  publish_in_flight_ = true;
-  Propose(std::move(r), [this](absl::StatusOr<kv::MvccResult> res) {
-    publish_in_flight_ = false;
-    if (res.ok() && res->status.ok()) published_ = true;
-  });
-}
-
-bool EtcdServer::CheckQuota(const bulwark::internal::Request& req) {
-  // etcd's rule: puts (alone or in a txn) and lease grants are refused once
-  // the data would pass --quota-backend-bytes, and from then on while the
-  // NOSPACE alarm is raised; deletes, reads and compaction go on, so space
-  // can be freed (then `etcdctl alarm disarm`).
-  bool grows = req.has_put() || req.has_lease_grant() || req.has_idem_begin() ||
-               req.has_idem_complete() || (req.has_txn() && TxnHasPut(req.txn()));
-  if (!grows) return true;
-  int64_t quota = config_.config.quota_backend_bytes;
-  if (quota > 0 && static_cast<int64_t>(mvcc_->bytes() + req.ByteSizeLong()) > quota &&
-      !nospace_alarm_) {
-    // Refused here at once; and raised for the cluster, as etcd does, so
-    // every member refuses such writes until `etcdctl alarm disarm`.
-    nospace_alarm_ = true;
-    bulwark::internal::Request alarm;
-    alarm.mutable_alarm()->set_action(etcdserverpb::AlarmRequest::ACTIVATE);
-    alarm.mutable_alarm()->set_memberid(member_id());
-    alarm.mutable_alarm()->set_alarm(etcdserverpb::NOSPACE);
-    Propose(std::move(alarm), [](const absl::StatusOr<kv::MvccResult>&) {});
-  }
-  return !nospace_alarm_;
-}
-
 std::string EtcdServer::ClusterIdPath() const {
   return absl::StrCat(config_.data_dir, "/cluster-id");
 }
 
-absl::Status EtcdServer::StartNode() {
+absl::Status EtcdServer::StartMember() {
   const ServerConfig& c = config_.config;
   std::vector<NodeId> voters;
   for (const Member& m : config_.members)
     voters.push_back(NodeId(m.id));
-  node::NodeOptions no;
+  member::MemberOptions mo;
+  node::NodeOptions& no = mo.node;
   no.id = NodeId(config_.member_id);
   if (config_.new_cluster) no.initial_voters = voters;
   no.cluster_id = config_.cluster_id;
@@ -392,22 +286,33 @@ absl::Status EtcdServer::StartNode() {
 #ifdef BW_PLANTED_BUGS
   no.bugs.wal_lying_sync = c.plant_bug_ack_before_fsync;
 #endif
-  no.state_machine = [this] {
-    auto m = std::make_unique<kv::MvccStore>();
-    m->set_record_events(true);
-    m->set_planted_skip_dedup(config_.config.plant_bug_skip_dedup);
-    mvcc_ = m.get();
-    watch_hub_ = std::make_unique<member::WatchHub>(
-        *m, [this](etcdserverpb::ResponseHeader* h) { FillHeader(h, mvcc_->revision()); },
-        config_.config.max_request_bytes);
-    watch_hub_->set_max_watchers_per_stream(config_.config.max_watchers_per_stream);
-#ifdef BW_PLANTED_BUGS
-    watch_hub_->set_planted_drop_events(config_.config.plant_bug_watch_gaps);
-#endif
-    return m;
+  mo.name = c.name;
+  mo.peer_urls = c.initial_advertise_peer_urls;
+  mo.client_urls = c.advertise_client_urls;
+  mo.quota_backend_bytes = c.quota_backend_bytes;
+  mo.token_ttl_us = c.auth_token_ttl_s * 1'000'000;
+  mo.max_request_bytes = c.max_request_bytes;
+  mo.max_watchers_per_stream = c.max_watchers_per_stream;
+  mo.other_tokens = [this](const std::string& token) { return OtherTokenUser(token); };
+  const bool skip_dedup = c.plant_bug_skip_dedup;
+  mo.configure_store = [skip_dedup](kv::MvccStore& store) {
+    store.set_planted_skip_dedup(skip_dedup);
   };
-  BW_ASSIGN_OR_RETURN(node_, node::Node::Start(*env_, no, observer_.get()));
-  next_request_id_ = env_->random().Next() | 1;
+#ifdef BW_PLANTED_BUGS
+  const bool watch_gaps = c.plant_bug_watch_gaps;
+  mo.configure_hub = [watch_gaps](member::WatchHub& hub) {
+    hub.set_planted_drop_events(watch_gaps);
+  };
+#endif
+  mo.on_members_changed = [this] { SyncMembers(); };
+  mo.on_stopped = [this](const absl::Status& why) {
+    {
+      std::lock_guard<std::mutex> lock(halted_mu_);
+      halted_ = why;
+    }
+    if (on_halted_) on_halted_(why);
+  };
+  BW_ASSIGN_OR_RETURN(member_, member::Member::Start(*env_, std::move(mo)));
   // Where this member's cluster is recorded for its next start.
   if (!env_->disk().Exists(ClusterIdPath())) {
     BW_RETURN_IF_ERROR(env_->disk().WriteFileAtomic(
@@ -415,7 +320,6 @@ absl::Status EtcdServer::StartNode() {
                                       absl::Hex(config_.member_id, absl::kZeroPad16), "\n")));
   }
   SyncMembers();
-  lease_timer_ = loop_.Schedule(c.heartbeat_interval_ms * 1000, [this] { OnLeaseTimer(); });
   for (const Url& u : config_.metrics_listen) {
     transport::HttpServerOptions ho;
     ho.host = u.IpHost();
@@ -433,76 +337,18 @@ absl::Status EtcdServer::StartNode() {
   return absl::OkStatus();
 }
 
-int64_t EtcdServer::LogNowMicros() {
-  if (mvcc_ == nullptr) return 0;
-  return log_time_->Now(mvcc_->log_time_us());
-}
-
-void EtcdServer::ObserveLogTime() {
-  if (mvcc_ != nullptr) log_time_->Observe(mvcc_->log_time_us());
-}
-
 void EtcdServer::SyncMembers() {
-  if (mvcc_ == nullptr || node_ == nullptr) return;
-  synced_members_version_ = mvcc_->members_version();
-  for (const auto& [id, m] : mvcc_->members()) {
+  if (!node_ready()) return;
+  for (const auto& [id, m] : member_->mvcc().members()) {
     if (id == config_.member_id || m.peer_urls().empty()) continue;
     absl::StatusOr<Url> u = ParseUrl("peer-urls", m.peer_urls(0));
     if (u.ok()) net_->SetPeer(NodeId(id), u->IpHost(), u->port, u->host);
   }
 }
 
-void EtcdServer::CheckRemoved() {
-  const raft::ConfState& cs = node_->raft().conf();
-  NodeId self(config_.member_id);
-  auto has = [&](const std::vector<NodeId>& v) {
-    return std::find(v.begin(), v.end(), self) != v.end();
-  };
-  bool member =
-      has(cs.voters) || has(cs.learners) || has(cs.voters_outgoing) || has(cs.learners_next);
-  if (member) {
-    was_member_ = true;
-  } else if (was_member_ && !removed_) {
-    removed_ = true;
-    absl::Status why = absl::FailedPreconditionError(
-        "this member was removed from the cluster; it stops (remove its data directory before "
-        "adding it again)");
-    {
-      std::lock_guard<std::mutex> lock(halted_mu_);
-      halted_ = why;
-    }
-    if (on_halted_) on_halted_(why);
-  }
-}
-
 absl::Status EtcdServer::halted() const {
   std::lock_guard<std::mutex> lock(halted_mu_);
   return halted_;
-}
-
-void EtcdServer::Propose(bulwark::internal::Request req,
-                         std::function<void(absl::StatusOr<kv::MvccResult>)> done) {
-  if (node_ == nullptr) {
-    done(kv::etcd_errors::Stopped());
-    return;
-  }
-  if (!CheckQuota(req)) {
-    done(kv::etcd_errors::NoSpace());
-    return;
-  }
-  uint64_t id = next_request_id_++;
-  if (id == 0) id = next_request_id_++;
-  req.set_id(id);
-  if (req.time_us() == 0) req.set_time_us(LogNowMicros());
-  std::string data;
-  req.SerializeToString(&data);
-  node_->Propose(id, std::move(data), [done = std::move(done)](absl::StatusOr<std::any> r) {
-    if (!r.ok()) {
-      done(r.status());
-      return;
-    }
-    done(std::any_cast<kv::MvccResult>(std::move(*r)));
-  });
 }
 
 void EtcdServer::ReadThen(grpc::ServerUnaryReactor* reactor, bool linearizable,
@@ -514,21 +360,12 @@ void EtcdServer::ReadThen(grpc::ServerUnaryReactor* reactor, bool linearizable,
 #endif
   loop_.Post([this, reactor, linearizable, token, access = std::move(access),
               read = std::move(read)]() mutable {
-    node_->ReadBarrier(linearizable, [this, reactor, token, access = std::move(access),
-                                      read = std::move(read)](absl::Status st) {
-      if (!st.ok()) return reactor->Finish(ToGrpc(ToEtcdError(st)));
-      // After the barrier: the auth state is as new as the data read.
-      ResolveUser(token, [this, reactor, access = std::move(access),
-                          read = std::move(read)](absl::StatusOr<std::string> user) {
-        // The description is built only with auth on: with it off a Range
-        // pays for no copy of its request.
-        if (user.ok() && mvcc_ != nullptr && mvcc_->auth().enabled()) {
-          if (absl::Status st = mvcc_->Authorize(*user, access()); !st.ok()) user = st;
-        }
-        if (!user.ok()) return reactor->Finish(ToGrpc(user.status()));
-        read(*user);
-      });
-    });
+    if (!node_ready()) return reactor->Finish(ToGrpc(kv::etcd_errors::Stopped()));
+    member_->Read(linearizable, token, std::move(access),
+                  [reactor, read = std::move(read)](absl::StatusOr<std::string> user) {
+                    if (!user.ok()) return reactor->Finish(ToGrpc(user.status()));
+                    read(*user);
+                  });
   });
 }
 
@@ -551,69 +388,25 @@ std::string EtcdServer::TokenOf(grpc::CallbackServerContext* ctx) const {
   return "";
 }
 
-absl::StatusOr<std::string> EtcdServer::UserOf(const std::string& token) {
-  if (mvcc_ == nullptr || !mvcc_->auth().enabled() || token.empty()) return std::string();
+std::optional<absl::StatusOr<std::string>> EtcdServer::OtherTokenUser(const std::string& token) {
   if (absl::StartsWith(token, kCertUserMark)) return token.substr(std::strlen(kCertUserMark));
-  if (jwt_ != nullptr) {
-    absl::StatusOr<JwtTokens::Claims> c = jwt_->Verify(token, env::UnixMillisNow());
-    if (!c.ok()) return c.status();
-    // Any change to users, roles or grants retires the tokens made before
-    // it (etcd's rule for JWT); clients authenticate again.
-    if (c->revision < mvcc_->auth().revision()) return kv::auth_errors::AuthOldRevision();
-    if (mvcc_->auth().FindUser(c->user) == nullptr) return kv::auth_errors::InvalidAuthToken();
-    return std::move(c->user);
-  }
-  std::optional<std::string> user = tokens_.Use(token, NowMicros());
-  if (!user.has_value()) return kv::auth_errors::InvalidAuthToken();
-  return *std::move(user);
-}
-
-void EtcdServer::ResolveUser(const std::string& token,
-                             std::function<void(absl::StatusOr<std::string>)> then) {
-  absl::StatusOr<std::string> user = UserOf(token);
-  if (user.ok() || jwt_ != nullptr || node_ == nullptr || !absl::IsUnauthenticated(user.status())) {
-    return then(std::move(user));
-  }
-  node_->ReadBarrier(true, [this, token, then = std::move(then)](absl::Status st) {
-    if (!st.ok()) return then(ToEtcdError(st));
-    then(UserOf(token));
-  });
-}
-
-absl::StatusOr<std::string> EtcdServer::Authorize(const std::string& token,
-                                                  const bulwark::internal::Request& access) {
-  absl::StatusOr<std::string> user = UserOf(token);
-  if (!user.ok()) return user;
-  if (mvcc_ != nullptr) BW_RETURN_IF_ERROR(mvcc_->Authorize(*user, access));
-  return user;
-}
-
-std::string EtcdServer::UserScope(const std::string& user, const std::string& scope) {
-  if (user.empty()) return scope;
-  // A user name holds no NUL byte, so no user's scopes reach another's.
-  return absl::StrCat("user:", user, std::string(1, '\0'), scope);
-}
-
-std::string EtcdServer::ClientScope(const std::string& user, const std::string& stored) {
-  if (user.empty()) return stored;
-  size_t nul = stored.find('\0');
-  return nul == std::string::npos ? stored : stored.substr(nul + 1);
+  if (jwt_ == nullptr) return std::nullopt;
+  absl::StatusOr<JwtTokens::Claims> c = jwt_->Verify(token, env::UnixMillisNow());
+  if (!c.ok()) return c.status();
+  const kv::AuthStore& auth = member_->mvcc().auth();
+  // Any change to users, roles or grants retires the tokens made before it
+  // (etcd's rule for JWT); clients authenticate again.
+  if (c->revision < auth.revision()) return kv::auth_errors::AuthOldRevision();
+  if (auth.FindUser(c->user) == nullptr) return kv::auth_errors::InvalidAuthToken();
+  return std::move(c->user);
 }
 
 bool EtcdServer::Admitted(const std::string& token, const char* method,
                           grpc::ServerUnaryReactor* reactor) {
-  absl::StatusOr<std::string> user = Authorize(token, AdminCall(method));
+  absl::StatusOr<std::string> user = member_->Authorize(token, AdminCall(method));
   if (user.ok()) return true;
   reactor->Finish(ToGrpc(user.status()));
   return false;
-}
-
-void EtcdServer::ProposeAs(const std::string& token, bulwark::internal::Request req,
-                           std::function<void(absl::StatusOr<kv::MvccResult>)> done) {
-  ResolveUser(token, [this, req = std::move(req),
-                      done = std::move(done)](absl::StatusOr<std::string> user) mutable {
-    ProposeAsUser(std::move(user), std::move(req), std::move(done), /*caught_up=*/false);
-  });
 }
 
 grpc::ByteBuffer EtcdServer::EncodeWatchReply(const member::WatchReply& r) {
@@ -632,139 +425,8 @@ grpc::ByteBuffer EtcdServer::EncodeWatchReply(const member::WatchReply& r) {
   return grpc::ByteBuffer(parts, 2);
 }
 
-void EtcdServer::RenewLease(const std::string& token, int64_t id, RenewDone done) {
-  ResolveUser(token, [this, id, done = std::move(done)](absl::StatusOr<std::string> user) mutable {
-    if (!user.ok()) return done(user.status());
-    // The first renewal waiting schedules the batch; later ones join it.
-    const bool first = renewals_.empty();
-    renewals_[*user].emplace_back(id, std::move(done));
-    if (first) loop_.Schedule(0, [this] { ProposeRenewals(); });
-  });
-}
-
-void EtcdServer::ProposeRenewals() {
-  // An entry of at most this many renewals (about 40 KB).
-  constexpr size_t kMaxRenewalsPerEntry = 4096;
-  auto waiting = std::move(renewals_);
-  renewals_.clear();
-  for (auto& [user, all] : waiting) {
-    for (size_t from = 0; from < all.size(); from += kMaxRenewalsPerEntry) {
-      const size_t to = std::min(all.size(), from + kMaxRenewalsPerEntry);
-      auto answers = std::make_shared<std::vector<std::pair<int64_t, RenewDone>>>(
-          std::make_move_iterator(all.begin() + static_cast<ptrdiff_t>(from)),
-          std::make_move_iterator(all.begin() + static_cast<ptrdiff_t>(to)));
-      bulwark::internal::Request r;
-      r.set_time_us(LogNowMicros());
-      for (const auto& [id, done] : *answers)
-        r.mutable_lease_renew_batch()->add_ids(id);
-      ProposeAsUser(
-          user, std::move(r),
-          [answers](absl::StatusOr<kv::MvccResult> res) {
-            absl::Status st = res.ok() ? res->status : res.status();
-            if (st.ok() && res->lease_ttls.size() != answers->size()) {
-              st = absl::InternalError("lease renewals: one answer per lease expected");
-            }
-            for (size_t i = 0; i < answers->size(); ++i) {
-              RenewDone& done = (*answers)[i].second;
-              if (st.ok()) {
-                done(res->lease_ttls[i]);
-              } else {
-                done(st);
-              }
-            }
-          },
-          /*caught_up=*/false);
-    }
-  }
-}
-
-void EtcdServer::ProposeAsUser(absl::StatusOr<std::string> user, bulwark::internal::Request req,
-                               std::function<void(absl::StatusOr<kv::MvccResult>)> done,
-                               bool caught_up) {
-  if (user.ok() && mvcc_ != nullptr) {
-    absl::Status st = mvcc_->Authorize(*user, req);
-    if (absl::IsPermissionDenied(st) && !caught_up && node_ != nullptr) {
-      // This member may not have applied a grant the client already saw
-      // committed (made through another member): look again once it has
-      // applied what the leader had committed. The entry's own check, when
-      // it is applied, is the one that counts; this one only spares the log
-      // requests that would be refused there.
-      node_->ReadBarrier(
-          true, [this, user, req = std::move(req), done = std::move(done)](absl::Status b) mutable {
-            if (!b.ok()) {
-              kv::MvccResult refused;
-              refused.status = ToEtcdError(b);
-              return done(std::move(refused));
-            }
-            ProposeAsUser(std::move(user), std::move(req), std::move(done), /*caught_up=*/true);
-          });
-      return;
-    }
-    if (!st.ok()) user = st;
-  }
-  if (!user.ok()) {
-    kv::MvccResult refused;
-    refused.status = user.status();
-    return done(std::move(refused));
-  }
-  if (!user->empty()) {
-    req.set_auth_user(*user);
-    if (req.has_idempotency()) {
-      req.mutable_idempotency()->set_scope(UserScope(*user, req.idempotency().scope()));
-    }
-    if (req.has_idem_begin()) {
-      req.mutable_idem_begin()->set_scope(UserScope(*user, req.idem_begin().scope()));
-    }
-    if (req.has_idem_checkpoint()) {
-      req.mutable_idem_checkpoint()->set_scope(UserScope(*user, req.idem_checkpoint().scope()));
-    }
-    if (req.has_idem_complete()) {
-      req.mutable_idem_complete()->set_scope(UserScope(*user, req.idem_complete().scope()));
-    }
-    if (req.has_idem_release()) {
-      req.mutable_idem_release()->set_scope(UserScope(*user, req.idem_release().scope()));
-    }
-  }
-  Propose(std::move(req), std::move(done));
-}
-
-void EtcdServer::FillHeader(etcdserverpb::ResponseHeader* h, int64_t revision) const {
-  h->set_cluster_id(config_.cluster_id);
-  h->set_member_id(config_.member_id);
-  h->set_revision(revision);
-  h->set_raft_term(node_ != nullptr ? node_->raft().term().value() : 0);
-}
-
-MemberStats EtcdServer::Stats() const {
-  const node::Node& n = *node_;
-  const raft::Raft& r = n.raft();
-  const kv::MvccStore& m = *mvcc_;
-  MemberStats st;
-  st.has_leader = r.leader() != kNoNode;
-  st.is_leader = r.role() == raft::Role::kLeader;
-  st.leader_changes = n.leader_changes();
-  st.term = r.term().value();
-  st.commit_index = r.log().committed().value();
-  st.applied_index = n.applied_index().value();
-  st.pending = n.pending();
-  st.proposals = n.proposals();
-  st.db_bytes = m.bytes();
-  st.live_keys = m.live_keys();
-  st.versions = m.versions();
-  st.revision = m.revision();
-  st.compact_revision = m.compact_revision();
-  st.watchers = watch_hub_->watchers();
-  st.leases = m.LeaseIds().size();
-  st.idempotency_keys = m.idempotency_records();
-  st.idempotency_evicted = m.idempotency_evicted();
-  st.records = m.records();
-  st.nospace_alarm = nospace_alarm();
-  st.sync_seconds = n.sync_seconds();
-  return st;
-}
-
 absl::Status EtcdServer::ToEtcdError(const absl::Status& s) const {
-  return EtcdErrorFor(s);
+  return member::EtcdErrorFor(s);
 }
 
 }  // namespace bw::server

@@ -28,7 +28,7 @@
 #include "kv/etcd_errors.h"
 #include "server/bidi_stream.h"
 #include "server/client_limits.h"
-#include "server/etcd_error_map.h"
+#include "member/etcd_error_map.h"
 #include "server/etcd_server.h"
 #include "server/password.h"
 #include "server/service_support.h"
@@ -85,13 +85,13 @@ class IdempotencyService final : public bulwark::v1::Idempotency::CallbackServic
     s_.ReadThen(reactor, true, s_.TokenOf(ctx), access,
                 [this, req, resp, reactor](const std::string& user) {
                   const bulwark::v1::Record* r =
-                      s_.mvcc().GetRecord(EtcdServer::UserScope(user, req->scope()), req->key());
+                      s_.member().mvcc().GetRecord(member::Member::UserScope(user, req->scope()), req->key());
                   if (r == nullptr) {
                     return reactor->Finish(ToGrpc(absl::NotFoundError(
                         "bulwark: no idempotency record for this key (expired?)")));
                   }
                   *resp->mutable_record() = *r;
-                  resp->mutable_record()->set_scope(EtcdServer::ClientScope(user, r->scope()));
+                  resp->mutable_record()->set_scope(member::Member::ClientScope(user, r->scope()));
                   reactor->Finish(grpc::Status::OK);
                 });
     return reactor;
@@ -111,9 +111,9 @@ class IdempotencyService final : public bulwark::v1::Idempotency::CallbackServic
         [this, req, resp, reactor](const std::string& user) {
           size_t limit = req->limit() > 0 ? std::min<int64_t>(req->limit(), 10000) : 1000;
           bool more = false;
-          for (bulwark::v1::Record& r : s_.mvcc().ListRecords(
-                   EtcdServer::UserScope(user, req->scope()), req->prefix(), limit, &more)) {
-            r.set_scope(EtcdServer::ClientScope(user, r.scope()));
+          for (bulwark::v1::Record& r : s_.member().mvcc().ListRecords(
+                   member::Member::UserScope(user, req->scope()), req->prefix(), limit, &more)) {
+            r.set_scope(member::Member::ClientScope(user, r.scope()));
             *resp->add_records() = std::move(r);
           }
           resp->set_more(more);
@@ -141,7 +141,7 @@ class IdempotencyService final : public bulwark::v1::Idempotency::CallbackServic
       return reactor;
     }
     s_.loop().Post([this, ctx, r = std::move(r), resp, reactor, token = s_.TokenOf(ctx)]() mutable {
-      s_.ProposeAs(token, std::move(r),
+      s_.member().ProposeAs(token, std::move(r),
                    [this, ctx, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
                      absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
                      if (res.ok()) MarkReplayed(ctx, *res);

@@ -28,7 +28,7 @@
 #include "kv/etcd_errors.h"
 #include "server/bidi_stream.h"
 #include "server/client_limits.h"
-#include "server/etcd_error_map.h"
+#include "member/etcd_error_map.h"
 #include "server/etcd_server.h"
 #include "server/password.h"
 #include "server/service_support.h"
@@ -58,9 +58,9 @@ class KvService final : public etcdserverpb::KV::CallbackService {
     };
     s_.ReadThen(reactor, !req->serializable(), s_.TokenOf(ctx), access,
                 [this, req, resp, reactor](const std::string&) {
-                  absl::Status st = s_.mvcc().Range(*req, resp);
+                  absl::Status st = s_.member().mvcc().Range(*req, resp);
                   if (!st.ok()) return reactor->Finish(ToGrpc(st));
-                  s_.FillHeader(resp->mutable_header(), resp->header().revision());
+                  s_.member().FillHeader(resp->mutable_header(), resp->header().revision());
                   reactor->Finish(grpc::Status::OK);
                 });
     return reactor;
@@ -109,13 +109,13 @@ class KvService final : public etcdserverpb::KV::CallbackService {
                     bulwark::internal::Request r;
                     *r.mutable_txn() = *req;
                     r.set_auth_user(user);
-                    kv::MvccResult res = s_.mvcc().Apply(r);
+                    kv::MvccResult res = s_.member().mvcc().Apply(r);
                     if (!res.status.ok()) {
                       reactor->Finish(ToGrpc(res.status));
                       return;
                     }
                     resp->Swap(res.response.mutable_response_txn());
-                    s_.FillHeader(resp->mutable_header(), res.revision);
+                    s_.member().FillHeader(resp->mutable_header(), res.revision);
                     reactor->Finish(grpc::Status::OK);
                   });
       return reactor;
@@ -156,7 +156,7 @@ class KvService final : public etcdserverpb::KV::CallbackService {
     }
     s_.loop().Post([this, ctx, token = s_.TokenOf(ctx), r = std::move(r), reactor, take,
                     header]() mutable {
-      s_.ProposeAs(token, std::move(r),
+      s_.member().ProposeAs(token, std::move(r),
                    [this, ctx, reactor, take, header](absl::StatusOr<kv::MvccResult> res) mutable {
                      if (!res.ok()) {
                        reactor->Finish(ToGrpc(s_.ToEtcdError(res.status())));
@@ -168,7 +168,7 @@ class KvService final : public etcdserverpb::KV::CallbackService {
                        return;
                      }
                      take(*res);
-                     s_.FillHeader(header(), res->revision);
+                     s_.member().FillHeader(header(), res->revision);
                      reactor->Finish(grpc::Status::OK);
                    });
     });

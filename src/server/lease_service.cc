@@ -29,7 +29,7 @@
 #include "kv/etcd_errors.h"
 #include "server/bidi_stream.h"
 #include "server/client_limits.h"
-#include "server/etcd_error_map.h"
+#include "member/etcd_error_map.h"
 #include "server/etcd_server.h"
 #include "server/password.h"
 #include "server/service_support.h"
@@ -49,7 +49,7 @@ class KeepAliveStream final
   void OnRequest(etcdserverpb::LeaseKeepAliveRequest req) override {
     auto self = std::static_pointer_cast<KeepAliveStream>(shared_from_this());
     s_.loop().Post([self, id = req.id()] {
-      self->s_.RenewLease(self->token_, id, [self, id](absl::StatusOr<int64_t> ttl) {
+      self->s_.member().RenewLease(self->token_, id, [self, id](absl::StatusOr<int64_t> ttl) {
         EtcdServer& s = self->s_;
         if (!ttl.ok()) {
           // An error (a token that expired, no leader) ends the stream: the
@@ -61,7 +61,7 @@ class KeepAliveStream final
         etcdserverpb::LeaseKeepAliveResponse out;
         out.set_id(id);
         out.set_ttl(std::max<int64_t>(*ttl, 0));  // etcd: an unknown lease is answered with TTL 0
-        s.FillHeader(out.mutable_header(), s.mvcc().revision());
+        s.member().FillHeader(out.mutable_header(), s.member().mvcc().revision());
         self->Send(std::move(out));
         self->RequestDone();
       });
@@ -89,12 +89,12 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
     s_.loop().Post(
         [this, ctx, req, resp, reactor, keyed = std::move(keyed), token = s_.TokenOf(ctx)] {
           bulwark::internal::Request r = keyed;
-          r.set_time_us(s_.LogNowMicros());
+          r.set_time_us(s_.member().LogNowMicros());
           etcdserverpb::LeaseGrantRequest* g = r.mutable_lease_grant();
           *g = *req;
-          if (g->id() == 0) g->set_id(s_.NewLeaseId());
+          if (g->id() == 0) g->set_id(s_.member().NewLeaseId());
           g->set_ttl(std::max(g->ttl(), s_.MinLeaseTtl()));
-          s_.ProposeAs(token, std::move(r),
+          s_.member().ProposeAs(token, std::move(r),
                        [this, ctx, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
                          if (res.ok()) MarkReplayed(ctx, *res);
                          absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
@@ -104,7 +104,7 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
                          }
                          resp->set_id(res->lease_id);
                          resp->set_ttl(res->lease_ttl);
-                         s_.FillHeader(resp->mutable_header(), res->revision);
+                         s_.member().FillHeader(resp->mutable_header(), res->revision);
                          reactor->Finish(grpc::Status::OK);
                        });
         });
@@ -123,7 +123,7 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
       return reactor;
     }
     s_.loop().Post([this, ctx, r = std::move(r), resp, reactor, token = s_.TokenOf(ctx)]() mutable {
-      s_.ProposeAs(token, std::move(r),
+      s_.member().ProposeAs(token, std::move(r),
                    [this, ctx, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
                      if (res.ok()) MarkReplayed(ctx, *res);
                      absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
@@ -131,7 +131,7 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
                        reactor->Finish(ToGrpc(st));
                        return;
                      }
-                     s_.FillHeader(resp->mutable_header(), res->revision);
+                     s_.member().FillHeader(resp->mutable_header(), res->revision);
                      reactor->Finish(grpc::Status::OK);
                    });
     });
@@ -157,10 +157,10 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
     };
     s_.ReadThen(reactor, true, s_.TokenOf(ctx), access,
                 [this, req, resp, reactor](const std::string&) {
-                  s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
+                  s_.member().FillHeader(resp->mutable_header(), s_.member().mvcc().revision());
                   resp->set_id(req->id());
                   std::optional<kv::LeaseInfo> info =
-                      s_.mvcc().GetLease(req->id(), s_.LogNowMicros(), req->keys());
+                      s_.member().mvcc().GetLease(req->id(), s_.member().LogNowMicros(), req->keys());
                   if (!info) {
                     resp->set_ttl(-1);  // etcd: an unknown (or expired) lease has TTL -1
                   } else {
@@ -185,8 +185,8 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
       return a;
     };
     s_.ReadThen(reactor, true, s_.TokenOf(ctx), access, [this, resp, reactor](const std::string&) {
-      s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
-      for (int64_t id : s_.mvcc().LeaseIds())
+      s_.member().FillHeader(resp->mutable_header(), s_.member().mvcc().revision());
+      for (int64_t id : s_.member().mvcc().LeaseIds())
         resp->add_leases()->set_id(id);
       reactor->Finish(grpc::Status::OK);
     });

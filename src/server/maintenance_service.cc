@@ -28,7 +28,7 @@
 #include "kv/etcd_errors.h"
 #include "server/bidi_stream.h"
 #include "server/client_limits.h"
-#include "server/etcd_error_map.h"
+#include "member/etcd_error_map.h"
 #include "server/etcd_server.h"
 #include "server/password.h"
 #include "server/service_support.h"
@@ -74,10 +74,10 @@ class SnapshotWriter final : public grpc::ServerWriteReactor<etcdserverpb::Snaps
     // The copy is taken on the loop thread, at one point in the log. It
     // holds every key and the users' password hashes: root only.
     s.loop().Post([this, &s, &taken, &allowed, &token] {
-      allowed = s.Authorize(token, AdminCall("Snapshot")).status();
+      allowed = s.member().Authorize(token, AdminCall("Snapshot")).status();
       if (allowed.ok()) {
-        blob_ = SnapshotFile(s.mvcc().Serialize());
-        s.FillHeader(&header_, s.mvcc().revision());
+        blob_ = SnapshotFile(s.member().mvcc().Serialize());
+        s.member().FillHeader(&header_, s.member().mvcc().revision());
       }
       taken.set_value();
     });
@@ -133,16 +133,16 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
                                    etcdserverpb::StatusResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     s_.loop().Post([this, resp, reactor] {
-      const raft::Raft& r = s_.node().raft();
-      s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
+      const raft::Raft& r = s_.member().node().raft();
+      s_.member().FillHeader(resp->mutable_header(), s_.member().mvcc().revision());
       resp->set_version(kEtcdApiVersion);
-      int64_t size = static_cast<int64_t>(s_.mvcc().bytes());
+      int64_t size = static_cast<int64_t>(s_.member().mvcc().bytes());
       resp->set_dbsize(size);
       resp->set_dbsizeinuse(size);
       resp->set_leader(r.leader().value());
       resp->set_raftindex(r.log().committed().value());
       resp->set_raftterm(r.term().value());
-      resp->set_raftappliedindex(s_.node().applied_index().value());
+      resp->set_raftappliedindex(s_.member().node().applied_index().value());
       // As etcd writes them (protobuf's text form, zero fields left out):
       // "memberID:<id> alarm:<type> ".
       for (const etcdserverpb::AlarmMember& a : RaisedAlarms()) {
@@ -167,8 +167,8 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     s_.loop().Post([this, resp, reactor, token = s_.TokenOf(ctx)] {
       if (!Admitted(token, "Hash", reactor)) return;
-      s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
-      resp->set_hash(s_.mvcc().HashKV(0));
+      s_.member().FillHeader(resp->mutable_header(), s_.member().mvcc().revision());
+      resp->set_hash(s_.member().mvcc().HashKV(0));
       reactor->Finish(grpc::Status::OK);
     });
     return reactor;
@@ -193,11 +193,11 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
       if (!Admitted(token, "Alarm", reactor)) return;
       if (req->action() == etcdserverpb::AlarmRequest::DEACTIVATE &&
           req->alarm() == etcdserverpb::NOSPACE && req->memberid() == s_.member_id()) {
-        s_.DisarmNoSpace();  // past the quota: raised here before it was replicated
+        s_.member().DisarmNoSpace();  // past the quota: raised here before it was replicated
       }
       bulwark::internal::Request r;
       *r.mutable_alarm() = *req;
-      s_.ProposeAs(token, std::move(r), [this, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+      s_.member().ProposeAs(token, std::move(r), [this, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
         if (!res.ok()) {
           reactor->Finish(ToGrpc(s_.ToEtcdError(res.status())));
           return;
@@ -219,7 +219,7 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     s_.loop().Post([this, req, reactor, token = s_.TokenOf(ctx)] {
       if (!Admitted(token, "MoveLeader", reactor)) return;
-      const raft::Raft& r = s_.node().raft();
+      const raft::Raft& r = s_.member().node().raft();
       if (r.role() != raft::Role::kLeader) {
         reactor->Finish(ToGrpc(absl::FailedPreconditionError("etcdserver: not leader")));
         return;
@@ -229,7 +229,7 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
         reactor->Finish(grpc::Status::OK);
         return;
       }
-      absl::Status st = s_.node().TransferLeadership(NodeId(req->targetid()));
+      absl::Status st = s_.member().node().TransferLeadership(NodeId(req->targetid()));
       if (!st.ok()) {
         // An unknown member, a learner, a transfer already under way.
         reactor->Finish(ToGrpc(absl::FailedPreconditionError("etcdserver: bad leader transferee")));
@@ -244,8 +244,8 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   // The replicated alarms, and this member's NOSPACE when its disk is full
   // (which it may not be able to replicate). Loop thread.
   std::vector<etcdserverpb::AlarmMember> RaisedAlarms() const {
-    std::vector<etcdserverpb::AlarmMember> out = s_.mvcc().alarms();
-    if (s_.nospace_alarm() &&
+    std::vector<etcdserverpb::AlarmMember> out = s_.member().mvcc().alarms();
+    if (s_.member().nospace_alarm() &&
         std::none_of(out.begin(), out.end(), [this](const etcdserverpb::AlarmMember& a) {
           return a.alarm() == etcdserverpb::NOSPACE && a.memberid() == s_.member_id();
         })) {
@@ -258,7 +258,7 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
 
   // Polls every heartbeat until `target` leads (etcd waits for the transfer too).
   void WaitForLeader(uint64_t target, grpc::ServerUnaryReactor* reactor, int polls_left) {
-    if (s_.node().raft().leader() == NodeId(target)) {
+    if (s_.member().node().raft().leader() == NodeId(target)) {
       reactor->Finish(grpc::Status::OK);
       return;
     }
@@ -305,19 +305,19 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
     s_.loop().Post([this, req, resp, reactor, token = s_.TokenOf(ctx)] {
       if (!Admitted(token, "HashKV", reactor)) return;
       int64_t rev = req->revision();
-      if (rev > s_.mvcc().revision()) {
+      if (rev > s_.member().mvcc().revision()) {
         reactor->Finish(ToGrpc(kv::etcd_errors::FutureRev()));
         return;
       }
       // etcd refuses a hash at the compaction point itself too.
-      if (rev > 0 && rev <= s_.mvcc().compact_revision()) {
+      if (rev > 0 && rev <= s_.member().mvcc().compact_revision()) {
         reactor->Finish(ToGrpc(kv::etcd_errors::Compacted()));
         return;
       }
-      s_.FillHeader(resp->mutable_header(), s_.mvcc().revision());
-      resp->set_hash(s_.mvcc().HashKV(rev));
+      s_.member().FillHeader(resp->mutable_header(), s_.member().mvcc().revision());
+      resp->set_hash(s_.member().mvcc().HashKV(rev));
       // etcd's compact revision is -1 until the first compaction.
-      int64_t compacted = s_.mvcc().compact_revision();
+      int64_t compacted = s_.member().mvcc().compact_revision();
       resp->set_compact_revision(compacted == 0 ? -1 : compacted);
       reactor->Finish(grpc::Status::OK);
     });
@@ -328,7 +328,7 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   // Root only. etcd 3.4's maintenance calls answer a refusal with the auth
   // store's own error (code Unknown, "auth: ..."), which clients print.
   bool Admitted(const std::string& token, const char* method, grpc::ServerUnaryReactor* reactor) {
-    absl::StatusOr<std::string> user = s_.Authorize(token, AdminCall(method));
+    absl::StatusOr<std::string> user = s_.member().Authorize(token, AdminCall(method));
     if (user.ok()) return true;
     reactor->Finish(ToGrpc(MaintenanceAuthError(user.status())));
     return false;

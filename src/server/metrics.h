@@ -13,35 +13,12 @@
 #include <tuple>
 
 #include "core/histogram.h"
+#include "member/member_stats.h"
 #include "env/real/real_env.h"
 
 namespace bw::server {
 
-// What the member reports, taken on its loop thread (EtcdServer::Stats): a
-// plain snapshot, so the page is rendered from values and this file needs
-// nothing of the member.
-struct MemberStats {
-  bool has_leader = false;
-  bool is_leader = false;
-  uint64_t leader_changes = 0;
-  uint64_t term = 0;
-  uint64_t commit_index = 0;
-  uint64_t applied_index = 0;
-  uint64_t pending = 0;    // client requests waiting for the log or a read
-  uint64_t proposals = 0;  // entries proposed for clients
-  uint64_t db_bytes = 0;
-  uint64_t live_keys = 0;
-  uint64_t versions = 0;
-  int64_t revision = 0;
-  int64_t compact_revision = 0;
-  uint64_t watchers = 0;
-  uint64_t leases = 0;
-  uint64_t idempotency_keys = 0;
-  uint64_t idempotency_evicted = 0;
-  uint64_t records = 0;
-  bool nospace_alarm = false;
-  core::Histogram sync_seconds = core::Histogram::LatencySeconds();
-};
+using member::MemberStats;
 
 class GrpcMetrics {
  public:

@@ -23,7 +23,7 @@
 #include "kv/etcd_errors.h"
 #include "server/bidi_stream.h"
 #include "server/client_limits.h"
-#include "server/etcd_error_map.h"
+#include "member/etcd_error_map.h"
 #include "server/password.h"
 #include "server/tls.h"
 
@@ -52,16 +52,6 @@ absl::Status AttachIdempotency(grpc::CallbackServerContext* ctx, const char* met
 // Marks a replayed answer in the response metadata (before Finish).
 void MarkReplayed(grpc::CallbackServerContext* ctx, const kv::MvccResult& res) {
   if (res.replayed) ctx->AddInitialMetadata("idempotent-replayed", "true");
-}
-
-bool TxnHasPut(const etcdserverpb::TxnRequest& t) {
-  for (const auto* ops : {&t.success(), &t.failure()}) {
-    for (const etcdserverpb::RequestOp& op : *ops) {
-      if (op.has_request_put()) return true;
-      if (op.has_request_txn() && TxnHasPut(op.request_txn())) return true;
-    }
-  }
-  return false;
 }
 
 bool TxnReadOnly(const etcdserverpb::TxnRequest& t) {
@@ -106,7 +96,7 @@ std::string GoStatusText(const absl::Status& st) {
   return absl::StrCat("rpc error: code = ", name, " desc = ", st.message());
 }
 
-// The description of a root-only call, for EtcdServer::Authorize.
+// The description of a root-only call, for member::Member::Authorize.
 size_t EtcdRequestBytes(const bulwark::internal::Request& r) {
   const google::protobuf::Message* op = nullptr;
   switch (r.op_case()) {

@@ -36,8 +36,6 @@ absl::Status AttachIdempotency(grpc::CallbackServerContext* ctx, const char* met
 // Marks a replayed answer in the response metadata (before Finish).
 void MarkReplayed(grpc::CallbackServerContext* ctx, const kv::MvccResult& res);
 
-// The shape of a txn, nested txns included.
-bool TxnHasPut(const etcdserverpb::TxnRequest& t);
 bool TxnReadOnly(const etcdserverpb::TxnRequest& t);
 bool TxnSerializable(const etcdserverpb::TxnRequest& t);
 
@@ -55,7 +53,7 @@ std::string GoStatusText(const absl::Status& st);
 // the user's name when authentication is on; that is not counted here.
 size_t EtcdRequestBytes(const bulwark::internal::Request& r);
 
-// The description of a root-only call, for EtcdServer::Authorize.
+// The description of a root-only call, for member::Member::Authorize.
 bulwark::internal::Request AdminCall(const char* method);
 
 }  // namespace bw::server

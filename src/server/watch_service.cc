@@ -28,7 +28,7 @@
 #include "kv/etcd_errors.h"
 #include "server/bidi_stream.h"
 #include "server/client_limits.h"
-#include "server/etcd_error_map.h"
+#include "member/etcd_error_map.h"
 #include "server/etcd_server.h"
 #include "server/password.h"
 #include "server/service_support.h"
@@ -51,7 +51,7 @@ class WatchStream final : public BidiStream<grpc::ByteBuffer, grpc::ByteBuffer> 
   void Open() {
     std::weak_ptr<WatchStream> weak = std::static_pointer_cast<WatchStream>(shared_from_this());
     s_.loop().Post([this, weak] {
-      sid_ = s_.watch_hub().AddStream([weak](member::WatchReply r) {
+      sid_ = s_.member().watch_hub().AddStream([weak](member::WatchReply r) {
         std::shared_ptr<WatchStream> p = weak.lock();
         if (p == nullptr) return false;
         if (p->Send(p->s_.EncodeWatchReply(r))) return true;
@@ -82,15 +82,15 @@ class WatchStream final : public BidiStream<grpc::ByteBuffer, grpc::ByteBuffer> 
         // is created, as etcd does).
         bulwark::internal::Request access;
         *access.mutable_watch_create() = req.create_request();
-        self->s_.ResolveUser(self->token_, [self, req, access](absl::StatusOr<std::string> user) {
+        self->s_.member().ResolveUser(self->token_, [self, req, access](absl::StatusOr<std::string> user) {
           if (user.ok()) {
-            if (absl::Status st = self->s_.mvcc().Authorize(*user, access); !st.ok()) user = st;
+            if (absl::Status st = self->s_.member().mvcc().Authorize(*user, access); !st.ok()) user = st;
           }
           self->CreateOrRefuse(req, user.status());
         });
         return;
       }
-      self->s_.watch_hub().OnRequest(self->sid_, req);
+      self->s_.member().watch_hub().OnRequest(self->sid_, req);
       self->RequestDone();
     });
   }
@@ -99,20 +99,20 @@ class WatchStream final : public BidiStream<grpc::ByteBuffer, grpc::ByteBuffer> 
   void CreateOrRefuse(const etcdserverpb::WatchRequest& req, const absl::Status& allowed) {
     if (!allowed.ok()) {
       etcdserverpb::WatchResponse refused;
-      s_.FillHeader(refused.mutable_header(), s_.mvcc().revision());
+      s_.member().FillHeader(refused.mutable_header(), s_.member().mvcc().revision());
       refused.set_watch_id(req.create_request().watch_id());
       refused.set_created(true);
       refused.set_canceled(true);
       refused.set_cancel_reason(GoStatusText(allowed));
       Send(s_.EncodeWatchReply(member::WatchReply{std::move(refused), nullptr}));
     } else {
-      s_.watch_hub().OnRequest(sid_, req);
+      s_.member().watch_hub().OnRequest(sid_, req);
     }
     RequestDone();
   }
   void OnClosed() override {
     auto self = std::static_pointer_cast<WatchStream>(shared_from_this());
-    s_.loop().Post([self] { self->s_.watch_hub().RemoveStream(self->sid_); });
+    s_.loop().Post([self] { self->s_.member().watch_hub().RemoveStream(self->sid_); });
   }
 
   EtcdServer& s_;

@@ -13,7 +13,7 @@
 
 #include "absl/container/flat_hash_map.h"
 
-namespace bw::server {
+namespace bw::member {
 
 class SimpleTokens {
  public:
@@ -58,4 +58,4 @@ class SimpleTokens {
   absl::flat_hash_map<std::string, Entry> tokens_;
 };
 
-}  // namespace bw::server
+}  // namespace bw::member

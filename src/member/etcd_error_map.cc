@@ -1,4 +1,4 @@
-#include "server/etcd_error_map.h"
+#include "member/etcd_error_map.h"
 
 #include <optional>
 
@@ -7,7 +7,7 @@
 #include "core/error_kind.h"
 #include "kv/etcd_errors.h"
 
-namespace bw::server {
+namespace bw::member {
 
 absl::Status EtcdErrorFor(const absl::Status& s) {
   if (s.ok()) return s;
@@ -33,4 +33,4 @@ absl::Status EtcdErrorFor(const absl::Status& s) {
   return absl::UnavailableError(absl::StrCat("etcdserver: ", s.message()));
 }
 
-}  // namespace bw::server
+}  // namespace bw::member

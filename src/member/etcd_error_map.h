@@ -7,9 +7,9 @@
 
 #include "core/status.h"
 
-namespace bw::server {
+namespace bw::member {
 
 // etcd's error for a failure of the member (OK stays OK).
 absl::Status EtcdErrorFor(const absl::Status& s);
 
-}  // namespace bw::server
+}  // namespace bw::member

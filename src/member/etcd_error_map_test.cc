@@ -3,7 +3,7 @@
 // and a message that merely mentions "stopped" or "no leader" is not
 // mistaken for one); etcd's own errors pass through; the rest keep their
 // code's retry meaning under etcd's prefix.
-#include "server/etcd_error_map.h"
+#include "member/etcd_error_map.h"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 #include "kv/etcd_errors.h"
 #include "raft/raft.h"
 
-namespace bw::server {
+namespace bw::member {
 namespace {
 
 using core::ErrorKind;
@@ -70,4 +70,4 @@ TEST(EtcdErrorMapTest, RaftTagsNoLeader) {
 }
 
 }  // namespace
-}  // namespace bw::server
+}  // namespace bw::member
