@@ -91,12 +91,17 @@ absl::StatusOr<sim::SimOptions> MakeOptions(const SimFlags& f) {
       o.planted_compaction_drops_delete = true;
     } else if (b == "stale-token") {
       o.planted_stale_token = true;
+    } else if (b == "skip-apply-auth") {
+      o.planted_skip_apply_auth = true;
+    } else if (b == "auth-before-barrier") {
+      o.planted_auth_before_barrier = true;
     } else {
       return absl::InvalidArgumentError(
           absl::StrCat("unknown planted bug '", b,
                        "'; known: commit-previous-term, skip-vote-log-check, ack-before-persist, "
                        "reads-without-read-index, wal-skip-checksums, skip-dedup, proposer-time, "
-                       "watch-gaps, compaction-drops-delete, stale-token"));
+                       "watch-gaps, compaction-drops-delete, stale-token, skip-apply-auth, "
+                       "auth-before-barrier"));
     }
 #else
     return absl::InvalidArgumentError(
@@ -139,6 +144,15 @@ void PrintSummary(const sim::SimResult& r, uint64_t seed) {
                 static_cast<unsigned long long>(s.leases_granted),
                 static_cast<unsigned long long>(s.lease_keepalives),
                 static_cast<unsigned long long>(s.lease_revocations));
+  }
+  if (s.auth_changes > 0 || s.auth_honoured > 0) {
+    std::printf(
+        "  auth: %llu permission changes (%llu revocations), %llu operations honoured, "
+        "%llu refused\n",
+        static_cast<unsigned long long>(s.auth_changes),
+        static_cast<unsigned long long>(s.auth_revocations),
+        static_cast<unsigned long long>(s.auth_honoured),
+        static_cast<unsigned long long>(s.auth_denied));
   }
   if (s.records_started > 0) {
     std::printf("  records: %llu jobs started, %llu taken over, %llu completed\n",
@@ -229,7 +243,8 @@ void AddSimCommand(CLI::App& app, int* exit_code) {
                   "What the clients do: registers (linearizability), exactly-once (keyed "
                   "etcd writes retried through the faults), leases (no lease revoked before "
                   "its TTL), watches (every revision once, in order, across failover and "
-                  "compaction) or records (idempotency records: fencing tokens, takeovers)");
+                  "compaction), records (idempotency records: fencing tokens, takeovers) or "
+                  "auth (no revoked permission honoured)");
   cmd->add_option("--reuse-chance", flags->options.keyed_reuse_chance,
                   "Exactly-once: how often a request reuses an answered key (must be refused)");
   cmd->add_option("--safety-seconds", flags->safety_s, "Simulated seconds with faults on");

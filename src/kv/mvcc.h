@@ -130,6 +130,10 @@ class MvccStore final : public StateMachine {
   void set_planted_compaction_drops_delete(bool on) { planted_compaction_drops_delete_ = on; }
   // Planted bug (tests): Checkpoint and Complete ignore the fencing token.
   void set_planted_stale_token(bool on) { planted_stale_token_ = on; }
+  // Planted bug (BW_PLANTED_BUGS builds): permissions are not checked when
+  // an entry is applied, only by the proposing member (whose auth state may
+  // be older than the entry's place in the log).
+  void set_planted_skip_apply_auth(bool on) { planted_skip_apply_auth_ = on; }
   size_t idempotency_records() const { return idem_.size(); }
 
   // --- bulwark.v1.Idempotency records (reads; writes go through Apply).
@@ -307,6 +311,7 @@ class MvccStore final : public StateMachine {
   bool planted_proposer_time_ = false;
   bool planted_compaction_drops_delete_ = false;
   bool planted_stale_token_ = false;
+  bool planted_skip_apply_auth_ = false;
   // bulwark.v1.Idempotency records by scope + '\0' + key.
   std::map<std::string, bulwark::v1::Record> records_;
   uint64_t record_token_seq_ = 0;

@@ -16,8 +16,10 @@ using mvcc_internal::RecordKey;
 
 namespace {
 
-// The tag of MvccSnapshot.keys (field 3, length-delimited) on the wire.
+// The tags of MvccSnapshot.keys (field 3) and .idempotency (field 7), both
+// length-delimited, on the wire.
 constexpr uint8_t kSnapshotKeysTag = (3 << 3) | 2;
+constexpr uint8_t kSnapshotIdempotencyTag = (7 << 3) | 2;
 
 }  // namespace
 
@@ -85,12 +87,27 @@ std::string MvccStore::Serialize() const {
     w.Varint(kh.ByteSizeLong());
     BW_ASSERT(kh.AppendToString(&out));
   }
-  bulwark::internal::MvccSnapshot tail;
-  tail.set_log_time_us(log_time_us_);
+  // Fields 4-6, then each idempotency record (7) written from the table as
+  // it is (copying a million records into the message first cost more than
+  // the rest of the snapshot), then fields 8-12.
+  bulwark::internal::MvccSnapshot mid;
+  for (const auto& [id, l] : leases_) {
+    bulwark::internal::Lease* pl = mid.add_leases();
+    pl->set_id(id);
+    pl->set_ttl(l.ttl);
+    pl->set_expiry_us(l.expiry_us);
+  }
+  mid.set_log_time_us(log_time_us_);
   for (const auto& [id, m] : members_)
-    *tail.add_members() = m;
-  for (const auto& [seq, k] : idem_by_seq_)
-    *tail.add_idempotency() = idem_.at(k);
+    *mid.add_members() = m;
+  BW_ASSERT(mid.AppendToString(&out));
+  for (const auto& [seq, k] : idem_by_seq_) {
+    const bulwark::internal::IdempotencyRecord& r = idem_.at(k);
+    w.U8(kSnapshotIdempotencyTag);
+    w.Varint(r.ByteSizeLong());
+    BW_ASSERT(r.AppendToString(&out));
+  }
+  bulwark::internal::MvccSnapshot tail;
   tail.set_idempotency_seq(idem_seq_);
   for (const auto& [k, r] : records_)
     *tail.add_records() = r;
@@ -98,12 +115,6 @@ std::string MvccStore::Serialize() const {
   auth_.SaveTo(tail.mutable_auth());
   for (const etcdserverpb::AlarmMember& a : alarms_)
     *tail.add_alarms() = a;
-  for (const auto& [id, l] : leases_) {
-    bulwark::internal::Lease* pl = tail.add_leases();
-    pl->set_id(id);
-    pl->set_ttl(l.ttl);
-    pl->set_expiry_us(l.expiry_us);
-  }
   BW_ASSERT(tail.AppendToString(&out));
   return out;
 }
@@ -146,6 +157,7 @@ absl::Status MvccStore::Restore(std::string_view snapshot) {
   fresh.planted_proposer_time_ = planted_proposer_time_;
   fresh.planted_compaction_drops_delete_ = planted_compaction_drops_delete_;
   fresh.planted_stale_token_ = planted_stale_token_;
+  fresh.planted_skip_apply_auth_ = planted_skip_apply_auth_;
   for (const bulwark::internal::Lease& pl : snap.leases()) {
     Lease& l = fresh.leases_[pl.id()];
     l.ttl = pl.ttl();

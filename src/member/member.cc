@@ -69,7 +69,9 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(env::Env& env, MemberOptio
   return m;
 }
 
-Member::~Member() { StopNode(); }
+Member::~Member() {
+  StopNode();
+}
 
 void Member::StopNode() {
   if (node_ == nullptr) return;
@@ -241,13 +243,11 @@ void Member::Propose(bulwark::internal::Request req, ProposeDone done) {
   });
 }
 
-void Member::ProposeAs(const std::string& token, bulwark::internal::Request req,
-                       ProposeDone done) {
-  ResolveUser(token,
-              [this, req = std::move(req), done = std::move(done)](
-                  absl::StatusOr<std::string> user) mutable {
-                ProposeAsUser(std::move(user), std::move(req), std::move(done), false);
-              });
+void Member::ProposeAs(const std::string& token, bulwark::internal::Request req, ProposeDone done) {
+  ResolveUser(token, [this, req = std::move(req),
+                      done = std::move(done)](absl::StatusOr<std::string> user) mutable {
+    ProposeAsUser(std::move(user), std::move(req), std::move(done), false);
+  });
 }
 
 void Member::ProposeAsUser(absl::StatusOr<std::string> user, bulwark::internal::Request req,
@@ -346,6 +346,20 @@ absl::StatusOr<std::string> Member::Authorize(const std::string& token,
 void Member::Read(bool linearizable, const std::string& token,
                   std::function<bulwark::internal::Request()> access, UserDone then) {
   if (node_ == nullptr) return then(kv::etcd_errors::Stopped());
+#ifdef BW_PLANTED_BUGS
+  if (o_.planted_auth_before_barrier) {
+    absl::StatusOr<std::string> user = UserOf(token);
+    if (user.ok() && mvcc_->auth().enabled()) {
+      if (absl::Status st = mvcc_->Authorize(*user, access()); !st.ok()) user = st;
+    }
+    node_->ReadBarrier(linearizable,
+                       [user = std::move(user), then = std::move(then)](absl::Status st) mutable {
+                         if (!st.ok()) return then(EtcdErrorFor(st));
+                         then(std::move(user));
+                       });
+    return;
+  }
+#endif
   node_->ReadBarrier(linearizable, [this, token, access = std::move(access),
                                     then = std::move(then)](absl::Status st) mutable {
     if (!st.ok()) return then(EtcdErrorFor(st));

@@ -52,12 +52,15 @@ struct MemberOptions {
   // Tokens the log does not issue (JWT; users named by a client
   // certificate): the user, or the error to answer; nullopt when the token
   // is not of such a kind. Unset: every token is a simple token.
-  std::function<std::optional<absl::StatusOr<std::string>>(const std::string& token)>
-      other_tokens;
+  std::function<std::optional<absl::StatusOr<std::string>>(const std::string& token)> other_tokens;
   // Called with every store the member makes (at start and on each
   // snapshot install): planted bugs, tests.
   std::function<void(kv::MvccStore&)> configure_store;
   std::function<void(WatchHub&)> configure_hub;
+  // Planted bug (BW_PLANTED_BUGS builds): a read's permission is checked
+  // before its read barrier, against auth state that may be older than the
+  // data it then reads.
+  bool planted_auth_before_barrier = false;
   // Told of the node's events after the member has handled them (the
   // simulator's checkers). May be null.
   node::NodeObserver* observer = nullptr;

@@ -26,9 +26,9 @@
 #include "env/real/deadline.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 #include "kv/etcd_errors.h"
+#include "member/etcd_error_map.h"
 #include "server/bidi_stream.h"
 #include "server/client_limits.h"
-#include "member/etcd_error_map.h"
 #include "server/etcd_server.h"
 #include "server/password.h"
 #include "server/service_support.h"
@@ -78,8 +78,8 @@ class AuthService final : public etcdserverpb::Auth::CallbackService {
           if (!ok) return reactor->Finish(ToGrpc(kv::auth_errors::AuthFailed()));
           if (s_.jwt() != nullptr) {
             // A signed token needs no log entry: every member checks it.
-            absl::StatusOr<std::string> jwt =
-                s_.jwt()->Sign(req->name(), s_.member().mvcc().auth().revision(), env::UnixMillisNow());
+            absl::StatusOr<std::string> jwt = s_.jwt()->Sign(
+                req->name(), s_.member().mvcc().auth().revision(), env::UnixMillisNow());
             if (!jwt.ok()) return reactor->Finish(ToGrpc(jwt.status()));
             resp->set_token(*std::move(jwt));
             s_.member().FillHeader(resp->mutable_header(), s_.member().mvcc().revision());
@@ -89,14 +89,14 @@ class AuthService final : public etcdserverpb::Auth::CallbackService {
           bulwark::internal::Request r;
           r.mutable_auth_authenticate()->set_name(req->name());
           r.mutable_auth_authenticate()->set_token(token);
-          s_.member().Propose(std::move(r),
-                     [this, token, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
-                       absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
-                       if (!st.ok()) return reactor->Finish(ToGrpc(st));
-                       resp->set_token(token);
-                       s_.member().FillHeader(resp->mutable_header(), res->revision);
-                       reactor->Finish(grpc::Status::OK);
-                     });
+          s_.member().Propose(
+              std::move(r), [this, token, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+                absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
+                if (!st.ok()) return reactor->Finish(ToGrpc(st));
+                resp->set_token(token);
+                s_.member().FillHeader(resp->mutable_header(), res->revision);
+                reactor->Finish(grpc::Status::OK);
+              });
         });
       });
       if (!queued) reactor->Finish(ToGrpc(TooManyPasswordChecks()));
@@ -265,12 +265,13 @@ class AuthService final : public etcdserverpb::Auth::CallbackService {
   template <typename Resp>
   void Propose(const std::string& token, bulwark::internal::Request r, Resp* resp,
                grpc::ServerUnaryReactor* reactor) {
-    s_.member().ProposeAs(token, std::move(r), [this, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
-      absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
-      if (!st.ok()) return reactor->Finish(ToGrpc(st));
-      s_.member().FillHeader(resp->mutable_header(), res->revision);
-      reactor->Finish(grpc::Status::OK);
-    });
+    s_.member().ProposeAs(token, std::move(r),
+                          [this, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+                            absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
+                            if (!st.ok()) return reactor->Finish(ToGrpc(st));
+                            s_.member().FillHeader(resp->mutable_header(), res->revision);
+                            reactor->Finish(grpc::Status::OK);
+                          });
   }
   // Hashes the password off the loop (only once the caller may make the
   // change: nobody gets to spend this member's CPU on hashes for free),

@@ -27,9 +27,9 @@
 #include "env/real/deadline.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 #include "kv/etcd_errors.h"
+#include "member/etcd_error_map.h"
 #include "server/bidi_stream.h"
 #include "server/client_limits.h"
-#include "member/etcd_error_map.h"
 #include "server/etcd_server.h"
 #include "server/password.h"
 #include "server/service_support.h"
@@ -99,28 +99,29 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
         a->add_peer_urls(u);
       a->set_learner(req->islearner());
       bool learner = req->islearner();
-      s_.member().ProposeAs(token, std::move(r),
-                   [this, id, learner, urls, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
-                     absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
-                     if (!st.ok()) return Fail(reactor, st);
-                     raft::ConfChange cc;
-                     cc.changes.push_back({learner ? raft::ConfChangeType::kAddLearner
-                                                   : raft::ConfChangeType::kAddVoter,
-                                           NodeId(id)});
-                     ProposeConf(cc, [this, id, learner, urls, resp, reactor](absl::Status st) {
-                       if (!st.ok()) return Fail(reactor, st);
-                       WaitFor([this, id] { return InConf(id); },
-                               [this, id, learner, urls, resp, reactor](bool ok) {
-                                 if (!ok) return Fail(reactor, kv::etcd_errors::Timeout());
-                                 etcdserverpb::Member* m = resp->mutable_member();
-                                 m->set_id(id);
-                                 for (const std::string& u : urls)
-                                   m->add_peerurls(u);
-                                 m->set_islearner(learner);
-                                 FinishMembers(resp, reactor);
-                               });
-                     });
-                   });
+      s_.member().ProposeAs(
+          token, std::move(r),
+          [this, id, learner, urls, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+            absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
+            if (!st.ok()) return Fail(reactor, st);
+            raft::ConfChange cc;
+            cc.changes.push_back(
+                {learner ? raft::ConfChangeType::kAddLearner : raft::ConfChangeType::kAddVoter,
+                 NodeId(id)});
+            ProposeConf(cc, [this, id, learner, urls, resp, reactor](absl::Status st) {
+              if (!st.ok()) return Fail(reactor, st);
+              WaitFor([this, id] { return InConf(id); },
+                      [this, id, learner, urls, resp, reactor](bool ok) {
+                        if (!ok) return Fail(reactor, kv::etcd_errors::Timeout());
+                        etcdserverpb::Member* m = resp->mutable_member();
+                        m->set_id(id);
+                        for (const std::string& u : urls)
+                          m->add_peerurls(u);
+                        m->set_islearner(learner);
+                        FinishMembers(resp, reactor);
+                      });
+            });
+          });
     });
     return reactor;
   }
@@ -213,11 +214,12 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
       bulwark::internal::Request r;
       r.mutable_member_update()->set_id(req->id());
       *r.mutable_member_update()->mutable_peer_urls() = req->peerurls();
-      s_.member().ProposeAs(token, std::move(r), [this, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
-        absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
-        if (!st.ok()) return Fail(reactor, st);
-        FinishMembers(resp, reactor);
-      });
+      s_.member().ProposeAs(
+          token, std::move(r), [this, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+            absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
+            if (!st.ok()) return Fail(reactor, st);
+            FinishMembers(resp, reactor);
+          });
     });
     return reactor;
   }
@@ -302,7 +304,8 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
                                                          std::function<void(grpc::Status)>)) {
     uint64_t leader = s_.member().node().raft().leader().value();
     auto it = s_.member().mvcc().members().find(leader);
-    if (leader == 0 || it == s_.member().mvcc().members().end() || it->second.client_urls().empty()) {
+    if (leader == 0 || it == s_.member().mvcc().members().end() ||
+        it->second.client_urls().empty()) {
       return false;
     }
     absl::StatusOr<Url> u = ParseUrl("client-urls", it->second.client_urls(0));

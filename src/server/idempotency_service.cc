@@ -26,9 +26,9 @@
 #include "env/real/deadline.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 #include "kv/etcd_errors.h"
+#include "member/etcd_error_map.h"
 #include "server/bidi_stream.h"
 #include "server/client_limits.h"
-#include "member/etcd_error_map.h"
 #include "server/etcd_server.h"
 #include "server/password.h"
 #include "server/service_support.h"
@@ -84,8 +84,8 @@ class IdempotencyService final : public bulwark::v1::Idempotency::CallbackServic
     };
     s_.ReadThen(reactor, true, s_.TokenOf(ctx), access,
                 [this, req, resp, reactor](const std::string& user) {
-                  const bulwark::v1::Record* r =
-                      s_.member().mvcc().GetRecord(member::Member::UserScope(user, req->scope()), req->key());
+                  const bulwark::v1::Record* r = s_.member().mvcc().GetRecord(
+                      member::Member::UserScope(user, req->scope()), req->key());
                   if (r == nullptr) {
                     return reactor->Finish(ToGrpc(absl::NotFoundError(
                         "bulwark: no idempotency record for this key (expired?)")));
@@ -141,14 +141,14 @@ class IdempotencyService final : public bulwark::v1::Idempotency::CallbackServic
       return reactor;
     }
     s_.loop().Post([this, ctx, r = std::move(r), resp, reactor, token = s_.TokenOf(ctx)]() mutable {
-      s_.member().ProposeAs(token, std::move(r),
-                   [this, ctx, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
-                     absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
-                     if (res.ok()) MarkReplayed(ctx, *res);
-                     if (!st.ok()) return reactor->Finish(ToGrpc(st));
-                     resp->ParseFromString(res->service_response);
-                     reactor->Finish(grpc::Status::OK);
-                   });
+      s_.member().ProposeAs(
+          token, std::move(r), [this, ctx, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+            absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
+            if (res.ok()) MarkReplayed(ctx, *res);
+            if (!st.ok()) return reactor->Finish(ToGrpc(st));
+            resp->ParseFromString(res->service_response);
+            reactor->Finish(grpc::Status::OK);
+          });
     });
     return reactor;
   }

@@ -26,9 +26,9 @@
 #include "env/real/deadline.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 #include "kv/etcd_errors.h"
+#include "member/etcd_error_map.h"
 #include "server/bidi_stream.h"
 #include "server/client_limits.h"
-#include "member/etcd_error_map.h"
 #include "server/etcd_server.h"
 #include "server/password.h"
 #include "server/service_support.h"
@@ -154,24 +154,25 @@ class KvService final : public etcdserverpb::KV::CallbackService {
       reactor->Finish(ToGrpc(kv::etcd_errors::RequestTooLarge()));
       return reactor;
     }
-    s_.loop().Post([this, ctx, token = s_.TokenOf(ctx), r = std::move(r), reactor, take,
-                    header]() mutable {
-      s_.member().ProposeAs(token, std::move(r),
-                   [this, ctx, reactor, take, header](absl::StatusOr<kv::MvccResult> res) mutable {
-                     if (!res.ok()) {
-                       reactor->Finish(ToGrpc(s_.ToEtcdError(res.status())));
-                       return;
-                     }
-                     MarkReplayed(ctx, *res);
-                     if (!res->status.ok()) {
-                       reactor->Finish(ToGrpc(res->status));
-                       return;
-                     }
-                     take(*res);
-                     s_.member().FillHeader(header(), res->revision);
-                     reactor->Finish(grpc::Status::OK);
-                   });
-    });
+    s_.loop().Post(
+        [this, ctx, token = s_.TokenOf(ctx), r = std::move(r), reactor, take, header]() mutable {
+          s_.member().ProposeAs(
+              token, std::move(r),
+              [this, ctx, reactor, take, header](absl::StatusOr<kv::MvccResult> res) mutable {
+                if (!res.ok()) {
+                  reactor->Finish(ToGrpc(s_.ToEtcdError(res.status())));
+                  return;
+                }
+                MarkReplayed(ctx, *res);
+                if (!res->status.ok()) {
+                  reactor->Finish(ToGrpc(res->status));
+                  return;
+                }
+                take(*res);
+                s_.member().FillHeader(header(), res->revision);
+                reactor->Finish(grpc::Status::OK);
+              });
+        });
     return reactor;
   }
 

@@ -27,9 +27,9 @@
 #include "env/real/deadline.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 #include "kv/etcd_errors.h"
+#include "member/etcd_error_map.h"
 #include "server/bidi_stream.h"
 #include "server/client_limits.h"
-#include "member/etcd_error_map.h"
 #include "server/etcd_server.h"
 #include "server/password.h"
 #include "server/service_support.h"
@@ -94,19 +94,19 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
           *g = *req;
           if (g->id() == 0) g->set_id(s_.member().NewLeaseId());
           g->set_ttl(std::max(g->ttl(), s_.MinLeaseTtl()));
-          s_.member().ProposeAs(token, std::move(r),
-                       [this, ctx, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
-                         if (res.ok()) MarkReplayed(ctx, *res);
-                         absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
-                         if (!st.ok()) {
-                           reactor->Finish(ToGrpc(st));
-                           return;
-                         }
-                         resp->set_id(res->lease_id);
-                         resp->set_ttl(res->lease_ttl);
-                         s_.member().FillHeader(resp->mutable_header(), res->revision);
-                         reactor->Finish(grpc::Status::OK);
-                       });
+          s_.member().ProposeAs(
+              token, std::move(r), [this, ctx, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+                if (res.ok()) MarkReplayed(ctx, *res);
+                absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
+                if (!st.ok()) {
+                  reactor->Finish(ToGrpc(st));
+                  return;
+                }
+                resp->set_id(res->lease_id);
+                resp->set_ttl(res->lease_ttl);
+                s_.member().FillHeader(resp->mutable_header(), res->revision);
+                reactor->Finish(grpc::Status::OK);
+              });
         });
     return reactor;
   }
@@ -123,17 +123,17 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
       return reactor;
     }
     s_.loop().Post([this, ctx, r = std::move(r), resp, reactor, token = s_.TokenOf(ctx)]() mutable {
-      s_.member().ProposeAs(token, std::move(r),
-                   [this, ctx, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
-                     if (res.ok()) MarkReplayed(ctx, *res);
-                     absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
-                     if (!st.ok()) {
-                       reactor->Finish(ToGrpc(st));
-                       return;
-                     }
-                     s_.member().FillHeader(resp->mutable_header(), res->revision);
-                     reactor->Finish(grpc::Status::OK);
-                   });
+      s_.member().ProposeAs(
+          token, std::move(r), [this, ctx, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+            if (res.ok()) MarkReplayed(ctx, *res);
+            absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
+            if (!st.ok()) {
+              reactor->Finish(ToGrpc(st));
+              return;
+            }
+            s_.member().FillHeader(resp->mutable_header(), res->revision);
+            reactor->Finish(grpc::Status::OK);
+          });
     });
     return reactor;
   }
@@ -155,22 +155,22 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
       *a.mutable_lease_time_to_live() = *req;
       return a;
     };
-    s_.ReadThen(reactor, true, s_.TokenOf(ctx), access,
-                [this, req, resp, reactor](const std::string&) {
-                  s_.member().FillHeader(resp->mutable_header(), s_.member().mvcc().revision());
-                  resp->set_id(req->id());
-                  std::optional<kv::LeaseInfo> info =
-                      s_.member().mvcc().GetLease(req->id(), s_.member().LogNowMicros(), req->keys());
-                  if (!info) {
-                    resp->set_ttl(-1);  // etcd: an unknown (or expired) lease has TTL -1
-                  } else {
-                    resp->set_ttl(std::max<int64_t>(info->remaining_s, 0));
-                    resp->set_grantedttl(info->granted_ttl);
-                    for (const std::string& k : info->keys)
-                      resp->add_keys(k);
-                  }
-                  reactor->Finish(grpc::Status::OK);
-                });
+    s_.ReadThen(
+        reactor, true, s_.TokenOf(ctx), access, [this, req, resp, reactor](const std::string&) {
+          s_.member().FillHeader(resp->mutable_header(), s_.member().mvcc().revision());
+          resp->set_id(req->id());
+          std::optional<kv::LeaseInfo> info =
+              s_.member().mvcc().GetLease(req->id(), s_.member().LogNowMicros(), req->keys());
+          if (!info) {
+            resp->set_ttl(-1);  // etcd: an unknown (or expired) lease has TTL -1
+          } else {
+            resp->set_ttl(std::max<int64_t>(info->remaining_s, 0));
+            resp->set_grantedttl(info->granted_ttl);
+            for (const std::string& k : info->keys)
+              resp->add_keys(k);
+          }
+          reactor->Finish(grpc::Status::OK);
+        });
     return reactor;
   }
 

@@ -26,9 +26,9 @@
 #include "env/real/deadline.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 #include "kv/etcd_errors.h"
+#include "member/etcd_error_map.h"
 #include "server/bidi_stream.h"
 #include "server/client_limits.h"
-#include "member/etcd_error_map.h"
 #include "server/etcd_server.h"
 #include "server/password.h"
 #include "server/service_support.h"
@@ -197,18 +197,19 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
       }
       bulwark::internal::Request r;
       *r.mutable_alarm() = *req;
-      s_.member().ProposeAs(token, std::move(r), [this, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
-        if (!res.ok()) {
-          reactor->Finish(ToGrpc(s_.ToEtcdError(res.status())));
-          return;
-        }
-        if (!res->status.ok()) {
-          reactor->Finish(ToGrpc(res->status));
-          return;
-        }
-        resp->ParseFromString(res->service_response);
-        reactor->Finish(grpc::Status::OK);
-      });
+      s_.member().ProposeAs(token, std::move(r),
+                            [this, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
+                              if (!res.ok()) {
+                                reactor->Finish(ToGrpc(s_.ToEtcdError(res.status())));
+                                return;
+                              }
+                              if (!res->status.ok()) {
+                                reactor->Finish(ToGrpc(res->status));
+                                return;
+                              }
+                              resp->ParseFromString(res->service_response);
+                              reactor->Finish(grpc::Status::OK);
+                            });
     });
     return reactor;
   }

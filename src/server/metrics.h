@@ -13,8 +13,8 @@
 #include <tuple>
 
 #include "core/histogram.h"
-#include "member/member_stats.h"
 #include "env/real/real_env.h"
+#include "member/member_stats.h"
 
 namespace bw::server {
 

@@ -26,9 +26,9 @@
 #include "env/real/deadline.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 #include "kv/etcd_errors.h"
+#include "member/etcd_error_map.h"
 #include "server/bidi_stream.h"
 #include "server/client_limits.h"
-#include "member/etcd_error_map.h"
 #include "server/etcd_server.h"
 #include "server/password.h"
 #include "server/service_support.h"
@@ -82,12 +82,14 @@ class WatchStream final : public BidiStream<grpc::ByteBuffer, grpc::ByteBuffer> 
         // is created, as etcd does).
         bulwark::internal::Request access;
         *access.mutable_watch_create() = req.create_request();
-        self->s_.member().ResolveUser(self->token_, [self, req, access](absl::StatusOr<std::string> user) {
-          if (user.ok()) {
-            if (absl::Status st = self->s_.member().mvcc().Authorize(*user, access); !st.ok()) user = st;
-          }
-          self->CreateOrRefuse(req, user.status());
-        });
+        self->s_.member().ResolveUser(
+            self->token_, [self, req, access](absl::StatusOr<std::string> user) {
+              if (user.ok()) {
+                if (absl::Status st = self->s_.member().mvcc().Authorize(*user, access); !st.ok())
+                  user = st;
+              }
+              self->CreateOrRefuse(req, user.status());
+            });
         return;
       }
       self->s_.member().watch_hub().OnRequest(self->sid_, req);

@@ -176,7 +176,7 @@ void Simulation::Nemesis() {
         break;
       }
       std::vector<NodeId> up;
-      for (auto& [id, n] : nodes_)
+      for (auto& [id, m] : members_)
         up.push_back(id);
       if (up.empty()) break;
       NodeId victim =
@@ -337,9 +337,9 @@ void Simulation::Figure8() {
 void Simulation::Figure8OtherLeader(NodeId o, NodeId f, Term old_term, int tries) {
   if (!safety_phase_ || failed()) return;
   NodeId m = kNoNode;
-  for (auto& [id, n] : nodes_) {
-    if (id != o && id != f && n->raft().role() == raft::Role::kLeader &&
-        n->raft().term() > old_term) {
+  for (auto& [id, mb] : members_) {
+    const raft::Raft& r = mb->node().raft();
+    if (id != o && id != f && r.role() == raft::Role::kLeader && r.term() > old_term) {
       m = id;
     }
   }

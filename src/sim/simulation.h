@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "check/auth_revocation.h"
 #include "check/exactly_once.h"
 #include "check/history.h"
 #include "check/lease_expiry.h"
@@ -22,8 +23,7 @@
 #include "check/watch_stream.h"
 #include "env/sim/sim_world.h"
 #include "kv/mvcc.h"
-#include "member/log_time.h"
-#include "member/watch_hub.h"
+#include "member/member.h"
 #include "sim/simulator.h"
 
 namespace bw::sim::detail {
@@ -47,17 +47,12 @@ inline constexpr std::pair<Fault, const char*> kFaultNames[] = {
 // The proposer id of the figure-8 fault's empty entries (no workload client
 // has it).
 constexpr uint64_t kFigure8Client = uint64_t{1} << 23;
-// The proposer id of the leader's lease ticks (the leases workload).
-constexpr uint64_t kLeaseTicker = kFigure8Client + 1;
 
 class Simulation : public node::NodeObserver {
  public:
   explicit Simulation(const SimOptions& o) : o_(o), world_(o.seed) { history_.set_time_unit("ns"); }
-  // Nodes answer their waiting clients as they go; they must go first.
-  ~Simulation() override {
-    hubs_.clear();
-    nodes_.clear();
-  }
+  // Members answer their waiting clients as they go; they must go first.
+  ~Simulation() override { members_.clear(); }
 
   SimResult Run();
   // The result of a run stopped by an assertion.
@@ -97,6 +92,10 @@ class Simulation : public node::NodeObserver {
     uint64_t record_token = 0;
     int64_t record_ttl_ms = 0;
     int record_steps_left = 0;
+    // The auth workload: the token this user's client holds ("" for none),
+    // and how many it asked for.
+    std::string auth_token;
+    uint64_t auth_tokens = 0;
   };
   // A lease of the leases workload: on which replicas it was seen.
   struct LeaseTrack {
@@ -128,6 +127,9 @@ class Simulation : public node::NodeObserver {
 
   void SetUpNode(NodeId id, bool initial);
   void StartNode(NodeId id);
+  // The member `id` as this run constructs it (its node's options, the
+  // planted bugs, the simulation as its observer).
+  member::MemberOptions MemberOptionsFor(NodeId id);
   // Latent corruption of o_.corrupt_nodes voters (see SimOptions).
   void Corrupt();
   // A majority of the initial voters is damaged: no progress is possible.
@@ -150,7 +152,9 @@ class Simulation : public node::NodeObserver {
   void Figure8KillNext(NodeId m, Term m_term);
   void Figure8Kill(NodeId l, NodeId m);
   void ChurnStep(int64_t until_us);
+  // The live member `id` (its node), or null.
   node::Node* Live(NodeId id);
+  member::Member* LiveMember(NodeId id);
   std::vector<NodeId> Members();  // voters and learners of the latest config
   std::vector<NodeId> Voters();   // voters (both halves) of the latest config
   const raft::ConfState* LatestConf();
@@ -164,13 +168,24 @@ class Simulation : public node::NodeObserver {
   int64_t NewKeyedOp(Client& c);
   // Sends one attempt of keyed_[op] to node `n`; `drives` is false for a
   // concurrent copy whose answer is recorded but does not move the client on.
-  void SendKeyed(Client& c, int64_t op, node::Node* n, bool drives);
+  void SendKeyed(Client& c, int64_t op, NodeId n, bool drives);
   // Checks the exactly-once workload against the leader's store (see Workload).
   void CheckExactlyOnce(node::Node& leader);
   bool keyed() const { return o_.workload == Workload::kExactlyOnce; }
   bool leases() const { return o_.workload == Workload::kLeases; }
   bool watches() const { return o_.workload == Workload::kWatches; }
   bool records() const { return o_.workload == Workload::kRecords; }
+  bool auth() const { return o_.workload == Workload::kAuth; }
+  // The auth workload (see Workload::kAuth): the administrator (the first
+  // client) and the users.
+  void AuthClientStep(Client& c);
+  void AuthAdminStep(Client& c);
+  void AuthUserStep(Client& c);
+  // After node `id` applied `e`: a write applied must have been permitted
+  // at that point of the log.
+  void ObserveAuthApply(NodeId id, const raft::Entry& e);
+  // At the end: some user operation was answered after healing.
+  void CheckAuthServed();
   // The records workload (see Workload::kRecords).
   void RecordsClientStep(Client& c);
   // After node `id` applied something: the tokens its records now hold.
@@ -185,19 +200,15 @@ class Simulation : public node::NodeObserver {
   // Opens the watcher's stream on node `id`, from the revision it needs.
   void ConnectWatcher(Client& c, NodeId id);
   void OnWatchReply(Client& c, uint64_t gen, const etcdserverpb::WatchResponse& r);
-  // A new incarnation of node `id`: a new hub on its store.
-  void NewWatchHub(NodeId id);
   // At the end: every watcher catches up with the leader.
   void CheckWatchesCaughtUp(NodeId leader);
   // The leases workload (see Workload::kLeases).
   void LeaseClientStep(Client& c);
-  // Proposes `r` on node `id` as the member does: stamped with its
-  // reckoning of log time.
+  // Proposes `r` through member `id` (member::Member::Propose: the quota,
+  // its reckoning of log time) with the client's request id.
   void ProposeAsMember(NodeId id, bulwark::internal::Request r, uint64_t request_id,
                        node::ProposeCallback done);
-  // The leader's lease timer of node `id`'s incarnation `gen`.
-  void LeaseTimer(NodeId id, uint64_t gen);
-  // After node `id` applied something: its lease clock, and revocations.
+  // After node `id` applied something: revocations.
   void ObserveLeases(NodeId id);
   // At the end: the service answered after healing, and every lease whose
   // time ran out well before the end is gone.
@@ -227,12 +238,14 @@ class Simulation : public node::NodeObserver {
   const SimOptions& o_;
   env::SimWorld world_;
   std::vector<NodeId> universe_;
-  std::map<NodeId, std::unique_ptr<node::Node>> nodes_;
+  // Every live member, as production constructs it (member::Member).
+  std::map<NodeId, std::unique_ptr<member::Member>> members_;
   std::map<NodeId, node::NodeOptions> node_options_;
   std::vector<Client> clients_;
   check::History history_;
   check::RaftInvariants invariants_;
-  std::set<uint64_t> acked_writes_;
+  // The registers workload: the values of acknowledged writes.
+  std::set<std::string> acked_values_;
   std::vector<KeyedOp> keyed_;
   std::deque<std::string> trace_;
   SimResult result_;
@@ -261,19 +274,16 @@ class Simulation : public node::NodeObserver {
   // When the latent corruption struck (Corrupt), and whom it struck.
   int64_t corrupt_stamp_ = -1;
   std::set<NodeId> damaged_;
-  // The leases workload: each node's store and lease clock (replaced when
-  // it restarts), the incarnation its lease timer belongs to, the leases.
+  // Each live member's store (set as the member makes it, so that what it
+  // applies while it starts is seen too), and the leases workload's leases.
   std::map<NodeId, kv::MvccStore*> stores_;
-  std::map<NodeId, std::unique_ptr<member::LogTime>> log_times_;
-  std::map<NodeId, uint64_t> lease_timer_gen_;
   std::map<int64_t, LeaseTrack> leases_;
   check::LeaseExpiryChecker lease_checker_;
   double max_clock_rate_ = 1.0;
   double min_clock_rate_ = 1.0;
-  uint64_t lease_serial_ = 0;
   bool lease_served_after_heal_ = false;
-  // The watches workload: each live node's hub, its incarnation, the checker.
-  std::map<NodeId, std::unique_ptr<member::WatchHub>> hubs_;
+  // The watches workload: each member's incarnation (a restart ends every
+  // stream of its hub), the checker.
   std::map<NodeId, uint64_t> hub_gen_;
   check::WatchStreamChecker watch_checker_;
   uint64_t watch_serial_ = 0;
@@ -282,6 +292,15 @@ class Simulation : public node::NodeObserver {
   std::vector<uint64_t> record_gen_;
   check::RecordFencingChecker record_checker_;
   bool record_served_after_heal_ = false;
+  // The auth workload: the administrator's next setup step (the setup is
+  // done once it passes the last), whether each user's permission is
+  // granted as the administrator last asked, the checker, each store's
+  // revision after the last entry it applied (-1: not known).
+  size_t auth_setup_step_ = 0;
+  std::map<uint64_t, bool> auth_granted_;
+  check::AuthRevocationChecker auth_checker_;
+  std::map<NodeId, int64_t> auth_last_revision_;
+  bool auth_served_after_heal_ = false;
 };
 
 }  // namespace bw::sim::detail

@@ -1,5 +1,8 @@
-// The deterministic cluster simulator: whole clusters of node::Node and their
-// clients in one thread, on a SimWorld, from one seed. The seed derives
+// The deterministic cluster simulator: whole clusters of member::Member (the
+// class production's server constructs: the node, the MVCC store, the watch
+// hub, log time and the leader's ticks, quota, publishing, users,
+// keep-alive batching) and their clients in one thread, on a SimWorld, from
+// one seed. The seed derives
 // everything — message delays, loss, duplication and reordering; partitions;
 // crashes that lose unsynced writes; clock drift; membership changes;
 // snapshots; leadership transfers; and which rare-path fault sites fire.
@@ -56,7 +59,9 @@ std::string KnownFaults();
 
 // What the clients do.
 enum class Workload {
-  // Reads, writes and compare-and-sets on registers; the history must be
+  // Linearizable reads (member::Member::Read, then a Range), puts and
+  // compare-and-sets (a txn) on a few keys of the MVCC store, each write
+  // with an idempotency key as the SDK sends it; the history must be
   // linearizable and no acknowledged write may be lost.
   kRegisters,
   // Keyed (idempotent) etcd writes on the MVCC store, each retried with the
@@ -67,14 +72,14 @@ enum class Workload {
   // reused key must be refused.
   kExactlyOnce,
   // Leases on the MVCC store, with every member's lease clock
-  // (member::LogTime) and the leader's ticks as production runs them:
+  // (member::LogTime) and the leader's ticks, run by the member itself:
   // clients grant leases of 2-4 s through any member and keep some alive.
   // No lease may be revoked (on any replica) before its TTL has passed on
   // the fastest clock since the client sent the grant or the last keep-alive
   // that was answered (check::LeaseExpiryChecker).
   kLeases,
   // Watches on the MVCC store through each member's watch hub
-  // (member::WatchHub, as production runs it): half the clients write
+  // (member::WatchHub, the member's own): half the clients write
   // (puts, deletes, two-key txns, now and then a compaction), the others
   // watch every key from revision 2, resuming on another member (from the
   // revision after their last event) when theirs crashes, and now and then
@@ -91,9 +96,20 @@ enum class Workload {
   // completes once (later Begins get its response), and a lock is taken over
   // only after its TTL on the fastest clock (check::RecordFencingChecker).
   kRecords,
+  // Authentication and permissions under faults, through the member's own
+  // paths (tokens from Authenticate entries, Member::ProposeAs and
+  // Member::Read): the first client, as root, sets up a user and a role per
+  // other client (read-write on one key of its own), enables
+  // authentication, then keeps revoking and granting those permissions;
+  // the others authenticate (again whenever their token is unknown, as
+  // after a member restarts) and read and write their keys. A revoked
+  // permission is never honoured once the revocation was acknowledged
+  // (check::AuthRevocationChecker), and no member applies a write whose
+  // user lacked the permission at that point of the log.
+  kAuth,
 };
 
-// "registers", "exactly-once", "leases", "watches" or "records".
+// "registers", "exactly-once", "leases", "watches", "records" or "auth".
 absl::StatusOr<Workload> ParseWorkload(const std::string& name);
 std::string WorkloadName(Workload w);
 
@@ -143,6 +159,12 @@ struct SimOptions {
   // Planted bug: the record service honours a Checkpoint or Complete from a
   // holder whose token was superseded.
   bool planted_stale_token = false;
+  // Planted bug: the MVCC store does not check permissions when it applies
+  // an entry (only the proposing member does).
+  bool planted_skip_apply_auth = false;
+  // Planted bug: a member checks a read's permission before its read
+  // barrier.
+  bool planted_auth_before_barrier = false;
   node::NodeBugs node_bugs;
   // How often the trace notes the clients' progress.
   int64_t progress_every_us = 5'000'000;
@@ -194,6 +216,12 @@ struct SimStats {
   uint64_t records_started = 0;
   uint64_t records_taken_over = 0;
   uint64_t records_completed = 0;
+  // The auth workload: permission changes acknowledged (revocations among
+  // them), user operations honoured and refused for want of permission.
+  uint64_t auth_changes = 0;
+  uint64_t auth_revocations = 0;
+  uint64_t auth_honoured = 0;
+  uint64_t auth_denied = 0;
   int64_t virtual_us = 0;
   int64_t leader_after_heal_us = -1;
 };

@@ -68,6 +68,12 @@ TEST_P(SimSweepTest, NoViolations) {
     if (p.workload == Workload::kRecords) {
       ASSERT_GT(r.stats.records_completed, 0u) << "seed " << o.seed;
     }
+    if (p.workload == Workload::kAuth && p.nodes == 3) {
+      // Revocations were acknowledged and operations honoured: the checker
+      // had work.
+      ASSERT_GT(r.stats.auth_revocations, 0u) << "seed " << o.seed;
+      ASSERT_GT(r.stats.auth_honoured, 0u) << "seed " << o.seed;
+    }
     if (p.workload == Workload::kLeases) {
       // Leases were granted and some ran out: the checker had work.
       ASSERT_GT(r.stats.leases_granted, 0u) << "seed " << o.seed;
@@ -100,6 +106,9 @@ std::vector<Sweep> AllSweeps() {
   // Idempotency records: fencing tokens, takeovers after the lock's TTL.
   out.push_back({3, kFaultAll, 9700, 300, Workload::kRecords});
   out.push_back({5, kFaultAll, 10100, 100, Workload::kRecords});
+  // Users, roles and tokens: permissions revoked and granted under faults.
+  out.push_back({3, kFaultAll, 11000, 200, Workload::kAuth});
+  out.push_back({5, kFaultAll, 11300, 60, Workload::kAuth});
   uint64_t seed = 4000;
   for (uint32_t bit = 1; bit < kFaultAll; bit <<= 1) {
     out.push_back({bit == kFaultMembership ? 5 : 3, bit, seed, 15});
@@ -359,6 +368,19 @@ INSTANTIATE_TEST_SUITE_P(
                    [](SimOptions& o) {
                      o.workload = Workload::kRecords;
                      o.planted_proposer_time = true;
+                   }},
+        // Permissions checked only by the proposing member (not again when
+        // the entry is applied); a read's permission checked before its
+        // barrier: a revoked permission is honoured.
+        PlantedBug{"skip_apply_auth", 3, kFaultAll, 10,
+                   [](SimOptions& o) {
+                     o.workload = Workload::kAuth;
+                     o.planted_skip_apply_auth = true;
+                   }},
+        PlantedBug{"auth_before_barrier", 3, kFaultAll, 20,
+                   [](SimOptions& o) {
+                     o.workload = Workload::kAuth;
+                     o.planted_auth_before_barrier = true;
                    }},
         PlantedBug{"wal_skip_checksums", 3, kFaultAll & ~kFaultMembership & ~kFaultFigure8, 20,
                    [](SimOptions& o) {

@@ -86,24 +86,24 @@ void Simulation::KeyedClientStep(Client& c, const std::vector<NodeId>& members) 
     return;
   }
   int64_t op = c.keyed_op;
-  SendKeyed(c, op, n, /*drives=*/true);
+  SendKeyed(c, op, c.target, /*drives=*/true);
   // Sometimes a copy goes to another member at once: a hedge, or a retry
   // racing its original. Both must get the same answer.
   if (rng().Chance(0.15)) {
-    node::Node* other = Live(members[rng().Below(members.size())]);
-    if (other != nullptr && other != n) SendKeyed(c, op, other, /*drives=*/false);
+    const NodeId other = members[rng().Below(members.size())];
+    if (Live(other) != nullptr && other != c.target) SendKeyed(c, op, other, /*drives=*/false);
   }
 }
 
-void Simulation::SendKeyed(Client& c, int64_t op, node::Node* n, bool drives) {
+void Simulation::SendKeyed(Client& c, int64_t op, NodeId n, bool drives) {
   ++result_.stats.keyed_attempts;
   bulwark::internal::Request r = keyed_[op].request;
   uint64_t rid = kv::MakeRequestId(c.id, ++c.seq);
   r.set_id(rid);
   uint64_t serial = c.op_serial;
   Client* cp = &c;
-  n->Propose(
-      rid, r.SerializeAsString(), [this, cp, op, serial, drives](absl::StatusOr<std::any> res) {
+  ProposeAsMember(
+      n, std::move(r), rid, [this, cp, op, serial, drives](absl::StatusOr<std::any> res) {
         if (failed()) return;
         check::KeyedRequest& k = keyed_[op].seen;
         bool current = drives && cp->op_serial == serial && cp->busy;

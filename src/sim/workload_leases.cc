@@ -12,41 +12,22 @@ namespace bw::sim::detail {
 
 void Simulation::ProposeAsMember(NodeId id, bulwark::internal::Request r, uint64_t request_id,
                                  node::ProposeCallback done) {
-  node::Node* n = Live(id);
-  auto store = stores_.find(id);
-  auto clock = log_times_.find(id);
-  if (n == nullptr || store == stores_.end() || clock == log_times_.end()) {
+  member::Member* m = LiveMember(id);
+  if (m == nullptr) {
     done(absl::UnavailableError("node down"));
     return;
   }
   r.set_id(request_id);
-  r.set_time_us(clock->second->Now(store->second->log_time_us()));
-  n->Propose(request_id, r.SerializeAsString(), std::move(done));
-}
-
-void Simulation::LeaseTimer(NodeId id, uint64_t gen) {
-  if (lease_timer_gen_[id] != gen || Live(id) == nullptr) return;  // an old incarnation's
-  world_.env(id).timers().Schedule(o_.tick_us, [this, id, gen] { LeaseTimer(id, gen); });
-  node::Node* n = Live(id);
-  if (n->raft().role() != raft::Role::kLeader) return;
-  member::LogTime* clock = log_times_[id].get();
-  std::optional<int64_t> now = clock->TickDue(*stores_[id]);
-  if (!now) return;
-  bulwark::internal::Request r;
-  r.mutable_tick()->set_now_us(*now);
-  ProposeAsMember(id, std::move(r), kv::MakeRequestId(kLeaseTicker, ++lease_serial_),
-                  [this, id, gen](absl::StatusOr<std::any>) {
-                    if (lease_timer_gen_[id] == gen) log_times_[id]->TickDone();
-                  });
+  m->Propose(std::move(r), [done = std::move(done)](absl::StatusOr<kv::MvccResult> res) {
+    if (!res.ok()) return done(res.status());
+    done(std::any(*std::move(res)));
+  });
 }
 
 void Simulation::ObserveLeases(NodeId id) {
   auto it = stores_.find(id);
   if (it == stores_.end()) return;
   const kv::MvccStore& store = *it->second;
-  if (auto clock = log_times_.find(id); clock != log_times_.end()) {
-    clock->second->Observe(store.log_time_us());
-  }
   for (auto& [lease, t] : leases_) {
     if (t.revoked) continue;
     if (store.GetLease(lease, 0, false).has_value()) {

@@ -21,29 +21,15 @@ std::string Key(uint64_t k) {
 
 }  // namespace
 
-void Simulation::NewWatchHub(NodeId id) {
-  kv::MvccStore* store = stores_[id];
-  // What the node applied while it started (its log replayed) was never
-  // sent to anyone: no stream was open.
-  store->TakeEvents();
-  auto hub = std::make_unique<member::WatchHub>(
-      *store, [store](etcdserverpb::ResponseHeader* h) { h->set_revision(store->revision()); });
-#ifdef BW_PLANTED_BUGS
-  hub->set_planted_drop_events(o_.planted_watch_gaps);
-#endif
-  hubs_[id] = std::move(hub);
-  ++hub_gen_[id];
-}
-
 bool Simulation::WatchConnected(const Client& c) {
   if (c.watch_node == kNoNode) return false;
   auto gen = hub_gen_.find(c.watch_node);
-  return hubs_.count(c.watch_node) && gen != hub_gen_.end() && gen->second == c.watch_gen;
+  return members_.count(c.watch_node) && gen != hub_gen_.end() && gen->second == c.watch_gen;
 }
 
 void Simulation::ConnectWatcher(Client& c, NodeId id) {
-  member::WatchHub& hub = *hubs_.at(id);
-  if (WatchConnected(c)) hubs_[c.watch_node]->RemoveStream(c.watch_stream);
+  member::WatchHub& hub = members_.at(id)->watch_hub();
+  if (WatchConnected(c)) members_.at(c.watch_node)->watch_hub().RemoveStream(c.watch_stream);
   const uint64_t gen = hub_gen_[id];
   c.watch_node = id;
   c.watch_gen = gen;
@@ -100,7 +86,7 @@ void Simulation::WatchesClientStep(Client& c) {
   // behind the one it left.
   std::vector<NodeId> live;
   for (NodeId id : Members()) {
-    if (hubs_.count(id) && Live(id) != nullptr) live.push_back(id);
+    if (Live(id) != nullptr) live.push_back(id);
   }
   const bool connected = WatchConnected(c);
   if (!live.empty() && (!connected || rng().Chance(0.05))) {
