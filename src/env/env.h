@@ -116,6 +116,16 @@ class Env {
   virtual Random& random() = 0;
   virtual Network& network() = 0;
   virtual Disk& disk() = 0;
+  // Runs `work` (blocking disk I/O: an fdatasync) without holding up the
+  // owning thread, then `done` with its result on the owning thread, never
+  // before Offload returns. Works run one at a time, in the order given.
+  // The real world runs them on a storage thread while the event loop goes
+  // on; the simulated one after the disk's simulated latency. This default
+  // runs `work` at once and `done` from a timer.
+  virtual void Offload(std::function<absl::Status()> work, std::function<void(absl::Status)> done) {
+    absl::Status s = work();
+    timers().Schedule(0, [done = std::move(done), s = std::move(s)] { done(s); });
+  }
 };
 
 }  // namespace bw::env

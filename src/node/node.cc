@@ -12,7 +12,6 @@ namespace bw::node {
 absl::Status NodeOptions::Validate() const {
   if (id == kNoNode) return absl::InvalidArgumentError("node: id must be non-zero");
   if (tick_us <= 0) return absl::InvalidArgumentError("node: tick must be positive");
-  if (sync_latency_us < 0) return absl::InvalidArgumentError("node: negative sync latency");
   if (request_timeout_us <= 0 || max_pending == 0) {
     return absl::InvalidArgumentError("node: request timeout and max pending must be positive");
   }
@@ -267,16 +266,33 @@ void Node::Pump() {
     } else {
       SendLeaderMessagesEarly(rd);
     }
-    int64_t sync_us = options_.sync_latency_us;
-    // A disk that is sometimes much slower than usual.
-    if (rd.MustSync() && Buggify("node.slow_sync")) sync_us += 20'000;
-    if (sync_us > 0 && rd.MustSync()) {
+    if (rd.MustSync()) {
+      // One path in production and in the simulator: the fsync runs off
+      // the loop (env::Env::Offload), which meanwhile keeps stepping
+      // messages, ticking and queueing proposals for the next Ready.
       persisting_ = true;
-      sync_timer_ = env_.timers().Schedule(sync_us, [this, rd = std::move(rd)]() mutable {
-        persisting_ = false;
-        FinishReady(std::move(rd));
-        Pump();
-      });
+      std::weak_ptr<int> alive = alive_;
+      auto sync = [this, alive, rd = std::move(rd)]() mutable {
+        if (alive.expired() || !halted_.ok()) return;
+        const int64_t start = env_.clock().NowMicros();
+        store_->SyncAsync(env_, [this, alive, start, rd = std::move(rd)](absl::Status s) mutable {
+          if (alive.expired() || !halted_.ok()) return;
+          persisting_ = false;
+          sync_seconds_.Observe(static_cast<double>(env_.clock().NowMicros() - start) / 1e6);
+          if (!s.ok()) {
+            Halt(s);
+            return;
+          }
+          FinishReady(std::move(rd));
+          Pump();
+        });
+      };
+      // A disk that is sometimes much slower than usual.
+      if (Buggify("node.slow_sync")) {
+        sync_timer_ = env_.timers().Schedule(20'000, std::move(sync));
+      } else {
+        sync();
+      }
       return;
     }
     FinishReady(std::move(rd));
@@ -336,15 +352,6 @@ void Node::Halt(const absl::Status& why) {
 }
 
 void Node::FinishReady(raft::Ready rd) {
-  if (rd.MustSync()) {
-    int64_t start = env_.clock().NowMicros();
-    absl::Status s = store_->Sync();
-    sync_seconds_.Observe(static_cast<double>(env_.clock().NowMicros() - start) / 1e6);
-    if (!s.ok()) {
-      Halt(s);
-      return;
-    }
-  }
   if (rd.hard_state.has_value()) durable_ = *rd.hard_state;
   if (observer_ != nullptr) observer_->OnPersisted(options_.id, rd);
   SendMessages(rd.messages);

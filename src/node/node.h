@@ -57,8 +57,6 @@ struct NodeOptions {
   // WAL segment size (the simulator uses small ones to exercise rotation).
   uint64_t wal_segment_bytes = 64 << 20;
   int64_t tick_us = 100'000;
-  // Time a sync takes before it completes (simulation); 0 = synchronous.
-  int64_t sync_latency_us = 0;
   // Take a snapshot every this many applied entries (0 = never), keeping
   // this many entries behind it for slow followers.
   uint64_t snapshot_every = 0;
@@ -194,7 +192,10 @@ class Node {
   // The applied index before which a snapshot refused for lack of space is
   // not tried again.
   LogIndex snapshot_retry_at_{0};
+  // A Ready is being made durable (its sync is offloaded); the next waits.
   bool persisting_ = false;
+  // Expires with the node: an offloaded sync answered later is dropped.
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   // The term and vote known to be on disk (synced).
   raft::HardState durable_;
   // A Pump is queued behind what the loop holds now (PumpSoon).

@@ -131,6 +131,8 @@ absl::Status EtcdServer::Init() {
       }
     }
     env_ = std::make_unique<env::RealEnv>(loop_, *net_);
+    // The member's fsyncs run there; the loop keeps serving meanwhile.
+    env_->StartStorageThread(loop_);
     if (config_.cluster_id == 0) {
       net_->SetOnClusterLearned([this, learned](uint64_t id, NodeId self) {
         config_.cluster_id = id;

@@ -221,7 +221,6 @@ std::vector<NodeId> Simulation::Members() {
 
 void Simulation::SetUpNode(NodeId id, bool initial) {
   env::SimEnv& env = world_.AddNode(id);
-  (void)env;
   node::NodeOptions opt;
   opt.id = id;
   if (initial) {
@@ -238,7 +237,7 @@ void Simulation::SetUpNode(NodeId id, bool initial) {
   opt.raft.bugs = o_.raft_bugs;
   opt.tick_us = o_.tick_us;
   // fsync on real disks takes from a fraction of a millisecond to several.
-  opt.sync_latency_us = 100 + static_cast<int64_t>(rng().Below(5000));
+  int64_t sync_latency_us = 100 + static_cast<int64_t>(rng().Below(5000));
   opt.track_requests = true;
   opt.request_timeout_us = o_.client_timeout_us;
   opt.bugs = o_.node_bugs;
@@ -256,7 +255,7 @@ void Simulation::SetUpNode(NodeId id, bool initial) {
     // window, which is the test's limit, not a bug.
     if (rng().Chance(0.5)) opt.raft.snapshot_chunk_bytes = 128 + rng().Below(2048);
     if (rng().Chance(0.2)) opt.raft.max_uncommitted_bytes = 256 + rng().Below(4096);
-    if (rng().Chance(0.3)) opt.sync_latency_us = 2000 + rng().Below(20000);
+    if (rng().Chance(0.3)) sync_latency_us = 2000 + static_cast<int64_t>(rng().Below(20000));
     if (rng().Chance(0.2)) opt.raft.forward_proposals = false;
     if (rng().Chance(0.2)) opt.raft.pre_vote = false;
   }
@@ -276,6 +275,8 @@ void Simulation::SetUpNode(NodeId id, bool initial) {
       return it != enabled->end() && rng().Chance(it->second);
     };
   }
+  // The fsync's latency: the node's syncs are offloaded to its env.
+  env.set_offload_latency_us(sync_latency_us);
   node_options_[id] = opt;
   SetDiskFaults(id, /*calm=*/false);
 }

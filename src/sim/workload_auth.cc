@@ -112,9 +112,8 @@ void Simulation::AuthAdminStep(Client& c) {
   }
   // The administrator pauses longer between permission changes than the
   // users between their operations, so that each state is tried.
-  Finish finish = StartOp(c, [this](Client&, bool) {
-    return 50'000 + static_cast<int64_t>(rng().Below(250'000));
-  });
+  Finish finish = StartOp(
+      c, [this](Client&, bool) { return 50'000 + static_cast<int64_t>(rng().Below(250'000)); });
   if (m == nullptr) {
     if (change != 0) auth_checker_.OnChangeAnswered(change, false, world_.now_us());  // not sent
     finish(false);
@@ -122,34 +121,34 @@ void Simulation::AuthAdminStep(Client& c) {
   }
   r.set_id(kv::MakeRequestId(c.id, ++c.seq));
   const size_t step = auth_setup_step_;
-  m->ProposeAsUser("root", std::move(r),
-                   [this, finish, setting_up, step, user, grant,
-                    change](absl::StatusOr<kv::MvccResult> res) {
-                     if (failed()) return;
-                     // A failure of the node (no leader, timed out) says
-                     // nothing of whether the change is in the log: it may
-                     // still take effect, as far as the checker knows.
-                     if (!res.ok()) return finish(false);
-                     const absl::Status& st = res->status;
-                     if (setting_up) {
-                       const bool done = st.ok() || st == kv::auth_errors::UserAlreadyExist() ||
-                                         st == kv::auth_errors::RoleAlreadyExist();
-                       if (done && auth_setup_step_ == step) ++auth_setup_step_;
-                       if (done && auth_setup_step_ == SetupSteps(o_.clients).size()) {
-                         Trace("auth: users, roles and permissions set up; authentication on");
-                         for (int u = 2; u <= o_.clients; ++u)
-                           auth_granted_[static_cast<uint64_t>(u)] = true;
-                       }
-                       return finish(true);
-                     }
-                     auth_checker_.OnChangeAnswered(change, st.ok(), world_.now_us());
-                     if (st.ok()) {
-                       auth_granted_[user] = grant;
-                       ++result_.stats.auth_changes;
-                       if (!grant) ++result_.stats.auth_revocations;
-                     }
-                     finish(true);
-                   });
+  m->ProposeAsUser(
+      "root", std::move(r),
+      [this, finish, setting_up, step, user, grant, change](absl::StatusOr<kv::MvccResult> res) {
+        if (failed()) return;
+        // A failure of the node (no leader, timed out) says
+        // nothing of whether the change is in the log: it may
+        // still take effect, as far as the checker knows.
+        if (!res.ok()) return finish(false);
+        const absl::Status& st = res->status;
+        if (setting_up) {
+          const bool done = st.ok() || st == kv::auth_errors::UserAlreadyExist() ||
+                            st == kv::auth_errors::RoleAlreadyExist();
+          if (done && auth_setup_step_ == step) ++auth_setup_step_;
+          if (done && auth_setup_step_ == SetupSteps(o_.clients).size()) {
+            Trace("auth: users, roles and permissions set up; authentication on");
+            for (int u = 2; u <= o_.clients; ++u)
+              auth_granted_[static_cast<uint64_t>(u)] = true;
+          }
+          return finish(true);
+        }
+        auth_checker_.OnChangeAnswered(change, st.ok(), world_.now_us());
+        if (st.ok()) {
+          auth_granted_[user] = grant;
+          ++result_.stats.auth_changes;
+          if (!grant) ++result_.stats.auth_revocations;
+        }
+        finish(true);
+      });
 }
 
 void Simulation::AuthUserStep(Client& c) {
@@ -246,10 +245,9 @@ void Simulation::ObserveAuthApply(NodeId id, const raft::Entry& e) {
   // point of the log (the store's auth state, which the write itself does
   // not change).
   if (absl::Status allowed = store->second->Authorize(req.auth_user(), req); !allowed.ok()) {
-    Fail(absl::StrCat("auth: node ", id.value(), " applied a put of ", req.put().key(),
-                      " by user ", req.auth_user(), " at index ", e.index.value(),
-                      " although its permission was not granted there (", allowed.message(),
-                      ")"));
+    Fail(absl::StrCat("auth: node ", id.value(), " applied a put of ", req.put().key(), " by user ",
+                      req.auth_user(), " at index ", e.index.value(),
+                      " although its permission was not granted there (", allowed.message(), ")"));
   }
 }
 

@@ -40,6 +40,10 @@ class RaftStore {
                                     const std::vector<raft::Entry>& entries);
   // Makes every Append so far durable.
   [[nodiscard]] absl::Status Sync();
+  // The same without blocking the caller (Wal::SyncAsync).
+  void SyncAsync(env::Env& env, std::function<void(absl::Status)> done) {
+    wal_->SyncAsync(env, std::move(done));
+  }
   // WalOptions::planted_lying_sync: writes what Sync only pretended to.
   [[nodiscard]] absl::Status PlantedFlush() { return wal_->PlantedFlush(); }
   // Durably stores `snap` and rewrites the log to hold only `hs` and the

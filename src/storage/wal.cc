@@ -568,6 +568,23 @@ absl::Status Wal::Sync() {
   return Fail(file_->Sync());
 }
 
+void Wal::SyncAsync(env::Env& env, std::function<void(absl::Status)> done) {
+  absl::Status refused = failed_;
+  if (refused.ok() && !file_) {
+    refused = absl::FailedPreconditionError(absl::StrCat(dir_, ": opened for reading only"));
+  }
+  if (!refused.ok() || options_.planted_lying_sync) {
+    env.Offload([refused] { return refused; }, std::move(done));
+    return;
+  }
+  std::weak_ptr<bool> alive = alive_;
+  env.Offload([file = file_] { return file->Sync(); },
+              [this, alive, done = std::move(done)](absl::Status s) {
+                if (alive.expired()) return;  // closed meanwhile: nobody waits
+                done(Fail(s));
+              });
+}
+
 absl::Status Wal::Rebase(LogIndex index, const raft::HardState& hs,
                          const std::vector<raft::Entry>& after) {
   if (!failed_.ok()) return failed_;

@@ -47,6 +47,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -131,6 +132,10 @@ class Wal {
                                     const std::vector<raft::Entry>& entries);
   // Makes every Append so far durable (one fdatasync).
   [[nodiscard]] absl::Status Sync();
+  // The same through env.Offload: the fdatasync runs off the caller's loop
+  // and `done` gets its result there (never once the log is destroyed). No
+  // Append may run until `done` did.
+  void SyncAsync(env::Env& env, std::function<void(absl::Status)> done);
   // WalOptions::planted_lying_sync: writes and syncs what Sync pretended to.
   [[nodiscard]] absl::Status PlantedFlush();
   // The log now continues after a snapshot at `index`: writes, atomically
@@ -185,6 +190,8 @@ class Wal {
   std::string planted_pending_;  // planted_lying_sync: appended, not yet written
   // The first error of a write or sync; sticky.
   absl::Status failed_;
+  // Expires with the log: a sync answered after it was closed is dropped.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 // Appends one framed record to `out` (exposed for tests and check-data).

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/assert.h"
+#include "env/real/event_loop.h"
 
 namespace bw::env {
 
@@ -37,6 +38,24 @@ RealEnv::RealEnv(std::unique_ptr<Timers> timers, std::unique_ptr<Network> networ
 }
 
 RealEnv::RealEnv(Timers& timers, Network& network) : timers_(&timers), network_(&network) {}
+
+RealEnv::~RealEnv() = default;
+
+void RealEnv::StartStorageThread(EventLoop& loop) {
+  BW_ASSERT(storage_ == nullptr);
+  answer_loop_ = &loop;
+  storage_ = std::make_unique<EventLoop>();
+  storage_->Start("bw-storage");
+}
+
+void RealEnv::Offload(std::function<absl::Status()> work, std::function<void(absl::Status)> done) {
+  if (storage_ == nullptr) return Env::Offload(std::move(work), std::move(done));
+  EventLoop* answer = answer_loop_;
+  storage_->Post([answer, work = std::move(work), done = std::move(done)]() mutable {
+    absl::Status s = work();
+    answer->Post([done = std::move(done), s = std::move(s)] { done(s); });
+  });
+}
 
 Timers& RealEnv::timers() {
   BW_ASSERT_MSG(timers_ != nullptr,

@@ -16,6 +16,8 @@
 
 namespace bw::env {
 
+class EventLoop;
+
 // std::chrono::steady_clock in microseconds.
 class RealClock final : public Clock {
  public:
@@ -45,6 +47,8 @@ class RealEnv final : public Env {
   // Borrows the timers (an EventLoop's) and the network, which must outlive
   // the env.
   RealEnv(Timers& timers, Network& network);
+  // Finishes the offloaded work in progress (if any), drops what waits.
+  ~RealEnv() override;
   RealEnv(const RealEnv&) = delete;
   RealEnv& operator=(const RealEnv&) = delete;
 
@@ -53,6 +57,13 @@ class RealEnv final : public Env {
   Random& random() override { return random_; }
   Network& network() override;
   Disk& disk() override { return disk_; }
+  // Offloaded work (the member's fsyncs) runs, one at a time, on a storage
+  // thread of this env's, and `done` is posted to `loop`, the thread that
+  // owns the node (the env's timers). Call once, on that thread, before
+  // anything is offloaded. Without it Offload runs the work on the caller's
+  // thread (Env's default), as tools and tests need no thread.
+  void StartStorageThread(EventLoop& loop);
+  void Offload(std::function<absl::Status()> work, std::function<void(absl::Status)> done) override;
 
  private:
   RealClock clock_;
@@ -62,6 +73,9 @@ class RealEnv final : public Env {
   std::unique_ptr<Network> owned_network_;
   Timers* timers_ = nullptr;
   Network* network_ = nullptr;
+  EventLoop* answer_loop_ = nullptr;
+  // Last: it stops (joining its thread) before the rest goes.
+  std::unique_ptr<EventLoop> storage_;
 };
 
 }  // namespace bw::env

@@ -20,6 +20,12 @@ int64_t SimEnv::SimClock::NowMicros() {
                                      static_cast<double>(env->world_->now_us()) * env->rate_));
 }
 
+void SimEnv::Offload(std::function<absl::Status()> work, std::function<void(absl::Status)> done) {
+  // One latency for every work of this env keeps them in order.
+  timers_.Schedule(offload_latency_us_,
+                   [work = std::move(work), done = std::move(done)] { done(work()); });
+}
+
 TimerId SimEnv::SimTimers::Schedule(int64_t delay_us, std::function<void()> fn) {
   BW_ASSERT_GE(delay_us, 0);
   SimWorld* w = env->world_;

@@ -45,6 +45,10 @@ class SimEnv final : public Env {
   Disk& disk() override { return *disk_; }
   SimDisk& sim_disk() { return *disk_; }
   NodeId id() const { return id_; }
+  // Offloaded work (an fsync) runs this long after it was asked for, and
+  // then answers: a crash in between finds the data unsynced.
+  void Offload(std::function<absl::Status()> work, std::function<void(absl::Status)> done) override;
+  void set_offload_latency_us(int64_t us) { offload_latency_us_ = us; }
 
  private:
   friend class SimWorld;
@@ -76,6 +80,7 @@ class SimEnv final : public Env {
   SeededRandom random_;
   SimNetwork network_;
   std::unique_ptr<SimDisk> disk_;
+  int64_t offload_latency_us_ = 0;
   // Clock rate relative to true time (1.0 = exact); drift between nodes.
   double rate_ = 1.0;
   int64_t clock_offset_us_ = 0;
@@ -91,6 +96,11 @@ class SimEnv final : public Env {
 class SimWorld {
  public:
   explicit SimWorld(uint64_t seed);
+  // Pending events go first: they may hold what a node's env lent (an
+  // offloaded sync holds its file open).
+  ~SimWorld() { slots_.clear(); }
+  SimWorld(const SimWorld&) = delete;
+  SimWorld& operator=(const SimWorld&) = delete;
 
   SimEnv& AddNode(NodeId id);
   SimEnv& env(NodeId id) { return *envs_.at(id); }
