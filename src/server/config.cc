@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <limits>
 #include <set>
 
 #include <toml++/toml.h>
@@ -362,10 +363,17 @@ absl::StatusOr<ServerConfig> ConfigFromToml(const toml::table& t, const std::str
           absl::StrCat(where(), " must be a string or an array of strings"));
     };
     auto num = [&](auto* out) -> absl::Status {
+      using T = std::remove_pointer_t<decltype(out)>;
       if (!node.is_integer() || node.as_integer()->get() < 0) {
         return absl::InvalidArgumentError(absl::StrCat(where(), " must be a non-negative integer"));
       }
-      *out = static_cast<std::remove_pointer_t<decltype(out)>>(node.as_integer()->get());
+      const uint64_t v = static_cast<uint64_t>(node.as_integer()->get());
+      // Never cut down to the field's width: 4294967424128 is not 128.
+      if (v > static_cast<uint64_t>(std::numeric_limits<T>::max())) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where(), " is too large (at most ", std::numeric_limits<T>::max(), ")"));
+      }
+      *out = static_cast<T>(v);
       return absl::OkStatus();
     };
     auto boolean = [&](bool* out) -> absl::Status {

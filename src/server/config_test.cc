@@ -27,6 +27,19 @@ TEST(ConfigTest, DurationsTakeGoSyntaxOrMilliseconds) {
   }
 }
 
+TEST(ConfigTest, AnIntegerTooLargeForItsSettingIsRefusedNotCutDown) {
+  // The config fuzzer's find: 4294967424128 was read as 128 (the low 32
+  // bits) for a 32-bit setting.
+  absl::StatusOr<ServerConfig> c = ParseTomlConfig("max-txn-ops = 4294967424128\n", "t.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("max-txn-ops"), std::string::npos) << c.status();
+  EXPECT_NE(c.status().message().find("too large (at most 4294967295)"), std::string::npos)
+      << c.status();
+  c = ParseTomlConfig("max-txn-ops = 4294967295\n", "t.toml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->max_txn_ops, 4294967295u);
+}
+
 TEST(ConfigTest, CipherSuitesMapGoNamesToOpenSsl) {
   EXPECT_EQ(*OpenSslCipherList({}), "");
   EXPECT_EQ(*OpenSslCipherList({"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
