@@ -161,6 +161,8 @@ class Simulation : public node::NodeObserver {
   NodeId LeaderNode();
 
   void ClientStep(Client& c);
+  // The registers workload (see Workload::kRegisters).
+  void RegistersClientStep(Client& c);
   // One attempt of the client's keyed request, to c.target (`members`: where
   // a concurrent copy may go).
   void KeyedClientStep(Client& c, const std::vector<NodeId>& members);
