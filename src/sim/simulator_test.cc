@@ -180,15 +180,21 @@ TEST(SimTest, RegressionSeeds) {
     uint64_t seed;
     int nodes;
     const char* bug;
+    Workload workload = Workload::kRegisters;
   } cases[] = {
       {36, 3, "a forwarded proposal duplicated by the network was applied twice"},
       {191, 3, "a read was served while an installed snapshot was not yet applied"},
       {168, 3, "a candidate with a stale log kept resetting everyone's election timer"},
+      {8617, 3,
+       "a snapshot rewrote the log while the next Ready (pumped from a read's callback) was "
+       "being synced, leaving its entry out: a WAL gap the member refused to start on",
+       Workload::kAuth},
   };
   for (const Case& c : cases) {
     SimOptions o;
     o.seed = c.seed;
     o.nodes = c.nodes;
+    o.workload = c.workload;
     SimResult r = RunSimulation(o);
     EXPECT_TRUE(r.ok) << c.bug << "\n" << Report(r, c.seed);
   }
