@@ -298,6 +298,7 @@ class Simulation : public node::NodeObserver {
   // done once it passes the last), whether each user's permission is
   // granted as the administrator last asked, the checker, each store's
   // revision after the last entry it applied (-1: not known).
+  std::vector<bulwark::internal::Request> auth_setup_;  // built once, at the first step
   size_t auth_setup_step_ = 0;
   std::map<uint64_t, bool> auth_granted_;
   check::AuthRevocationChecker auth_checker_;

@@ -81,9 +81,10 @@ std::vector<bulwark::internal::Request> SetupSteps(int clients) {
 }  // namespace
 
 void Simulation::AuthClientStep(Client& c) {
+  if (auth_setup_.empty()) auth_setup_ = SetupSteps(o_.clients);
   if (c.id == 1) {
     AuthAdminStep(c);
-  } else if (auth_setup_step_ < SetupSteps(o_.clients).size()) {
+  } else if (auth_setup_step_ < auth_setup_.size()) {
     ScheduleClient(c, 50'000);  // not set up yet
   } else {
     AuthUserStep(c);
@@ -91,7 +92,7 @@ void Simulation::AuthClientStep(Client& c) {
 }
 
 void Simulation::AuthAdminStep(Client& c) {
-  const std::vector<bulwark::internal::Request> setup = SetupSteps(o_.clients);
+  const std::vector<bulwark::internal::Request>& setup = auth_setup_;
   member::Member* m = LiveMember(c.target);
   const bool setting_up = auth_setup_step_ < setup.size();
   bulwark::internal::Request r;
@@ -134,7 +135,7 @@ void Simulation::AuthAdminStep(Client& c) {
           const bool done = st.ok() || st == kv::auth_errors::UserAlreadyExist() ||
                             st == kv::auth_errors::RoleAlreadyExist();
           if (done && auth_setup_step_ == step) ++auth_setup_step_;
-          if (done && auth_setup_step_ == SetupSteps(o_.clients).size()) {
+          if (done && auth_setup_step_ == auth_setup_.size()) {
             Trace("auth: users, roles and permissions set up; authentication on");
             for (int u = 2; u <= o_.clients; ++u)
               auth_granted_[static_cast<uint64_t>(u)] = true;
