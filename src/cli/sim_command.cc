@@ -49,6 +49,7 @@ std::string ReproduceCommand(const SimFlags& f, uint64_t seed) {
   if (o.corrupt_nodes != 0) absl::StrAppend(&cmd, " --corrupt-nodes ", o.corrupt_nodes);
   if (o.rebuild_damaged) absl::StrAppend(&cmd, " --rebuild");
   if (f.workload != default_flags.workload) absl::StrAppend(&cmd, " --workload ", f.workload);
+  if (o.sdk_clients) absl::StrAppend(&cmd, " --sdk");
   if (o.keyed_reuse_chance != defaults.keyed_reuse_chance) {
     absl::StrAppend(&cmd, " --reuse-chance ", o.keyed_reuse_chance);
   }
@@ -95,13 +96,18 @@ absl::StatusOr<sim::SimOptions> MakeOptions(const SimFlags& f) {
       o.planted_skip_apply_auth = true;
     } else if (b == "auth-before-barrier") {
       o.planted_auth_before_barrier = true;
+    } else if (b == "sdk-key-per-attempt") {
+      o.planted_sdk_key_per_attempt = true;
+    } else if (b == "sdk-unknown-as-failed") {
+      o.planted_sdk_unknown_as_failed = true;
     } else {
       return absl::InvalidArgumentError(
           absl::StrCat("unknown planted bug '", b,
                        "'; known: commit-previous-term, skip-vote-log-check, ack-before-persist, "
                        "reads-without-read-index, wal-skip-checksums, skip-dedup, proposer-time, "
                        "watch-gaps, compaction-drops-delete, stale-token, skip-apply-auth, "
-                       "auth-before-barrier"));
+                       "auth-before-barrier, sdk-key-per-attempt (with --sdk), "
+                       "sdk-unknown-as-failed (with --sdk)"));
     }
 #else
     return absl::InvalidArgumentError(
@@ -159,6 +165,18 @@ void PrintSummary(const sim::SimResult& r, uint64_t seed) {
                 static_cast<unsigned long long>(s.records_started),
                 static_cast<unsigned long long>(s.records_taken_over),
                 static_cast<unsigned long long>(s.records_completed));
+  }
+  if (s.sdk_calls > 0) {
+    std::printf(
+        "  sdk: %llu calls, %llu attempts, %llu retries, %llu ended unknown, %llu breakers "
+        "opened, %llu ejections, %llu retries refused by the budget\n",
+        static_cast<unsigned long long>(s.sdk_calls),
+        static_cast<unsigned long long>(s.sdk_attempts),
+        static_cast<unsigned long long>(s.sdk_retries),
+        static_cast<unsigned long long>(s.sdk_unknown),
+        static_cast<unsigned long long>(s.sdk_breaker_opened),
+        static_cast<unsigned long long>(s.sdk_ejections),
+        static_cast<unsigned long long>(s.sdk_budget_exhausted));
   }
   if (s.watch_events > 0) {
     std::printf("  watches: %llu events checked, %llu resumes, %llu cancels for compaction\n",
@@ -245,6 +263,9 @@ void AddSimCommand(CLI::App& app, int* exit_code) {
                   "its TTL), watches (every revision once, in order, across failover and "
                   "compaction), records (idempotency records: fencing tokens, takeovers) or "
                   "auth (no revoked permission honoured)");
+  cmd->add_flag("--sdk", flags->options.sdk_clients,
+                "Registers: the clients call through the C++ SDK's resilience pipeline "
+                "(retries, backoff, retry budget, breakers, ejection), one call per operation");
   cmd->add_option("--reuse-chance", flags->options.keyed_reuse_chance,
                   "Exactly-once: how often a request reuses an answered key (must be refused)");
   cmd->add_option("--safety-seconds", flags->safety_s, "Simulated seconds with faults on");

@@ -206,6 +206,9 @@ void Pipeline::Execute(const CallSpec& spec, AttemptFn attempt, Done done) {
         Emit(EventType::kDeadlineExceeded, -1);
         bool unknown =
             call->spec.kind == CallKind::kWrite && (call->maybe_applied || call->outstanding > 0);
+#ifdef BW_PLANTED_BUGS
+        if (o_.planted_unknown_as_failed) unknown = false;
+#endif
         std::string last =
             call->last_error.ok() ? "" : absl::StrCat("; last error: ", call->last_error.message());
         Finish(call, unknown ? Outcome::kUnknown : Outcome::kFailed,
@@ -502,6 +505,9 @@ void Pipeline::AfterFailure(const std::shared_ptr<Call>& call, const AttemptResu
   bool write = call->spec.kind == CallKind::kWrite;
   auto give_up = [&](std::string why) {
     bool unknown = write && call->maybe_applied;
+#ifdef BW_PLANTED_BUGS
+    if (o_.planted_unknown_as_failed) unknown = false;
+#endif
     if (unknown) Emit(EventType::kOutcomeUnknown, -1);
     Finish(
         call, unknown ? Outcome::kUnknown : Outcome::kFailed,

@@ -79,6 +79,10 @@ struct PipelineOptions {
   // Hedged calls: a second attempt goes to another endpoint when the first
   // has not answered within this delay (paid from the retry budget).
   int64_t hedge_delay_us = 20'000;
+  // Planted bug, honoured only in BW_PLANTED_BUGS builds (the simulator's
+  // checker tests): a write that may have been applied ends as failed, not
+  // unknown, when its deadline passes or its retries run out.
+  bool planted_unknown_as_failed = false;
 
   [[nodiscard]] absl::Status Validate() const;
 };

@@ -21,6 +21,7 @@
 #include "check/raft_invariants.h"
 #include "check/record_fencing.h"
 #include "check/watch_stream.h"
+#include "client/pipeline.h"
 #include "env/sim/sim_world.h"
 #include "kv/mvcc.h"
 #include "member/member.h"
@@ -47,6 +48,22 @@ inline constexpr std::pair<Fault, const char*> kFaultNames[] = {
 // The proposer id of the figure-8 fault's empty entries (no workload client
 // has it).
 constexpr uint64_t kFigure8Client = uint64_t{1} << 23;
+
+// The clients' clock and timers (SimOptions::sdk_clients): true simulated
+// time, on the world's event queue. Clients run on no member's machine, so
+// no member's clock drift touches them.
+class ClientTime final : public env::Clock, public env::Timers {
+ public:
+  explicit ClientTime(env::SimWorld& world) : world_(world) {}
+  int64_t NowMicros() override { return world_.now_us(); }
+  env::TimerId Schedule(int64_t delay_us, std::function<void()> fn) override;
+  void Cancel(env::TimerId id) override { pending_.erase(id); }
+
+ private:
+  env::SimWorld& world_;
+  env::TimerId next_ = 0;
+  std::set<env::TimerId> pending_;
+};
 
 class Simulation : public node::NodeObserver {
  public:
@@ -96,6 +113,23 @@ class Simulation : public node::NodeObserver {
     // and how many it asked for.
     std::string auth_token;
     uint64_t auth_tokens = 0;
+    // SDK clients: the client's pipeline (every member of universe_ an
+    // endpoint, in order) and its attempts so far (each attempt is a
+    // proposal of its own, with a request id of its own).
+    std::unique_ptr<client::Pipeline> pipeline;
+    uint64_t sdk_attempts = 0;
+  };
+  // One operation of the registers workload: a read of `key`, or a put or
+  // compare-and-set of `value` (unique to the write) sent as `Keyed(k)`.
+  struct RegisterOp {
+    check::OpKind kind = check::OpKind::kRead;
+    std::string key;
+    std::string value;
+    std::string expected;  // a compare-and-set's
+    etcdserverpb::PutRequest put;
+    etcdserverpb::TxnRequest txn;  // a compare-and-set's
+    // The write's request with idempotency key `k`.
+    bulwark::internal::Request Keyed(const std::string& k) const;
   };
   // A lease of the leases workload: on which replicas it was seen.
   struct LeaseTrack {
@@ -163,6 +197,16 @@ class Simulation : public node::NodeObserver {
   void ClientStep(Client& c);
   // The registers workload (see Workload::kRegisters).
   void RegistersClientStep(Client& c);
+  RegisterOp NextRegisterOp(Client& c);
+  // The registers workload's operation as one call of the client's SDK
+  // pipeline (SimOptions::sdk_clients).
+  void RegistersSdkCall(Client& c, RegisterOp op);
+  // One attempt of such a call on member universe_[a.endpoint].
+  void RegistersSdkAttempt(Client& c, const RegisterOp& op, const client::Attempt& a,
+                           client::Pipeline::AttemptDone done,
+                           std::function<void(std::string, bool, bool)> answer);
+  // The SDK clients' pipelines' counts, into the stats.
+  void CollectSdkStats();
   // One attempt of the client's keyed request, to c.target (`members`: where
   // a concurrent copy may go).
   void KeyedClientStep(Client& c, const std::vector<NodeId>& members);
@@ -243,6 +287,9 @@ class Simulation : public node::NodeObserver {
   // Every live member, as production constructs it (member::Member).
   std::map<NodeId, std::unique_ptr<member::Member>> members_;
   std::map<NodeId, node::NodeOptions> node_options_;
+  // The SDK clients' time (before clients_: their pipelines cancel timers
+  // as they go).
+  ClientTime client_time_{world_};
   std::vector<Client> clients_;
   check::History history_;
   check::RaftInvariants invariants_;

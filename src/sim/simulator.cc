@@ -126,6 +126,13 @@ absl::Status SimOptions::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("--corrupt-nodes must be between 0 and --nodes (got ", corrupt_nodes, ")"));
   }
+  if ((sdk_clients || planted_sdk_key_per_attempt || planted_sdk_unknown_as_failed) &&
+      workload != Workload::kRegisters) {
+    return absl::InvalidArgumentError("--sdk drives the registers workload's clients only");
+  }
+  if ((planted_sdk_key_per_attempt || planted_sdk_unknown_as_failed) && !sdk_clients) {
+    return absl::InvalidArgumentError("the sdk-* planted bugs need --sdk");
+  }
   if (tick_us <= 0 || safety_us < 0 || liveness_us <= 0) {
     return absl::InvalidArgumentError("durations must be positive");
   }
@@ -734,14 +741,24 @@ void Simulation::CheckFinal() {
                         " hold different state at applied index ", n->applied_index().value()));
       return;
     }
-    if (!acked_values_.empty()) {
-      // Every acknowledged write is in each member's history of the keys.
+    if (o_.workload == Workload::kRegisters) {
+      // Every acknowledged write is in each member's history of the keys,
+      // and no write is there twice (each writes a value of its own; a
+      // retry or a duplicated proposal must be recognised by its key).
       std::vector<mvccpb::Event> events;
       absl::Status read =
           stores_.at(id)->EventsSince("k", "l", 1, std::numeric_limits<size_t>::max(), &events);
-      std::set<std::string> values;
-      for (const mvccpb::Event& e : events)
-        values.insert(e.kv().value());
+      std::map<std::string, int64_t> values;
+      for (const mvccpb::Event& e : events) {
+        if (e.type() != mvccpb::Event::PUT) continue;
+        auto [it, fresh] = values.emplace(e.kv().value(), e.kv().mod_revision());
+        if (!fresh) {
+          Fail(absl::StrCat("exactly-once: the write of ", e.kv().value(), " to ", e.kv().key(),
+                            " was applied twice on node ", id.value(), " (revisions ", it->second,
+                            " and ", e.kv().mod_revision(), ")"));
+          return;
+        }
+      }
       for (const std::string& v : acked_values_) {
         if (!read.ok() || !values.count(v)) {
           Fail(absl::StrCat("lost write: ", v, " was acknowledged but node ", id.value(),
@@ -834,7 +851,7 @@ SimResult Simulation::Run() {
   for (int i = 1; i <= o_.clients; ++i) {
     Client c;
     c.id = static_cast<uint64_t>(i);
-    clients_.push_back(c);
+    clients_.push_back(std::move(c));
   }
   for (Client& c : clients_)
     ScheduleClient(c, static_cast<int64_t>(rng().Below(200'000)));
@@ -911,6 +928,7 @@ SimResult Simulation::Run() {
     }
     if (!failed()) CheckFinal();
   }
+  CollectSdkStats();
   result_.stats.virtual_us = world_.now_us();
   result_.stats.events = world_.events_run();
   result_.stats.messages = world_.messages_sent();

@@ -141,6 +141,14 @@ struct SimOptions {
   bool rebuild_damaged = false;
   bool lease_reads = false;
   Workload workload = Workload::kRegisters;
+  // The registers workload's clients call through the C++ SDK's resilience
+  // pipeline (client::Pipeline: deadline, retries with backoff and jitter
+  // inside a retry budget, circuit breakers, outlier ejection, bulkhead),
+  // one pipeline per client with every member as an endpoint, as an
+  // application would: an operation is one call, retried on another member
+  // with the idempotency key made before its first attempt, and recorded
+  // in the history with the call's outcome (ok, failed, unknown).
+  bool sdk_clients = false;
   // Exactly-once: how often a new request reuses an answered key.
   double keyed_reuse_chance = 0.05;
   raft::PlantedBugs raft_bugs;
@@ -165,6 +173,12 @@ struct SimOptions {
   // Planted bug: a member checks a read's permission before its read
   // barrier.
   bool planted_auth_before_barrier = false;
+  // Planted bug (SDK clients): each attempt of a write carries a key of its
+  // own, so a retry after an unanswered attempt is a new write.
+  bool planted_sdk_key_per_attempt = false;
+  // Planted bug (SDK clients, in client::Pipeline): a write whose attempt
+  // may have been applied ends as failed, not unknown, at its deadline.
+  bool planted_sdk_unknown_as_failed = false;
   node::NodeBugs node_bugs;
   // How often the trace notes the clients' progress.
   int64_t progress_every_us = 5'000'000;
@@ -222,6 +236,16 @@ struct SimStats {
   uint64_t auth_revocations = 0;
   uint64_t auth_honoured = 0;
   uint64_t auth_denied = 0;
+  // SDK clients (SimOptions::sdk_clients), summed over the clients'
+  // pipelines: calls, attempts, retries, calls that ended unknown, breakers
+  // opened, endpoints ejected, retries the budget refused.
+  uint64_t sdk_calls = 0;
+  uint64_t sdk_attempts = 0;
+  uint64_t sdk_retries = 0;
+  uint64_t sdk_unknown = 0;
+  uint64_t sdk_breaker_opened = 0;
+  uint64_t sdk_ejections = 0;
+  uint64_t sdk_budget_exhausted = 0;
   int64_t virtual_us = 0;
   int64_t leader_after_heal_us = -1;
 };

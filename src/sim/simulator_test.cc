@@ -35,11 +35,12 @@ struct Sweep {
   uint64_t first_seed;
   uint64_t seeds;
   Workload workload = Workload::kRegisters;
+  bool sdk = false;  // SimOptions::sdk_clients
 };
 
 void PrintTo(const Sweep& s, std::ostream* os) {
   *os << s.nodes << " nodes, faults " << FaultNames(s.faults) << ", seeds " << s.first_seed << "+"
-      << s.seeds << ", workload " << WorkloadName(s.workload);
+      << s.seeds << ", workload " << WorkloadName(s.workload) << (s.sdk ? ", sdk clients" : "");
 }
 
 class SimSweepTest : public ::testing::TestWithParam<Sweep> {};
@@ -53,10 +54,18 @@ TEST_P(SimSweepTest, NoViolations) {
     o.nodes = p.nodes;
     o.faults = p.faults;
     o.workload = p.workload;
+    o.sdk_clients = p.sdk;
     SimResult r = RunSimulation(o);
     ASSERT_TRUE(r.ok) << Report(r, o.seed) << "reproduce: bulwark sim --seed " << o.seed
                       << " --nodes " << p.nodes << " --faults " << FaultNames(p.faults)
-                      << " --workload " << WorkloadName(p.workload);
+                      << " --workload " << WorkloadName(p.workload) << (p.sdk ? " --sdk" : "");
+    if (p.sdk) {
+      // Every operation was one call, and some were retried: the
+      // policies had work.
+      ASSERT_EQ(r.stats.sdk_calls, r.stats.ops_ok + r.stats.ops_failed + r.stats.ops_unknown)
+          << "seed " << o.seed;
+      ASSERT_GT(r.stats.sdk_retries, 0u) << "seed " << o.seed;
+    }
     // A run that did nothing proves nothing.
     ASSERT_GT(r.stats.ops_ok, 0u) << "seed " << o.seed;
     if (p.workload == Workload::kExactlyOnce) {
@@ -109,6 +118,9 @@ std::vector<Sweep> AllSweeps() {
   // Users, roles and tokens: permissions revoked and granted under faults.
   out.push_back({3, kFaultAll, 11000, 200, Workload::kAuth});
   out.push_back({5, kFaultAll, 11300, 60, Workload::kAuth});
+  // The registers workload through the SDK's resilience pipeline.
+  out.push_back({3, kFaultAll, 12000, 150, Workload::kRegisters, true});
+  out.push_back({5, kFaultAll, 12200, 50, Workload::kRegisters, true});
   uint64_t seed = 4000;
   for (uint32_t bit = 1; bit < kFaultAll; bit <<= 1) {
     out.push_back({bit == kFaultMembership ? 5 : 3, bit, seed, 15});
@@ -134,6 +146,22 @@ TEST(SimTest, SameSeedSameRun) {
   o.seed = 78;
   SimResult c = RunSimulation(o);
   EXPECT_NE(a.final_digest, c.final_digest) << "different seeds should differ";
+}
+
+// The SDK's pipeline draws on the run's random and simulated time only: a
+// seed replays exactly, retries included.
+TEST(SimTest, SdkClientsReplayFromTheSeed) {
+  SimOptions o;
+  o.seed = 77;
+  o.sdk_clients = true;
+  SimResult a = RunSimulation(o);
+  SimResult b = RunSimulation(o);
+  ASSERT_TRUE(a.ok) << a.violation;
+  EXPECT_EQ(a.final_digest, b.final_digest);
+  EXPECT_EQ(a.stats.events, b.stats.events);
+  EXPECT_EQ(a.stats.sdk_attempts, b.stats.sdk_attempts);
+  EXPECT_EQ(a.stats.sdk_retries, b.stats.sdk_retries);
+  EXPECT_GT(a.stats.sdk_attempts, a.stats.sdk_calls);
 }
 
 TEST(SimTest, FaultsActuallyHappen) {
@@ -273,6 +301,15 @@ TEST(SimTest, InvalidOptionsAreRejected) {
   o.corrupt_nodes = 4;
   o.rebuild_damaged = false;
   EXPECT_EQ(o.Validate().code(), absl::StatusCode::kInvalidArgument);
+  o.corrupt_nodes = 0;
+  o.workload = Workload::kLeases;
+  o.sdk_clients = true;  // the registers workload's clients only
+  EXPECT_NE(std::string(o.Validate().message()).find("--sdk"), std::string::npos);
+  o.workload = Workload::kRegisters;
+  EXPECT_TRUE(o.Validate().ok());
+  o.sdk_clients = false;
+  o.planted_sdk_key_per_attempt = true;
+  EXPECT_NE(std::string(o.Validate().message()).find("need --sdk"), std::string::npos);
   EXPECT_FALSE(ParseFaults("drop,bogus").ok());
   EXPECT_EQ(*ParseFaults("drop,crash"), kFaultDrop | kFaultCrash);
   EXPECT_EQ(*ParseFaults("all"), static_cast<uint32_t>(kFaultAll));
@@ -387,6 +424,20 @@ INSTANTIATE_TEST_SUITE_P(
                    [](SimOptions& o) {
                      o.workload = Workload::kAuth;
                      o.planted_auth_before_barrier = true;
+                   }},
+        // SDK clients: a key made per attempt (a retry becomes a new
+        // write, applied twice); a write whose attempt may have been
+        // applied reported as failed (the history then shows a failed
+        // write's value read).
+        PlantedBug{"sdk_key_per_attempt", 3, kFaultAll, 10,
+                   [](SimOptions& o) {
+                     o.sdk_clients = true;
+                     o.planted_sdk_key_per_attempt = true;
+                   }},
+        PlantedBug{"sdk_unknown_as_failed", 3, kFaultAll, 20,
+                   [](SimOptions& o) {
+                     o.sdk_clients = true;
+                     o.planted_sdk_unknown_as_failed = true;
                    }},
         PlantedBug{"wal_skip_checksums", 3, kFaultAll & ~kFaultMembership & ~kFaultFigure8, 20,
                    [](SimOptions& o) {
