@@ -8,10 +8,13 @@
   tools/layers.py self-test   check, shown to fail on a tree with an upward
                               include and on one with a thread in raft/
 
-Why a check and not only build targets: with static libraries an upward
-reference still links (the executable links every layer), so direction would
-be a review comment; this check makes it a failing test. Tests (*_test.cc and
-testing/) may include anything.
+The build checks the same order by symbols (CMakeLists.txt, "One library
+per layer": each layer a library linking only those below it, and a
+bw_<layer>_check executable per layer that links its whole archive alone).
+This check adds what symbols cannot show: an upward include of an inline
+function or a type, and the pure layers' threads, sockets, files and clock
+reads, which libc provides to every layer. Tests (*_test.cc and testing/)
+may include anything.
 """
 import argparse
 import os
