@@ -3,7 +3,7 @@
 // can say anything and be reworded freely. The layer that knows what
 // happened tags the status (raft: no leader; node: stopped, leader changed);
 // the etcd API maps kinds to etcd's errors in one table
-// (server::ToEtcdError). Codes keep their retry meaning; the kind refines it.
+// (member::EtcdErrorFor). Codes keep their retry meaning; the kind refines it.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +20,14 @@ enum class ErrorKind : uint8_t {
   kLeaderChanged,  // the leader changed under the request: retry
   kStopped,        // the member stopped (halted, removed or shutting down)
   kNoSpace,        // the NOSPACE alarm: writes refused until space is freed
+  // Raft refused a configuration change because the last one is not yet
+  // applied: retry after it is.
+  kConfChangePending,
+  // The request's own answer, already in the API's words (kv::etcd_errors):
+  // a refusal by the state machine or a service, passed to the client as
+  // it is.
+  kAnswer,
+  kLast_ = kAnswer,
 };
 
 inline constexpr char kErrorKindUrl[] = "bulwark.dev/error-kind";
@@ -38,7 +46,7 @@ inline std::optional<ErrorKind> KindOf(const absl::Status& s) {
   if (!p.has_value() || p->size() != 1) return std::nullopt;
   const auto k = static_cast<uint8_t>((*p)[0]);
   if (k < static_cast<uint8_t>(ErrorKind::kNoLeader) ||
-      k > static_cast<uint8_t>(ErrorKind::kNoSpace)) {
+      k > static_cast<uint8_t>(ErrorKind::kLast_)) {
     return std::nullopt;
   }
   return static_cast<ErrorKind>(k);

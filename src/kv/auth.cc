@@ -4,60 +4,9 @@
 #include <utility>
 
 #include "core/assert.h"
+#include "kv/etcd_errors.h"
 
 namespace bw::kv {
-
-namespace auth_errors {
-absl::Status RootUserNotExist() {
-  return absl::FailedPreconditionError("etcdserver: root user does not exist");
-}
-absl::Status RootRoleNotExist() {
-  return absl::FailedPreconditionError("etcdserver: root user does not have root role");
-}
-absl::Status UserAlreadyExist() {
-  return absl::FailedPreconditionError("etcdserver: user name already exists");
-}
-absl::Status UserEmpty() {
-  return absl::InvalidArgumentError("etcdserver: user name is empty");
-}
-absl::Status UserNotFound() {
-  return absl::FailedPreconditionError("etcdserver: user name not found");
-}
-absl::Status RoleAlreadyExist() {
-  return absl::FailedPreconditionError("etcdserver: role name already exists");
-}
-absl::Status RoleNotFound() {
-  return absl::FailedPreconditionError("etcdserver: role name not found");
-}
-absl::Status RoleEmpty() {
-  return absl::InvalidArgumentError("etcdserver: role name is empty");
-}
-absl::Status AuthFailed() {
-  return absl::InvalidArgumentError(
-      "etcdserver: authentication failed, invalid user ID or password");
-}
-absl::Status PermissionDenied() {
-  return absl::PermissionDeniedError("etcdserver: permission denied");
-}
-absl::Status RoleNotGranted() {
-  return absl::FailedPreconditionError("etcdserver: role is not granted to the user");
-}
-absl::Status PermissionNotGranted() {
-  return absl::FailedPreconditionError("etcdserver: permission is not granted to the role");
-}
-absl::Status AuthNotEnabled() {
-  return absl::FailedPreconditionError("etcdserver: authentication is not enabled");
-}
-absl::Status InvalidAuthToken() {
-  return absl::UnauthenticatedError("etcdserver: invalid auth token");
-}
-absl::Status InvalidAuthMgmt() {
-  return absl::InvalidArgumentError("etcdserver: invalid auth management");
-}
-absl::Status AuthOldRevision() {
-  return absl::InvalidArgumentError("etcdserver: revision of auth store is old");
-}
-}  // namespace auth_errors
 
 namespace {
 
@@ -105,8 +54,8 @@ absl::Status AuthStore::Apply(const Req& req) {
   switch (req.op_case()) {
     case Req::kAuthEnable: {
       if (enabled_) return absl::OkStatus();
-      if (FindUser(kRootUser) == nullptr) return auth_errors::RootUserNotExist();
-      if (!HasRole(kRootUser, kRootRole)) return auth_errors::RootRoleNotExist();
+      if (FindUser(kRootUser) == nullptr) return etcd_errors::RootUserNotExist();
+      if (!HasRole(kRootUser, kRootRole)) return etcd_errors::RootRoleNotExist();
       enabled_ = true;
       Changed();
       return absl::OkStatus();
@@ -119,16 +68,16 @@ absl::Status AuthStore::Apply(const Req& req) {
       return absl::OkStatus();
     case Req::kAuthAuthenticate: {
       const bulwark::internal::AuthToken& t = req.auth_authenticate();
-      if (!enabled_) return auth_errors::AuthNotEnabled();
+      if (!enabled_) return etcd_errors::AuthNotEnabled();
       const authpb::User* u = FindUser(t.name());
-      if (u == nullptr || u->options().no_password()) return auth_errors::AuthFailed();
+      if (u == nullptr || u->options().no_password()) return etcd_errors::AuthFailed();
       notices_.push_back({Notice::kTokenIssued, t.name(), t.token()});
       return absl::OkStatus();
     }
     case Req::kAuthUserAdd: {
       const bulwark::internal::AuthUser& a = req.auth_user_add();
-      if (a.name().empty()) return auth_errors::UserEmpty();
-      if (users_.count(a.name())) return auth_errors::UserAlreadyExist();
+      if (a.name().empty()) return etcd_errors::UserEmpty();
+      if (users_.count(a.name())) return etcd_errors::UserAlreadyExist();
       authpb::User& u = users_[a.name()];
       u.set_name(a.name());
       u.set_password(a.password_hash());
@@ -138,8 +87,8 @@ absl::Status AuthStore::Apply(const Req& req) {
     }
     case Req::kAuthUserDelete: {
       const std::string& name = req.auth_user_delete().name();
-      if (enabled_ && name == kRootUser) return auth_errors::InvalidAuthMgmt();
-      if (users_.erase(name) == 0) return auth_errors::UserNotFound();
+      if (enabled_ && name == kRootUser) return etcd_errors::InvalidAuthMgmt();
+      if (users_.erase(name) == 0) return etcd_errors::UserNotFound();
       Changed();
       notices_.push_back({Notice::kUserChanged, name, ""});
       return absl::OkStatus();
@@ -147,7 +96,7 @@ absl::Status AuthStore::Apply(const Req& req) {
     case Req::kAuthUserChangePassword: {
       const bulwark::internal::AuthUser& a = req.auth_user_change_password();
       auto it = users_.find(a.name());
-      if (it == users_.end()) return auth_errors::UserNotFound();
+      if (it == users_.end()) return etcd_errors::UserNotFound();
       it->second.set_password(a.password_hash());
       it->second.mutable_options()->set_no_password(false);
       Changed();
@@ -157,9 +106,9 @@ absl::Status AuthStore::Apply(const Req& req) {
     case Req::kAuthUserGrantRole: {
       const etcdserverpb::AuthUserGrantRoleRequest& g = req.auth_user_grant_role();
       auto it = users_.find(g.user());
-      if (it == users_.end()) return auth_errors::UserNotFound();
+      if (it == users_.end()) return etcd_errors::UserNotFound();
       // The root role need not exist as a role to be granted (etcd's rule).
-      if (g.role() != kRootRole && !roles_.count(g.role())) return auth_errors::RoleNotFound();
+      if (g.role() != kRootRole && !roles_.count(g.role())) return etcd_errors::RoleNotFound();
       auto* roles = it->second.mutable_roles();
       auto at = std::lower_bound(roles->begin(), roles->end(), g.role());
       if (at != roles->end() && *at == g.role()) return absl::OkStatus();
@@ -171,29 +120,29 @@ absl::Status AuthStore::Apply(const Req& req) {
     case Req::kAuthUserRevokeRole: {
       const etcdserverpb::AuthUserRevokeRoleRequest& r = req.auth_user_revoke_role();
       if (enabled_ && r.name() == kRootUser && r.role() == kRootRole) {
-        return auth_errors::InvalidAuthMgmt();
+        return etcd_errors::InvalidAuthMgmt();
       }
       auto it = users_.find(r.name());
-      if (it == users_.end()) return auth_errors::UserNotFound();
+      if (it == users_.end()) return etcd_errors::UserNotFound();
       auto* roles = it->second.mutable_roles();
       auto at = std::find(roles->begin(), roles->end(), r.role());
-      if (at == roles->end()) return auth_errors::RoleNotGranted();
+      if (at == roles->end()) return etcd_errors::RoleNotGranted();
       roles->erase(at);
       Changed();
       return absl::OkStatus();
     }
     case Req::kAuthRoleAdd: {
       const std::string& name = req.auth_role_add().name();
-      if (name.empty()) return auth_errors::RoleEmpty();
-      if (roles_.count(name)) return auth_errors::RoleAlreadyExist();
+      if (name.empty()) return etcd_errors::RoleEmpty();
+      if (roles_.count(name)) return etcd_errors::RoleAlreadyExist();
       roles_[name].set_name(name);
       Changed();
       return absl::OkStatus();
     }
     case Req::kAuthRoleDelete: {
       const std::string& name = req.auth_role_delete().role();
-      if (enabled_ && name == kRootRole) return auth_errors::InvalidAuthMgmt();
-      if (roles_.erase(name) == 0) return auth_errors::RoleNotFound();
+      if (enabled_ && name == kRootRole) return etcd_errors::InvalidAuthMgmt();
+      if (roles_.erase(name) == 0) return etcd_errors::RoleNotFound();
       for (auto& [uname, u] : users_) {
         auto* roles = u.mutable_roles();
         auto at = std::find(roles->begin(), roles->end(), name);
@@ -205,7 +154,7 @@ absl::Status AuthStore::Apply(const Req& req) {
     case Req::kAuthRoleGrantPermission: {
       const etcdserverpb::AuthRoleGrantPermissionRequest& g = req.auth_role_grant_permission();
       auto it = roles_.find(g.name());
-      if (it == roles_.end()) return auth_errors::RoleNotFound();
+      if (it == roles_.end()) return etcd_errors::RoleNotFound();
       auto* perms = it->second.mutable_keypermission();
       bool updated = false;
       for (authpb::Permission& p : *perms) {
@@ -227,12 +176,12 @@ absl::Status AuthStore::Apply(const Req& req) {
     case Req::kAuthRoleRevokePermission: {
       const etcdserverpb::AuthRoleRevokePermissionRequest& r = req.auth_role_revoke_permission();
       auto it = roles_.find(r.role());
-      if (it == roles_.end()) return auth_errors::RoleNotFound();
+      if (it == roles_.end()) return etcd_errors::RoleNotFound();
       auto* perms = it->second.mutable_keypermission();
       auto at = std::find_if(perms->begin(), perms->end(), [&](const authpb::Permission& p) {
         return p.key() == r.key() && p.range_end() == r.range_end();
       });
-      if (at == perms->end()) return auth_errors::PermissionNotGranted();
+      if (at == perms->end()) return etcd_errors::PermissionNotGranted();
       perms->erase(at);
       Changed();
       return absl::OkStatus();
@@ -246,7 +195,7 @@ absl::Status AuthStore::Apply(const Req& req) {
 absl::Status AuthStore::UserGet(const std::string& name,
                                 etcdserverpb::AuthUserGetResponse* out) const {
   const authpb::User* u = FindUser(name);
-  if (u == nullptr) return auth_errors::UserNotFound();
+  if (u == nullptr) return etcd_errors::UserNotFound();
   *out->mutable_roles() = u->roles();
   return absl::OkStatus();
 }
@@ -259,7 +208,7 @@ void AuthStore::UserList(etcdserverpb::AuthUserListResponse* out) const {
 absl::Status AuthStore::RoleGet(const std::string& name,
                                 etcdserverpb::AuthRoleGetResponse* out) const {
   auto it = roles_.find(name);
-  if (it == roles_.end()) return auth_errors::RoleNotFound();
+  if (it == roles_.end()) return etcd_errors::RoleNotFound();
   *out->mutable_perm() = it->second.keypermission();
   return absl::OkStatus();
 }
@@ -309,13 +258,13 @@ bool AuthStore::Covered(const authpb::User& u, bool write, const Interval& want)
 absl::Status AuthStore::CheckAccess(const std::string& user,
                                     const std::vector<KeyAccess>& accesses) const {
   if (!enabled_) return absl::OkStatus();
-  if (user.empty()) return auth_errors::UserEmpty();
+  if (user.empty()) return etcd_errors::UserEmpty();
   const authpb::User* u = FindUser(user);
-  if (u == nullptr) return auth_errors::PermissionDenied();
+  if (u == nullptr) return etcd_errors::PermissionDenied();
   if (HasRole(user, kRootRole)) return absl::OkStatus();
   for (const KeyAccess& a : accesses) {
     if (!Covered(*u, a.write, ToInterval(a.key, a.range_end))) {
-      return auth_errors::PermissionDenied();
+      return etcd_errors::PermissionDenied();
     }
   }
   return absl::OkStatus();
@@ -323,9 +272,9 @@ absl::Status AuthStore::CheckAccess(const std::string& user,
 
 absl::Status AuthStore::CheckAdmin(const std::string& user) const {
   if (!enabled_) return absl::OkStatus();
-  if (user.empty()) return auth_errors::UserEmpty();
-  if (FindUser(user) == nullptr) return auth_errors::UserNotFound();
-  if (!HasRole(user, kRootRole)) return auth_errors::PermissionDenied();
+  if (user.empty()) return etcd_errors::UserEmpty();
+  if (FindUser(user) == nullptr) return etcd_errors::UserNotFound();
+  if (!HasRole(user, kRootRole)) return etcd_errors::PermissionDenied();
   return absl::OkStatus();
 }
 

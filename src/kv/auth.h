@@ -35,24 +35,6 @@ struct KeyAccess {
 };
 
 // etcd's auth errors (etcd 3.4's codes and messages).
-namespace auth_errors {
-absl::Status RootUserNotExist();
-absl::Status RootRoleNotExist();
-absl::Status UserAlreadyExist();
-absl::Status UserEmpty();
-absl::Status UserNotFound();
-absl::Status RoleAlreadyExist();
-absl::Status RoleNotFound();
-absl::Status RoleEmpty();
-absl::Status AuthFailed();
-absl::Status PermissionDenied();
-absl::Status RoleNotGranted();
-absl::Status PermissionNotGranted();
-absl::Status AuthNotEnabled();
-absl::Status InvalidAuthToken();
-absl::Status InvalidAuthMgmt();
-absl::Status AuthOldRevision();
-}  // namespace auth_errors
 
 class AuthStore {
  public:

@@ -304,6 +304,12 @@ StateMachine::Applied MvccStore::ApplyEntry(LogIndex index, int64_t time_us,
 }
 
 MvccResult MvccStore::Apply(const bulwark::internal::Request& req) {
+  MvccResult res = ApplyKeyed(req);
+  res.status = etcd_errors::Answer(std::move(res.status));
+  return res;
+}
+
+MvccResult MvccStore::ApplyKeyed(const bulwark::internal::Request& req) {
   // Permissions first, against the auth state at this index: a grant
   // revoked between the proposal and its application is revoked for it, and
   // a replayed answer is never shown to someone who may not see it.
@@ -413,11 +419,11 @@ MvccResult MvccStore::ApplyOp(const bulwark::internal::Request& req) {
     case bulwark::internal::Request::kLeaseGrant: {
       const etcdserverpb::LeaseGrantRequest& g = req.lease_grant();
       if (g.ttl() > kMaxLeaseTtl) {
-        res.status = absl::OutOfRangeError("etcdserver: too large lease TTL");
+        res.status = etcd_errors::LeaseTtlTooLarge();
       } else if (g.id() == 0) {
         res.status = etcd_errors::LeaseNotFound();
       } else if (leases_.count(g.id())) {
-        res.status = absl::FailedPreconditionError("etcdserver: lease already exists");
+        res.status = etcd_errors::LeaseExists();
       } else {
         Lease& l = leases_[g.id()];
         l.ttl = g.ttl();
@@ -482,7 +488,7 @@ MvccResult MvccStore::ApplyOp(const bulwark::internal::Request& req) {
     case bulwark::internal::Request::kMemberUpdate: {
       auto it = members_.find(req.member_update().id());
       if (it == members_.end()) {
-        res.status = absl::NotFoundError("etcdserver: member not found");
+        res.status = etcd_errors::MemberNotFound();
       } else {
         *it->second.mutable_peer_urls() = req.member_update().peer_urls();
         ++members_version_;

@@ -113,7 +113,9 @@ class MvccStore final : public StateMachine {
   // Applies a request; one that carries an idempotency key already applied
   // gets the first answer again (replayed), or FAILED_PRECONDITION if the
   // key came with a different request. Answers are kept for the retention
-  // (log time) and the oldest are evicted past max_records.
+  // (log time) and the oldest are evicted past max_records. A refusal is
+  // tagged core::ErrorKind::kAnswer (the request's answer, for the client as
+  // it is), the first time and when replayed alike.
   MvccResult Apply(const bulwark::internal::Request& req);
   void set_idempotency_limits(IdempotencyLimits l) { idem_limits_ = l; }
   // Planted bug (BW_PLANTED_BUGS builds only): keys are ignored and every
@@ -267,6 +269,8 @@ class MvccStore final : public StateMachine {
   void AddVersion(KeyMap::iterator it, Version v);
   absl::Status DoCompact(int64_t rev);
   MvccResult ApplyOp(const bulwark::internal::Request& req);
+  // Apply without the tag: the permission check, then the idempotency table.
+  MvccResult ApplyKeyed(const bulwark::internal::Request& req);
   absl::Status RefusedByAlarm(const bulwark::internal::Request& req) const;
   etcdserverpb::AlarmResponse ApplyAlarm(const etcdserverpb::AlarmRequest& r);
   void ExpireIdempotency();

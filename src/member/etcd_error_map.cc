@@ -2,7 +2,6 @@
 
 #include <optional>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/error_kind.h"
 #include "kv/etcd_errors.h"
@@ -21,9 +20,12 @@ absl::Status EtcdErrorFor(const absl::Status& s) {
         return kv::etcd_errors::Stopped();
       case core::ErrorKind::kNoSpace:
         return kv::etcd_errors::NoSpace();
+      case core::ErrorKind::kConfChangePending:
+        return kv::etcd_errors::MembershipChangePending();
+      case core::ErrorKind::kAnswer:
+        return s;  // already etcd's answer
     }
   }
-  if (absl::StartsWith(s.message(), "etcdserver:")) return s;
   // A write whose outcome is unknown: etcd's timeout, which clients retry
   // only with care.
   if (absl::IsDeadlineExceeded(s)) return kv::etcd_errors::Timeout();

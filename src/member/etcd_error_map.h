@@ -1,8 +1,8 @@
 // The one table from bulwark's failures to etcd's errors, as etcd 3.4 sends
 // them (its v3rpc/util.go keeps the same table). Lower layers tag what they
-// know with core::ErrorKind; nothing here reads a message to decide a code,
-// except that an error already in etcd's words ("etcdserver: ...", as the
-// state machine answers) passes through as it is.
+// know with core::ErrorKind; nothing here reads a message to decide a code.
+// An answer already in etcd's words (kv::etcd_errors, tagged kAnswer)
+// passes through as it is.
 #pragma once
 
 #include "core/status.h"

@@ -319,7 +319,7 @@ absl::StatusOr<std::string> Member::UserOf(const std::string& token) {
     }
   }
   std::optional<std::string> user = tokens_.Use(token, env_.clock().NowMicros());
-  if (!user.has_value()) return kv::auth_errors::InvalidAuthToken();
+  if (!user.has_value()) return kv::etcd_errors::InvalidAuthToken();
   return *std::move(user);
 }
 

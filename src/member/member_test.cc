@@ -174,10 +174,10 @@ TEST_F(MemberTest, WritesCarryTheTokensUserAndItsPermissions) {
   // alice has no role: her write is refused, as is a token nobody issued.
   absl::StatusOr<kv::MvccResult> res = Propose(Put("a", 1), "tok-alice", /*as_client=*/true);
   ASSERT_TRUE(res.ok()) << res.status();
-  EXPECT_EQ(res->status, kv::auth_errors::PermissionDenied());
+  EXPECT_EQ(res->status, kv::etcd_errors::PermissionDenied());
   res = Propose(Put("a", 1), "tok-nobody", /*as_client=*/true);
   ASSERT_TRUE(res.ok()) << res.status();
-  EXPECT_EQ(res->status, kv::auth_errors::InvalidAuthToken());
+  EXPECT_EQ(res->status, kv::etcd_errors::InvalidAuthToken());
   EXPECT_EQ(*member_->UserOf("tok-alice"), "alice");
 }
 

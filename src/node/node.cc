@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/assert.h"
 #include "core/error_kind.h"
+#include "kv/etcd_errors.h"
 #include "raft/codec.h"
 
 namespace bw::node {
@@ -136,8 +137,7 @@ void Node::Propose(uint64_t request_id, std::string data, ProposeCallback done) 
   }
   if (no_space()) {
     // etcd's NOSPACE alarm: the write is certainly not applied.
-    done(core::WithKind(absl::ResourceExhaustedError("etcdserver: mvcc: database space exceeded"),
-                        core::ErrorKind::kNoSpace));
+    done(core::WithKind(kv::etcd_errors::NoSpace(), core::ErrorKind::kNoSpace));
     return;
   }
   if (pending_writes_.size() + pending_reads_.size() >= options_.max_pending) {

@@ -987,8 +987,10 @@ absl::Status Raft::AppendAsLeader(std::vector<Entry>& entries) {
 
 absl::Status Raft::LeaderConfChange(Entry e) {
   if (pending_conf_index_ > log_.applied()) {
-    return absl::FailedPreconditionError(
-        "raft: a configuration change is pending; propose after it is applied");
+    return core::WithKind(
+        absl::FailedPreconditionError(
+            "raft: a configuration change is pending; propose after it is applied"),
+        core::ErrorKind::kConfChangePending);
   }
   absl::StatusOr<ConfChange> cc = DecodeConfChange(e.data);
   if (!cc.ok()) return cc.status();

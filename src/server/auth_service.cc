@@ -66,7 +66,7 @@ class AuthService final : public etcdserverpb::Auth::CallbackService {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     s_.loop().Post([this, req, resp, reactor] {
       const kv::AuthStore& a = s_.member().mvcc().auth();
-      if (!a.enabled()) return reactor->Finish(ToGrpc(kv::auth_errors::AuthNotEnabled()));
+      if (!a.enabled()) return reactor->Finish(ToGrpc(kv::etcd_errors::AuthNotEnabled()));
       const authpb::User* u = a.FindUser(req->name());
       // An unknown user is checked against no hash, slowly all the same, so
       // the answer's timing does not tell which user names exist.
@@ -75,7 +75,7 @@ class AuthService final : public etcdserverpb::Auth::CallbackService {
         bool ok = CheckPassword(req->password(), stored.empty() ? kNoHash : stored);
         ok = ok && !stored.empty();
         s_.loop().Post([this, ok, req, resp, reactor] {
-          if (!ok) return reactor->Finish(ToGrpc(kv::auth_errors::AuthFailed()));
+          if (!ok) return reactor->Finish(ToGrpc(kv::etcd_errors::AuthFailed()));
           if (s_.jwt() != nullptr) {
             // A signed token needs no log entry: every member checks it.
             absl::StatusOr<std::string> jwt = s_.jwt()->Sign(
@@ -162,7 +162,7 @@ class AuthService final : public etcdserverpb::Auth::CallbackService {
       etcdserverpb::AuthRoleGrantPermissionResponse* resp) override {
     if (!req->has_perm()) {
       grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-      reactor->Finish(ToGrpc(absl::InvalidArgumentError("etcdserver: permission not given")));
+      reactor->Finish(ToGrpc(kv::etcd_errors::PermissionNotGiven()));
       return reactor;
     }
     bulwark::internal::Request r;

@@ -23,6 +23,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "bulwark/idempotency.grpc.pb.h"
+#include "core/error_kind.h"
 #include "core/splitmix.h"
 #include "env/real/deadline.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
@@ -75,8 +76,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
         if (!InConf(id)) continue;
         for (const std::string& u : m.peer_urls()) {
           if (std::find(urls.begin(), urls.end(), u) != urls.end()) {
-            return Fail(reactor,
-                        absl::FailedPreconditionError("etcdserver: Peer URLs already exists"));
+            return Fail(reactor, kv::etcd_errors::PeerUrlsExist());
           }
         }
       }
@@ -88,9 +88,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
         if (!InConf(candidate) && known.count(candidate) == 0) id = candidate;
       }
       if (id == 0) {
-        return Fail(reactor, absl::FailedPreconditionError(absl::StrCat(
-                                 "etcdserver: these peer URLs were added ", kMaxIncarnations,
-                                 " times already; use another address")));
+        return Fail(reactor, kv::etcd_errors::PeerUrlsUsedUp(kMaxIncarnations));
       }
       bulwark::internal::Request r;
       bulwark::internal::MemberAttributes* a = r.mutable_member_add();
@@ -162,8 +160,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
       const raft::Raft& r = s_.member().node().raft();
       const auto& learners = r.conf().learners;
       if (std::find(learners.begin(), learners.end(), NodeId(id)) == learners.end()) {
-        return Fail(reactor,
-                    absl::FailedPreconditionError("etcdserver: can only promote a learner member"));
+        return Fail(reactor, kv::etcd_errors::PromoteNotLearner());
       }
       if (r.role() != raft::Role::kLeader) {
         // Only the leader knows how far the learner is: ask it (etcd forwards too).
@@ -177,10 +174,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
       const raft::Progress* pr = r.progress(NodeId(id));
       uint64_t leader_last = r.log().last_index().value();
       if (pr == nullptr || pr->match.value() * 10 < leader_last * 9) {
-        return Fail(reactor,
-                    absl::FailedPreconditionError(
-                        "etcdserver: can only promote a learner member which is in sync with "
-                        "leader"));
+        return Fail(reactor, kv::etcd_errors::LearnerNotReady());
       }
       raft::ConfChange cc;
       cc.changes.push_back({raft::ConfChangeType::kAddVoter, NodeId(id)});
@@ -225,16 +219,11 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
   }
 
  private:
-  static absl::Status BadUrls() {
-    return absl::InvalidArgumentError("etcdserver: given member URLs are invalid");
-  }
-  static absl::Status MemberNotFound() {
-    return absl::NotFoundError("etcdserver: member not found");
-  }
+  static absl::Status BadUrls() { return kv::etcd_errors::BadMemberUrls(); }
+  static absl::Status MemberNotFound() { return kv::etcd_errors::MemberNotFound(); }
   absl::Status ConfError(const absl::Status& st) {
-    if (absl::StrContains(st.message(), "pending")) {
-      return absl::FailedPreconditionError(
-          "etcdserver: another membership change is in progress; try again");
+    if (core::KindOf(st) == core::ErrorKind::kConfChangePending) {
+      return kv::etcd_errors::MembershipChangePending();
     }
     return s_.ToEtcdError(st);
   }
@@ -364,7 +353,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
   // change is still being applied (for about three seconds).
   void ProposeConf(raft::ConfChange cc, std::function<void(absl::Status)> done, int tries = 60) {
     absl::Status st = s_.member().node().ProposeConfChange(cc);
-    if (st.ok() || tries == 0 || !absl::StrContains(st.message(), "pending")) {
+    if (st.ok() || tries == 0 || core::KindOf(st) != core::ErrorKind::kConfChangePending) {
       return done(st.ok() ? st : ConfError(st));
     }
     s_.loop().Schedule(s_.config().config.heartbeat_interval_ms * 1000,

@@ -398,8 +398,8 @@ std::optional<absl::StatusOr<std::string>> EtcdServer::OtherTokenUser(const std:
   const kv::AuthStore& auth = member_->mvcc().auth();
   // Any change to users, roles or grants retires the tokens made before it
   // (etcd's rule for JWT); clients authenticate again.
-  if (c->revision < auth.revision()) return kv::auth_errors::AuthOldRevision();
-  if (auth.FindUser(c->user) == nullptr) return kv::auth_errors::InvalidAuthToken();
+  if (c->revision < auth.revision()) return kv::etcd_errors::AuthOldRevision();
+  if (auth.FindUser(c->user) == nullptr) return kv::etcd_errors::InvalidAuthToken();
   return std::move(c->user);
 }
 

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "kv/auth.h"
+#include "kv/etcd_errors.h"
 
 namespace bw::server {
 
@@ -210,8 +211,7 @@ std::string JwtTokens::SigningInput(const Claims& c) const {
 absl::StatusOr<std::string> JwtTokens::Sign(const std::string& user, uint64_t revision,
                                             int64_t now_unix_ms) const {
   if (priv_ == nullptr) {
-    return absl::FailedPreconditionError(
-        "etcdserver: this member only verifies JWT tokens (no priv-key); authenticate at another");
+    return kv::etcd_errors::JwtVerifyOnly();
   }
   Claims c{user, revision, now_unix_ms / 1000 + options_.ttl_s};
   std::string input = SigningInput(c);
@@ -251,15 +251,15 @@ absl::StatusOr<JwtTokens::Claims> JwtTokens::Verify(std::string_view token,
   std::vector<absl::string_view> parts =
       absl::StrSplit(absl::string_view(token.data(), token.size()), '.');
   // The header must be exactly ours: no "alg":"none", no other algorithm.
-  if (parts.size() != 3 || parts[0] != header_b64_) return kv::auth_errors::InvalidAuthToken();
+  if (parts.size() != 3 || parts[0] != header_b64_) return kv::etcd_errors::InvalidAuthToken();
   std::string sig;
   std::string claims_json;
   if (!absl::WebSafeBase64Unescape(parts[2], &sig) ||
       !absl::WebSafeBase64Unescape(parts[1], &claims_json)) {
-    return kv::auth_errors::InvalidAuthToken();
+    return kv::etcd_errors::InvalidAuthToken();
   }
   if (IsEc(options_.sign_method)) {
-    if (sig.size() != 2 * kEs256Half) return kv::auth_errors::InvalidAuthToken();
+    if (sig.size() != 2 * kEs256Half) return kv::etcd_errors::InvalidAuthToken();
     ECDSA_SIG* es = ECDSA_SIG_new();
     const auto* raw = reinterpret_cast<const unsigned char*>(sig.data());
     ECDSA_SIG_set0(es, BN_bin2bn(raw, kEs256Half, nullptr),
@@ -279,8 +279,8 @@ absl::StatusOr<JwtTokens::Claims> JwtTokens::Verify(std::string_view token,
                        reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;
   EVP_MD_CTX_free(ctx);
   Claims c;
-  if (!ok || !ParseClaims(claims_json, &c)) return kv::auth_errors::InvalidAuthToken();
-  if (c.expires_s * 1000 <= now_unix_ms) return kv::auth_errors::InvalidAuthToken();
+  if (!ok || !ParseClaims(claims_json, &c)) return kv::etcd_errors::InvalidAuthToken();
+  if (c.expires_s * 1000 <= now_unix_ms) return kv::etcd_errors::InvalidAuthToken();
   return c;
 }
 

@@ -222,7 +222,7 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
       if (!Admitted(token, "MoveLeader", reactor)) return;
       const raft::Raft& r = s_.member().node().raft();
       if (r.role() != raft::Role::kLeader) {
-        reactor->Finish(ToGrpc(absl::FailedPreconditionError("etcdserver: not leader")));
+        reactor->Finish(ToGrpc(kv::etcd_errors::NotLeader()));
         return;
       }
       // etcd answers a move, even to the leader itself, without a header.
@@ -233,7 +233,7 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
       absl::Status st = s_.member().node().TransferLeadership(NodeId(req->targetid()));
       if (!st.ok()) {
         // An unknown member, a learner, a transfer already under way.
-        reactor->Finish(ToGrpc(absl::FailedPreconditionError("etcdserver: bad leader transferee")));
+        reactor->Finish(ToGrpc(kv::etcd_errors::BadLeaderTransferee()));
         return;
       }
       WaitForLeader(req->targetid(), reactor, /*polls_left=*/50);
@@ -264,7 +264,7 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
       return;
     }
     if (polls_left == 0) {
-      reactor->Finish(ToGrpc(absl::UnavailableError("etcdserver: leadership transfer timeout")));
+      reactor->Finish(ToGrpc(kv::etcd_errors::LeaderTransferTimeout()));
       return;
     }
     s_.loop().Schedule(

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kv/auth.h"
+#include "kv/etcd_errors.h"
 #include "sim/simulation.h"
 
 namespace bw::sim::detail {
@@ -132,8 +133,8 @@ void Simulation::AuthAdminStep(Client& c) {
         if (!res.ok()) return finish(false);
         const absl::Status& st = res->status;
         if (setting_up) {
-          const bool done = st.ok() || st == kv::auth_errors::UserAlreadyExist() ||
-                            st == kv::auth_errors::RoleAlreadyExist();
+          const bool done = st.ok() || st == kv::etcd_errors::UserAlreadyExist() ||
+                            st == kv::etcd_errors::RoleAlreadyExist();
           if (done && auth_setup_step_ == step) ++auth_setup_step_;
           if (done && auth_setup_step_ == auth_setup_.size()) {
             Trace("auth: users, roles and permissions set up; authentication on");
