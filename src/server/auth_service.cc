@@ -265,13 +265,10 @@ class AuthService final : public etcdserverpb::Auth::CallbackService {
   template <typename Resp>
   void Propose(const std::string& token, bulwark::internal::Request r, Resp* resp,
                grpc::ServerUnaryReactor* reactor) {
-    s_.member().ProposeAs(token, std::move(r),
-                          [this, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
-                            absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
-                            if (!st.ok()) return reactor->Finish(ToGrpc(st));
-                            s_.member().FillHeader(resp->mutable_header(), res->revision);
-                            reactor->Finish(grpc::Status::OK);
-                          });
+    s_.ProposeThen(/*ctx=*/nullptr, reactor, token, std::move(r),
+                   [this, resp](kv::MvccResult& res) {
+                     s_.member().FillHeader(resp->mutable_header(), res.revision);
+                   });
   }
   // Hashes the password off the loop (only once the caller may make the
   // change: nobody gets to spend this member's CPU on hashes for free),

@@ -371,6 +371,20 @@ void EtcdServer::ReadThen(grpc::ServerUnaryReactor* reactor, bool linearizable,
   });
 }
 
+void EtcdServer::ProposeThen(grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor,
+                             const std::string& token, bulwark::internal::Request r,
+                             std::function<void(kv::MvccResult&)> fill) {
+  member_->ProposeAs(token, std::move(r),
+                     [ctx, reactor, fill = std::move(fill)](absl::StatusOr<kv::MvccResult> res) {
+                       if (!res.ok())
+                         return reactor->Finish(ToGrpc(member::EtcdErrorFor(res.status())));
+                       if (ctx != nullptr) MarkReplayed(ctx, *res);
+                       if (!res->status.ok()) return reactor->Finish(ToGrpc(res->status));
+                       fill(*res);
+                       reactor->Finish(grpc::Status::OK);
+                     });
+}
+
 std::string EtcdServer::TokenOf(grpc::CallbackServerContext* ctx) const {
   const auto& md = ctx->client_metadata();
   auto it = md.find("token");

@@ -77,6 +77,14 @@ class EtcdServer {
   void ReadThen(grpc::ServerUnaryReactor* reactor, bool linearizable, const std::string& token,
                 std::function<bulwark::internal::Request()> access,
                 std::function<void(const std::string&)> read);
+  // A write's path, for the unary calls: proposes `r` as the holder of
+  // `token` (member::Member::ProposeAs) and answers on `reactor` — the
+  // refusal in etcd's words, or OK once `fill` has written the response
+  // from the result. Marks a replayed answer when `ctx` is given. Loop
+  // thread.
+  void ProposeThen(grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor,
+                   const std::string& token, bulwark::internal::Request r,
+                   std::function<void(kv::MvccResult&)> fill);
 
   // --- authentication (see docs/security.md) ------------------------------
   // The caller's token (gRPC metadata "token"; "" with none). Any thread.

@@ -141,14 +141,8 @@ class IdempotencyService final : public bulwark::v1::Idempotency::CallbackServic
       return reactor;
     }
     s_.loop().Post([this, ctx, r = std::move(r), resp, reactor, token = s_.TokenOf(ctx)]() mutable {
-      s_.member().ProposeAs(
-          token, std::move(r), [this, ctx, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
-            absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
-            if (res.ok()) MarkReplayed(ctx, *res);
-            if (!st.ok()) return reactor->Finish(ToGrpc(st));
-            resp->ParseFromString(res->service_response);
-            reactor->Finish(grpc::Status::OK);
-          });
+      s_.ProposeThen(ctx, reactor, token, std::move(r),
+                     [resp](kv::MvccResult& res) { resp->ParseFromString(res.service_response); });
     });
     return reactor;
   }

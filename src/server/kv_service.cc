@@ -156,22 +156,11 @@ class KvService final : public etcdserverpb::KV::CallbackService {
     }
     s_.loop().Post(
         [this, ctx, token = s_.TokenOf(ctx), r = std::move(r), reactor, take, header]() mutable {
-          s_.member().ProposeAs(
-              token, std::move(r),
-              [this, ctx, reactor, take, header](absl::StatusOr<kv::MvccResult> res) mutable {
-                if (!res.ok()) {
-                  reactor->Finish(ToGrpc(s_.ToEtcdError(res.status())));
-                  return;
-                }
-                MarkReplayed(ctx, *res);
-                if (!res->status.ok()) {
-                  reactor->Finish(ToGrpc(res->status));
-                  return;
-                }
-                take(*res);
-                s_.member().FillHeader(header(), res->revision);
-                reactor->Finish(grpc::Status::OK);
-              });
+          s_.ProposeThen(ctx, reactor, token, std::move(r),
+                         [this, take, header](kv::MvccResult& res) mutable {
+                           take(res);
+                           s_.member().FillHeader(header(), res.revision);
+                         });
         });
     return reactor;
   }

@@ -94,19 +94,11 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
           *g = *req;
           if (g->id() == 0) g->set_id(s_.member().NewLeaseId());
           g->set_ttl(std::max(g->ttl(), s_.MinLeaseTtl()));
-          s_.member().ProposeAs(
-              token, std::move(r), [this, ctx, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
-                if (res.ok()) MarkReplayed(ctx, *res);
-                absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
-                if (!st.ok()) {
-                  reactor->Finish(ToGrpc(st));
-                  return;
-                }
-                resp->set_id(res->lease_id);
-                resp->set_ttl(res->lease_ttl);
-                s_.member().FillHeader(resp->mutable_header(), res->revision);
-                reactor->Finish(grpc::Status::OK);
-              });
+          s_.ProposeThen(ctx, reactor, token, std::move(r), [this, resp](kv::MvccResult& res) {
+            resp->set_id(res.lease_id);
+            resp->set_ttl(res.lease_ttl);
+            s_.member().FillHeader(resp->mutable_header(), res.revision);
+          });
         });
     return reactor;
   }
@@ -123,17 +115,9 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
       return reactor;
     }
     s_.loop().Post([this, ctx, r = std::move(r), resp, reactor, token = s_.TokenOf(ctx)]() mutable {
-      s_.member().ProposeAs(
-          token, std::move(r), [this, ctx, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
-            if (res.ok()) MarkReplayed(ctx, *res);
-            absl::Status st = res.ok() ? res->status : s_.ToEtcdError(res.status());
-            if (!st.ok()) {
-              reactor->Finish(ToGrpc(st));
-              return;
-            }
-            s_.member().FillHeader(resp->mutable_header(), res->revision);
-            reactor->Finish(grpc::Status::OK);
-          });
+      s_.ProposeThen(ctx, reactor, token, std::move(r), [this, resp](kv::MvccResult& res) {
+        s_.member().FillHeader(resp->mutable_header(), res.revision);
+      });
     });
     return reactor;
   }

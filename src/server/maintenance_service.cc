@@ -197,19 +197,8 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
       }
       bulwark::internal::Request r;
       *r.mutable_alarm() = *req;
-      s_.member().ProposeAs(token, std::move(r),
-                            [this, resp, reactor](absl::StatusOr<kv::MvccResult> res) {
-                              if (!res.ok()) {
-                                reactor->Finish(ToGrpc(s_.ToEtcdError(res.status())));
-                                return;
-                              }
-                              if (!res->status.ok()) {
-                                reactor->Finish(ToGrpc(res->status));
-                                return;
-                              }
-                              resp->ParseFromString(res->service_response);
-                              reactor->Finish(grpc::Status::OK);
-                            });
+      s_.ProposeThen(/*ctx=*/nullptr, reactor, token, std::move(r),
+                     [resp](kv::MvccResult& res) { resp->ParseFromString(res.service_response); });
     });
     return reactor;
   }
