@@ -31,7 +31,7 @@ target_link_libraries(bwfuzz_proto PUBLIC protobuf::libprotobuf)
 set(BW_FUZZ_SOURCES
     core/assert.cc core/crc32c.cc
     env/path.cc env/seeded_random.cc env/sim/sim_disk.cc
-    raft/codec.cc raft/conf_change.cc raft/config.cc raft/progress.cc raft/quorum.cc
+    raft/codec.cc raft/conf_change.cc raft/config.cc raft/forwarded.cc raft/progress.cc raft/quorum.cc
     raft/raft.cc raft/raft_log.cc
     storage/raft_store.cc storage/snapshot_manifest.cc storage/wal.cc
     transport/frame.cc

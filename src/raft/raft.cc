@@ -785,16 +785,26 @@ void Raft::StepLeader(Message& m) {
       break;
     case MessageType::kPropose: {
       // Forwarded proposals: placed if we can, dropped otherwise (the
-      // follower's client times out and retries).
+      // follower's client times out and retries), and never twice (a copy
+      // the network delivered again is dropped).
       std::vector<Entry> normal;
+      std::vector<ForwardedWindow::Key> keys;
       for (Entry& e : m.entries) {
+        const ForwardedWindow::Key key = ForwardedWindow::KeyOf(m.from, e);
+        if (forwarded_.IsCopy(key, e, log_)) continue;
         if (e.type == EntryType::kConfChange) {
-          (void)LeaderConfChange(std::move(e));
+          if (LeaderConfChange(std::move(e)).ok()) forwarded_.Remember(key, log_.last_index());
         } else {
           normal.push_back(std::move(e));
+          keys.push_back(key);
         }
       }
-      if (!normal.empty()) (void)AppendAsLeader(normal);
+      if (normal.empty() || !AppendAsLeader(normal).ok()) break;
+      LogIndex at = log_.last_index() + 1 - keys.size();
+      for (const ForwardedWindow::Key& key : keys) {
+        forwarded_.Remember(key, at);
+        ++at;
+      }
       break;
     }
     default:

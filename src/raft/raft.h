@@ -28,6 +28,7 @@
 
 #include "core/status.h"
 #include "raft/config.h"
+#include "raft/forwarded.h"
 #include "raft/progress.h"
 #include "raft/quorum.h"
 #include "raft/raft_log.h"
@@ -212,6 +213,9 @@ class Raft {
   // Invariant (leader): no conf change may be proposed while this is > applied.
   LogIndex pending_conf_index_;
   uint64_t uncommitted_bytes_ = 0;
+  // Forwarded proposals placed lately: a copy the network delivers again
+  // is not placed twice (raft/forwarded.h).
+  ForwardedWindow forwarded_{4096};
   bool pending_broadcast_ = false;
 
   // The latest snapshot this node holds (to send), and one being received.

@@ -63,6 +63,65 @@ TEST(RaftTest, FollowerForwardsProposals) {
   EXPECT_EQ(c.applied(3), Strs({"from-3"}));
 }
 
+// The network may deliver a message twice; Raft forwards a proposal once,
+// so a copy must not become a second entry (a request that is not
+// idempotent would take effect twice: found by the simulator's auth
+// workload, seed 13679, where an old grant was applied again after its
+// revocation). Later copies too, and conf changes alike.
+TEST(RaftTest, AForwardedProposalDeliveredTwiceIsPlacedOnce) {
+  Cluster c(3);
+  c.Elect(1);
+  c.SetDuplicate([](const Message& m) { return m.type == MessageType::kPropose; });
+  c.Propose(3, "grant");
+  c.Propose(2, "revoke");
+  c.TickAll(1);
+  EXPECT_EQ(c.applied(1), Strs({"grant", "revoke"}));
+  // A copy arriving late, after other entries: still the same proposal.
+  Message late;
+  late.type = MessageType::kPropose;
+  late.from = NodeId(3);
+  late.to = NodeId(1);
+  late.entries.push_back(Entry{Term(0), LogIndex(0), EntryType::kNormal, "grant"});
+  ASSERT_TRUE(c.node(1).Step(late).ok());
+  c.TickAll(1);
+  EXPECT_EQ(c.applied(1), Strs({"grant", "revoke"}));
+  EXPECT_EQ(c.applied(2), Strs({"grant", "revoke"}));
+  // The same bytes from another follower are its own proposal.
+  late.from = NodeId(2);
+  ASSERT_TRUE(c.node(1).Step(late).ok());
+  c.TickAll(1);
+  EXPECT_EQ(c.applied(1), Strs({"grant", "revoke", "grant"}));
+}
+
+// The original was cut from the log (its leader was deposed before it was
+// committed): the copy is then the only one, and is placed.
+TEST(RaftTest, ACopyOfAProposalCutFromTheLogIsPlaced) {
+  Cluster c(3, NoPreVoteNoCheckQuorum);
+  c.Elect(1);
+  c.Isolate(1);
+  Message prop;
+  prop.type = MessageType::kPropose;
+  prop.from = NodeId(3);
+  prop.to = NodeId(1);
+  prop.entries.push_back(Entry{Term(0), LogIndex(0), EntryType::kNormal, "lost"});
+  ASSERT_TRUE(c.node(1).Step(prop).ok());
+  const LogIndex placed = c.node(1).log().last_index();
+  EXPECT_EQ(c.node(1).log().At(placed).data, "lost");
+  // The others elect node 2, which writes over node 1's uncommitted tail.
+  c.Elect(2);
+  c.Propose(2, "new");
+  c.Heal();
+  c.TickAll(3);
+  ASSERT_EQ(c.node(1).role(), Role::kFollower);
+  ASSERT_NE(c.node(1).log().At(placed).data, "lost");
+  // Node 1 leads again, and the copy arrives.
+  c.Elect(1);
+  ASSERT_EQ(c.node(1).role(), Role::kLeader);
+  ASSERT_TRUE(c.node(1).Step(prop).ok());
+  c.TickAll(1);
+  EXPECT_EQ(c.applied(3), Strs({"new", "lost"}));
+}
+
 // The leader stamps every entry it appends — its own and those forwarded to
 // it — with cluster time: a clock that starts, when it is elected, from the
 // latest stamp in its log and runs on by the leader's own clock. What a

@@ -217,6 +217,10 @@ TEST(SimTest, RegressionSeeds) {
        "a snapshot rewrote the log while the next Ready (pumped from a read's callback) was "
        "being synced, leaving its entry out: a WAL gap the member refused to start on",
        Workload::kAuth},
+      {13679, 3,
+       "a copy of a forwarded grant, delivered again by the network after the permission was "
+       "revoked, was placed in the log a second time and undid the revocation",
+       Workload::kAuth},
   };
   for (const Case& c : cases) {
     SimOptions o;

@@ -1,0 +1,33 @@
+#include "raft/forwarded.h"
+
+#include "core/crc32c.h"
+#include "raft/raft_log.h"
+
+namespace bw::raft {
+
+ForwardedWindow::Key ForwardedWindow::KeyOf(NodeId from, const Entry& e) {
+  return Key{from.value(), e.data.size(), core::Crc32c(e.data), static_cast<uint8_t>(e.type)};
+}
+
+bool ForwardedWindow::IsCopy(const Key& key, const Entry& e, const RaftLog& log) const {
+  auto it = placed_.find(key);
+  if (it == placed_.end()) return false;
+  const LogIndex at = it->second;
+  if (at > log.last_index()) return false;  // cut from the log since
+  if (at < log.first_index()) return true;  // committed and compacted
+  const Entry& there = log.At(at);
+  return there.type == e.type && there.data == e.data;
+}
+
+void ForwardedWindow::Remember(const Key& key, LogIndex index) {
+  if (capacity_ == 0) return;
+  const bool fresh = placed_.insert_or_assign(key, index).second;
+  if (!fresh) return;  // already in the order; the newer index stands
+  order_.push_back(key);
+  while (order_.size() > capacity_) {
+    placed_.erase(order_.front());
+    order_.pop_front();
+  }
+}
+
+}  // namespace bw::raft
