@@ -1,6 +1,8 @@
-// The replicated key-value state machine used by the simulator and the node
-// until the MVCC store arrives: registers with put and compare-and-set, an
-// incremental digest of the whole state, and snapshots. Deterministic: the
+// A register machine: registers with put and compare-and-set, an
+// incremental digest of the whole state, and snapshots. The node's own tests
+// drive it (node/testing/registers.h), and so does `bulwark storage-load`;
+// members run the MVCC store (mvcc.h). A client's request is applied only if
+// its seq (MakeRequestId) is past the last one applied. Deterministic: the
 // same commands in the same order give the same state and digest on every
 // replica.
 //
@@ -20,17 +22,6 @@
 namespace bw::kv {
 
 enum class KvOp : uint8_t { kPut = 1, kCas = 2 };
-
-// A request id is (client << kRequestSeqBits) | seq, where each client
-// numbers its requests 1, 2, 3, ... and has one outstanding at a time. The
-// state machine applies a client's request only if its seq is past the last
-// one applied, so a proposal duplicated or delayed by the network (or a
-// forwarded copy that arrives after a retry) is applied at most once.
-// Id 0 opts out.
-inline constexpr int kRequestSeqBits = 40;
-inline constexpr uint64_t MakeRequestId(uint64_t client, uint64_t seq) {
-  return (client << kRequestSeqBits) | seq;
-}
 
 struct KvCommand {
   KvOp op = KvOp::kPut;

@@ -1,6 +1,6 @@
 // The interface between a node and the replicated state machine it drives:
-// the register machine of the simulator (kv_state.h) or the etcd MVCC store
-// (mvcc.h). Apply must be deterministic: the same entries in the same order
+// the etcd MVCC store (mvcc.h) in every member, or the register machine of
+// the node's tests (kv_state.h). Apply must be deterministic: the same entries in the same order
 // give the same state and digest on every replica.
 //
 // Thread-safety: none; owned by a node's event loop.
@@ -15,6 +15,14 @@
 #include "core/types.h"
 
 namespace bw::kv {
+
+// A request id, as clients of the simulator and the tests make them:
+// (client << kRequestSeqBits) | seq, where each client numbers its requests
+// 1, 2, 3, ... Id 0: the member assigns one.
+inline constexpr int kRequestSeqBits = 40;
+inline constexpr uint64_t MakeRequestId(uint64_t client, uint64_t seq) {
+  return (client << kRequestSeqBits) | seq;
+}
 
 class StateMachine {
  public:

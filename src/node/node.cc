@@ -37,17 +37,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(env::Env& env, NodeOptions opt
 
 Node::Node(env::Env& env, NodeOptions options, NodeObserver* observer)
     : env_(env), options_(std::move(options)), observer_(observer) {
-  if (options_.state_machine) {
-    state_ = options_.state_machine();
-  } else {
-    state_ = std::make_unique<kv::KvStateMachine>(options_.track_requests);
-  }
-}
-
-const kv::KvStateMachine& Node::state() const {
-  auto* reg = dynamic_cast<const kv::KvStateMachine*>(state_.get());
-  BW_ASSERT_MSG(reg != nullptr, "node: the state machine is not the register machine");
-  return *reg;
+  BW_ASSERT_MSG(options_.state_machine != nullptr, "node: no state machine given");
+  state_ = options_.state_machine();
 }
 
 Node::~Node() {
@@ -198,27 +189,6 @@ void Node::ReadBarrier(bool linearizable, BarrierCallback done) {
   pending_reads_[ctx] = PendingRead{
       std::move(done), env_.clock().NowMicros() + options_.request_timeout_us, LogIndex(0)};
   Pump();
-}
-
-void Node::Write(kv::KvCommand cmd, WriteCallback done) {
-  uint64_t id = cmd.request_id;
-  Propose(id, kv::EncodeKvCommand(cmd), [done = std::move(done)](absl::StatusOr<std::any> r) {
-    if (!r.ok()) {
-      done(r.status());
-      return;
-    }
-    done(std::any_cast<kv::KvResult>(*r));
-  });
-}
-
-void Node::Read(std::string key, bool linearizable, ReadCallback done) {
-  ReadBarrier(linearizable, [this, key = std::move(key), done = std::move(done)](absl::Status s) {
-    if (!s.ok()) {
-      done(s);
-      return;
-    }
-    done(state().Get(key));
-  });
 }
 
 absl::Status Node::ProposeConfChange(const raft::ConfChange& cc) {

@@ -22,7 +22,6 @@
 #include "core/histogram.h"
 #include "core/status.h"
 #include "env/env.h"
-#include "kv/kv_state.h"
 #include "kv/state_machine.h"
 #include "raft/raft.h"
 #include "storage/raft_store.h"
@@ -61,9 +60,8 @@ struct NodeOptions {
   // this many entries behind it for slow followers.
   uint64_t snapshot_every = 0;
   uint64_t snapshot_keep_entries = 0;
-  bool track_requests = false;
-  // Makes the replicated state machine; unset, the register machine of
-  // kv_state.h (with track_requests).
+  // Makes the replicated state machine (required): the member's MVCC store,
+  // or a test's.
   std::function<std::unique_ptr<kv::StateMachine>()> state_machine;
   // A waiting caller is answered DEADLINE_EXCEEDED (outcome unknown) after
   // this long; bounds the memory of requests whose entries never apply.
@@ -99,8 +97,6 @@ class NodeObserver {
 // The result of a proposal as the state machine returned it.
 using ProposeCallback = std::function<void(absl::StatusOr<std::any>)>;
 using BarrierCallback = std::function<void(absl::Status)>;
-using WriteCallback = std::function<void(absl::StatusOr<kv::KvResult>)>;
-using ReadCallback = std::function<void(absl::StatusOr<std::optional<std::string>>)>;
 
 class Node {
  public:
@@ -123,10 +119,6 @@ class Node {
   // leadership and the state machine has applied up to the read index.
   void ReadBarrier(bool linearizable, BarrierCallback done);
 
-  // The register machine's calls (the simulator and tests), over the two above.
-  void Write(kv::KvCommand cmd, WriteCallback done);
-  void Read(std::string key, bool linearizable, ReadCallback done);
-
   absl::Status ProposeConfChange(const raft::ConfChange& cc);
   absl::Status TransferLeadership(NodeId target);
   // Starts an election now, as if the election timeout had passed (the
@@ -135,8 +127,6 @@ class Node {
 
   NodeId id() const { return options_.id; }
   const raft::Raft& raft() const { return *raft_; }
-  // The register machine (asserts that it is the one in use).
-  const kv::KvStateMachine& state() const;
   kv::StateMachine& state_machine() { return *state_; }
   LogIndex applied_index() const { return applied_index_; }
   // Non-OK once storage failed: the node does nothing more (see OnHalted).

@@ -9,6 +9,7 @@
 //     acknowledged. Restarted on the same disk (faults off), it recovers
 //     every write acknowledged before the failure.
 #include "node/node.h"
+#include "node/testing/registers.h"
 
 #include <memory>
 #include <optional>
@@ -46,6 +47,7 @@ class NodeDiskTest : public ::testing::Test {
     o.initial_voters = {NodeId(1)};
     o.raft.random_seed = 5;
     o.wal_segment_bytes = 4096;
+    o.state_machine = testing::NewRegisters;
     absl::StatusOr<std::unique_ptr<Node>> n = Node::Start(env_, o, &observer_);
     ASSERT_TRUE(n.ok()) << n.status();
     node_ = std::move(*n);
@@ -65,7 +67,7 @@ class NodeDiskTest : public ::testing::Test {
     cmd.request_id = kv::MakeRequestId(1, seq);
     cmd.key = absl::StrCat("k", seq);
     cmd.value = std::move(value);
-    node_->Write(cmd, [out](absl::StatusOr<kv::KvResult> r) { *out = std::move(r); });
+    testing::Write(*node_, cmd, [out](absl::StatusOr<kv::KvResult> r) { *out = std::move(r); });
     return out;
   }
 
@@ -97,8 +99,8 @@ TEST_F(NodeDiskTest, FullDiskRaisesTheNoSpaceAlarmAndRecoversWhenSpaceReturns) {
   EXPECT_THAT((*refused)->status().message(), HasSubstr("database space exceeded"));
   // Reads go on.
   absl::StatusOr<std::optional<std::string>> read = absl::UnknownError("no answer");
-  node_->Read("k1", /*linearizable=*/false,
-              [&](absl::StatusOr<std::optional<std::string>> r) { read = std::move(r); });
+  testing::Read(*node_, "k1", /*linearizable=*/false,
+                [&](absl::StatusOr<std::optional<std::string>> r) { read = std::move(r); });
   ASSERT_TRUE(read.ok()) << read.status();
   EXPECT_EQ(*read, std::optional<std::string>("before"));
 
@@ -107,8 +109,8 @@ TEST_F(NodeDiskTest, FullDiskRaisesTheNoSpaceAlarmAndRecoversWhenSpaceReturns) {
   EXPECT_FALSE(node_->no_space());
   ASSERT_TRUE(waiting->has_value());
   EXPECT_TRUE((*waiting)->ok()) << (*waiting)->status();
-  EXPECT_EQ(node_->state().Get("k2"), std::string(200, 'x'));
-  EXPECT_EQ(node_->state().Get("k3"), std::nullopt);
+  EXPECT_EQ(testing::Registers(*node_).Get("k2"), std::string(200, 'x'));
+  EXPECT_EQ(testing::Registers(*node_).Get("k3"), std::nullopt);
   EXPECT_EQ(observer_.halts, 0);
 }
 
@@ -148,8 +150,8 @@ TEST_F(NodeDiskTest, FailedSyncHaltsAndARestartKeepsWhatWasAcknowledged) {
   WaitForLeader();
   Run(1'000'000);
   for (uint64_t seq = 1; seq <= 5; ++seq)
-    EXPECT_EQ(node_->state().Get(absl::StrCat("k", seq)), absl::StrCat("v", seq));
-  EXPECT_EQ(node_->state().Get("k7"), std::nullopt);
+    EXPECT_EQ(testing::Registers(*node_).Get(absl::StrCat("k", seq)), absl::StrCat("v", seq));
+  EXPECT_EQ(testing::Registers(*node_).Get("k7"), std::nullopt);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "env/real/real_env.h"
 #include "env/real/testing/eventually.h"
 #include "node/node.h"
+#include "node/testing/registers.h"
 #include "transport/tcp_network.h"
 
 namespace bw::node {
@@ -60,6 +61,7 @@ class RealClusterTest : public ::testing::Test {
         o.cluster_id = 0xC1;
         o.data_dir = (dir_ / absl::StrCat("n", id.value())).string();
         o.tick_us = 10'000;
+        o.state_machine = testing::NewRegisters;
         o.raft.random_seed = id.value();
         absl::StatusOr<std::unique_ptr<Node>> n = Node::Start(*m.env, o, nullptr);
         ASSERT_TRUE(n.ok()) << n.status();
@@ -95,13 +97,13 @@ class RealClusterTest : public ::testing::Test {
       cmd.request_id = kv::MakeRequestId(7, seq);
       cmd.key = absl::StrCat("k", seq);
       cmd.value = std::move(value);
-      members_.at(via).node->Write(
-          cmd, [&p](absl::StatusOr<kv::KvResult> r) { p.set_value(std::move(r)); });
+      testing::Write(*members_.at(via).node, cmd,
+                     [&p](absl::StatusOr<kv::KvResult> r) { p.set_value(std::move(r)); });
     });
     return f.get();
   }
   std::optional<std::string> Get(NodeId on, const std::string& key) {
-    return OnLoop(loop_, [&] { return members_.at(on).node->state().Get(key); });
+    return OnLoop(loop_, [&] { return testing::Registers(*members_.at(on).node).Get(key); });
   }
 
   std::filesystem::path dir_;

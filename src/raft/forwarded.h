@@ -60,7 +60,6 @@ class ForwardedWindow {
   size_t size() const { return order_.size(); }
 
  private:
-
   size_t capacity_;
   absl::flat_hash_map<Key, LogIndex> placed_;
   std::deque<Key> order_;

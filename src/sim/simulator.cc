@@ -245,7 +245,6 @@ void Simulation::SetUpNode(NodeId id, bool initial) {
   opt.tick_us = o_.tick_us;
   // fsync on real disks takes from a fraction of a millisecond to several.
   int64_t sync_latency_us = 100 + static_cast<int64_t>(rng().Below(5000));
-  opt.track_requests = true;
   opt.request_timeout_us = o_.client_timeout_us;
   opt.bugs = o_.node_bugs;
   if (o_.faults & kFaultSnapshot) {
