@@ -32,7 +32,7 @@ set(BW_FUZZ_SOURCES
     core/assert.cc core/crc32c.cc
     env/path.cc env/seeded_random.cc env/sim/sim_disk.cc
     raft/codec.cc raft/conf_change.cc raft/config.cc raft/forwarded.cc raft/progress.cc raft/quorum.cc
-    raft/raft.cc raft/raft_log.cc
+    raft/raft.cc raft/raft_log.cc raft/raft_reads.cc raft/raft_replication.cc
     storage/raft_store.cc storage/snapshot_manifest.cc storage/wal.cc
     transport/frame.cc
     kv/auth.cc kv/mvcc.cc kv/mvcc_alarms.cc kv/mvcc_records.cc kv/mvcc_snapshot.cc

@@ -35,11 +35,10 @@ inline void Write(Node& n, kv::KvCommand cmd,
 
 inline void Read(Node& n, std::string key, bool linearizable,
                  std::function<void(absl::StatusOr<std::optional<std::string>>)> done) {
-  n.ReadBarrier(linearizable,
-                [&n, key = std::move(key), done = std::move(done)](absl::Status s) {
-                  if (!s.ok()) return done(s);
-                  done(Registers(n).Get(key));
-                });
+  n.ReadBarrier(linearizable, [&n, key = std::move(key), done = std::move(done)](absl::Status s) {
+    if (!s.ok()) return done(s);
+    done(Registers(n).Get(key));
+  });
 }
 
 }  // namespace bw::node::testing
