@@ -35,7 +35,8 @@ set(BW_FUZZ_SOURCES
     raft/raft.cc raft/raft_log.cc raft/raft_reads.cc raft/raft_replication.cc
     storage/raft_store.cc storage/snapshot_manifest.cc storage/wal.cc
     transport/frame.cc
-    kv/auth.cc kv/mvcc.cc kv/mvcc_alarms.cc kv/mvcc_records.cc kv/mvcc_snapshot.cc
+    kv/auth.cc kv/mvcc.cc kv/mvcc_alarms.cc kv/mvcc_leases.cc kv/mvcc_permissions.cc
+    kv/mvcc_records.cc kv/mvcc_snapshot.cc
     kv/txn_check.cc
     server/config.cc server/jwt.cc server/tls_files.cc)
 list(TRANSFORM BW_FUZZ_SOURCES PREPEND ${CMAKE_SOURCE_DIR}/src/)
