@@ -311,10 +311,11 @@ std::string Member::ClientScope(const std::string& user, const std::string& stor
 
 // --- users ---------------------------------------------------------------------
 
-absl::StatusOr<std::string> Member::UserOf(const std::string& token) {
+absl::StatusOr<std::string> Member::UserOf(const std::string& token, bool* other) {
   if (mvcc_ == nullptr || !mvcc_->auth().enabled() || token.empty()) return std::string();
   if (o_.other_tokens) {
     if (std::optional<absl::StatusOr<std::string>> user = o_.other_tokens(token)) {
+      if (other != nullptr) *other = true;
       return *std::move(user);
     }
   }
@@ -324,9 +325,11 @@ absl::StatusOr<std::string> Member::UserOf(const std::string& token) {
 }
 
 void Member::ResolveUser(const std::string& token, UserDone then) {
-  absl::StatusOr<std::string> user = UserOf(token);
-  if (user.ok() || node_ == nullptr || !absl::IsUnauthenticated(user.status()) ||
-      (o_.other_tokens && o_.other_tokens(token).has_value())) {
+  // A JWT or certificate user (the other_tokens hook) is judged once: a
+  // barrier cannot make an invalid one valid.
+  bool other = false;
+  absl::StatusOr<std::string> user = UserOf(token, &other);
+  if (user.ok() || node_ == nullptr || !absl::IsUnauthenticated(user.status()) || other) {
     return then(std::move(user));
   }
   node_->ReadBarrier(true, [this, token, then = std::move(then)](absl::Status st) {

@@ -126,7 +126,9 @@ class Member final : public node::NodeObserver {
 
   // The user a token names: "" with authentication off or no token;
   // etcd's invalid auth token for one unknown here or expired.
-  absl::StatusOr<std::string> UserOf(const std::string& token);
+  absl::StatusOr<std::string> UserOf(const std::string& token) { return UserOf(token, nullptr); }
+  // The same; `*other` is set when the other_tokens hook answered.
+  absl::StatusOr<std::string> UserOf(const std::string& token, bool* other);
   // UserOf, but a simple token this member does not know yet gets a second
   // look once the member has applied everything the leader had committed
   // (its Authenticate entry may not have reached this member yet), as etcd
