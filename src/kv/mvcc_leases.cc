@@ -4,18 +4,9 @@
 #include <string>
 #include <vector>
 
-#include "core/assert.h"
-#include "kv/etcd_errors.h"
 #include "kv/mvcc.h"
-#include "kv/mvcc_internal.h"
 
 namespace bw::kv {
-
-using etcdserverpb::DeleteRangeRequest;
-using etcdserverpb::PutRequest;
-using etcdserverpb::RangeRequest;
-using etcdserverpb::RequestOp;
-using etcdserverpb::TxnRequest;
 
 void MvccStore::Revoke(WriteTxn& w, int64_t id) {
   auto it = leases_.find(id);

@@ -4,16 +4,11 @@
 #include <string>
 #include <vector>
 
-#include "core/assert.h"
-#include "kv/etcd_errors.h"
 #include "kv/mvcc.h"
-#include "kv/mvcc_internal.h"
 
 namespace bw::kv {
 
 using etcdserverpb::DeleteRangeRequest;
-using etcdserverpb::PutRequest;
-using etcdserverpb::RangeRequest;
 using etcdserverpb::RequestOp;
 using etcdserverpb::TxnRequest;
 

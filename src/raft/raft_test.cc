@@ -63,6 +63,16 @@ TEST(RaftTest, FollowerForwardsProposals) {
   EXPECT_EQ(c.applied(3), Strs({"from-3"}));
 }
 
+// A proposal `from` forwards to the leader `to`.
+Message Forwarded(uint64_t from, uint64_t to, std::string data) {
+  Message m;
+  m.type = MessageType::kPropose;
+  m.from = NodeId(from);
+  m.to = NodeId(to);
+  m.entries.push_back(Entry{Term(0), LogIndex(0), EntryType::kNormal, std::move(data)});
+  return m;
+}
+
 // The network may deliver a message twice; Raft forwards a proposal once,
 // so a copy must not become a second entry (a request that is not
 // idempotent would take effect twice: found by the simulator's auth
@@ -77,11 +87,7 @@ TEST(RaftTest, AForwardedProposalDeliveredTwiceIsPlacedOnce) {
   c.TickAll(1);
   EXPECT_EQ(c.applied(1), Strs({"grant", "revoke"}));
   // A copy arriving late, after other entries: still the same proposal.
-  Message late;
-  late.type = MessageType::kPropose;
-  late.from = NodeId(3);
-  late.to = NodeId(1);
-  late.entries.push_back(Entry{Term(0), LogIndex(0), EntryType::kNormal, "grant"});
+  Message late = Forwarded(3, 1, "grant");
   ASSERT_TRUE(c.node(1).Step(late).ok());
   c.TickAll(1);
   EXPECT_EQ(c.applied(1), Strs({"grant", "revoke"}));
@@ -99,11 +105,7 @@ TEST(RaftTest, ACopyOfAProposalCutFromTheLogIsPlaced) {
   Cluster c(3, NoPreVoteNoCheckQuorum);
   c.Elect(1);
   c.Isolate(1);
-  Message prop;
-  prop.type = MessageType::kPropose;
-  prop.from = NodeId(3);
-  prop.to = NodeId(1);
-  prop.entries.push_back(Entry{Term(0), LogIndex(0), EntryType::kNormal, "lost"});
+  Message prop = Forwarded(3, 1, "lost");
   ASSERT_TRUE(c.node(1).Step(prop).ok());
   const LogIndex placed = c.node(1).log().last_index();
   EXPECT_EQ(c.node(1).log().At(placed).data, "lost");
