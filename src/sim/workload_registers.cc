@@ -168,7 +168,6 @@ void Simulation::RegistersSdkCall(Client& c, RegisterOp op) {
   const size_t hop = history_.Invoke(c.id, op.kind, op.key, op.value, op.expected, Stamp());
   Client* cp = &c;
   c.busy = true;
-  ++c.op_serial;
   // What the attempt that succeeded saw; whether the call has ended.
   struct Answer {
     std::string value;
