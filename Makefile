@@ -138,16 +138,15 @@ sim-sweep: build
 bench: build
 	$(BUILD)/bin/raft_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 
-# The storage crash test at length: SIGKILL cycles of a writing process.
+# The crash test at length: SIGKILL cycles of real members under load.
 CYCLES ?= 200
 crash-test: build-release
-	/usr/bin/python3 tests/storage_crash_test.py $(REL_BUILD)/bin/bulwark --cycles $(CYCLES)
 	/usr/bin/python3 tests/member_crash_test.py --bulwark $(REL_BUILD)/bin/bulwark --cycles $(CYCLES)
 
 # The WAL against the disk's own synced bandwidth and sync latency (dd), and
 # the restart time of a member with 1,000,000 entries.
 bench-storage: build-release
-	bench/wal_vs_disk.sh $(REL_BUILD)/bin/bulwark
+	bench/wal_vs_disk.sh $(REL_BUILD)/bin/wal_bench
 	bench/restart_time.sh $(REL_BUILD)/bin/bulwark
 
 format:

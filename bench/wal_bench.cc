@@ -103,7 +103,7 @@ BENCHMARK(BM_WalAppend)->ArgName("batch")->Arg(1)->Arg(16)->Arg(256);
 void BM_WalAppendSync(benchmark::State& state) {
   RunAppend(state, /*sync=*/true);
 }
-BENCHMARK(BM_WalAppendSync)->ArgName("batch")->Arg(1)->Arg(16)->Arg(256);
+BENCHMARK(BM_WalAppendSync)->ArgName("batch")->Arg(1)->Arg(16)->Arg(256)->Arg(4096);
 
 }  // namespace
 }  // namespace bw::storage

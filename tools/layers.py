@@ -53,10 +53,6 @@ CLOCK_READ = re.compile(r"std::chrono::(system_clock|steady_clock|high_resolutio
 ALLOWED = {
     ("src/storage/rocks_state.cc", "env/real"):
         "RocksDB does its own file I/O; the state store runs only in production",
-    ("src/storage/group_commit.h", "<mutex>"):
-        "the production WAL writer's storage thread (the simulator syncs through SimDisk)",
-    ("src/storage/group_commit.h", "<condition_variable>"):
-        "the production WAL writer's storage thread",
 }
 
 

@@ -7,10 +7,10 @@
 
 #include "cli/bench_command.h"
 #include "cli/chaos_command.h"
+#include "cli/check_data_command.h"
 #include "cli/demo_command.h"
 #include "cli/sim_command.h"
 #include "cli/start_command.h"
-#include "cli/storage_command.h"
 
 int main(int argc, char** argv) {
   // Debian builds Abseil without NDEBUG, so every absl::Mutex (gRPC takes
@@ -27,7 +27,6 @@ int main(int argc, char** argv) {
   bw::cli::AddDemoCommand(app, &exit_code);
   bw::cli::AddSimDemoCommand(app, &exit_code);
   bw::cli::AddCheckDataCommand(app, &exit_code);
-  bw::cli::AddStorageLoadCommand(app, &exit_code);
   bw::cli::AddBenchCommand(app, &exit_code);
   bw::cli::AddChaosCommand(app, &exit_code);
   CLI11_PARSE(app, argc, argv);

@@ -43,7 +43,8 @@
 // append is refused whole (a partial write is cut off again, a new segment
 // is not started) and may be retried when space returns.
 //
-// Thread-safety: none. GroupCommitter puts a thread-safe queue in front.
+// Thread-safety: none; one owner (the node's event loop). SyncAsync syncs the
+// active segment on the storage thread while the owner may append.
 #pragma once
 
 #include <cstdint>
@@ -150,10 +151,6 @@ class Wal {
   [[nodiscard]] absl::StatusOr<size_t> Release(LogIndex index);
 
   LogIndex last_index() const { return last_index_; }
-  // The segment being written. Syncing it makes every Append so far durable
-  // (earlier segments were synced when they were closed), so another thread
-  // may sync it while this one appends (GroupCommitter's pipeline).
-  std::shared_ptr<env::AppendFile> active_file() const { return file_; }
   uint64_t bytes() const;
   const std::string& dir() const { return dir_; }
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <utility>
 
-#include "kv/kv_state.h"
+#include "kv/testing/kv_state.h"
 #include "node/node.h"
 
 namespace bw::node::testing {

@@ -1,4 +1,4 @@
-#include "kv/kv_state.h"
+#include "kv/testing/kv_state.h"
 
 #include "absl/strings/str_cat.h"
 #include "core/assert.h"

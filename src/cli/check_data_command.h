@@ -1,4 +1,4 @@
-// `bulwark check-data` and `bulwark storage-load`.
+// `bulwark check-data DIR [--repair]`: verifies a data directory.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -6,6 +6,5 @@
 namespace bw::cli {
 
 void AddCheckDataCommand(CLI::App& app, int* exit_code);
-void AddStorageLoadCommand(CLI::App& app, int* exit_code);
 
 }  // namespace bw::cli

@@ -11,7 +11,7 @@
 // the order in which keys were inserted. Snapshots: Serialize/Restore keeps
 // the values, digest, dedupe state and tracked request ids, while every
 // truncated or garbage snapshot is refused and leaves the machine as it was.
-#include "kv/kv_state.h"
+#include "kv/testing/kv_state.h"
 
 #include <cstdint>
 #include <limits>

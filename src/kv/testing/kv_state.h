@@ -1,7 +1,7 @@
 // A register machine: registers with put and compare-and-set, an
 // incremental digest of the whole state, and snapshots. The node's own tests
-// drive it (node/testing/registers.h), and so does `bulwark storage-load`;
-// members run the MVCC store (mvcc.h). A client's request is applied only if
+// drive it (node/testing/registers.h); members run the MVCC store (mvcc.h).
+// Test support: built into the tests only. A client's request is applied only if
 // its seq (MakeRequestId) is past the last one applied. Deterministic: the
 // same commands in the same order give the same state and digest on every
 // replica.
