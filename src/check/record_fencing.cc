@@ -52,7 +52,10 @@ void RecordFencingChecker::OnStarted(const std::string& key, uint64_t token, boo
       if (h.token < token && (prev == nullptr || h.token > prev->token)) prev = &h;
     }
     auto applied = applied_us_.find(token);
-    if (prev != nullptr && applied != applied_us_.end()) {
+    // A released lock may be taken at once: from when the Release was sent.
+    const bool released = prev != nullptr && prev->released_sent_us >= 0 &&
+                          applied != applied_us_.end() && applied->second >= prev->released_sent_us;
+    if (prev != nullptr && applied != applied_us_.end() && !released) {
       const int64_t earliest =
           prev->last_renewal_sent_us +
           static_cast<int64_t>(static_cast<double>(prev->ttl_ms) * 1000.0 / max_rate_);
@@ -94,6 +97,12 @@ void RecordFencingChecker::OnCheckpointed(const std::string& key, uint64_t token
   }
   for (Holder& h : k.holders) {
     if (h.token == token) h.last_renewal_sent_us = std::max(h.last_renewal_sent_us, sent_us);
+  }
+}
+
+void RecordFencingChecker::OnReleased(const std::string& key, uint64_t token, int64_t sent_us) {
+  for (Holder& h : keys_[key].holders) {
+    if (h.token == token) h.released_sent_us = sent_us;
   }
 }
 

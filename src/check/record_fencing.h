@@ -11,7 +11,9 @@
 //    Complete succeeds;
 //  - a lock is taken over only when it has expired: the takeover is applied
 //    no sooner than the lock's TTL (on the fastest clock) after the holder
-//    sent its last answered Begin or Checkpoint.
+//    sent its last answered Begin or Checkpoint — unless the holder released
+//    it (a Release answered OK) and the takeover was applied after that
+//    Release was sent (from then on it may have been applied).
 // Times are the observer's (true time); outcomes not answered claim nothing.
 // Pure; single-threaded.
 #pragma once
@@ -38,6 +40,8 @@ class RecordFencingChecker {
   // A Checkpoint with `token` sent at `sent_us` was answered OK (it renews
   // the lock).
   void OnCheckpointed(const std::string& key, uint64_t token, int64_t sent_us);
+  // A Release with `token` sent at `sent_us` was answered OK: the lock is free.
+  void OnReleased(const std::string& key, uint64_t token, int64_t sent_us);
   // A Complete with `token` sent at `sent_us` was answered OK at `answered_us`.
   void OnCompleted(const std::string& key, uint64_t token, const std::string& response,
                    int64_t sent_us, int64_t answered_us);
@@ -55,6 +59,7 @@ class RecordFencingChecker {
     int64_t started_answered_us = 0;
     int64_t ttl_ms = 0;
     int64_t last_renewal_sent_us = 0;  // its STARTED or latest answered Checkpoint
+    int64_t released_sent_us = -1;     // its answered Release; -1: none
   };
   struct Key {
     std::vector<Holder> holders;  // in token order

@@ -39,6 +39,24 @@ TEST(RecordFencingCheckerTest, CatchesAnEarlyTakeover) {
   EXPECT_NE(c.violation().find("taken over (token 2)"), std::string::npos) << c.violation();
 }
 
+// A released lock may be taken at once — but only after the Release was sent:
+// before that, the holder's lock still ran.
+TEST(RecordFencingCheckerTest, AReleasedLockMayBeTakenAtOnceButNotBeforeTheRelease) {
+  RecordFencingChecker ok;
+  ok.OnStarted("job", 1, false, 500, 0, 1'000);
+  ok.OnReleased("job", 1, 100'000);
+  ok.OnApplied(2, 150'000);  // within the TTL, after the Release was sent
+  ok.OnStarted("job", 2, true, 500, 120'000, 160'000);
+  EXPECT_TRUE(ok.ok()) << ok.violation();
+
+  RecordFencingChecker early;
+  early.OnStarted("job", 1, false, 500, 0, 1'000);
+  early.OnReleased("job", 1, 300'000);
+  early.OnApplied(2, 200'000);  // before the Release was sent
+  early.OnStarted("job", 2, true, 500, 150'000, 210'000);
+  EXPECT_NE(early.violation().find("taken over (token 2)"), std::string::npos) << early.violation();
+}
+
 TEST(RecordFencingCheckerTest, CatchesTokensGoingBackAndGivenTwice) {
   RecordFencingChecker c;
   c.OnStarted("a", 5, false, 500, 0, 1'000);

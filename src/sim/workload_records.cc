@@ -133,6 +133,7 @@ void Simulation::RecordsClientStep(Client& c) {
             if (current) cp->record_token = 0;
             break;
           case kRelease:
+            if (m.status.ok()) record_checker_.OnReleased(key, token, sent_us);
             if (current) cp->record_token = 0;
             break;
         }
