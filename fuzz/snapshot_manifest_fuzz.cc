@@ -18,7 +18,7 @@
 #include "core/bytes.h"
 #include "core/crc32c.h"
 #include "fuzz/fuzz_util.h"
-#include "storage/rocks_state.h"
+#include "storage/rocks_engine.h"
 #include "storage/snapshot_manifest.h"
 
 namespace {

@@ -4,19 +4,8 @@
 // rocksdb::WriteBatch together with its index, so after a crash the state and
 // applied_index() always agree: replay resumes at applied_index() + 1.
 //
-// Directory layout (`dir` is what Open is given):
-//   dir/LOCK            held (fcntl) while a RocksState has the store open,
-//                       so a second Open fails instead of touching it.
-//   dir/CURRENT_STATE   pointer file, "db-<n>\n": the live database. Written
-//                       only with env::Disk::WriteFileAtomic (temp, fsync,
-//                       rename, fsync dir), so it names one generation or the
-//                       next, never neither.
-//   dir/db-<n>/         the live RocksDB database (n = 1 when created).
-//   dir/db-<m>/, m != n leftovers of an interrupted InstallSnapshot (or of its
-//                       old generation); Open removes them, with any
-//                       CURRENT_STATE.tmp.
-// Open finds the state only through CURRENT_STATE, so a database under
-// construction is invisible until the pointer switch makes it live.
+// On storage::RocksEngine (storage/rocks_engine.h: the directory's layout of
+// generations, the lock, checkpoints and their crash-safe install).
 //
 // Keys inside the database, by one-byte prefix (so the three never mix and
 // each is one contiguous range):
@@ -27,15 +16,9 @@
 // Both 'm' keys are written when the store is created; a store without them
 // (or with a value of the wrong size) is DATA_LOSS.
 //
-// Snapshot directory (CreateSnapshot/VerifySnapshot/InstallSnapshot): the
-// files of a RocksDB checkpoint plus the metadata file BULWARK-SNAPSHOT,
-// which lists them with their sizes and checksums (its format and codec:
-// storage/snapshot_manifest.h).
-//
-// Errors: RocksDB failures read "rocksdb <op> <path>: <rocksdb message>";
-// Corruption -> DATA_LOSS, IOError(NoSpace) -> RESOURCE_EXHAUSTED, anything
-// else -> INTERNAL. Damaged data of our own (pointer, meta keys, snapshot
-// files) is DATA_LOSS naming the file or key and what was expected.
+// Snapshots are the engine's checkpoints, the applied index in their
+// metadata. Errors are the engine's; damaged meta keys are DATA_LOSS naming
+// the key and what was expected.
 //
 // Thread-safety: none. One owner thread (the node's apply loop) calls every
 // method; RocksDB runs its own background threads. The static functions
@@ -55,17 +38,11 @@
 #include "core/status.h"
 #include "core/types.h"
 #include "raft/types.h"
-
-namespace rocksdb {
-class DB;
-class FileLock;
-}  // namespace rocksdb
+#include "storage/rocks_engine.h"
 
 namespace bw::storage {
 
 inline constexpr uint8_t kRocksStateFormat = 1;
-// The metadata file inside a snapshot directory.
-inline constexpr char kSnapshotMetaFile[] = "BULWARK-SNAPSHOT";
 
 struct StateWrite {
   std::string key;
@@ -90,12 +67,7 @@ struct RocksStateOptions {
   bool create_if_missing = true;
   // RocksDB memtable size (bytes) before a flush to an SST file.
   uint64_t write_buffer_bytes = 8 << 20;
-  // Tests only. Called at the named points "snapshot:built" (checkpoint and
-  // metadata in snap_dir.tmp, not yet renamed), "install:built" (new database
-  // ready, pointer not yet switched) and "install:switched" (pointer
-  // switched, old database not yet removed). A non-OK result stops the
-  // operation there and returns it, leaving the disk as a crash at that point
-  // would; the store then refuses every call until it is reopened.
+  // Tests only: RocksEngineOptions::fault_point.
   std::function<absl::Status(std::string_view point)> fault_point;
 };
 
@@ -106,7 +78,6 @@ class RocksState {
   // Fails (INTERNAL, naming dir/LOCK) while another RocksState has it open.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<RocksState>> Open(
       const std::string& dir, RocksStateOptions opts = {});
-  ~RocksState();
   RocksState(const RocksState&) = delete;
   RocksState& operator=(const RocksState&) = delete;
 
@@ -114,7 +85,7 @@ class RocksState {
   // the database at Open, advanced by Commit and InstallSnapshot.
   LogIndex applied_index() const { return applied_index_; }
   // The live database directory (dir/db-<n>).
-  const std::string& db_path() const { return db_path_; }
+  const std::string& db_path() const { return engine_->db_path(); }
 
   // Writes the batch's data, client seqs and applied index as one RocksDB
   // WriteBatch (synced if opts.sync_writes). FAILED_PRECONDITION if
@@ -181,23 +152,11 @@ class RocksState {
   [[nodiscard]] static absl::StatusOr<Report> Check(const std::string& dir);
 
  private:
-  // Out of line: destroying db_ needs the complete rocksdb::DB.
-  RocksState(std::string dir, RocksStateOptions opts);
-  absl::Status Fault(std::string_view point);
+  explicit RocksState(std::unique_ptr<RocksEngine> engine) : engine_(std::move(engine)) {}
 
-  const std::string dir_;
-  const RocksStateOptions opts_;
-  // dir/LOCK; released after db_ is closed.
-  rocksdb::FileLock* lock_ = nullptr;
-  // Generation n of the live database dir/db-<n>.
-  uint64_t generation_ = 0;
-  std::string db_path_;
-  std::unique_ptr<rocksdb::DB> db_;
-  // Invariant: equals the applied-index key in db_.
+  std::unique_ptr<RocksEngine> engine_;
+  // Invariant: equals the applied-index key in the engine.
   LogIndex applied_index_;
-  // Not OK once the store may no longer match the disk (a failed pointer
-  // switch or a fault_point); every call then returns it.
-  absl::Status poisoned_;
 };
 
 }  // namespace bw::storage

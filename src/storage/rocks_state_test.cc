@@ -488,7 +488,7 @@ TEST_F(RocksStateTest, HandBuiltLeftoversAreIgnoredAndRemoved) {
 
 TEST_F(RocksStateTest, SnapshotCrashBeforeRenameLeavesNoSnapshot) {
   RocksStateOptions opts;
-  opts.fault_point = [](std::string_view point) { return CrashAt("snapshot:built", point); };
+  opts.fault_point = [](std::string_view point) { return CrashAt("checkpoint:built", point); };
   {
     std::unique_ptr<RocksState> state = MustOpen(Path("s"), opts);
     ASSERT_TRUE(state->Commit(Batch(2, {Put("a", "1")})).ok());
