@@ -28,7 +28,7 @@ struct StartFlags {
   std::string cipher_suites;
   // Durations as etcd takes them ("5s", "2h").
   std::string grpc_keepalive_min_time, grpc_keepalive_interval, grpc_keepalive_timeout,
-      max_connection_idle;
+      max_connection_idle, idempotency_retention;
 };
 
 std::vector<std::string> SplitUrls(const std::string& s) {
@@ -91,7 +91,8 @@ int RunStart(CLI::App* cmd, StartFlags& f) {
         Duration{"grpc-keepalive-interval", f.grpc_keepalive_interval,
                  &c.grpc_keepalive_interval_ms},
         Duration{"grpc-keepalive-timeout", f.grpc_keepalive_timeout, &c.grpc_keepalive_timeout_ms},
-        Duration{"max-connection-idle", f.max_connection_idle, &c.max_connection_idle_ms}}) {
+        Duration{"max-connection-idle", f.max_connection_idle, &c.max_connection_idle_ms},
+        Duration{"idempotency-retention", f.idempotency_retention, &c.idempotency_retention_ms}}) {
     if (!given(absl::StrCat("--", d.flag).c_str())) continue;
     absl::StatusOr<int64_t> ms = server::ParseDurationMs(d.flag, d.text);
     if (!ms.ok()) {
@@ -185,6 +186,10 @@ void AddStartCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--quota-backend-bytes", flags->c.quota_backend_bytes,
                   "Data size above which writes are refused (NOSPACE)")
       ->default_str(std::to_string(defaults.quota_backend_bytes));
+  cmd->add_option("--idempotency-retention", flags->idempotency_retention,
+                  "How long the answers to keyed writes and idempotency records are kept (log "
+                  "time; counted in the quota, never evicted sooner)")
+      ->default_str("24h");
   cmd->add_option("--max-request-bytes", flags->c.max_request_bytes,
                   "Largest client request, bytes")
       ->default_str(std::to_string(defaults.max_request_bytes));

@@ -330,9 +330,7 @@ MvccResult MvccStore::ApplyKeyed(const bulwark::internal::Request& req) {
 #endif
   if (!dedup) return ApplyOp(req);
   const bulwark::internal::Idempotency& id = req.idempotency();
-  std::string k = id.scope();
-  k.push_back('\0');
-  k += id.key();
+  const std::string k = RecordKey(id.scope(), id.key());
   auto it = idem_.find(k);
   if (it != idem_.end()) {
     const bulwark::internal::IdempotencyRecord& r = it->second;
@@ -357,9 +355,10 @@ MvccResult MvccStore::ApplyKeyed(const bulwark::internal::Request& req) {
   r.set_scope(id.scope());
   r.set_key(id.key());
   r.set_fingerprint(id.fingerprint());
-  // Log time only, so records are created in time order and expire in
-  // creation order (a proposer's fast clock cannot hold others back).
+  // Log time only: a proposer's clock cannot move an answer's expiry.
   r.set_created_us(log_time_us_);
+  r.set_expires_us(log_time_us_ +
+                   (id.retention_us() > 0 ? id.retention_us() : idem_limits_.retention_us));
   r.set_seq(++idem_seq_);
   r.set_code(static_cast<int32_t>(res.status.code()));
   r.set_message(std::string(res.status.message()));
@@ -368,19 +367,25 @@ MvccResult MvccStore::ApplyKeyed(const bulwark::internal::Request& req) {
   r.set_lease_id(res.lease_id);
   r.set_lease_ttl(res.lease_ttl);
   r.set_service_response(res.service_response);
-  idem_by_seq_[r.seq()] = k;
-  idem_sum_ += RecordHash(r);
-  // The table is bounded: past the limit the oldest answers go first.
-  while (idem_.size() > idem_limits_.max_records) {
-    EraseRecord(idem_.find(idem_by_seq_.begin()->second));
-    ++idem_evicted_;
-  }
+  IndexAnswer(k, r);
   return res;
 }
 
+bool MvccStore::HasAnswer(const std::string& scope, const std::string& key) const {
+  return idem_.count(RecordKey(scope, key)) > 0;
+}
+
+void MvccStore::IndexAnswer(const std::string& k, const bulwark::internal::IdempotencyRecord& r) {
+  BW_ASSERT(idem_by_expiry_.emplace(std::make_pair(r.expires_us(), r.seq()), k).second);
+  idem_sum_ += RecordHash(r);
+  idem_bytes_ += k.size() + r.ByteSizeLong();
+}
+
 void MvccStore::EraseRecord(IdemTable::iterator it) {
-  idem_sum_ -= RecordHash(it->second);
-  idem_by_seq_.erase(it->second.seq());
+  const bulwark::internal::IdempotencyRecord& r = it->second;
+  idem_sum_ -= RecordHash(r);
+  idem_bytes_ -= it->first.size() + r.ByteSizeLong();
+  BW_ASSERT_EQ(idem_by_expiry_.erase(std::make_pair(r.expires_us(), r.seq())), 1u);
   idem_.erase(it);
 }
 

@@ -68,11 +68,14 @@ inline constexpr size_t kMaxRecordResponseBytes = 1 << 20;
 inline constexpr int64_t kMaxLockTtlMs = 86'400'000;
 inline constexpr int64_t kMaxRetentionS = 30 * 86'400;
 
-// How long the answers to keyed requests are kept, and how many at most.
-// Every member must use the same values (they decide what the log does).
+// How long the answers to keyed requests (and bulwark.v1.Idempotency
+// records) are kept when the request does not say: members put their own
+// --idempotency-retention in every keyed request they propose, so this
+// default decides only for requests without one. Nothing is ever evicted
+// before its retention: the quota (--quota-backend-bytes, which counts kept
+// answers and records) refuses new keyed writes instead.
 struct IdempotencyLimits {
   int64_t retention_us = int64_t{24} * 3600 * 1'000'000;
-  size_t max_records = 1'000'000;
 };
 // The longest idempotency key, bytes.
 inline constexpr size_t kMaxIdempotencyKeyBytes = 255;
@@ -112,8 +115,8 @@ class MvccStore final : public StateMachine {
   Applied ApplyEntry(LogIndex index, int64_t time_us, std::string_view data) override;
   // Applies a request; one that carries an idempotency key already applied
   // gets the first answer again (replayed), or FAILED_PRECONDITION if the
-  // key came with a different request. Answers are kept for the retention
-  // (log time) and the oldest are evicted past max_records. A refusal is
+  // key came with a different request. Answers are kept for their retention
+  // (log time) and never removed sooner. A refusal is
   // tagged core::ErrorKind::kAnswer (the request's answer, for the client as
   // it is), the first time and when replayed alike.
   MvccResult Apply(const bulwark::internal::Request& req);
@@ -137,13 +140,16 @@ class MvccStore final : public StateMachine {
   // be older than the entry's place in the log).
   void set_planted_skip_apply_auth(bool on) { planted_skip_apply_auth_ = on; }
   size_t idempotency_records() const { return idem_.size(); }
+  // Whether an answer is kept for this key (a retry then adds nothing).
+  bool HasAnswer(const std::string& scope, const std::string& key) const;
 
   // --- bulwark.v1.Idempotency records (reads; writes go through Apply).
   const bulwark::v1::Record* GetRecord(const std::string& scope, const std::string& key) const;
   std::vector<bulwark::v1::Record> ListRecords(const std::string& scope, const std::string& prefix,
                                                size_t limit, bool* more) const;
   size_t records() const { return records_.size(); }
-  uint64_t idempotency_evicted() const { return idem_evicted_; }
+  // Bytes of kept answers and records (counted against the quota).
+  uint64_t idempotency_bytes() const { return idem_bytes_ + records_bytes_; }
 
   // A read at the request's revision (0: the current one). Header revision
   // is the current revision, as in etcd.
@@ -278,6 +284,13 @@ class MvccStore final : public StateMachine {
   void SetRecord(const std::string& k, bulwark::v1::Record r);
   void EraseRecordKey(const std::string& k);
   void EraseRecord(IdemTable::iterator it);
+  // Adds a kept answer (already in idem_ under k) to the expiry index, the
+  // digest and the byte count.
+  void IndexAnswer(const std::string& k, const bulwark::internal::IdempotencyRecord& r);
+  // When a bulwark.v1.Idempotency record's retention ends, log time.
+  static int64_t RecordExpiry(const bulwark::v1::Record& r) {
+    return r.created_us() + r.retention_s() * 1'000'000;
+  }
   static uint64_t RecordHash(const bulwark::internal::IdempotencyRecord& r);
   void Revoke(WriteTxn& w, int64_t id);
   void Tick(int64_t now_us);
@@ -303,21 +316,26 @@ class MvccStore final : public StateMachine {
   int64_t log_time_us_ = 0;
   std::map<uint64_t, bulwark::internal::MemberAttributes> members_;
   // Kept answers by scope + '\0' + key (hashed: looked up on every keyed
-  // write, never walked in key order), and their creation order (which is
-  // the order of snapshots, eviction and expiry).
+  // write, never walked in key order), and by (expiry, seq): the order of
+  // expiry and of snapshots. Invariant: both hold the same answers, and
+  // idem_bytes_ counts their keys and encoded sizes.
   IdemTable idem_;
-  std::map<uint64_t, std::string> idem_by_seq_;
+  std::map<std::pair<int64_t, uint64_t>, std::string> idem_by_expiry_;
   uint64_t idem_seq_ = 0;
   uint64_t idem_sum_ = 0;
-  uint64_t idem_evicted_ = 0;
+  uint64_t idem_bytes_ = 0;
   IdempotencyLimits idem_limits_;
   bool planted_skip_dedup_ = false;
   bool planted_proposer_time_ = false;
   bool planted_compaction_drops_delete_ = false;
   bool planted_stale_token_ = false;
   bool planted_skip_apply_auth_ = false;
-  // bulwark.v1.Idempotency records by scope + '\0' + key.
+  // bulwark.v1.Idempotency records by scope + '\0' + key, and by (the end
+  // of their retention, key). Invariant: the same records in both;
+  // records_bytes_ counts their keys and encoded sizes.
   std::map<std::string, bulwark::v1::Record> records_;
+  std::set<std::pair<int64_t, std::string>> records_by_expiry_;
+  uint64_t records_bytes_ = 0;
   uint64_t record_token_seq_ = 0;
   uint64_t records_sum_ = 0;
   uint64_t members_version_ = 0;

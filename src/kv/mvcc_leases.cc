@@ -34,12 +34,6 @@ int64_t MvccStore::Renew(int64_t id, int64_t time_us) {
 void MvccStore::Tick(int64_t now_us) {
   log_time_us_ = std::max(log_time_us_, now_us);
   ExpireIdempotency();
-  std::vector<std::string> old;
-  for (const auto& [k, r] : records_) {
-    if (r.created_us() + r.retention_s() * 1'000'000 <= log_time_us_) old.push_back(k);
-  }
-  for (const std::string& k : old)
-    EraseRecordKey(k);
   std::vector<int64_t> expired;
   for (const auto& [id, l] : leases_) {
     if (l.expiry_us <= log_time_us_) expired.push_back(id);

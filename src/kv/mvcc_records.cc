@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/assert.h"
 #include "kv/mvcc.h"
 #include "kv/mvcc_internal.h"
 
@@ -56,9 +57,10 @@ std::vector<bulwark::v1::Record> MvccStore::ListRecords(const std::string& scope
 }
 
 void MvccStore::SetRecord(const std::string& k, bulwark::v1::Record r) {
-  auto it = records_.find(k);
-  if (it != records_.end()) records_sum_ -= HashBytes(it->second.SerializeAsString(), 0x7265);
+  EraseRecordKey(k);
   records_sum_ += HashBytes(r.SerializeAsString(), 0x7265);
+  records_bytes_ += k.size() + r.ByteSizeLong();
+  BW_ASSERT(records_by_expiry_.emplace(RecordExpiry(r), k).second);
   records_[k] = std::move(r);
 }
 
@@ -66,6 +68,8 @@ void MvccStore::EraseRecordKey(const std::string& k) {
   auto it = records_.find(k);
   if (it == records_.end()) return;
   records_sum_ -= HashBytes(it->second.SerializeAsString(), 0x7265);
+  records_bytes_ -= k.size() + it->second.ByteSizeLong();
+  BW_ASSERT_EQ(records_by_expiry_.erase(std::make_pair(RecordExpiry(it->second), k)), 1u);
   records_.erase(it);
 }
 
@@ -99,10 +103,6 @@ absl::Status MvccStore::ApplyRecordCall(const bulwark::internal::Request& req, M
       // new fencing token and resumes from the last recovery point.
       bulwark::v1::Record r = it != records_.end() ? it->second : bulwark::v1::Record();
       bool took_over = it != records_.end();
-      if (!took_over && records_.size() >= idem_limits_.max_records) {
-        return absl::ResourceExhaustedError(
-            "bulwark: the idempotency record table is full; complete or release records");
-      }
       if (!took_over) {
         r.set_scope(b.scope());
         r.set_key(b.key());
@@ -176,11 +176,12 @@ absl::Status MvccStore::ApplyRecordCall(const bulwark::internal::Request& req, M
 }
 
 void MvccStore::ExpireIdempotency() {
-  // Oldest first: records are created in log-time order.
-  while (!idem_by_seq_.empty()) {
-    auto it = idem_.find(idem_by_seq_.begin()->second);
-    if (it->second.created_us() + idem_limits_.retention_us > log_time_us_) break;
-    EraseRecord(it);
+  // By the expiry indexes: what is due, never a sweep of all.
+  while (!idem_by_expiry_.empty() && idem_by_expiry_.begin()->first.first <= log_time_us_)
+    EraseRecord(idem_.find(idem_by_expiry_.begin()->second));
+  while (!records_by_expiry_.empty() && records_by_expiry_.begin()->first <= log_time_us_) {
+    const std::string k = records_by_expiry_.begin()->second;
+    EraseRecordKey(k);
   }
 }
 

@@ -101,7 +101,7 @@ std::string MvccStore::Serialize() const {
   for (const auto& [id, m] : members_)
     *mid.add_members() = m;
   BW_ASSERT(mid.AppendToString(&out));
-  for (const auto& [seq, k] : idem_by_seq_) {
+  for (const auto& [when, k] : idem_by_expiry_) {
     const bulwark::internal::IdempotencyRecord& r = idem_.at(k);
     w.U8(kSnapshotIdempotencyTag);
     w.Varint(r.ByteSizeLong());
@@ -132,17 +132,16 @@ absl::Status MvccStore::Restore(std::string_view snapshot) {
     fresh.members_[m.id()] = m;
   fresh.alarms_.assign(snap.alarms().begin(), snap.alarms().end());
   fresh.idem_limits_ = idem_limits_;
-  fresh.idem_evicted_ = idem_evicted_;
   fresh.idem_seq_ = snap.idempotency_seq();
-  for (const bulwark::internal::IdempotencyRecord& r : snap.idempotency()) {
-    std::string k = r.scope();
-    k.push_back('\0');
-    k += r.key();
+  for (bulwark::internal::IdempotencyRecord r : snap.idempotency()) {
+    const std::string k = RecordKey(r.scope(), r.key());
+    // Kept before answers carried their expiry: the default retention.
+    if (r.expires_us() == 0) r.set_expires_us(r.created_us() + fresh.idem_limits_.retention_us);
     if (r.seq() == 0 || r.seq() > fresh.idem_seq_ || !fresh.idem_.emplace(k, r).second ||
-        !fresh.idem_by_seq_.emplace(r.seq(), k).second) {
+        fresh.idem_by_expiry_.count(std::make_pair(r.expires_us(), r.seq())) > 0) {
       return absl::DataLossError("mvcc: snapshot idempotency records inconsistent");
     }
-    fresh.idem_sum_ += RecordHash(r);
+    fresh.IndexAnswer(k, r);
   }
   fresh.record_token_seq_ = snap.record_token_seq();
   for (const bulwark::v1::Record& r : snap.records()) {

@@ -785,9 +785,11 @@ TEST_F(MvccTest, MemberRecordsMergeAndSurviveSnapshots) {
 class MvccIdempotencyTest : public MvccTest {
  protected:
   MvccResult KeyedPut(const std::string& scope, const std::string& key, uint64_t fp,
-                      const std::string& k, const std::string& v, int64_t now_us = 0) {
+                      const std::string& k, const std::string& v, int64_t now_us = 0,
+                      int64_t retention_us = 0) {
     bulwark::internal::Request req;
     req.set_time_us(now_us);
+    req.mutable_idempotency()->set_retention_us(retention_us);
     req.mutable_idempotency()->set_scope(scope);
     req.mutable_idempotency()->set_key(key);
     req.mutable_idempotency()->set_fingerprint(fp);
@@ -831,8 +833,11 @@ TEST_F(MvccIdempotencyTest, ErrorsAreAnswersToo) {
   EXPECT_EQ(again.status, first.status);
 }
 
-TEST_F(MvccIdempotencyTest, RetentionByLogTimeAndABoundedTable) {
-  store_.set_idempotency_limits({/*retention_us=*/10'000'000, /*max_records=*/3});
+// Answers are kept for their own retention (the request's, or the store's
+// default), by log time, and never removed sooner: there is no table bound
+// to evict them (the member's quota refuses new keyed writes instead).
+TEST_F(MvccIdempotencyTest, EachAnswerIsKeptForItsRetentionAndNeverEvicted) {
+  store_.set_idempotency_limits({/*retention_us=*/10'000'000});
   // Records are stamped with log time, which Ticks advance.
   auto tick = [&](int64_t now_us) {
     bulwark::internal::Request t;
@@ -840,26 +845,37 @@ TEST_F(MvccIdempotencyTest, RetentionByLogTimeAndABoundedTable) {
     Roundtrip(t);
   };
   tick(1'000'000);
-  KeyedPut("", "a", 1, "k", "1");
-  tick(2'000'000);
-  KeyedPut("", "b", 1, "k", "2");
-  tick(3'000'000);
-  KeyedPut("", "c", 1, "k", "3");
-  tick(4'000'000);
-  KeyedPut("", "d", 1, "k", "4");  // evicts "a", the oldest
-  EXPECT_EQ(store_.idempotency_records(), 3u);
-  EXPECT_EQ(store_.idempotency_evicted(), 1u);
-  EXPECT_FALSE(KeyedPut("", "a", 1, "k", "1").replayed);  // applied again: evicted
-  EXPECT_TRUE(KeyedPut("", "d", 1, "k", "4").replayed);
-  // Log time past b's and c's retention (created at 2 s and 3 s).
-  tick(13'500'000);
-  EXPECT_FALSE(KeyedPut("", "b", 1, "k", "2").replayed);
-  EXPECT_TRUE(KeyedPut("", "d", 1, "k", "4").replayed);
-  // Kept answers survive a snapshot, digest and all.
+  KeyedPut("", "a", 1, "k", "1");                                 // the default: until 11 s
+  KeyedPut("", "b", 1, "k", "2", 0, /*retention_us=*/3'000'000);  // until 4 s
+  const uint64_t two = store_.idempotency_bytes();
+  EXPECT_GT(two, 0u);
+  // Many more keyed writes: every one is kept (once there was a bound of
+  // 1,000,000 past which the oldest were forgotten).
+  for (int i = 0; i < 5000; ++i)
+    KeyedPut("", absl::StrCat("bulk-", i), 1, "bulk", "v", 0, /*retention_us=*/20'000'000);
+  EXPECT_EQ(store_.idempotency_records(), 5002u);
+  EXPECT_GT(store_.idempotency_bytes(), two + 5000 * 20);
+  EXPECT_TRUE(KeyedPut("", "a", 1, "k", "1").replayed);
+  EXPECT_TRUE(KeyedPut("", "bulk-0", 1, "bulk", "v").replayed);
+
+  tick(4'500'000);                                        // past b's retention only
+  EXPECT_FALSE(KeyedPut("", "b", 1, "k", "2").replayed);  // applied again: a new answer
+  EXPECT_TRUE(KeyedPut("", "a", 1, "k", "1").replayed);
+  // Kept answers survive a snapshot, expiries, digest and byte count alike.
   MvccStore copy;
+  copy.set_idempotency_limits({/*retention_us=*/10'000'000});
   ASSERT_TRUE(copy.Restore(store_.Serialize()).ok());
   EXPECT_EQ(copy.digest(), store_.digest());
   EXPECT_EQ(copy.idempotency_records(), store_.idempotency_records());
+  EXPECT_EQ(copy.idempotency_bytes(), store_.idempotency_bytes());
+
+  tick(11'500'000);  // past a's (and the new b's, 4.5 s + 10 s, not yet)
+  EXPECT_FALSE(KeyedPut("", "a", 1, "k", "1").replayed);
+  EXPECT_TRUE(KeyedPut("", "b", 1, "k", "2").replayed);
+  EXPECT_TRUE(KeyedPut("", "bulk-4999", 1, "bulk", "v").replayed);
+  tick(30'000'000);  // everything
+  EXPECT_EQ(store_.idempotency_records(), 0u);
+  EXPECT_EQ(store_.idempotency_bytes(), 0u);
 }
 
 class RecordsTest : public MvccTest {

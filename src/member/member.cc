@@ -24,9 +24,11 @@ bool TxnHasPut(const etcdserverpb::TxnRequest& t) {
 
 // etcd's rule: puts (alone or in a txn) and lease grants count against the
 // quota; deletes, reads and compaction do not, so space can be freed.
+// Writes that add data: a keyed write of any kind adds its kept answer.
 bool Grows(const bulwark::internal::Request& req) {
   return req.has_put() || req.has_lease_grant() || req.has_idem_begin() ||
-         req.has_idem_complete() || (req.has_txn() && TxnHasPut(req.txn()));
+         req.has_idem_complete() || req.has_idempotency() ||
+         (req.has_txn() && TxnHasPut(req.txn()));
 }
 
 kv::MvccResult Refused(absl::Status why) {
@@ -210,9 +212,14 @@ bool Member::CheckQuota(const bulwark::internal::Request& req) {
   // Past the quota, and from then on while the NOSPACE alarm is raised,
   // writes that grow the data are refused (then `etcdctl alarm disarm`).
   if (!Grows(req)) return true;
+  // A retry of an answered keyed write adds nothing: it gets its answer.
+  if (req.has_idempotency() &&
+      mvcc_->HasAnswer(req.idempotency().scope(), req.idempotency().key())) {
+    return true;
+  }
   const int64_t quota = o_.quota_backend_bytes;
-  if (quota > 0 && static_cast<int64_t>(mvcc_->bytes() + req.ByteSizeLong()) > quota &&
-      !nospace_alarm_) {
+  const uint64_t held = mvcc_->bytes() + mvcc_->idempotency_bytes();
+  if (quota > 0 && static_cast<int64_t>(held + req.ByteSizeLong()) > quota && !nospace_alarm_) {
     // Refused here at once; and raised for the cluster, as etcd does, so
     // every member refuses such writes until the alarm is disarmed.
     nospace_alarm_ = true;
@@ -234,6 +241,15 @@ void Member::Propose(bulwark::internal::Request req, ProposeDone done) {
     req.set_id(rid);
   }
   if (req.time_us() == 0) req.set_time_us(LogNowMicros());
+  // This member's retention goes in the request: every member then keeps
+  // the answer equally long, whatever its own flag says.
+  if (req.has_idempotency() && req.idempotency().retention_us() == 0) {
+    req.mutable_idempotency()->set_retention_us(o_.idempotency_retention_us);
+  }
+  if (req.has_idem_begin() && req.idem_begin().retention_s() == 0) {
+    req.mutable_idem_begin()->set_retention_s(
+        std::max<int64_t>(1, o_.idempotency_retention_us / 1'000'000));
+  }
   const uint64_t rid = req.id();
   std::string data;
   req.SerializeToString(&data);
@@ -446,7 +462,8 @@ MemberStats Member::Stats() const {
   st.watchers = watch_hub_->watchers();
   st.leases = m.LeaseIds().size();
   st.idempotency_keys = m.idempotency_records();
-  st.idempotency_evicted = m.idempotency_evicted();
+  st.idempotency_bytes = m.idempotency_bytes();
+  st.quota_backend_bytes = o_.quota_backend_bytes;
   st.records = m.records();
   st.nospace_alarm = nospace_alarm();
   st.sync_seconds = n.sync_seconds();

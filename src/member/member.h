@@ -43,7 +43,14 @@ struct MemberOptions {
   std::vector<std::string> client_urls;
   // Writes that would grow the data past this many bytes are refused and
   // raise the NOSPACE alarm (etcd's --quota-backend-bytes); 0 = no quota.
+  // The data counts the kept answers of keyed writes and the idempotency
+  // records: they are never evicted before their retention, so past the
+  // quota new keyed writes and Begin calls are refused instead.
   int64_t quota_backend_bytes = 0;
+  // How long the answers to keyed writes and idempotency records (without a
+  // retention of their own) are kept, log time (--idempotency-retention).
+  // Put into every keyed request this member proposes.
+  int64_t idempotency_retention_us = int64_t{24} * 3600 * 1'000'000;
   // A simple token ends after this long unused (etcd's --auth-token-ttl).
   int64_t token_ttl_us = 300'000'000;
   // The watch hub's limits.

@@ -27,7 +27,8 @@ struct MemberStats {
   uint64_t watchers = 0;
   uint64_t leases = 0;
   uint64_t idempotency_keys = 0;
-  uint64_t idempotency_evicted = 0;
+  uint64_t idempotency_bytes = 0;   // kept answers and records, counted in the quota
+  int64_t quota_backend_bytes = 0;  // 0: no quota
   uint64_t records = 0;
   bool nospace_alarm = false;
   core::Histogram sync_seconds = core::Histogram::LatencySeconds();

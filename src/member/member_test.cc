@@ -113,6 +113,42 @@ TEST_F(MemberTest, PastTheQuotaWritesAreRefusedAndNospaceIsRaisedForTheCluster) 
   EXPECT_TRUE(res->status.ok()) << res->status;
 }
 
+// Kept answers count against the quota and are never evicted: past it a
+// new keyed write — a delete too, since its answer takes room — is refused
+// with NOSPACE, and every earlier one still replays. The member's retention
+// goes into the request, so every member keeps the answer equally long.
+TEST_F(MemberTest, KeptAnswersCountInTheQuotaAndPastItNewKeyedWritesAreRefused) {
+  Start(/*quota=*/64 * 1024);
+  auto keyed = [](bulwark::internal::Request r, int i) {
+    r.mutable_idempotency()->set_key(absl::StrCat("op-", i));
+    r.mutable_idempotency()->set_fingerprint(7);
+    return r;
+  };
+  int accepted = 0;
+  absl::StatusOr<kv::MvccResult> res;
+  for (int i = 0; i < 10'000; ++i) {
+    res = Propose(keyed(Put("same-key", 8), i));  // the data stays one small key
+    if (!res.ok() || !res->status.ok()) break;
+    ++accepted;
+  }
+  ASSERT_FALSE(res.ok()) << "the answers never filled the quota";
+  EXPECT_EQ(res.status(), kv::etcd_errors::NoSpace());
+  EXPECT_GT(accepted, 100);
+  EXPECT_GT(member_->mvcc().idempotency_bytes(), 32u * 1024);
+  EXPECT_EQ(member_->mvcc().idempotency_records(), static_cast<size_t>(accepted));
+  // Every answer kept, the first included, for the member's retention.
+  res = Propose(keyed(Put("same-key", 8), 0));
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_TRUE(res->replayed) << res->status << " accepted " << accepted;
+  // A keyed delete adds an answer too: refused.
+  bulwark::internal::Request del;
+  del.mutable_delete_range()->set_key("same-key");
+  res = Propose(keyed(del, 1'000'000));
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.status(), kv::etcd_errors::NoSpace());
+  EXPECT_TRUE(member_->nospace_alarm());
+}
+
 TEST_F(MemberTest, KeepAlivesThatArriveTogetherBecomeOneEntry) {
   Start();
   bulwark::internal::Request grant;

@@ -216,6 +216,10 @@ absl::StatusOr<ResolvedConfig> Resolve(ServerConfig c) {
     }
     BW_RETURN_IF_ERROR(ParseJwtOptions(c.auth_token).status());
   }
+  if (c.idempotency_retention_ms < 1'000 ||
+      c.idempotency_retention_ms > int64_t{30} * 24 * 3'600'000) {
+    return absl::InvalidArgumentError("--idempotency-retention must be from 1s to 720h (30 days)");
+  }
   if (c.auth_token_ttl_s <= 0) {
     return absl::InvalidArgumentError("--auth-token-ttl must be a positive number of seconds");
   }
@@ -464,6 +468,8 @@ absl::StatusOr<ServerConfig> ConfigFromToml(const toml::table& t, const std::str
       s = duration(&c.grpc_keepalive_timeout_ms);
     else if (k == "max-connection-idle")
       s = duration(&c.max_connection_idle_ms);
+    else if (k == "idempotency-retention")
+      s = duration(&c.idempotency_retention_ms);
     else
       s = absl::InvalidArgumentError(absl::StrCat(where(), " is not a setting bulwark knows"));
     if (!s.ok()) return s;

@@ -53,6 +53,9 @@ struct ServerConfig {
   std::string auth_token = "simple";
   // A simple token unused this long ends (etcd's --auth-token-ttl).
   int64_t auth_token_ttl_s = 300;
+  // How long the answers to keyed writes and idempotency records are kept
+  // (log time): a retry within it gets the first answer. 1 s to 30 days.
+  int64_t idempotency_retention_ms = int64_t{24} * 3'600'000;
   std::vector<std::string> listen_metrics_urls;
 
   // --- TLS (etcd's flags and meanings; docs/security.md) ---

@@ -152,11 +152,14 @@ std::string RenderMetrics(const MemberStats& s, const GrpcMetrics& grpc) {
   gauge("etcd_debugging_mvcc_watcher_total", "Watchers on this member.",
         static_cast<double>(s.watchers));
   gauge("bulwark_leases", "Leases granted and not expired.", static_cast<double>(s.leases));
-  gauge("bulwark_idempotency_keys", "Kept answers of keyed etcd writes (bounded table).",
+  gauge("bulwark_idempotency_keys",
+        "Kept answers of keyed etcd writes (each kept for its retention).",
         static_cast<double>(s.idempotency_keys));
-  counter("bulwark_idempotency_evicted_total",
-          "Kept answers evicted because the table was full (oldest first).",
-          static_cast<double>(s.idempotency_evicted));
+  gauge("bulwark_idempotency_bytes",
+        "Bytes of kept answers and idempotency records; they count against the quota.",
+        static_cast<double>(s.idempotency_bytes));
+  gauge("etcd_server_quota_backend_bytes", "The quota (--quota-backend-bytes); 0: none.",
+        static_cast<double>(s.quota_backend_bytes));
   gauge("bulwark_idempotency_records", "bulwark.v1.Idempotency records kept.",
         static_cast<double>(s.records));
   gauge("bulwark_nospace_alarm", "1 while the disk is full and writes are refused.",

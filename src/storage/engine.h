@@ -48,9 +48,7 @@ class WriteBatch {
     std::string value;  // kPut: the value; kDeleteRange: the end (not removed)
   };
 
-  void Put(std::string_view key, std::string_view value) {
-    Add(Op::kPut, key, value);
-  }
+  void Put(std::string_view key, std::string_view value) { Add(Op::kPut, key, value); }
   void Delete(std::string_view key) { Add(Op::kDelete, key, {}); }
   // Removes every key in [begin, end); nothing when end <= begin.
   void DeleteRange(std::string_view begin, std::string_view end) {

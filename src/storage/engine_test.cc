@@ -137,8 +137,8 @@ TYPED_TEST(EngineTest, ABatchAppliesWholeAndInOrder) {
 
 TYPED_TEST(EngineTest, IterationIsInUnsignedByteOrderWithinTheRange) {
   const std::vector<std::string> keys = {
-      std::string(), std::string("\0", 1), "a", std::string("a\0", 2), "ab", "b", "\x7f",
-      "\xff",        "\xff\xff"};
+      std::string(), std::string("\0", 1), "a", std::string("a\0", 2), "ab", "b", "\x7f", "\xff",
+      "\xff\xff"};
   WriteBatch b;
   for (size_t i = keys.size(); i-- > 0;)
     b.Put(keys[i], absl::StrCat("v", i));
