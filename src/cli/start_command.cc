@@ -64,6 +64,10 @@ int RunStart(CLI::App* cmd, StartFlags& f) {
   if (given("--election-timeout")) c.election_timeout_ms = f.c.election_timeout_ms;
   if (given("--snapshot-count")) c.snapshot_count = f.c.snapshot_count;
   if (given("--quota-backend-bytes")) c.quota_backend_bytes = f.c.quota_backend_bytes;
+  if (given("--auto-compaction-mode")) c.auto_compaction_mode = f.c.auto_compaction_mode;
+  if (given("--auto-compaction-retention")) {
+    c.auto_compaction_retention = f.c.auto_compaction_retention;
+  }
   if (given("--max-request-bytes")) c.max_request_bytes = f.c.max_request_bytes;
   if (given("--max-txn-ops")) c.max_txn_ops = f.c.max_txn_ops;
   if (given("--auth-token")) c.auth_token = f.c.auth_token;
@@ -186,6 +190,13 @@ void AddStartCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--quota-backend-bytes", flags->c.quota_backend_bytes,
                   "Data size above which writes are refused (NOSPACE)")
       ->default_str(std::to_string(defaults.quota_backend_bytes));
+  cmd->add_option("--auto-compaction-mode", flags->c.auto_compaction_mode,
+                  "periodic (keep --auto-compaction-retention of history) or revision (keep that "
+                  "many revisions)")
+      ->default_str(defaults.auto_compaction_mode);
+  cmd->add_option("--auto-compaction-retention", flags->c.auto_compaction_retention,
+                  "periodic: a duration (30m, 72h) or whole hours; revision: a count; 0: off")
+      ->default_str(defaults.auto_compaction_retention);
   cmd->add_option("--idempotency-retention", flags->idempotency_retention,
                   "How long the answers to keyed writes and idempotency records are kept (log "
                   "time; counted in the quota, never evicted sooner)")

@@ -173,12 +173,31 @@ void Member::CheckRemoved() {
 void Member::OnHeartbeat() {
   heartbeat_ = env_.timers().Schedule(o_.node.tick_us, [this] { OnHeartbeat(); });
   MaybePublish();
+  MaybeAutoCompact();
   if (node_->raft().role() != raft::Role::kLeader) return;
   std::optional<int64_t> now = log_time_->TickDue(*mvcc_);
   if (!now) return;
   bulwark::internal::Request r;
   r.mutable_tick()->set_now_us(*now);
   Propose(std::move(r), [this](absl::StatusOr<kv::MvccResult>) { log_time_->TickDone(); });
+}
+
+void Member::MaybeAutoCompact() {
+  if (!o_.auto_compaction.enabled()) return;
+  const int64_t now = env_.clock().NowMicros();
+  if (auto_compactor_ == nullptr) {
+    auto_compactor_ = std::make_unique<AutoCompactor>(o_.auto_compaction, now);
+  }
+  std::optional<int64_t> rev =
+      auto_compactor_->Step(now, mvcc_->revision(), node_->raft().role() == raft::Role::kLeader);
+  if (!rev) return;
+  bulwark::internal::Request r;
+  r.mutable_compaction()->set_revision(*rev);
+  Propose(std::move(r), [this](absl::StatusOr<kv::MvccResult> res) {
+    // Compacted already (by hand, or by an earlier leader) counts as done.
+    const bool ok = res.ok() && (res->status.ok() || res->status == kv::etcd_errors::Compacted());
+    auto_compactor_->Done(ok, env_.clock().NowMicros());
+  });
 }
 
 void Member::MaybePublish() {

@@ -25,6 +25,7 @@
 #include "core/status.h"
 #include "env/env.h"
 #include "kv/mvcc.h"
+#include "member/auto_compactor.h"
 #include "member/log_time.h"
 #include "member/member_stats.h"
 #include "member/simple_tokens.h"
@@ -51,6 +52,8 @@ struct MemberOptions {
   // retention of their own) are kept, log time (--idempotency-retention).
   // Put into every keyed request this member proposes.
   int64_t idempotency_retention_us = int64_t{24} * 3600 * 1'000'000;
+  // etcd's automatic compaction (member/auto_compactor.h); off by default.
+  AutoCompaction auto_compaction;
   // A simple token ends after this long unused (etcd's --auth-token-ttl).
   int64_t token_ttl_us = 300'000'000;
   // The watch hub's limits.
@@ -179,6 +182,8 @@ class Member final : public node::NodeObserver {
   // LogTime::TickDue); a member publishes its attributes once there is a
   // leader.
   void OnHeartbeat();
+  // On the leader, when the automatic compaction is due: proposes it.
+  void MaybeAutoCompact();
   void MaybePublish();
   // False (and the alarm raised for the cluster) when a write would pass
   // the quota.
@@ -204,6 +209,7 @@ class Member final : public node::NodeObserver {
   bool published_ = false;
   bool publish_in_flight_ = false;
   bool nospace_alarm_ = false;
+  std::unique_ptr<AutoCompactor> auto_compactor_;  // null when off
   uint64_t synced_members_version_ = 0;
   bool was_member_ = false;
   absl::Status stopped_;

@@ -9,6 +9,7 @@
 //     refused when the user may not make it; an unknown token is refused.
 #include "member/member.h"
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,7 +29,7 @@ class MemberTest : public ::testing::Test {
  protected:
   MemberTest() : world_(7), env_(world_.AddNode(NodeId(1))) {}
 
-  void Start(int64_t quota = 0) {
+  void Start(int64_t quota = 0, const std::function<void(MemberOptions&)>& more = {}) {
     MemberOptions o;
     o.node.id = NodeId(1);
     o.node.initial_voters = {NodeId(1)};
@@ -37,6 +38,7 @@ class MemberTest : public ::testing::Test {
     o.peer_urls = {"http://10.0.0.1:2380"};
     o.client_urls = {"http://10.0.0.1:2379"};
     o.quota_backend_bytes = quota;
+    if (more) more(o);
     absl::StatusOr<std::unique_ptr<Member>> m = Member::Start(env_, std::move(o));
     ASSERT_TRUE(m.ok()) << m.status();
     member_ = std::move(*m);
@@ -147,6 +149,33 @@ TEST_F(MemberTest, KeptAnswersCountInTheQuotaAndPastItNewKeyedWritesAreRefused) 
   ASSERT_FALSE(res.ok());
   EXPECT_EQ(res.status(), kv::etcd_errors::NoSpace());
   EXPECT_TRUE(member_->nospace_alarm());
+}
+
+// etcd's --auto-compaction-mode revision: the leader compacts every 5
+// minutes at the current revision minus the retention, through the log.
+TEST_F(MemberTest, AutoCompactionByRevisionCompactsThroughTheLog) {
+  Start(0, [](MemberOptions& o) { o.auto_compaction = {AutoCompaction::Mode::kRevision, 5}; });
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(Propose(Put(absl::StrCat("k", i), 8)).ok());
+  EXPECT_EQ(member_->mvcc().compact_revision(), 0);
+  const int64_t revision = member_->mvcc().revision();
+  Run(AutoCompactor::kRevisionCheckUs + 1'000'000);
+  EXPECT_EQ(member_->mvcc().compact_revision(), revision - 5);
+}
+
+// Periodic: about the retention's worth of history is kept.
+TEST_F(MemberTest, AutoCompactionPeriodicKeepsItsRetentionOfHistory) {
+  Start(0, [](MemberOptions& o) {
+    o.auto_compaction = {AutoCompaction::Mode::kPeriodic, 10'000'000};  // 10 s
+  });
+  ASSERT_TRUE(Propose(Put("early", 8)).ok());
+  const int64_t early = member_->mvcc().revision();
+  Run(12'000'000);
+  ASSERT_TRUE(Propose(Put("late", 8)).ok());
+  const int64_t late = member_->mvcc().revision();
+  Run(10'000'000);  // a compaction at ~10 s and one at ~20 s
+  EXPECT_GE(member_->mvcc().compact_revision(), early);
+  EXPECT_LT(member_->mvcc().compact_revision(), late);  // "late" is under 10 s old
 }
 
 TEST_F(MemberTest, KeepAlivesThatArriveTogetherBecomeOneEntry) {

@@ -84,6 +84,39 @@ absl::Status ResolveTls(const ServerConfig& c, ResolvedConfig* r) {
 
 }  // namespace
 
+absl::StatusOr<member::AutoCompaction> ParseAutoCompaction(const std::string& mode,
+                                                           const std::string& retention) {
+  member::AutoCompaction out;
+  int64_t whole = 0;
+  const bool is_whole = absl::SimpleAtoi(retention, &whole) && whole >= 0;
+  if (mode == "periodic") {
+    out.mode = member::AutoCompaction::Mode::kPeriodic;
+    if (is_whole) {
+      out.retention = whole * member::AutoCompactor::kHourUs;  // etcd: a bare number is hours
+      return out;
+    }
+    absl::StatusOr<int64_t> ms = ParseDurationMs("auto-compaction-retention", retention);
+    if (!ms.ok() || *ms < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--auto-compaction-retention: \"", retention,
+                       "\" is neither a duration like 30m or 72h nor a whole number of hours"));
+    }
+    out.retention = *ms * 1'000;
+  } else if (mode == "revision") {
+    out.mode = member::AutoCompaction::Mode::kRevision;
+    if (!is_whole) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--auto-compaction-retention: \"", retention,
+                       "\" is not a whole number of revisions (--auto-compaction-mode revision)"));
+    }
+    out.retention = whole;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--auto-compaction-mode: \"", mode, "\" is neither periodic nor revision"));
+  }
+  return out;
+}
+
 absl::StatusOr<int64_t> ParseDurationMs(const std::string& flag, const std::string& text) {
   auto bad = [&] {
     return absl::InvalidArgumentError(
@@ -216,6 +249,8 @@ absl::StatusOr<ResolvedConfig> Resolve(ServerConfig c) {
     }
     BW_RETURN_IF_ERROR(ParseJwtOptions(c.auth_token).status());
   }
+  BW_RETURN_IF_ERROR(
+      ParseAutoCompaction(c.auto_compaction_mode, c.auto_compaction_retention).status());
   if (c.idempotency_retention_ms < 1'000 ||
       c.idempotency_retention_ms > int64_t{30} * 24 * 3'600'000) {
     return absl::InvalidArgumentError("--idempotency-retention must be from 1s to 720h (30 days)");
@@ -468,6 +503,10 @@ absl::StatusOr<ServerConfig> ConfigFromToml(const toml::table& t, const std::str
       s = duration(&c.grpc_keepalive_timeout_ms);
     else if (k == "max-connection-idle")
       s = duration(&c.max_connection_idle_ms);
+    else if (k == "auto-compaction-mode")
+      s = str(&c.auto_compaction_mode);
+    else if (k == "auto-compaction-retention")
+      s = str(&c.auto_compaction_retention);
     else if (k == "idempotency-retention")
       s = duration(&c.idempotency_retention_ms);
     else

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "member/auto_compactor.h"
 
 namespace bw::server {
 
@@ -56,6 +57,9 @@ struct ServerConfig {
   // How long the answers to keyed writes and idempotency records are kept
   // (log time): a retry within it gets the first answer. 1 s to 30 days.
   int64_t idempotency_retention_ms = int64_t{24} * 3'600'000;
+  // etcd's automatic compaction (ParseAutoCompaction); off by default.
+  std::string auto_compaction_mode = "periodic";
+  std::string auto_compaction_retention = "0";
   std::vector<std::string> listen_metrics_urls;
 
   // --- TLS (etcd's flags and meanings; docs/security.md) ---
@@ -146,6 +150,13 @@ uint64_t ClusterIdFor(std::vector<uint64_t> member_ids);
 // "100ms", "1.5s"), in milliseconds. A bare number is milliseconds.
 [[nodiscard]] absl::StatusOr<int64_t> ParseDurationMs(const std::string& flag,
                                                       const std::string& text);
+
+// etcd's --auto-compaction-mode and --auto-compaction-retention. Periodic
+// retention: a duration ("30m", "72h") or a whole number of hours ("1");
+// revision retention: a whole number of revisions; "0": off.
+// INVALID_ARGUMENT naming the flag otherwise.
+[[nodiscard]] absl::StatusOr<member::AutoCompaction> ParseAutoCompaction(
+    const std::string& mode, const std::string& retention);
 
 // Reads a TOML config file whose keys are the flags' names without the
 // dashes ("name", "data-dir", "initial-cluster", ...). Unknown keys and

@@ -27,6 +27,28 @@ TEST(ConfigTest, DurationsTakeGoSyntaxOrMilliseconds) {
   }
 }
 
+// etcd 3.4's --auto-compaction-mode and --auto-compaction-retention.
+TEST(ConfigTest, AutoCompactionTakesEtcdsFlags) {
+  using Mode = member::AutoCompaction::Mode;
+  auto parse = [](const char* mode, const char* retention) {
+    return ParseAutoCompaction(mode, retention);
+  };
+  EXPECT_FALSE(parse("periodic", "0")->enabled());
+  EXPECT_EQ(parse("periodic", "1")->retention, member::AutoCompactor::kHourUs);  // whole hours
+  EXPECT_EQ(parse("periodic", "30m")->retention, 30 * 60 * 1'000'000LL);
+  EXPECT_EQ(parse("periodic", "72h")->mode, Mode::kPeriodic);
+  EXPECT_EQ(parse("revision", "1000")->retention, 1000);
+  EXPECT_EQ(parse("revision", "1000")->mode, Mode::kRevision);
+  EXPECT_EQ(parse("periodic", "soon").status().message(),
+            "--auto-compaction-retention: \"soon\" is neither a duration like 30m or 72h nor a "
+            "whole number of hours");
+  EXPECT_EQ(parse("revision", "1h").status().message(),
+            "--auto-compaction-retention: \"1h\" is not a whole number of revisions "
+            "(--auto-compaction-mode revision)");
+  EXPECT_EQ(parse("weekly", "1").status().message(),
+            "--auto-compaction-mode: \"weekly\" is neither periodic nor revision");
+}
+
 TEST(ConfigTest, AnIntegerTooLargeForItsSettingIsRefusedNotCutDown) {
   // The config fuzzer's find: 4294967424128 was read as 128 (the low 32
   // bits) for a 32-bit setting.

@@ -294,6 +294,8 @@ absl::Status EtcdServer::StartMember() {
   mo.quota_backend_bytes = c.quota_backend_bytes;
   mo.token_ttl_us = c.auth_token_ttl_s * 1'000'000;
   mo.idempotency_retention_us = c.idempotency_retention_ms * 1'000;
+  // Checked by ValidateConfig already.
+  mo.auto_compaction = *ParseAutoCompaction(c.auto_compaction_mode, c.auto_compaction_retention);
   mo.max_request_bytes = c.max_request_bytes;
   mo.max_watchers_per_stream = c.max_watchers_per_stream;
   mo.other_tokens = [this](const std::string& token) { return OtherTokenUser(token); };
