@@ -21,7 +21,6 @@
 #include <deque>
 #include <optional>
 
-
 namespace bw::member {
 
 struct AutoCompaction {

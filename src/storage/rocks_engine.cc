@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <system_error>
 #include <utility>
@@ -115,45 +116,43 @@ absl::Status RemoveTree(const std::string& path) {
   return absl::OkStatus();
 }
 
-// Streams the file through RocksDB's Env (env::Disk reads whole files only,
-// and checkpoint files can be large).
-absl::StatusOr<FileSum> SumFile(const std::string& dir, const std::string& name) {
-  const std::string path = absl::StrCat(dir, "/", name);
+// Reads the file at `path` through RocksDB's Env (env::Disk reads whole
+// files only, and checkpoint files can be large), a chunk at a time.
+absl::Status ForEachChunk(const std::string& path,
+                          const std::function<absl::Status(const rocksdb::Slice&)>& fn) {
   std::unique_ptr<rocksdb::SequentialFile> file;
   rocksdb::Status s =
       rocksdb::Env::Default()->NewSequentialFile(path, &file, rocksdb::EnvOptions());
   if (!s.ok()) return RocksError(s, "open", path);
-  FileSum sum{0, core::Crc32c(name)};
   std::string scratch(kChunkBytes, '\0');
   while (true) {
     rocksdb::Slice chunk;
     s = file->Read(scratch.size(), &chunk, scratch.data());
     if (!s.ok()) return RocksError(s, "read", path);
-    if (chunk.empty()) break;
+    if (chunk.empty()) return absl::OkStatus();
+    BW_RETURN_IF_ERROR(fn(chunk));
+  }
+}
+
+absl::StatusOr<FileSum> SumFile(const std::string& dir, const std::string& name) {
+  FileSum sum{0, core::Crc32c(name)};
+  BW_RETURN_IF_ERROR(ForEachChunk(absl::StrCat(dir, "/", name), [&](const rocksdb::Slice& chunk) {
     sum.size += chunk.size();
     sum.crc = core::Crc32c(ToView(chunk), sum.crc);
-  }
+    return absl::OkStatus();
+  }));
   return sum;
 }
 
 // Copies `from` to a new file `to` and fsyncs it (not its directory).
 absl::Status CopyFileSynced(const std::string& from, const std::string& to) {
-  rocksdb::Env* env = rocksdb::Env::Default();
-  std::unique_ptr<rocksdb::SequentialFile> in;
-  rocksdb::Status s = env->NewSequentialFile(from, &in, rocksdb::EnvOptions());
-  if (!s.ok()) return RocksError(s, "open", from);
   std::unique_ptr<rocksdb::WritableFile> out;
-  s = env->NewWritableFile(to, &out, rocksdb::EnvOptions());
+  rocksdb::Status s = rocksdb::Env::Default()->NewWritableFile(to, &out, rocksdb::EnvOptions());
   if (!s.ok()) return RocksError(s, "create", to);
-  std::string scratch(kChunkBytes, '\0');
-  while (true) {
-    rocksdb::Slice chunk;
-    s = in->Read(scratch.size(), &chunk, scratch.data());
-    if (!s.ok()) return RocksError(s, "read", from);
-    if (chunk.empty()) break;
-    s = out->Append(chunk);
-    if (!s.ok()) return RocksError(s, "write", to);
-  }
+  BW_RETURN_IF_ERROR(ForEachChunk(from, [&](const rocksdb::Slice& chunk) {
+    rocksdb::Status w = out->Append(chunk);
+    return w.ok() ? absl::OkStatus() : RocksError(w, "write", to);
+  }));
   s = out->Sync();
   if (s.ok()) s = out->Close();
   if (!s.ok()) return RocksError(s, "sync", to);
