@@ -23,8 +23,8 @@ bool TxnHasPut(const etcdserverpb::TxnRequest& t) {
 }
 
 // etcd's rule: puts (alone or in a txn) and lease grants count against the
-// quota; deletes, reads and compaction do not, so space can be freed.
-// Writes that add data: a keyed write of any kind adds its kept answer.
+// quota; deletes, reads and compaction do not, so space can be freed. Ours
+// too: idempotency records, and any keyed write (its kept answer takes room).
 bool Grows(const bulwark::internal::Request& req) {
   return req.has_put() || req.has_lease_grant() || req.has_idem_begin() ||
          req.has_idem_complete() || req.has_idempotency() ||
@@ -67,6 +67,10 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(env::Env& env, MemberOptio
   m->log_time_->Observe(m->mvcc_->log_time_us());
   m->synced_members_version_ = m->mvcc_->members_version();
   m->CheckRemoved();
+  if (m->o_.auto_compaction.enabled()) {
+    m->auto_compactor_ =
+        std::make_unique<AutoCompactor>(m->o_.auto_compaction, env.clock().NowMicros());
+  }
   m->heartbeat_ = env.timers().Schedule(m->o_.node.tick_us, [self] { self->OnHeartbeat(); });
   return m;
 }
@@ -183,11 +187,8 @@ void Member::OnHeartbeat() {
 }
 
 void Member::MaybeAutoCompact() {
-  if (!o_.auto_compaction.enabled()) return;
+  if (auto_compactor_ == nullptr) return;  // off
   const int64_t now = env_.clock().NowMicros();
-  if (auto_compactor_ == nullptr) {
-    auto_compactor_ = std::make_unique<AutoCompactor>(o_.auto_compaction, now);
-  }
   std::optional<int64_t> rev =
       auto_compactor_->Step(now, mvcc_->revision(), node_->raft().role() == raft::Role::kLeader);
   if (!rev) return;

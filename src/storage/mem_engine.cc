@@ -14,7 +14,6 @@ class MemView final : public EngineView {
   MemView(const MemEngine* owner, std::shared_ptr<const MemEngine::Map> map)
       : owner_(owner), map_(std::move(map)) {}
   const MemEngine* owner() const { return owner_; }
-  const MemEngine::Map& map() const { return *map_; }
   const std::shared_ptr<const MemEngine::Map>& shared_map() const { return map_; }
 
  private:
@@ -90,30 +89,24 @@ void MemEngine::Apply(Map& map, const WriteBatch& batch, uint64_t* bytes) {
   }
 }
 
-const MemEngine::Map& MemEngine::MapOf(const EngineView* view) const {
-  if (view == nullptr) return *live_;
+std::shared_ptr<const MemEngine::Map> MemEngine::MapOf(const EngineView* view) const {
+  if (view == nullptr) return live_;
   const auto* v = dynamic_cast<const MemView*>(view);
   BW_ASSERT(v != nullptr && v->owner() == this);  // a view of another engine
-  return v->map();
+  return v->shared_map();
 }
 
 absl::StatusOr<std::optional<std::string>> MemEngine::Get(std::string_view key,
                                                           const EngineView* view) const {
-  const Map& map = MapOf(view);
-  auto it = map.find(key);
-  if (it == map.end()) return std::optional<std::string>();
+  const std::shared_ptr<const Map> map = MapOf(view);
+  auto it = map->find(key);
+  if (it == map->end()) return std::optional<std::string>();
   return std::optional<std::string>(it->second);
 }
 
 std::unique_ptr<EngineIterator> MemEngine::NewIterator(KeyRange range,
                                                        const EngineView* view) const {
-  std::shared_ptr<const Map> map = live_;
-  if (view != nullptr) {
-    const auto* v = dynamic_cast<const MemView*>(view);
-    BW_ASSERT(v != nullptr && v->owner() == this);
-    map = v->shared_map();
-  }
-  return std::make_unique<MemIterator>(std::move(map), std::move(range));
+  return std::make_unique<MemIterator>(MapOf(view), std::move(range));
 }
 
 std::shared_ptr<const EngineView> MemEngine::View() const {

@@ -47,7 +47,8 @@ class MemEngine final : public Engine {
 
  private:
   static void Apply(Map& map, const WriteBatch& batch, uint64_t* bytes);
-  const Map& MapOf(const EngineView* view) const;
+  // The state `view` reads (nullptr: the latest), shared.
+  std::shared_ptr<const Map> MapOf(const EngineView* view) const;
   // Applies the unsynced batches to synced_ (what Sync makes durable).
   void FoldUnsynced();
 
