@@ -136,6 +136,11 @@ void PrintSummary(const sim::SimResult& r, uint64_t seed) {
       static_cast<unsigned long long>(s.halts), static_cast<unsigned long long>(s.refused_starts),
       static_cast<unsigned long long>(s.disk_full), s.leader_after_heal_us / 1e3,
       static_cast<unsigned long long>(r.final_digest));
+  if (s.log_entries_read > 0 || s.log_read_failures > 0) {
+    std::printf("  raft log: %llu entries sent from the WAL, %llu sends whose read failed\n",
+                static_cast<unsigned long long>(s.log_entries_read),
+                static_cast<unsigned long long>(s.log_read_failures));
+  }
   if (s.keyed_requests > 0) {
     std::printf(
         "  keyed: %llu requests, %llu attempts, %llu answers replayed, %llu reused keys "

@@ -63,6 +63,7 @@ int RunStart(CLI::App* cmd, StartFlags& f) {
   if (given("--heartbeat-interval")) c.heartbeat_interval_ms = f.c.heartbeat_interval_ms;
   if (given("--election-timeout")) c.election_timeout_ms = f.c.election_timeout_ms;
   if (given("--snapshot-count")) c.snapshot_count = f.c.snapshot_count;
+  if (given("--raft-log-cache-bytes")) c.raft_log_cache_bytes = f.c.raft_log_cache_bytes;
   if (given("--quota-backend-bytes")) c.quota_backend_bytes = f.c.quota_backend_bytes;
   if (given("--auto-compaction-mode")) c.auto_compaction_mode = f.c.auto_compaction_mode;
   if (given("--auto-compaction-retention")) {
@@ -187,6 +188,10 @@ void AddStartCommand(CLI::App& app, int* exit_code) {
       ->default_str(std::to_string(defaults.election_timeout_ms));
   cmd->add_option("--snapshot-count", flags->c.snapshot_count, "Applied entries between snapshots")
       ->default_str(std::to_string(defaults.snapshot_count));
+  cmd->add_option("--raft-log-cache-bytes", flags->c.raft_log_cache_bytes,
+                  "Bytes of applied log entries kept in memory (older ones are read back from "
+                  "the WAL for a follower that lags)")
+      ->default_str(std::to_string(defaults.raft_log_cache_bytes));
   cmd->add_option("--quota-backend-bytes", flags->c.quota_backend_bytes,
                   "Data size above which writes are refused (NOSPACE)")
       ->default_str(std::to_string(defaults.quota_backend_bytes));

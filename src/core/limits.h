@@ -22,6 +22,9 @@ inline constexpr size_t kMaxInflightBytesDefault = 32 << 20;
 inline constexpr size_t kMaxUncommittedBytesDefault = 64 << 20;
 // Bytes of committed entries handed to the application in one Ready.
 inline constexpr size_t kMaxApplyBytesDefault = 16 << 20;
+// Bytes of recent log entries a member keeps in memory once they are
+// applied and durable (older ones are read back from the WAL).
+inline constexpr size_t kLogCacheBytesDefault = 64 << 20;
 // Bytes of snapshot data in one InstallSnapshot chunk.
 inline constexpr size_t kSnapshotChunkBytesDefault = 512 << 10;
 // Read-index requests waiting on one leader.

@@ -86,6 +86,10 @@ class Disk {
   [[nodiscard]] virtual absl::StatusOr<std::unique_ptr<AppendFile>> OpenAppend(
       const std::string& path) = 0;
   [[nodiscard]] virtual absl::StatusOr<std::string> ReadFile(const std::string& path) = 0;
+  // Up to `size` bytes of a file from `offset` (fewer where the file ends;
+  // none past its end). Reads what was appended, synced or not.
+  [[nodiscard]] virtual absl::StatusOr<std::string> ReadAt(const std::string& path, uint64_t offset,
+                                                           uint64_t size) = 0;
   // Writes a whole file durably and atomically (write temp, sync, rename, sync dir).
   [[nodiscard]] virtual absl::Status WriteFileAtomic(const std::string& path,
                                                      std::string_view data) = 0;

@@ -472,6 +472,10 @@ MemberStats Member::Stats() const {
   st.term = r.term().value();
   st.commit_index = r.log().committed().value();
   st.applied_index = n.applied_index().value();
+  st.log_entries = r.log().last_index() - r.log().offset();
+  st.log_cached_bytes = r.log().cached_bytes();
+  st.log_entries_read = r.log_entries_read();
+  st.log_read_failures = r.log_read_failures();
   st.pending = n.pending();
   st.proposals = n.proposals();
   st.db_bytes = m.bytes();

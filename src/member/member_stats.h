@@ -17,6 +17,12 @@ struct MemberStats {
   uint64_t term = 0;
   uint64_t commit_index = 0;
   uint64_t applied_index = 0;
+  // The Raft log: entries held and their bytes in memory; entries sent to
+  // followers read back from the WAL, and sends whose read failed.
+  uint64_t log_entries = 0;
+  uint64_t log_cached_bytes = 0;
+  uint64_t log_entries_read = 0;
+  uint64_t log_read_failures = 0;
   uint64_t pending = 0;    // client requests waiting for the log or a read
   uint64_t proposals = 0;  // entries proposed for clients
   uint64_t db_bytes = 0;

@@ -11,6 +11,7 @@
 #include "node/node.h"
 #include "node/testing/registers.h"
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -152,6 +153,79 @@ TEST_F(NodeDiskTest, FailedSyncHaltsAndARestartKeepsWhatWasAcknowledged) {
   for (uint64_t seq = 1; seq <= 5; ++seq)
     EXPECT_EQ(testing::Registers(*node_).Get(absl::StrCat("k", seq)), absl::StrCat("v", seq));
   EXPECT_EQ(testing::Registers(*node_).Get("k7"), std::nullopt);
+}
+
+// Three nodes whose Raft logs keep no applied entry in memory
+// (log_cache_bytes 0): a follower that was down while the others took 200
+// writes catches up from the leader's WAL (no snapshot: none is taken),
+// and afterwards no node holds more than its unapplied entries in memory.
+TEST(NodeLogCacheTest, ALaggingFollowerCatchesUpFromTheLeadersWal) {
+  env::SimWorld world(21);
+  std::map<NodeId, env::SimEnv*> envs;
+  std::map<NodeId, std::unique_ptr<Node>> nodes;
+  for (int i = 1; i <= 3; ++i)
+    envs[NodeId(i)] = &world.AddNode(NodeId(i));
+  auto start = [&](NodeId id) {
+    NodeOptions o;
+    o.id = id;
+    o.initial_voters = {NodeId(1), NodeId(2), NodeId(3)};
+    o.raft.random_seed = id.value();
+    o.raft.log_cache_bytes = 0;
+    o.raft.max_append_bytes = 4096;  // many appends, each read back
+    o.wal_segment_bytes = 8192;      // and across segments
+    o.state_machine = testing::NewRegisters;
+    absl::StatusOr<std::unique_ptr<Node>> n = Node::Start(*envs[id], o, nullptr);
+    ASSERT_TRUE(n.ok()) << n.status();
+    nodes[id] = std::move(*n);
+  };
+  for (int i = 1; i <= 3; ++i)
+    start(NodeId(i));
+  auto run = [&](int64_t us) { world.RunUntil(world.now_us() + us); };
+  auto leader = [&]() -> NodeId {
+    for (auto& [id, n] : nodes) {
+      if (n != nullptr && n->raft().role() == raft::Role::kLeader) return id;
+    }
+    return kNoNode;
+  };
+  for (int i = 0; i < 100 && leader() == kNoNode; ++i)
+    run(100'000);
+  const NodeId lead = leader();
+  ASSERT_NE(lead, kNoNode);
+  const NodeId down = lead == NodeId(3) ? NodeId(2) : NodeId(3);
+  nodes[down].reset();
+  world.Crash(down);
+
+  int acked = 0;
+  for (uint64_t seq = 1; seq <= 200; ++seq) {
+    kv::KvCommand cmd;
+    cmd.request_id = kv::MakeRequestId(9, seq);
+    cmd.key = absl::StrCat("k", seq);
+    cmd.value = std::string(100, static_cast<char>('a' + seq % 26));
+    testing::Write(*nodes[lead], cmd, [&acked](absl::StatusOr<kv::KvResult> r) {
+      if (r.ok()) ++acked;
+    });
+    run(2'000);
+  }
+  run(1'000'000);
+  ASSERT_EQ(acked, 200);
+  const raft::RaftLog& log = nodes[lead]->raft().log();
+  EXPECT_GT(log.cached_after(), LogIndex(200)) << "applied entries stayed in memory";
+  const uint64_t read_before = nodes[lead]->raft().log_entries_read();
+
+  world.Restart(down);
+  start(down);
+  run(3'000'000);
+  for (uint64_t seq = 1; seq <= 200; ++seq) {
+    ASSERT_EQ(testing::Registers(*nodes[down]).Get(absl::StrCat("k", seq)),
+              std::string(100, static_cast<char>('a' + seq % 26)))
+        << "k" << seq;
+  }
+  EXPECT_GE(nodes[lead]->raft().log_entries_read() - read_before, 200u);
+  EXPECT_EQ(nodes[lead]->raft().log_read_failures(), 0u);
+  for (auto& [id, n] : nodes) {
+    EXPECT_EQ(n->raft().log().cached_bytes(), 0u) << "node " << id.value();
+    EXPECT_EQ(n->raft().log().applied(), n->raft().log().last_index()) << "node " << id.value();
+  }
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "core/limits.h"
 #include "core/status.h"
 #include "core/types.h"
+#include "raft/raft_log.h"
 
 namespace bw::raft {
 
@@ -47,6 +48,11 @@ struct Config {
   uint64_t max_apply_bytes = limits::kMaxApplyBytesDefault;
   uint64_t snapshot_chunk_bytes = limits::kSnapshotChunkBytesDefault;
   uint64_t max_pending_reads = limits::kMaxPendingReadsDefault;
+  // Where entries that left memory are read back from (the node's WAL).
+  // With it, applied and durable entries past log_cache_bytes of them leave
+  // memory (RaftLog::SetReader); without it every entry stays.
+  EntryReader read_entries;
+  uint64_t log_cache_bytes = limits::kLogCacheBytesDefault;
   // Seeds the randomized election timeout. The core has no other randomness.
   uint64_t random_seed = 1;
   // The driver's monotonic clock, in microseconds (env::Clock). With it, a

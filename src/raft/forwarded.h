@@ -12,11 +12,11 @@
 // (idempotency keys) and this for the copies the network makes.
 //
 // Bounded: the last `capacity` forwarded entries. A copy is recognised by
-// its sender and a checksum of its bytes, then confirmed against the entry
-// still in the log at the remembered index (a different entry there — the
-// original was cut from the log by a later leader — means the copy is
-// placed: it is then the only one). An original already compacted out of
-// the log counts as placed.
+// its sender and a checksum of its bytes, then confirmed against the log at
+// the remembered index: the same term there means the same entry (Raft's
+// log matching); a different term — the original was cut from the log by a
+// later leader — means the copy is placed: it is then the only one. An
+// original already compacted out of the log counts as placed.
 #pragma once
 
 #include <cstddef>
@@ -52,16 +52,20 @@ class ForwardedWindow {
   };
   static Key KeyOf(NodeId from, const Entry& e);
 
-  // Whether `e`, forwarded as `key`, is a copy of an entry this leader
+  // Whether the entry forwarded as `key` is a copy of an entry this leader
   // already placed in `log`.
-  bool IsCopy(const Key& key, const Entry& e, const RaftLog& log) const;
-  // Remembers the entry forwarded as `key` as placed at `index`.
-  void Remember(const Key& key, LogIndex index);
+  bool IsCopy(const Key& key, const RaftLog& log) const;
+  // Remembers the entry forwarded as `key` as placed at `index` in `term`.
+  void Remember(const Key& key, LogIndex index, Term term);
   size_t size() const { return order_.size(); }
 
  private:
   size_t capacity_;
-  absl::flat_hash_map<Key, LogIndex> placed_;
+  struct Placed {
+    LogIndex index;
+    Term term;
+  };
+  absl::flat_hash_map<Key, Placed> placed_;
   std::deque<Key> order_;
 };
 

@@ -115,6 +115,7 @@ Raft::Raft(const Config& config, Restored restored)
   log_.StableTo(log_.last_index(), log_.last_term());
   log_.CommitTo(std::max(restored.hard_state.commit, restored.snapshot.meta.index));
   log_.AppliedTo(std::max(restored.applied, restored.snapshot.meta.index));
+  if (config_.read_entries) log_.SetReader(config_.read_entries, config_.log_cache_bytes);
   term_ = restored.hard_state.term;
   vote_ = restored.hard_state.vote;
   conf_ =
@@ -134,11 +135,8 @@ int64_t Raft::latest_stamp_us() const {
   // Stamps never decrease along a log: the last stamped entry holds the
   // latest. Only the entries in the log count, never those it dropped (a
   // deposed leader's tail ran on a clock the next leader did not continue).
-  for (uint64_t i = log_.last_index().value(); i >= log_.first_index().value() && i > 0; --i) {
-    const int64_t t = log_.At(LogIndex(i)).time_us;
-    if (t != 0) return std::max(t, observed_us_);
-  }
-  return observed_us_;
+  const int64_t t = log_.LatestStamp();
+  return t != 0 ? std::max(t, observed_us_) : observed_us_;
 }
 
 int64_t Raft::ClusterTimeMicros() {
@@ -791,9 +789,11 @@ void Raft::StepLeader(Message& m) {
       std::vector<ForwardedWindow::Key> keys;
       for (Entry& e : m.entries) {
         const ForwardedWindow::Key key = ForwardedWindow::KeyOf(m.from, e);
-        if (forwarded_.IsCopy(key, e, log_)) continue;
+        if (forwarded_.IsCopy(key, log_)) continue;
         if (e.type == EntryType::kConfChange) {
-          if (LeaderConfChange(std::move(e)).ok()) forwarded_.Remember(key, log_.last_index());
+          if (LeaderConfChange(std::move(e)).ok()) {
+            forwarded_.Remember(key, log_.last_index(), term_);
+          }
         } else {
           normal.push_back(std::move(e));
           keys.push_back(key);
@@ -802,7 +802,7 @@ void Raft::StepLeader(Message& m) {
       if (normal.empty() || !AppendAsLeader(normal).ok()) break;
       LogIndex at = log_.last_index() + 1 - keys.size();
       for (const ForwardedWindow::Key& key : keys) {
-        forwarded_.Remember(key, at);
+        forwarded_.Remember(key, at, term_);
         ++at;
       }
       break;

@@ -130,6 +130,10 @@ class Raft {
   const Progress* progress(NodeId id) const;
   NodeId transferee() const { return lead_transferee_; }
   uint64_t uncommitted_bytes() const { return uncommitted_bytes_; }
+  // Appends not sent because entries did not read back (Config::read_entries).
+  uint64_t log_read_failures() const { return log_read_failures_; }
+  // Entries sent to followers that were read back, not found in memory.
+  uint64_t log_entries_read() const { return log_entries_read_; }
   const Snapshot& snapshot() const { return snapshot_; }
   // Whether this node could become leader (a voter of the configuration).
   bool Promotable() const;
@@ -213,6 +217,8 @@ class Raft {
   // Invariant (leader): no conf change may be proposed while this is > applied.
   LogIndex pending_conf_index_;
   uint64_t uncommitted_bytes_ = 0;
+  uint64_t log_read_failures_ = 0;
+  uint64_t log_entries_read_ = 0;
   // Forwarded proposals placed lately: a copy the network delivers again
   // is not placed twice (raft/forwarded.h).
   ForwardedWindow forwarded_{4096};

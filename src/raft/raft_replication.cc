@@ -36,7 +36,18 @@ bool Raft::SendAppend(NodeId to, bool send_if_empty) {
   m.index = prev;
   m.log_term = *prev_term;
   if (pr->state == ProgressState::kReplicate || pr->state == ProgressState::kProbe) {
-    log_.Slice(pr->next, log_.last_index(), config_.max_append_bytes, &m.entries);
+    absl::Status read =
+        log_.Slice(pr->next, log_.last_index(), config_.max_append_bytes, &m.entries);
+    if (!read.ok()) {
+      // Entries that left memory did not read back (the reader reports
+      // why): nothing is sent now; the next heartbeat's answer tries again.
+      ++log_read_failures_;
+      return false;
+    }
+    if (!m.entries.empty() && m.entries.front().index <= log_.cached_after()) {
+      log_entries_read_ +=
+          std::min(log_.cached_after(), m.entries.back().index) - m.entries.front().index + 1;
+    }
   }
   if (m.entries.empty() && !send_if_empty) return false;
   m.commit = log_.committed();

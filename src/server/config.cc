@@ -461,6 +461,8 @@ absl::StatusOr<ServerConfig> ConfigFromToml(const toml::table& t, const std::str
       s = num(&c.election_timeout_ms);
     else if (k == "snapshot-count")
       s = num(&c.snapshot_count);
+    else if (k == "raft-log-cache-bytes")
+      s = num(&c.raft_log_cache_bytes);
     else if (k == "quota-backend-bytes")
       s = num(&c.quota_backend_bytes);
     else if (k == "max-request-bytes")

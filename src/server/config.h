@@ -46,6 +46,9 @@ struct ServerConfig {
   int64_t heartbeat_interval_ms = 100;
   int64_t election_timeout_ms = 1000;
   uint64_t snapshot_count = 100'000;
+  // Bytes of applied, durable Raft log entries kept in memory; older ones
+  // (for a follower that lags) are read back from the WAL. bulwark's own.
+  uint64_t raft_log_cache_bytes = 64 << 20;
   int64_t quota_backend_bytes = int64_t{2} << 30;
   uint64_t max_request_bytes = 1536 * 1024;
   uint32_t max_txn_ops = 128;

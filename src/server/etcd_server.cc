@@ -285,6 +285,7 @@ absl::Status EtcdServer::StartMember() {
   no.raft.random_seed = env_->random().Next();
   no.snapshot_every = c.snapshot_count;
   no.snapshot_keep_entries = 5000;
+  no.raft.log_cache_bytes = c.raft_log_cache_bytes;
 #ifdef BW_PLANTED_BUGS
   no.bugs.wal_lying_sync = c.plant_bug_ack_before_fsync;
 #endif

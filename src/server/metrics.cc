@@ -140,6 +140,18 @@ std::string RenderMetrics(const MemberStats& s, const GrpcMetrics& grpc) {
   gauge("bulwark_raft_commit_index", "The commit index.", static_cast<double>(s.commit_index));
   gauge("bulwark_raft_applied_index", "The index the state machine has applied.",
         static_cast<double>(s.applied_index));
+  gauge("bulwark_raft_log_entries", "Entries in the Raft log since its compaction point.",
+        static_cast<double>(s.log_entries));
+  gauge(
+      "bulwark_raft_log_cached_bytes",
+      "Bytes of Raft log entries held in memory (--raft-log-cache-bytes bounds the applied ones).",
+      static_cast<double>(s.log_cached_bytes));
+  counter("bulwark_raft_log_entries_read_total",
+          "Entries sent to followers read back from the WAL (no longer in memory).",
+          static_cast<double>(s.log_entries_read));
+  counter("bulwark_raft_log_read_failures_total",
+          "Sends to followers not made because entries did not read back from the WAL.",
+          static_cast<double>(s.log_read_failures));
   gauge("etcd_mvcc_db_total_size_in_bytes", "Bytes of stored keys and values (all versions).",
         static_cast<double>(s.db_bytes));
   gauge("etcd_debugging_mvcc_keys_total", "Live keys at the current revision.",

@@ -207,6 +207,8 @@ class Simulation : public node::NodeObserver {
                            std::function<void(std::string, bool, bool)> answer);
   // The SDK clients' pipelines' counts, into the stats.
   void CollectSdkStats();
+  // Adds a member's Raft log reads to the stats (before it goes).
+  void CollectLogStats(NodeId id);
   // One attempt of the client's keyed request, to c.target (`members`: where
   // a concurrent copy may go).
   void KeyedClientStep(Client& c, const std::vector<NodeId>& members);

@@ -209,6 +209,10 @@ struct SimStats {
   uint64_t messages_dropped = 0;
   uint64_t events = 0;
   uint64_t applied_entries = 0;
+  // Entries leaders sent to followers from their WAL (out of the Raft log's
+  // memory), and sends that failed to read them (a bit flipped on read).
+  uint64_t log_entries_read = 0;
+  uint64_t log_read_failures = 0;
   // The exactly-once workload: keyed requests, attempts sent (retries and
   // concurrent copies included), answers that were replays of the first,
   // and reused keys refused.

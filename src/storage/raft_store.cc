@@ -93,6 +93,18 @@ absl::Status RaftStore::Sync() {
 
 absl::Status RaftStore::SaveSnapshot(const raft::Snapshot& snap, const raft::HardState& hs,
                                      const std::vector<raft::Entry>& after) {
+  // The snapshot is durable before the log forgets what it covers.
+  BW_RETURN_IF_ERROR(WriteSnapshotFile(snap));
+  BW_RETURN_IF_ERROR(wal_->Rebase(snap.meta.index, hs, after));
+  return wal_->Release(snap.meta.index).status();
+}
+
+absl::Status RaftStore::SaveOwnSnapshot(const raft::Snapshot& snap, LogIndex log_offset) {
+  BW_RETURN_IF_ERROR(WriteSnapshotFile(snap));
+  return wal_->Release(std::min(log_offset, snap.meta.index)).status();
+}
+
+absl::Status RaftStore::WriteSnapshotFile(const raft::Snapshot& snap) {
   std::string meta = raft::EncodeSnapshotMeta(snap.meta);
   // Everything but the state's bytes, which are written from where they are
   // (the state can be most of a member's memory: no second copy of it).
@@ -102,12 +114,10 @@ absl::Status RaftStore::SaveSnapshot(const raft::Snapshot& snap, const raft::Har
   w.Fixed32(core::Crc32c(snap.data, core::Crc32c(meta)));
   w.Bytes(meta);
   w.Varint(snap.data.size());
-  // The snapshot is durable before the log forgets what it covers.
   const std::string_view parts[] = {head, snap.data};
   BW_RETURN_IF_ERROR(disk_.WriteFileAtomicParts(SnapshotPath(dir_), parts));
   fresh_ = false;
-  BW_RETURN_IF_ERROR(wal_->Rebase(snap.meta.index, hs, after));
-  return wal_->Release(snap.meta.index).status();
+  return absl::OkStatus();
 }
 
 }  // namespace bw::storage

@@ -46,10 +46,21 @@ class RaftStore {
   }
   // WalOptions::planted_lying_sync: writes what Sync only pretended to.
   [[nodiscard]] absl::Status PlantedFlush() { return wal_->PlantedFlush(); }
-  // Durably stores `snap` and rewrites the log to hold only `hs` and the
-  // entries after the snapshot.
+  // Durably stores `snap` (one received from the leader) and rewrites the
+  // log to hold only `hs` and the entries after the snapshot.
   [[nodiscard]] absl::Status SaveSnapshot(const raft::Snapshot& snap, const raft::HardState& hs,
                                           const std::vector<raft::Entry>& after);
+  // Durably stores `snap`, a snapshot of this member's own applied state,
+  // and releases the log segments that hold only entries at or below
+  // `log_offset` (the Raft log's compaction point, at or below the
+  // snapshot's index). The log itself goes on as it is: nothing is
+  // rewritten, and the entries after `log_offset` can still be read back.
+  [[nodiscard]] absl::Status SaveOwnSnapshot(const raft::Snapshot& snap, LogIndex log_offset);
+  // Reads entries back from the log (Wal::ReadEntries).
+  [[nodiscard]] absl::Status ReadEntries(LogIndex lo, LogIndex hi, uint64_t max_bytes,
+                                         std::vector<raft::Entry>* out) const {
+    return wal_->ReadEntries(lo, hi, max_bytes, out);
+  }
 
   uint64_t log_bytes() const { return wal_ ? wal_->bytes() : 0; }
   const Wal& wal() const { return *wal_; }
@@ -65,6 +76,8 @@ class RaftStore {
  private:
   RaftStore(env::Disk& disk, std::string dir) : disk_(disk), dir_(std::move(dir)) {}
   absl::Status Load(const WalOptions& wal);
+  // Writes the snapshot file (temp, sync, rename).
+  absl::Status WriteSnapshotFile(const raft::Snapshot& snap);
 
   env::Disk& disk_;
   std::string dir_;

@@ -446,6 +446,35 @@ TEST_F(RaftStoreTest, SnapshotThenReopenLoadsItAndTheEntriesAfter) {
   EXPECT_TRUE(r.entries.empty());
 }
 
+// A snapshot of the member's own state leaves the log as it is: the
+// entries after the compaction point still read back, and a reopen loads
+// the snapshot and the entries after it (those at or below it skipped).
+TEST_F(RaftStoreTest, OwnSnapshotKeepsTheLogAndItsEntriesReadBack) {
+  const raft::Snapshot snap = Snap(4, 2, "own state");
+  {
+    std::unique_ptr<RaftStore> store = OpenStore();
+    ASSERT_TRUE(
+        store->Append(HS(2, 1, 5), {E(1, 1), E(2, 1), E(3, 2), E(4, 2), E(5, 2), E(6, 2)}).ok());
+    ASSERT_TRUE(store->Sync().ok());
+    const std::string before = ReadLog();
+    // Compacted to 2: entries 3.. stay readable.
+    ASSERT_TRUE(store->SaveOwnSnapshot(snap, LogIndex(2)).ok());
+    EXPECT_EQ(ReadLog(), before) << "the log was rewritten";
+    std::vector<raft::Entry> back;
+    ASSERT_TRUE(store->ReadEntries(LogIndex(3), LogIndex(6), UINT64_MAX, &back).ok());
+    EXPECT_THAT(Show(back), ElementsAre("3@2:e3t2", "4@2:e4t2", "5@2:e5t2", "6@2:e6t2"));
+    back.clear();
+    EXPECT_TRUE(absl::IsOutOfRange(store->ReadEntries(LogIndex(2), LogIndex(3), 1, &back)));
+    ASSERT_TRUE(store->Append(HS(2, 1, 7), {E(7, 2)}).ok());
+    ASSERT_TRUE(store->Sync().ok());
+  }
+  raft::Restored r = Load();
+  EXPECT_EQ(r.snapshot.meta, snap.meta);
+  EXPECT_EQ(r.snapshot.data, "own state");
+  EXPECT_EQ(r.hard_state, HS(2, 1, 7));
+  EXPECT_THAT(Show(r.entries), ElementsAre("5@2:e5t2", "6@2:e6t2", "7@2:e7t2"));
+}
+
 TEST_F(RaftStoreTest, CommitBelowTheSnapshotIsRaisedToIt) {
   {
     std::unique_ptr<RaftStore> store = OpenStore();

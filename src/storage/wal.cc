@@ -210,6 +210,8 @@ uint64_t Wal::bytes() const {
 
 absl::Status Wal::Recover(LogIndex after, bool repair) {
   last_index_ = after;
+  // locs_ runs parallel to recovered_.entries (both start after `after`).
+  locs_from_ = after;
   if (repair && options_.writable) {
     BW_RETURN_IF_ERROR(disk_.CreateDir(dir_));
   } else if (!disk_.Exists(dir_)) {
@@ -395,6 +397,7 @@ absl::Status Wal::RecoverSegment(size_t i, bool last, LogIndex after, bool repai
       } else {
         entries.clear();
       }
+      locs_.resize(entries.size());
     } else if (rec.type == kWalHardState) {
       BW_ASSIGN_OR_RETURN(recovered_.hard_state, raft::DecodeHardState(rec.payload));
     } else if (rec.type == kWalEntry) {
@@ -413,10 +416,13 @@ absl::Status Wal::RecoverSegment(size_t i, bool last, LogIndex after, bool repai
         }
         entries.push_back(std::move(e));
         last_index_ = entries.back().index;
+        locs_.resize(pos);
+        locs_.push_back(EntryLoc{seg.seq, off, rec.size});
       } else {
         // The log was cut back to at or below the snapshot: whatever came
         // after `after` so far is gone from it.
         entries.clear();
+        locs_.clear();
         last_index_ = e.index;
       }
     } else {
@@ -530,14 +536,18 @@ absl::Status Wal::Append(const std::optional<raft::HardState>& hs,
   // faults and copies as it grows.
   std::string& buf = scratch_;
   buf.clear();
+  std::vector<size_t>& starts = scratch_starts_;
+  starts.clear();
   for (const raft::Entry& e : entries) {
     // Encoded in place: the header is filled in once the payload's size is
     // known (one copy of the data fewer than encoding it apart).
     size_t start = buf.size();
+    starts.push_back(start);
     buf.append(kWalRecordHeaderBytes, '\0');
     raft::AppendEntry(&buf, e);
     FillRecordHeader(&buf, start, kWalEntry);
   }
+  starts.push_back(buf.size());
   // The hard state goes after the entries, so a torn tail never leaves a
   // commit index pointing past the log.
   if (hs) AppendWalRecord(&buf, kWalHardState, raft::EncodeHardState(*hs));
@@ -545,11 +555,16 @@ absl::Status Wal::Append(const std::optional<raft::HardState>& hs,
   if (cur.records > 2 && cur.bytes + buf.size() > options_.segment_bytes) {
     BW_RETURN_IF_ERROR(StartSegment(cur.seq + 1, last_index_));
   }
+  const uint64_t base = segments_.back().bytes;
   if (options_.planted_lying_sync) {
     planted_pending_ += buf;
     segments_.back().bytes += buf.size();
   } else {
     BW_RETURN_IF_ERROR(Write(buf));
+  }
+  for (size_t i = 0; i < entries.size(); ++i) {
+    NoteEntry(entries[i].index,
+              EntryLoc{segments_.back().seq, base + starts[i], starts[i + 1] - starts[i]});
   }
   segments_.back().records += entries.size() + (hs ? 1 : 0);
   if (!entries.empty()) {
@@ -608,11 +623,14 @@ absl::Status Wal::Rebase(LogIndex index, const raft::HardState& hs,
   LogIndex last = index;
   Term last_term;  // of entry `last`; 0 (not known) while that is the snapshot's
   std::string payload;
+  std::deque<EntryLoc> locs;
   for (const raft::Entry& e : after) {
     if (e.index <= index) continue;
     payload.clear();
     raft::AppendEntry(&payload, e);
+    const size_t start = buf.size();
     AppendWalRecord(&buf, kWalEntry, payload);
+    locs.push_back(EntryLoc{info.seq, start, buf.size() - start});
     last = e.index;
     last_term = e.term;
     ++info.records;
@@ -635,11 +653,19 @@ absl::Status Wal::Rebase(LogIndex index, const raft::HardState& hs,
   hard_state_ = hs;
   last_index_ = last;
   last_term_ = last_term;
+  locs_ = std::move(locs);
+  locs_from_ = index;
   return absl::OkStatus();
 }
 
 absl::StatusOr<size_t> Wal::Release(LogIndex index) {
   if (!failed_.ok()) return failed_;
+  // Entries at or below `index` are no longer read back (the segments that
+  // held some of them go).
+  while (locs_from_ < index && !locs_.empty()) {
+    locs_.pop_front();
+    locs_from_ = locs_from_ + 1;
+  }
   // The newest segment that starts at or below `index` begins where the log
   // was at most `index`: every live entry before it is covered by the
   // snapshot, and it holds the hard state. Everything before it can go.
@@ -657,6 +683,62 @@ absl::StatusOr<size_t> Wal::Release(LogIndex index) {
   }
   segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(keep_from));
   return keep_from;
+}
+
+void Wal::NoteEntry(LogIndex index, EntryLoc loc) {
+  if (index <= locs_from_ || index > locs_from_ + locs_.size() + 1) {
+    // Overwrites all this knew (or, never in practice, leaves a gap).
+    locs_.clear();
+    locs_from_ = index - 1;
+  } else {
+    locs_.resize(index - locs_from_ - 1);
+  }
+  locs_.push_back(loc);
+}
+
+absl::Status Wal::ReadEntries(LogIndex lo, LogIndex hi, uint64_t max_bytes,
+                              std::vector<raft::Entry>* out) const {
+  const LogIndex last = locs_from_ + locs_.size();
+  if (lo <= locs_from_ || hi > last || lo > hi) {
+    return absl::OutOfRangeError(absl::StrCat(dir_, ": entries ", lo.value(), "..", hi.value(),
+                                              " asked for; the log can read back ",
+                                              locs_from_.value() + 1, "..", last.value()));
+  }
+  uint64_t bytes = 0;
+  LogIndex i = lo;
+  while (i <= hi) {
+    // One read for a run of entries that lie one after another in a segment.
+    const EntryLoc& first = locs_[i - locs_from_ - 1];
+    if (bytes > 0 && bytes + first.size > max_bytes) break;
+    uint64_t run = first.size;
+    LogIndex j = i + 1;
+    for (; j <= hi; j = j + 1) {
+      const EntryLoc& next = locs_[j - locs_from_ - 1];
+      if (next.seq != first.seq || next.offset != first.offset + run) break;
+      if (bytes + run + next.size > max_bytes) break;
+      run += next.size;
+    }
+    const std::string path = SegmentPath(first.seq);
+    BW_ASSIGN_OR_RETURN(std::string data, disk_.ReadAt(path, first.offset, run));
+    size_t off = 0;
+    for (; i < j; i = i + 1) {
+      Record rec = ReadRecord(data, off);
+      auto bad = [&](const std::string& what) {
+        return absl::DataLossError(absl::StrCat(path, ": entry ", i.value(), " at offset ",
+                                                first.offset + off, " reads back as ", what));
+      };
+      if (!rec.bad.empty()) return bad(rec.bad + rec.detail);
+      if (rec.type != kWalEntry) return bad(absl::StrCat("a record of type ", rec.type));
+      std::string_view in = rec.payload;
+      absl::StatusOr<raft::Entry> e = raft::DecodeEntry(&in);
+      if (!e.ok()) return bad(std::string(e.status().message()));
+      if (e->index != i) return bad(absl::StrCat("entry ", e->index.value()));
+      out->push_back(std::move(*e));
+      off += rec.size;
+    }
+    bytes += run;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace bw::storage

@@ -48,6 +48,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -150,6 +151,20 @@ class Wal {
   // Returns how many segments were removed.
   [[nodiscard]] absl::StatusOr<size_t> Release(LogIndex index);
 
+  // Reads back entries lo..hi (inclusive) of the log as it is now, stopping
+  // before the entry that would take the records read past `max_bytes` (at
+  // least one is read), for a Raft log that keeps only recent entries in
+  // memory. Entries lying one after another in a segment are read with one
+  // ReadAt. Only entries after the recovered snapshot (or after the index of
+  // the last Rebase or Release) can be read: OUT_OF_RANGE for others.
+  // DATA_LOSS naming the segment and offset when a record read back is not
+  // the entry expected (damaged, or not yet written: planted_lying_sync).
+  // Reads what was appended, synced or not.
+  [[nodiscard]] absl::Status ReadEntries(LogIndex lo, LogIndex hi, uint64_t max_bytes,
+                                         std::vector<raft::Entry>* out) const;
+  // The entries ReadEntries can read: (readable_after(), last_index()].
+  LogIndex readable_after() const { return locs_from_; }
+
   LogIndex last_index() const { return last_index_; }
   uint64_t bytes() const;
   const std::string& dir() const { return dir_; }
@@ -171,6 +186,15 @@ class Wal {
   absl::Status Write(std::string_view bytes);
   absl::Status Fail(absl::Status s);
   std::string SegmentPath(uint64_t seq) const;
+  // Where a record lies: segment, offset in it, header + payload bytes.
+  struct EntryLoc {
+    uint64_t seq;
+    uint64_t offset;
+    uint64_t size;
+  };
+  // Notes where entry `index` was just written: the log is cut back to
+  // before it first (an overwrite).
+  void NoteEntry(LogIndex index, EntryLoc loc);
 
   env::Disk& disk_;
   const std::string dir_;
@@ -180,11 +204,17 @@ class Wal {
   WalRecovered recovered_;
   raft::HardState hard_state_;
   LogIndex last_index_;
+  // Where each entry after locs_from_ lies: locs_[i] is entry
+  // locs_from_ + 1 + i, through last_index_ (24 bytes per entry in memory:
+  // what lets the Raft log keep only recent entries).
+  std::deque<EntryLoc> locs_;
+  LogIndex locs_from_;
   // The term of entry last_index_; 0 when not known (the log ends at a
   // snapshot). Written into the next rotated segment's header.
   Term last_term_;
-  std::string scratch_;          // Append's encoding buffer
-  std::string planted_pending_;  // planted_lying_sync: appended, not yet written
+  std::string scratch_;                 // Append's encoding buffer
+  std::vector<size_t> scratch_starts_;  // and where its records start
+  std::string planted_pending_;         // planted_lying_sync: appended, not yet written
   // The first error of a write or sync; sticky.
   absl::Status failed_;
   // Expires with the log: a sync answered after it was closed is dropped.

@@ -172,6 +172,27 @@ absl::StatusOr<std::string> RealDisk::ReadFile(const std::string& path) {
   return out;
 }
 
+absl::StatusOr<std::string> RealDisk::ReadAt(const std::string& path, uint64_t offset,
+                                             uint64_t size) {
+  int fd = OpenRetry(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoToStatus("open", path, errno);
+  FdCloser closer(fd);
+  std::string out(size, '\0');
+  size_t used = 0;
+  while (used < out.size()) {
+    ssize_t n =
+        ::pread(fd, out.data() + used, out.size() - used, static_cast<off_t>(offset + used));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoToStatus("pread", path, errno);
+    }
+    if (n == 0) break;
+    used += static_cast<size_t>(n);
+  }
+  out.resize(used);
+  return out;
+}
+
 absl::Status RealDisk::WriteFileAtomic(const std::string& path, std::string_view data) {
   return WriteFileAtomicParts(path, {data});
 }

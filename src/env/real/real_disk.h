@@ -45,6 +45,8 @@ class RealDisk final : public Disk {
   [[nodiscard]] absl::StatusOr<std::unique_ptr<AppendFile>> OpenAppend(
       const std::string& path) override;
   [[nodiscard]] absl::StatusOr<std::string> ReadFile(const std::string& path) override;
+  [[nodiscard]] absl::StatusOr<std::string> ReadAt(const std::string& path, uint64_t offset,
+                                                   uint64_t size) override;
   [[nodiscard]] absl::Status WriteFileAtomic(const std::string& path,
                                              std::string_view data) override;
   [[nodiscard]] absl::Status WriteFileAtomicParts(

@@ -55,6 +55,24 @@ class RealDiskTest : public ::testing::Test {
   RealDisk disk_;
 };
 
+TEST_F(RealDiskTest, ReadAtReadsAPieceAndStopsWhereTheFileEnds) {
+  const std::string path = Path("wal");
+  auto wal = disk_.OpenAppend(path);
+  ASSERT_TRUE(wal.ok()) << wal.status();
+  ASSERT_TRUE((*wal)->Append("hello world").ok());
+  auto mid = disk_.ReadAt(path, 6, 3);
+  ASSERT_TRUE(mid.ok()) << mid.status();
+  EXPECT_EQ(*mid, "wor");
+  auto tail = disk_.ReadAt(path, 8, 100);
+  ASSERT_TRUE(tail.ok());
+  EXPECT_EQ(*tail, "rld");
+  auto past = disk_.ReadAt(path, 50, 4);
+  ASSERT_TRUE(past.ok());
+  EXPECT_EQ(*past, "");
+  auto missing = disk_.ReadAt(Path("missing"), 0, 1);
+  EXPECT_TRUE(absl::IsNotFound(missing.status())) << missing.status();
+}
+
 TEST_F(RealDiskTest, AppendSyncReadRoundTrip) {
   const std::string path = Path("wal");
   {

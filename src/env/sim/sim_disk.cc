@@ -177,6 +177,22 @@ absl::StatusOr<std::string> SimDisk::ReadFile(const std::string& path) {
   return data;
 }
 
+absl::StatusOr<std::string> SimDisk::ReadAt(const std::string& path, uint64_t offset,
+                                            uint64_t size) {
+  if (dirs_.count(path) > 0) return absl::InternalError(Message("read", path, kIsDir));
+  auto it = files_.find(path);
+  if (it == files_.end()) return absl::NotFoundError(Message("open", path, kNoEntry));
+  const std::string& all = it->second->data;
+  std::string data = offset >= all.size() ? std::string() : all.substr(offset, size);
+  if (!data.empty() && Fire(random_, faults_.read_bit_flip)) {
+    const uint64_t bit = random_.Below(data.size() * 8);
+    data[bit / 8] =
+        static_cast<char>(static_cast<unsigned char>(data[bit / 8]) ^ (1u << (bit % 8)));
+    ++counts_.bit_flips;
+  }
+  return data;
+}
+
 absl::Status SimDisk::WriteFileAtomic(const std::string& path, std::string_view data) {
   const std::string tmp = path + ".tmp";
   if (dirs_.count(path) > 0) {

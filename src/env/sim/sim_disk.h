@@ -58,7 +58,8 @@ struct SimDiskFaults {
   // bytes of all files would exceed this. WriteFileAtomic needs room for the
   // new file while the old one still exists.
   uint64_t capacity_bytes = kUnlimitedCapacity;
-  // Probability that ReadFile returns its data with exactly one bit flipped.
+  // Probability that ReadFile or ReadAt returns its data with exactly one bit
+  // flipped.
   // The stored bytes are not changed.
   double read_bit_flip = 0;
 
@@ -73,7 +74,7 @@ struct SimDiskFaultCounts {
   uint64_t unsynced_bytes_lost = 0;  // bytes dropped by crashes
   uint64_t sync_failures = 0;        // injected EIO on Sync
   uint64_t no_space = 0;             // injected ENOSPC
-  uint64_t bit_flips = 0;            // ReadFile results corrupted
+  uint64_t bit_flips = 0;            // ReadFile and ReadAt results corrupted
 };
 
 class SimDisk final : public Disk {
@@ -87,6 +88,8 @@ class SimDisk final : public Disk {
   [[nodiscard]] absl::StatusOr<std::unique_ptr<AppendFile>> OpenAppend(
       const std::string& path) override;
   [[nodiscard]] absl::StatusOr<std::string> ReadFile(const std::string& path) override;
+  [[nodiscard]] absl::StatusOr<std::string> ReadAt(const std::string& path, uint64_t offset,
+                                                   uint64_t size) override;
   [[nodiscard]] absl::Status WriteFileAtomic(const std::string& path,
                                              std::string_view data) override;
   [[nodiscard]] absl::Status Truncate(const std::string& path, uint64_t size) override;

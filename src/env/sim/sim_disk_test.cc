@@ -78,6 +78,23 @@ TEST_F(SimDiskTest, AppendSyncReadRoundTrip) {
   EXPECT_EQ(disk_.used_bytes(), 12u);
 }
 
+TEST_F(SimDiskTest, ReadAtReadsAPieceUnsyncedOrNotAndStopsWhereTheFileEnds) {
+  auto wal = Open(disk_, "/d/wal");
+  ASSERT_TRUE(wal->Append("hello ").ok());
+  ASSERT_TRUE(wal->Sync().ok());
+  ASSERT_TRUE(wal->Append("world").ok());
+  auto mid = disk_.ReadAt("/d/wal", 4, 4);
+  ASSERT_TRUE(mid.ok()) << mid.status();
+  EXPECT_EQ(*mid, "o wo");
+  auto tail = disk_.ReadAt("/d/wal", 8, 100);
+  ASSERT_TRUE(tail.ok());
+  EXPECT_EQ(*tail, "rld");
+  auto past = disk_.ReadAt("/d/wal", 11, 4);
+  ASSERT_TRUE(past.ok());
+  EXPECT_EQ(*past, "");
+  EXPECT_TRUE(absl::IsNotFound(disk_.ReadAt("/d/missing", 0, 1).status()));
+}
+
 TEST_F(SimDiskTest, UnsyncedBytesLostOnCrash) {
   auto wal = Open(disk_, "/d/wal");
   ASSERT_TRUE(wal->Append("abc").ok());
