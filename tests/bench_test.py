@@ -77,11 +77,15 @@ def main():
         # Bounded by time as well as count.
         out, _ = bench(a.bulwark, "put", "--endpoints", eps, "--clients", "2", "--total",
                        "100000000", "--duration", "1")
-        check(0 < out.get("ok", 0) < 100000000 and out.get("seconds", 9) < 2.5,
+        # The run stops at 1 s and waits for what is in flight: a loaded
+        # machine may stretch that, so the bound proves the stop, not speed.
+        check(0 < out.get("ok", 0) < 100000000 and 0.9 <= out.get("seconds", 9) < 5,
               f"--duration 1 stops the run: {out.get('ok')} ok in {out.get('seconds')} s")
+        # Enough clients that latency cannot be what holds the rate down
+        # (each has one request in flight); the lower bound proves the pacing.
         out, _ = bench(a.bulwark, "put", "--endpoints", eps, "--rate", "200", "--total", "200",
-                       "--clients", "4")
-        check(0.8 <= out.get("seconds", 0) <= 2.0,
+                       "--clients", "32")
+        check(0.8 <= out.get("seconds", 0) <= 4.0,
               f"--rate 200 spreads 200 requests over about 1 s ({out.get('seconds')} s)")
 
         out, _ = bench(a.bulwark, "watch", "--endpoints", eps, "--streams", "3",

@@ -385,16 +385,19 @@ def case_failover(cluster, state):
     followers = [m for m in cluster.members if m is not leader]
     fclients = {m: client_for(m, timeout=1) for m in followers}
     acked = {}
-    # Writes through a follower before the crash (the follower forwards or proxies).
+    # Writes through a follower before the crash (the follower forwards or
+    # proxies), with a patient client: nothing fails yet, and a loaded
+    # machine may take more than the 1 s the clients get after the kill.
     f0 = followers[0]
+    patient = client_for(f0, timeout=10)
     for i in range(30):
         k, v = f"ack/pre/{i:03d}", f"p{i}"
-        fclients[f0].put(k, v)
+        patient.put(k, v)
         acked[k] = v
     # A lease granted before the crash keeps its remaining time across the
     # change of leader (bulwark decides expiry from log time; etcd 3.4
     # resets the lease to its full TTL on a new leader).
-    lease = fclients[f0].lease(30)
+    lease = patient.lease(30)
     granted_t = time.monotonic()
     time.sleep(8)  # so that a reset to the full TTL would show
     kill_t = time.monotonic()

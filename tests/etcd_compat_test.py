@@ -290,11 +290,18 @@ def build_sequence():
           note="watch from a compacted revision"))
     add(C("watch/history-prefix", "watch", "--prefix", "--rev=30", "s/", timeout=1.5))
     add(C("watch/history-prev-kv", "watch", "--prev-kv", "--rev=30", "t1", timeout=1.5))
-    add(C("watch/live", "watch", "w/live", timeout=2.5,
+    # Live watches start at the current revision (captured first), so events
+    # made before a slow etcdctl has registered its watch still come; the
+    # watcher is stopped seconds after the last put.
+    add(C("watch/live-start", "get", "w/", "--prefix", "-w", "json",
+          capture=[("liverev", r'"revision":([0-9]+)')]))
+    add(C("watch/live", "watch", "--rev={liverev}", "w/live", timeout=4.0,
           during=[(0.8, ["put", "w/live", "v1"]), (0.1, ["put", "w/live", "v2"]),
                   (0.1, ["del", "w/live"])]))
-    add(C("watch/live-prefix-json", "watch", "--prefix", "w/", "-w", "json", timeout=2.0,
-          during=[(0.8, ["put", "w/x", "1"])]))
+    add(C("watch/live-prefix-start", "get", "w/p/", "--prefix", "-w", "json",
+          capture=[("prefixrev", r'"revision":([0-9]+)')]))
+    add(C("watch/live-prefix-json", "watch", "--prefix", "--rev={prefixrev}", "w/p/", "-w",
+          "json", timeout=4.0, during=[(0.8, ["put", "w/p/x", "1"])]))
     add(C("lease/grant", "lease", "grant", "30", capture=[("lease", r"lease ([0-9a-f]+) granted")]))
     add(C("lease/grant-json", "lease", "grant", "20", "-w", "json"))
     add(C("lease/put-with-lease", "put", "leased/a", "va", "--lease={lease}"))
@@ -321,7 +328,7 @@ def build_sequence():
     add(C("lock/hold", "lock", "mylock2", timeout=1.5))
     add(C("lock/ttl", "lock", "--ttl=5", "mylock3", "echo", "ttl-locked", timeout=5.0))
     add(C("elect/campaign", "elect", "myelection", "proposal1", timeout=1.5))
-    add(C("elect/listen", "elect", "-l", "myelection", timeout=1.5,
+    add(C("elect/listen", "elect", "-l", "myelection", timeout=3.0,
           during=[(0.5, ["put", "myelection/x", "notalease"])]))
     add(C("member/add-learner", "member", "add", "learner1", "--learner",
           "--peer-urls=http://127.0.0.1:1", capture=[("learner", r"Member +([0-9a-f]+) added")]))

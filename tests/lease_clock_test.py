@@ -103,24 +103,26 @@ def main():
                 check(remaining is not None and 0 < remaining <= ttl,
                       f"{what}: remaining time asked of {m.name} is within its TTL "
                       f"({remaining} s of {ttl})")
-            time.sleep(ttl - 1.5)
+            # Halfway through its TTL, counted from the grant (the etcdctl
+            # calls above take their own time on a loaded machine).
+            time.sleep(max(0.0, t0 + ttl / 2 - time.time()))
             rc, out, _ = ctl(c, ["get", "attached", "--print-value-only"], asked)
             check(rc == 0 and out.strip() == "v",
-                  f"{what}: {ttl - 1.5:.1f} s after the grant the key is there ({out!r})")
+                  f"{what}: {time.time() - t0:.1f} s after the grant the key is there ({out!r})")
             check(wait_expired(c, asked, lease, ttl + 10),
                   f"{what}: without keep-alives it expired")
             took = time.time() - t0
-            check(ttl - 0.3 <= took <= ttl + 4,
+            check(ttl - 0.3 <= took <= ttl + 6,
                   f"{what}: {took:.1f} s after the grant (TTL {ttl} s), not early, not decades")
             rc, out, _ = ctl(c, ["get", "attached", "--print-value-only"], asked)
             check(rc == 0 and out.strip() == "", f"{what}: the attached key went with it ({out!r})")
 
         ok, msg = lead(plain)
         check(ok, f"a plain member leads ({msg})")
-        lives_its_ttl(skewed, plain, 4, "granted through the skewed member, a plain leader")
+        lives_its_ttl(skewed, plain, 8, "granted through the skewed member, a plain leader")
         ok, msg = lead(skewed)
         check(ok, f"the skewed member leads ({msg})")
-        lives_its_ttl(plain, skewed, 4, "granted through a plain member, the skewed leader")
+        lives_its_ttl(plain, skewed, 8, "granted through a plain member, the skewed leader")
     if FAILURES:
         print(f"\n{len(FAILURES)} check(s) failed")
         return 1

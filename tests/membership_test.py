@@ -182,10 +182,15 @@ def main():
             cluster5 = [l.split('"')[1] for l in out.splitlines()
                         if l.startswith("ETCD_INITIAL_CLUSTER=")]
             ms["m5"].start(cluster5[0] if cluster5 else "", "existing")
-            time.sleep(2)
+            # The load runs on until it has more than 20 writes acknowledged
+            # (one etcdctl process at a time: on a loaded machine the changes
+            # above may have taken most of its time), then stops.
+            wait_until(lambda: len(acked) > 20, 60)
             stop.set()
             t.join(timeout=60)
             final = [ms[n].endpoint for n in ["m2", "m3", "m4", "m5"]]
+            # Listed by its peer URL until it has published its name.
+            wait_until(lambda: "m5" in member_ids(final), 20)
             ids = member_ids(final)
             check(sorted(ids) == ["m2", "m3", "m4", "m5"] and not any(l for _, l in ids.values()),
                   f"member list is m2..m5, all voters: {ids}")

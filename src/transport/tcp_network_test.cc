@@ -199,7 +199,9 @@ TEST_F(TcpNetworkTest, ConnectionsPastTheCapOrThatNeverGreetAreClosed) {
   TcpNetwork* b = Member(NodeId(2), &ib, kCluster, 0, 1 << 20, 8 << 20, [](TcpNetworkOptions& o) {
     o.max_inbound_connections = 3;
     o.max_ungreeted_per_source = 100;
-    o.greeting_timeout_us = 200'000;
+    // Long enough that all five connect before the first greeting time is
+    // up, on a loaded machine too (else the first slot frees early).
+    o.greeting_timeout_us = 2'000'000;
   });
   asio::io_context io;
   asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), b->port());
