@@ -173,6 +173,8 @@ class Member final : public node::NodeObserver {
   void OnPersisted(NodeId id, const raft::Ready& rd) override;
   void OnApplied(NodeId id, const raft::Entry& e, uint64_t digest) override;
   void OnSnapshotInstalled(NodeId id, const raft::SnapshotMeta& meta, uint64_t digest) override;
+  // Only the member's own observer (the simulator's checkers) uses digests.
+  bool WantsDigest() const override { return o_.observer != nullptr && o_.observer->WantsDigest(); }
   void OnRoleChange(NodeId id, const raft::SoftState& ss) override;
   void OnHalted(NodeId id, const absl::Status& why) override;
 

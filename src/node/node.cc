@@ -400,9 +400,11 @@ void Node::Apply(const raft::Ready& rd) {
     applied_index_ = rd.snapshot.meta.index;
     raft_->ObserveTime(state_->log_time_us());
     if (observer_ != nullptr) {
-      observer_->OnSnapshotInstalled(options_.id, rd.snapshot.meta, state_->digest());
+      observer_->OnSnapshotInstalled(options_.id, rd.snapshot.meta,
+                                     observer_->WantsDigest() ? state_->digest() : 0);
     }
   }
+  const bool digests = observer_ != nullptr && observer_->WantsDigest();
   for (const raft::Entry& e : rd.committed) {
     if (e.type == raft::EntryType::kConfChange) {
       absl::StatusOr<raft::ConfChange> cc = raft::DecodeConfChange(e.data);
@@ -418,7 +420,7 @@ void Node::Apply(const raft::Ready& rd) {
       }
     }
     applied_index_ = e.index;
-    if (observer_ != nullptr) observer_->OnApplied(options_.id, e, state_->digest());
+    if (observer_ != nullptr) observer_->OnApplied(options_.id, e, digests ? state_->digest() : 0);
   }
   // Entries from before stamping carry their time in the state alone.
   if (!rd.committed.empty()) raft_->ObserveTime(state_->log_time_us());

@@ -82,8 +82,13 @@ class NodeObserver {
   virtual ~NodeObserver() = default;
   // A Ready was persisted (entries and hard state are durable from here).
   virtual void OnPersisted(NodeId id, const raft::Ready& rd) {}
-  // An entry was applied; `digest` is the state machine's after it.
+  // An entry was applied; `digest` is the state machine's after it (0 when
+  // WantsDigest() is false).
   virtual void OnApplied(NodeId id, const raft::Entry& e, uint64_t digest) {}
+  // Whether OnApplied and OnSnapshotInstalled need the digest. Computing it
+  // walks every lease and member, so a production member, which has no use
+  // for it, does not pay for it at every applied entry.
+  virtual bool WantsDigest() const { return true; }
   virtual void OnSnapshotInstalled(NodeId id, const raft::SnapshotMeta& meta, uint64_t digest) {}
   // The role changed; called as the Ready is taken, so raft() shows the
   // state in which the role was held.
