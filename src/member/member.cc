@@ -114,6 +114,11 @@ void Member::ReadAuthNotices() {
 }
 
 void Member::OnPersisted(NodeId id, const raft::Ready& rd) {
+  if (renewals_wait_for_sync_) {
+    renewals_wait_for_sync_ = false;
+    // Not waiting again: under a steady load the next sync may start first.
+    env_.timers().Schedule(0, [this] { ProposeRenewals(/*may_wait=*/false); });
+  }
   if (o_.observer != nullptr) o_.observer->OnPersisted(id, rd);
 }
 
@@ -150,6 +155,12 @@ void Member::OnRoleChange(NodeId id, const raft::SoftState& ss) {
 
 void Member::OnHalted(NodeId id, const absl::Status& why) {
   if (o_.observer != nullptr) o_.observer->OnHalted(id, why);
+  // Renewals that waited for a sync that never ends are answered (the
+  // halted node refuses the proposal).
+  if (renewals_wait_for_sync_) {
+    renewals_wait_for_sync_ = false;
+    env_.timers().Schedule(0, [this] { ProposeRenewals(/*may_wait=*/false); });
+  }
   Stop(why);
 }
 
@@ -423,11 +434,18 @@ void Member::RenewLease(const std::string& token, int64_t id, RenewDone done) {
     // The first renewal waiting schedules the batch; later ones join it.
     const bool first = renewals_.empty();
     renewals_[*user].emplace_back(id, std::move(done));
-    if (first) env_.timers().Schedule(0, [this] { ProposeRenewals(); });
+    if (first) env_.timers().Schedule(0, [this] { ProposeRenewals(/*may_wait=*/true); });
   });
 }
 
-void Member::ProposeRenewals() {
+void Member::ProposeRenewals(bool may_wait) {
+  if (renewals_.empty()) return;
+  if (may_wait && node_->persisting()) {
+    // OnPersisted proposes them when this sync ends, with what came meanwhile.
+    renewals_wait_for_sync_ = true;
+    return;
+  }
+  renewals_wait_for_sync_ = false;
   // An entry of at most this many renewals (about 40 KB).
   constexpr size_t kMaxRenewalsPerEntry = 4096;
   auto waiting = std::move(renewals_);

@@ -154,8 +154,10 @@ class Member final : public node::NodeObserver {
             std::function<bulwark::internal::Request()> access, UserDone then);
   // A keep-alive renewal: renewals that reach the loop together (from
   // every stream, per user) become one LeaseRenewBatch entry, proposed
-  // once what the loop already holds is done. `done` gets the lease's TTL,
-  // or -1 if there is no such lease.
+  // once what the loop already holds is done — or, while a sync is in
+  // flight, once it ends (at most one sync later): the renewals that arrive
+  // during one fsync share one entry, as the old loop, blocked in fsync, did
+  // by itself. `done` gets the lease's TTL, or -1 if there is no such lease.
   void RenewLease(const std::string& token, int64_t id, RenewDone done);
 
   // A user's own idempotency scope: users never see each other's keys or
@@ -192,7 +194,8 @@ class Member final : public node::NodeObserver {
   bool CheckQuota(const bulwark::internal::Request& req);
   void ProposeAsUser(absl::StatusOr<std::string> user, bulwark::internal::Request req,
                      ProposeDone done, bool caught_up);
-  void ProposeRenewals();
+  // `may_wait`: while the node syncs, wait for the sync's end (OnPersisted).
+  void ProposeRenewals(bool may_wait);
   void CheckRemoved();
   void Stop(absl::Status why);
   void ReadAuthNotices();
@@ -208,6 +211,8 @@ class Member final : public node::NodeObserver {
   uint64_t next_request_id_ = 1;
   // Renewals waiting for the next LeaseRenewBatch, by user.
   std::map<std::string, std::vector<std::pair<int64_t, RenewDone>>> renewals_;
+  // The renewals wait for the sync in flight to end.
+  bool renewals_wait_for_sync_ = false;
   bool published_ = false;
   bool publish_in_flight_ = false;
   bool nospace_alarm_ = false;

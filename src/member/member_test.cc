@@ -4,7 +4,8 @@
 //   - Past --quota-backend-bytes it refuses writes that grow the data with
 //     etcd's "database space exceeded" and raises NOSPACE for the cluster
 //     (in the replicated alarms); deletes still go through.
-//   - Keep-alives that reach it together become one log entry.
+//   - Keep-alives that reach it together, or while one sync is in flight,
+//     become one log entry.
 //   - With authentication on, a write is stamped with the token's user and
 //     refused when the user may not make it; an unknown token is refused.
 #include "member/member.h"
@@ -203,6 +204,45 @@ TEST_F(MemberTest, KeepAlivesThatArriveTogetherBecomeOneEntry) {
     if (r.ParseFromString(log.At(LogIndex(i)).data) && r.has_lease_renew_batch()) {
       ++batches;
       EXPECT_EQ(r.lease_renew_batch().ids_size(), 4);
+    }
+  }
+  EXPECT_EQ(batches, 1u);
+}
+
+// Keep-alives that arrive one by one while a sync is in flight are not
+// proposed one entry each: they wait for the sync's end and go as one
+// entry (the loop is free during an fsync, so "arrived together" alone
+// would split them).
+TEST_F(MemberTest, KeepAlivesThatArriveDuringASyncShareOneEntry) {
+  Start();
+  bulwark::internal::Request grant;
+  grant.mutable_lease_grant()->set_id(77);
+  grant.mutable_lease_grant()->set_ttl(30);
+  absl::StatusOr<kv::MvccResult> g = Propose(grant);
+  ASSERT_TRUE(g.ok() && g->status.ok());
+  env_.set_offload_latency_us(20'000);
+  const uint64_t before = member_->node().raft().log().last_index().value();
+  // A write puts a sync in flight; three renewals come 2 ms apart during it.
+  member_->Propose(Put("busy", 10), [](absl::StatusOr<kv::MvccResult>) {});
+  Run(1'000);
+  ASSERT_TRUE(member_->node().persisting());
+  std::vector<absl::StatusOr<int64_t>> ttls;
+  for (int n = 0; n < 3; ++n) {
+    member_->RenewLease("", 77, [&ttls](absl::StatusOr<int64_t> ttl) { ttls.push_back(ttl); });
+    Run(2'000);
+  }
+  for (int i = 0; i < 100 && ttls.size() < 3; ++i)
+    Run(10'000);
+  ASSERT_EQ(ttls.size(), 3u);
+  for (const auto& t : ttls)
+    EXPECT_EQ(*t, 30);
+  uint64_t batches = 0;
+  const raft::RaftLog& log = member_->node().raft().log();
+  for (uint64_t i = before + 1; i <= log.last_index().value(); ++i) {
+    bulwark::internal::Request r;
+    if (r.ParseFromString(log.At(LogIndex(i)).data) && r.has_lease_renew_batch()) {
+      ++batches;
+      EXPECT_EQ(r.lease_renew_batch().ids_size(), 3);
     }
   }
   EXPECT_EQ(batches, 1u);

@@ -139,6 +139,9 @@ class Node {
   // True while the disk is full (etcd's NOSPACE alarm): writes are refused
   // with RESOURCE_EXHAUSTED and persisting is retried every tick.
   bool no_space() const { return !blocked_.empty(); }
+  // True while a Ready's fsync is in flight (what arrives meanwhile goes
+  // into the next Ready).
+  bool persisting() const { return persisting_; }
   // Durations of the WAL syncs this node made (seconds, by its env clock),
   // and how often it saw the leader change.
   const core::Histogram& sync_seconds() const { return sync_seconds_; }
