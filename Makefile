@@ -79,7 +79,7 @@ fuzz-seeds: build-fuzz
 	fuzz/run.sh seeds $(FUZZ_BUILD)
 
 # Every test: unit, scenario, property and simulator tests; then the suite
-# again under AddressSanitizer + UndefinedBehaviorSanitizer, with a tenth of
+# again under AddressSanitizer + UndefinedBehaviorSanitizer, with 3 in 100 of
 # the simulator seeds and without the planted-bug hunts (they prove the
 # checkers' power, which the first run already shows, and are slow there).
 # The release build (no planted bugs) runs the suite with a tenth of the seeds,

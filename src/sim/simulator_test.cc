@@ -4,7 +4,7 @@
 // bounded number of seeds; seeds that once found bugs stay as regressions.
 //
 // BW_SIM_SEEDS_SCALE (default 1) scales the sweep sizes: the sanitizer
-// build runs a tenth of them.
+// build runs 3 in 100 of them, the release build a tenth.
 #include "sim/simulator.h"
 
 #include <gtest/gtest.h>
