@@ -143,11 +143,13 @@ CYCLES ?= 200
 crash-test: build-release
 	/usr/bin/python3 tests/member_crash_test.py --bulwark $(REL_BUILD)/bin/bulwark --cycles $(CYCLES)
 
-# The WAL against the disk's own synced bandwidth and sync latency (dd), and
-# the restart time of a member with 1,000,000 entries.
+# The WAL against the disk's own synced bandwidth and sync latency (dd), the
+# restart time of a member with 1,000,000 entries, and the Raft log's memory
+# with and without its cache bound.
 bench-storage: build-release
 	bench/wal_vs_disk.sh $(REL_BUILD)/bin/wal_bench
 	bench/restart_time.sh $(REL_BUILD)/bin/bulwark
+	bench/log_memory.sh $(REL_BUILD)/bin/bulwark
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
