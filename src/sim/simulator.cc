@@ -375,16 +375,17 @@ void Simulation::StartNode(NodeId id) {
   const raft::RaftLog& log = members_[id]->node().raft().log();
   invariants_.OnLogReset(id.value(), log.offset().value(), log.offset_term().value());
   // Entries it applied while starting may have left memory already: read
-  // back from its WAL, a piece at a time, where the disk's read faults (a
-  // bit flipped in what a read returns, not in what is stored) make a read
-  // fail now and then: each piece is tried again.
+  // back from its WAL, where the disk's read faults (a bit flipped in what a
+  // read returns, not in what is stored) make a read fail now and then. A
+  // piece at a time, each tried again; a piece is one entry after a failed
+  // try (a large read fails too often: one flip in it is enough).
   std::vector<raft::Entry> held;
   absl::Status read;
   for (LogIndex next = log.first_index(); next <= log.last_index() && read.ok();) {
     std::vector<raft::Entry> piece;
     for (int attempt = 0; attempt < 20; ++attempt) {
       piece.clear();
-      read = log.Slice(next, log.last_index(), 4096, &piece);
+      read = log.Slice(next, log.last_index(), attempt == 0 ? 4096 : 1, &piece);
       if (read.ok()) break;
     }
     for (raft::Entry& e : piece)

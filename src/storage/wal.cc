@@ -704,28 +704,34 @@ absl::Status Wal::ReadEntries(LogIndex lo, LogIndex hi, uint64_t max_bytes,
                                               " asked for; the log can read back ",
                                               locs_from_.value() + 1, "..", last.value()));
   }
+  // Entries of one Ready lie together, but the hard state written after
+  // them separates one Ready's entries from the next's: a read spans such
+  // small gaps rather than stopping at each.
+  constexpr uint64_t kMaxGapBytes = 4096;
   uint64_t bytes = 0;
   LogIndex i = lo;
   while (i <= hi) {
-    // One read for a run of entries that lie one after another in a segment.
+    // One read for a run of entries close together in one segment.
     const EntryLoc& first = locs_[i - locs_from_ - 1];
     if (bytes > 0 && bytes + first.size > max_bytes) break;
-    uint64_t run = first.size;
+    uint64_t end = first.offset + first.size;
+    uint64_t run = first.size;  // entry bytes, for the budget
     LogIndex j = i + 1;
     for (; j <= hi; j = j + 1) {
       const EntryLoc& next = locs_[j - locs_from_ - 1];
-      if (next.seq != first.seq || next.offset != first.offset + run) break;
+      if (next.seq != first.seq || next.offset < end || next.offset - end > kMaxGapBytes) break;
       if (bytes + run + next.size > max_bytes) break;
       run += next.size;
+      end = next.offset + next.size;
     }
     const std::string path = SegmentPath(first.seq);
-    BW_ASSIGN_OR_RETURN(std::string data, disk_.ReadAt(path, first.offset, run));
-    size_t off = 0;
+    BW_ASSIGN_OR_RETURN(std::string data, disk_.ReadAt(path, first.offset, end - first.offset));
     for (; i < j; i = i + 1) {
-      Record rec = ReadRecord(data, off);
+      const uint64_t at = locs_[i - locs_from_ - 1].offset;
+      Record rec = ReadRecord(data, at - first.offset);
       auto bad = [&](const std::string& what) {
-        return absl::DataLossError(absl::StrCat(path, ": entry ", i.value(), " at offset ",
-                                                first.offset + off, " reads back as ", what));
+        return absl::DataLossError(
+            absl::StrCat(path, ": entry ", i.value(), " at offset ", at, " reads back as ", what));
       };
       if (!rec.bad.empty()) return bad(rec.bad + rec.detail);
       if (rec.type != kWalEntry) return bad(absl::StrCat("a record of type ", rec.type));
@@ -734,7 +740,6 @@ absl::Status Wal::ReadEntries(LogIndex lo, LogIndex hi, uint64_t max_bytes,
       if (!e.ok()) return bad(std::string(e.status().message()));
       if (e->index != i) return bad(absl::StrCat("entry ", e->index.value()));
       out->push_back(std::move(*e));
-      off += rec.size;
     }
     bytes += run;
   }

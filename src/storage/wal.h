@@ -154,10 +154,10 @@ class Wal {
   // Reads back entries lo..hi (inclusive) of the log as it is now, stopping
   // before the entry that would take the records read past `max_bytes` (at
   // least one is read), for a Raft log that keeps only recent entries in
-  // memory. Entries lying one after another in a segment are read with one
-  // ReadAt. Only entries after the recovered snapshot (or after the index of
-  // the last Rebase or Release) can be read: OUT_OF_RANGE for others.
-  // DATA_LOSS naming the segment and offset when a record read back is not
+  // memory. Entries close together in a segment (a Ready's entries, the
+  // next Ready's after the hard state between them) are read with one ReadAt. Only entries after
+  // the recovered snapshot (or after the index of the last Rebase or Release) can be read:
+  // OUT_OF_RANGE for others. DATA_LOSS naming the segment and offset when a record read back is not
   // the entry expected (damaged, or not yet written: planted_lying_sync).
   // Reads what was appended, synced or not.
   [[nodiscard]] absl::Status ReadEntries(LogIndex lo, LogIndex hi, uint64_t max_bytes,

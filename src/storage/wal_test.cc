@@ -1308,6 +1308,17 @@ TEST_F(WalReadTest, EntriesReadBackAsTheLogHoldsThemNow) {
   EXPECT_EQ(ReadBack(*wal, 42, 43), Show({Big(42, 3), Big(43, 3)}));
 }
 
+// Each entry written with a hard state after it (a Ready each): the reads
+// span the hard-state records between entries and skip them.
+TEST_F(WalReadTest, EntriesSeparatedByHardStatesReadBack) {
+  std::unique_ptr<Wal> wal = MustOpen();
+  ASSERT_NE(wal, nullptr);
+  for (uint64_t i = 1; i <= 40; ++i)
+    ASSERT_TRUE(wal->Append(HS(1, 1, i - 1), {Big(i, 1)}).ok());
+  EXPECT_EQ(ReadBack(*wal, 1, 40), Show(Bigs(1, 40, 1)));
+  EXPECT_EQ(ReadBack(*wal, 3, 40, 3 * EntryRecord(Big(3, 1)).size()), Show(Bigs(3, 5, 1)));
+}
+
 // A record that does not read back as the entry (a flipped bit on the disk)
 // is DATA_LOSS naming the segment, the entry and the offset.
 TEST_F(WalReadTest, ADamagedRecordIsDataLossNamingItsSegmentAndEntry) {
