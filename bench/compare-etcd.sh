@@ -2,6 +2,7 @@
 # bulwark against etcd 3.4 (Debian's etcd-server), side by side, in one run.
 #
 #   bench/compare-etcd.sh        (BULWARK=build-release/bin/bulwark RUNS=3 TOTAL=20000)
+#   ONLY=keepalive bench/compare-etcd.sh    (only the loads whose name matches ONLY)
 #
 # Starts a three-member etcd and a three-member bulwark (both fsync every
 # write before acknowledging it) and one-member clusters of each, then runs
@@ -34,6 +35,13 @@ LOADS=(
   "put-100-single|100|10|put --key-space-size 100000|1"
   "watch-10000-single|1|100|watch --key w --streams 100 --watchers-per-stream 100 --total 50 --rate 100|1"
 )
+if [ -n "${ONLY:-}" ]; then
+  picked=()
+  for spec in "${LOADS[@]}"; do
+    [[ ${spec%%|*} =~ $ONLY ]] && picked+=("$spec")
+  done
+  LOADS=("${picked[@]}")
+fi
 
 run_load() {
   local sys=$1 spec=$2 name clients conns load suffix eps pids before after out total
@@ -96,7 +104,9 @@ for spec in "${LOADS[@]}"; do
     printf "%-16s %12.0f %12.0f %6.2fx %8.2fms %8.2fms %7.0fus %7.0fus %6.2fx\n",
       n, et, bt, bt / et, ep, bp, ec, bc, bc / ec }'
 done
-awk -v e="$(med etcd.put-1 3)" -v b="$(med bw.put-1 3)" \
-  'BEGIN { printf "put, 1 client: mean latency etcd %.3f ms, bulwark %.3f ms (%.2fx)\n", e, b, b / e }'
+if [ -s "$BENCH_DIR/bw.put-1" ]; then
+  awk -v e="$(med etcd.put-1 3)" -v b="$(med bw.put-1 3)" \
+    'BEGIN { printf "put, 1 client: mean latency etcd %.3f ms, bulwark %.3f ms (%.2fx)\n", e, b, b / e }'
+fi
 echo "peak memory per member (MB, VmHWM): etcd $(peak_mb "${etcd_PIDS[@]}"), bulwark $(peak_mb "${bw_PIDS[@]}")"
 echo "peak memory of the one-member clusters (put-100-single, then the watch load): etcd $(peak_mb "${etcd1_PIDS[@]}"), bulwark $(peak_mb "${bw1_PIDS[@]}")"
