@@ -163,11 +163,7 @@ absl::StatusOr<std::unique_ptr<AppendFile>> SimDisk::OpenAppend(const std::strin
   return std::make_unique<Handle>(this, path, file);
 }
 
-absl::StatusOr<std::string> SimDisk::ReadFile(const std::string& path) {
-  if (dirs_.count(path) > 0) return absl::InternalError(Message("read", path, kIsDir));
-  auto it = files_.find(path);
-  if (it == files_.end()) return absl::NotFoundError(Message("open", path, kNoEntry));
-  std::string data = it->second->data;
+std::string SimDisk::FlipOnRead(std::string data) {
   if (!data.empty() && Fire(random_, faults_.read_bit_flip)) {
     const uint64_t bit = random_.Below(data.size() * 8);
     data[bit / 8] =
@@ -177,6 +173,14 @@ absl::StatusOr<std::string> SimDisk::ReadFile(const std::string& path) {
   return data;
 }
 
+absl::StatusOr<std::string> SimDisk::ReadFile(const std::string& path) {
+  if (dirs_.count(path) > 0) return absl::InternalError(Message("read", path, kIsDir));
+  auto it = files_.find(path);
+  if (it == files_.end()) return absl::NotFoundError(Message("open", path, kNoEntry));
+  std::string data = it->second->data;
+  return FlipOnRead(std::move(data));
+}
+
 absl::StatusOr<std::string> SimDisk::ReadAt(const std::string& path, uint64_t offset,
                                             uint64_t size) {
   if (dirs_.count(path) > 0) return absl::InternalError(Message("read", path, kIsDir));
@@ -184,13 +188,7 @@ absl::StatusOr<std::string> SimDisk::ReadAt(const std::string& path, uint64_t of
   if (it == files_.end()) return absl::NotFoundError(Message("open", path, kNoEntry));
   const std::string& all = it->second->data;
   std::string data = offset >= all.size() ? std::string() : all.substr(offset, size);
-  if (!data.empty() && Fire(random_, faults_.read_bit_flip)) {
-    const uint64_t bit = random_.Below(data.size() * 8);
-    data[bit / 8] =
-        static_cast<char>(static_cast<unsigned char>(data[bit / 8]) ^ (1u << (bit % 8)));
-    ++counts_.bit_flips;
-  }
-  return data;
+  return FlipOnRead(std::move(data));
 }
 
 absl::Status SimDisk::WriteFileAtomic(const std::string& path, std::string_view data) {

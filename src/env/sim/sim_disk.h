@@ -132,6 +132,8 @@ class SimDisk final : public Disk {
   absl::Status CheckSpace(std::string_view op, const std::string& path, uint64_t more);
   void CrashWith(Random& random);
   static bool Fire(Random& random, double probability);
+  // What a read returns: `data`, with one bit flipped at read_bit_flip.
+  std::string FlipOnRead(std::string data);
 
   Random& random_;
   SimDiskFaults faults_;
